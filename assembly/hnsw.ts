@@ -1,0 +1,556 @@
+// HNSW (Malkov & Yashunin), over slot-addressed node records (node.ts).
+// Insert with the neighbour-selection heuristic, search, tombstone delete.
+//
+// Scratch, allocated once per shard and reused by every call (no allocation
+// per query), one run:
+//
+//   SCRATCH  RES   max-heap of (dist f32, slot u32), H_RES_CAP entries
+//            CAND  min-heap of (dist f32, slot u32), H_CAND_CAP entries
+//            SEL   selection buffer, H_SEL_CAP entries, then M0 + 2 for pruning
+//   VISITED  u16 tag per slot; a slot is visited when its tag == H_VISIT_GEN
+//
+// Searches walk tombstoned nodes (the graph stays connected) but return
+// only live ones. Inserts link to tombstoned nodes too, as hnswlib does;
+// the repair pass (repair.ts) replaces those links before compaction.
+
+import {
+  CLASS_SCRATCH, ENTRY_BYTES, ERR_EMPTY, ERR_INVALID, ERR_NOT_FOUND, ERR_OUT_OF_MEMORY,
+  FLAG_DELETED, FLAG_UUID, H_CAND, H_CAND_CAP, H_DELETED, H_DIM, H_EFC, H_ENTRY,
+  H_LEVEL_MULT, H_LIVE, H_LIVE_LINK_BYTES, H_M, H_M0, H_MAX_LEVEL, H_METRIC, H_RES, H_RES_CAP,
+  H_RNG, H_SEL, H_SEL_CAP, H_SLOTS, H_VISITED, H_VISITED_CAP, H_VISIT_GEN, H_IO,
+  IO_ID_HI, IO_ID_LO, IO_KIND, IO_VECTOR, MAX_LEVEL, METRIC_COSINE, METRIC_L2, METRIC_IP,
+  META_LEVEL_SHIFT, NODE_LINKS, NODE_META, NODE_UPPER, NONE, OK, RESULT_BYTES, RESULT_DIST,
+  RESULT_FLAGS, RESULT_ID_HI, RESULT_ID_LO, DEBUG, headerPtr, hget, hset,
+} from "./layout";
+import { runAlloc, runFree, slabsFor, smallAlloc, smallFree } from "./arena";
+import { distance, normalize } from "./distance";
+import {
+  countAt, ensureSlots, idOf, indegreeAdd, indegreeOf, isDeleted, isUuid, levelOf, linksAt,
+  maxLinks, metaOf, nodePtr, setCountAt, upperBlockBytes, vectorOf,
+} from "./node";
+import { idmapFind, idmapInsert, idmapRemove, idmapReplace, idmapReserve } from "./idmap";
+
+// ---------------------------------------------------------------- heaps --
+
+// @ts-ignore: decorator
+@inline function entryDist(base: usize, i: u32): f32 {
+  return load<f32>(base + (<usize>i << 3));
+}
+
+// @ts-ignore: decorator
+@inline function entrySlot(base: usize, i: u32): u32 {
+  return load<u32>(base + (<usize>i << 3), 4);
+}
+
+// @ts-ignore: decorator
+@inline function setEntry(base: usize, i: u32, d: f32, s: u32): void {
+  const p = base + (<usize>i << 3);
+  store<f32>(p, d);
+  store<u32>(p, s, 4);
+}
+
+// Pushes onto a heap of n entries; `max` picks a max-heap. Returns n + 1.
+// @ts-ignore: decorator
+@inline function heapPush(base: usize, n: u32, d: f32, s: u32, max: bool): u32 {
+  let i = n;
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    const pd = entryDist(base, parent);
+    if (max ? pd >= d : pd <= d) break;
+    store<u64>(base + (<usize>i << 3), load<u64>(base + (<usize>parent << 3)));
+    i = parent;
+  }
+  setEntry(base, i, d, s);
+  return n + 1;
+}
+
+// Removes the top of a heap of n entries. Returns n - 1.
+// @ts-ignore: decorator
+@inline function heapPop(base: usize, n: u32, max: bool): u32 {
+  const last = n - 1;
+  if (last == 0) return 0;
+  const d = entryDist(base, last);
+  const moved = load<u64>(base + (<usize>last << 3));
+  let i: u32 = 0;
+  while (true) {
+    let child: u32 = 2 * i + 1;
+    if (child >= last) break;
+    let cd = entryDist(base, child);
+    if (child + 1 < last) {
+      const rd = entryDist(base, child + 1);
+      if (max ? rd > cd : rd < cd) { child++; cd = rd; }
+    }
+    if (max ? cd <= d : cd >= d) break;
+    store<u64>(base + (<usize>i << 3), load<u64>(base + (<usize>child << 3)));
+    i = child;
+  }
+  store<u64>(base + (<usize>i << 3), moved);
+  return last;
+}
+
+// Pops a max-heap of n entries into ascending order at `out`.
+function drainAscending(res: usize, n: u32, out: usize): void {
+  let m = n;
+  while (m > 0) {
+    store<u64>(out + (<usize>(m - 1) << 3), load<u64>(res));
+    m = heapPop(res, m, true);
+  }
+}
+
+// Insertion sort by distance; lists here are short (<= M0 + 1).
+function sortAscending(base: usize, n: u32): void {
+  for (let i: u32 = 1; i < n; i++) {
+    const e = load<u64>(base + (<usize>i << 3));
+    const d = entryDist(base, i);
+    let j = i;
+    while (j > 0 && entryDist(base, j - 1) > d) {
+      store<u64>(base + (<usize>j << 3), load<u64>(base + (<usize>(j - 1) << 3)));
+      j--;
+    }
+    store<u64>(base + (<usize>j << 3), e);
+  }
+}
+
+// -------------------------------------------------------------- scratch --
+
+export function ensureVisited(slots: u32): bool {
+  const cap = hget(H_VISITED_CAP);
+  if (slots <= cap) return true;
+  let next = cap < 1024 ? <u32>1024 : cap;
+  while (next < slots) next *= 2;
+  const p = runAlloc(slabsFor(next * 2), CLASS_SCRATCH);
+  if (p == 0) return false;
+  memory.fill(p, 0, <usize>next << 1);
+  runFree(<usize>hget(H_VISITED), slabsFor(cap * 2), CLASS_SCRATCH);
+  hset(H_VISITED, <u32>p);
+  hset(H_VISITED_CAP, next);
+  hset(H_VISIT_GEN, 0);
+  return true;
+}
+
+// A fresh visited generation; clears the tags when the u16 wraps.
+export function nextGen(): u32 {
+  let gen = (hget(H_VISIT_GEN) + 1) & 0xffff;
+  if (gen == 0) {
+    memory.fill(<usize>hget(H_VISITED), 0, <usize>hget(H_VISITED_CAP) << 1);
+    gen = 1;
+  }
+  hset(H_VISIT_GEN, gen);
+  return gen;
+}
+
+// @ts-ignore: decorator
+@inline export function visit(visited: usize, slot: u32, gen: u32): bool {
+  const p = visited + (<usize>slot << 1);
+  if (<u32>load<u16>(p) == gen) return false;
+  store<u16>(p, <u16>gen);
+  return true;
+}
+
+function scratchBytes(resCap: u32, candCap: u32, selCap: u32, m0: u32): u32 {
+  return (resCap + candCap + selCap + m0 + 2) * ENTRY_BYTES;
+}
+
+// Makes the heaps big enough for a search of `ef` and for the repair pass.
+export function ensureScratch(ef: u32): bool {
+  const m0 = hget(H_M0);
+  const efc = hget(H_EFC);
+  const want = max<u32>(ef, efc);
+  const resCap = hget(H_RES_CAP);
+  if (resCap >= want + 2) return true;
+  const newRes = want + 2;
+  const newCand = 4 * want + 4 * m0;
+  const newSel = max<u32>(want + 2, m0 * (m0 + 1) + 2);
+  const bytes = scratchBytes(newRes, newCand, newSel, m0);
+  const p = runAlloc(slabsFor(bytes), CLASS_SCRATCH);
+  if (p == 0) return false;
+  if (resCap != 0) {
+    const oldBytes = scratchBytes(resCap, hget(H_CAND_CAP), hget(H_SEL_CAP), m0);
+    runFree(<usize>hget(H_RES), slabsFor(oldBytes), CLASS_SCRATCH);
+  }
+  hset(H_RES, <u32>p);
+  hset(H_RES_CAP, newRes);
+  hset(H_CAND, <u32>(p + <usize>newRes * ENTRY_BYTES));
+  hset(H_CAND_CAP, newCand);
+  hset(H_SEL, <u32>(p + <usize>(newRes + newCand) * ENTRY_BYTES));
+  hset(H_SEL_CAP, newSel);
+  return true;
+}
+
+export function scratchCommittedBytes(): u64 {
+  const resCap = hget(H_RES_CAP);
+  const heaps: u64 = resCap == 0 ? 0
+    : <u64>slabsFor(scratchBytes(resCap, hget(H_CAND_CAP), hget(H_SEL_CAP), hget(H_M0))) << 16;
+  return heaps + (<u64>slabsFor(hget(H_VISITED_CAP) * 2) << 16);
+}
+
+// @ts-ignore: decorator
+@inline function pruneBuf(): usize {
+  return <usize>hget(H_SEL) + <usize>hget(H_SEL_CAP) * ENTRY_BYTES;
+}
+
+// ---------------------------------------------------------------- search --
+
+// Greedy walk on one upper level (ef = 1). Tombstones are walked too.
+// @ts-ignore: decorator
+@inline function greedy(metric: u32, q: usize, ep: u32, epDist: f32, level: u32): u32 {
+  const dim = hget(H_DIM);
+  let cur = ep;
+  let curDist = epDist;
+  let changed = true;
+  while (changed) {
+    changed = false;
+    const p = nodePtr(cur);
+    const count = countAt(p, level);
+    const links = linksAt(p, level);
+    for (let j: u32 = 0; j < count; j++) {
+      const n = load<u32>(links + (<usize>j << 2));
+      const d = distance(metric, q, vectorOf(nodePtr(n)), dim);
+      if (d < curDist) {
+        curDist = d;
+        cur = n;
+        changed = true;
+      }
+    }
+  }
+  return cur;
+}
+
+// The beam search of one level: fills RES (a max-heap) with up to ef
+// nearest nodes to q and returns how many. With liveOnly, tombstoned
+// nodes guide the walk but never enter RES.
+// @ts-ignore: decorator
+@inline function searchLayer(
+  metric: u32, q: usize, ep: u32, ef: u32, level: u32, liveOnly: bool,
+): u32 {
+  const dim = hget(H_DIM);
+  const visited = <usize>hget(H_VISITED);
+  const res = <usize>hget(H_RES);
+  const cand = <usize>hget(H_CAND);
+  const candCap = hget(H_CAND_CAP);
+  const gen = nextGen();
+  const epPtr = nodePtr(ep);
+  const epDist = distance(metric, q, vectorOf(epPtr), dim);
+  visit(visited, ep, gen);
+  let nc = heapPush(cand, 0, epDist, ep, false);
+  let nr: u32 = 0;
+  if (!liveOnly || !isDeleted(metaOf(epPtr))) nr = heapPush(res, 0, epDist, ep, true);
+  while (nc > 0) {
+    const cd = entryDist(cand, 0);
+    if (nr >= ef && cd > entryDist(res, 0)) break;
+    const cs = entrySlot(cand, 0);
+    nc = heapPop(cand, nc, false);
+    const cPtr = nodePtr(cs);
+    const count = countAt(cPtr, level);
+    const links = linksAt(cPtr, level);
+    // WASM has no prefetch: touching each unvisited neighbour's vector
+    // first lets the loads overlap before the distances need them.
+    // (A load may trap, so neither Binaryen nor V8 drops it.)
+    for (let j: u32 = 0; j < count; j++) {
+      const n = load<u32>(links + (<usize>j << 2));
+      if (<u32>load<u16>(visited + (<usize>n << 1)) != gen) load<u32>(vectorOf(nodePtr(n)));
+    }
+    for (let j: u32 = 0; j < count; j++) {
+      const n = load<u32>(links + (<usize>j << 2));
+      if (!visit(visited, n, gen)) continue;
+      const nPtr = nodePtr(n);
+      const d = distance(metric, q, vectorOf(nPtr), dim);
+      if (nr < ef || d < entryDist(res, 0)) {
+        if (nc < candCap) nc = heapPush(cand, nc, d, n, false);
+        if (!liveOnly || !isDeleted(metaOf(nPtr))) {
+          nr = heapPush(res, nr, d, n, true);
+          if (nr > ef) nr = heapPop(res, nr, true);
+        }
+      }
+    }
+  }
+  return nr;
+}
+
+function greedyL2(q: usize, ep: u32, d: f32, level: u32): u32 {
+  return greedy(METRIC_L2, q, ep, d, level);
+}
+function greedyDot(q: usize, ep: u32, d: f32, level: u32): u32 {
+  return greedy(METRIC_IP, q, ep, d, level);
+}
+function searchLayerL2(q: usize, ep: u32, ef: u32, level: u32, liveOnly: bool): u32 {
+  return searchLayer(METRIC_L2, q, ep, ef, level, liveOnly);
+}
+function searchLayerDot(q: usize, ep: u32, ef: u32, level: u32, liveOnly: bool): u32 {
+  return searchLayer(METRIC_IP, q, ep, ef, level, liveOnly);
+}
+
+// Dispatch once per call to the instantiation for this shard's metric.
+export function layerSearch(q: usize, ep: u32, ef: u32, level: u32, liveOnly: bool): u32 {
+  return hget(H_METRIC) == METRIC_L2
+    ? searchLayerL2(q, ep, ef, level, liveOnly)
+    : searchLayerDot(q, ep, ef, level, liveOnly);
+}
+
+// Walks from the entry point down to `toLevel + 1`; returns the entry for
+// `toLevel`.
+export function descend(q: usize, toLevel: i32): u32 {
+  const metric = hget(H_METRIC);
+  let ep = hget(H_ENTRY);
+  const top = <i32>hget(H_MAX_LEVEL);
+  if (top <= toLevel) return ep;
+  let d = distance(metric, q, vectorOf(nodePtr(ep)), hget(H_DIM));
+  for (let l = top; l > toLevel; l--) {
+    ep = metric == METRIC_L2 ? greedyL2(q, ep, d, <u32>l) : greedyDot(q, ep, d, <u32>l);
+    d = distance(metric, q, vectorOf(nodePtr(ep)), hget(H_DIM));
+  }
+  return ep;
+}
+
+export function slotDistance(a: u32, b: u32): f32 {
+  return distance(hget(H_METRIC), vectorOf(nodePtr(a)), vectorOf(nodePtr(b)), hget(H_DIM));
+}
+
+// The neighbour-selection heuristic (the paper's Algorithm 4, hnswlib's
+// getNeighborsByHeuristic2): walk candidates nearest first, keep one only
+// if it is closer to the base than to every neighbour already kept. Entries
+// at `base` are sorted ascending by distance to the base point; the kept
+// ones are moved to the front. Returns how many were kept.
+export function selectNeighbors(base: usize, n: u32, maxSel: u32): u32 {
+  const metric = hget(H_METRIC);
+  const dim = hget(H_DIM);
+  let m: u32 = 0;
+  for (let i: u32 = 0; i < n && m < maxSel; i++) {
+    const e = entrySlot(base, i);
+    const de = entryDist(base, i);
+    const ev = vectorOf(nodePtr(e));
+    let good = true;
+    for (let j: u32 = 0; j < m; j++) {
+      if (distance(metric, ev, vectorOf(nodePtr(entrySlot(base, j))), dim) < de) {
+        good = false;
+        break;
+      }
+    }
+    if (good) {
+      store<u64>(base + (<usize>m << 3), load<u64>(base + (<usize>i << 3)));
+      m++;
+    }
+  }
+  return m;
+}
+
+// ---------------------------------------------------------------- insert --
+
+function randomLevel(): u32 {
+  const p = headerPtr() + H_RNG;
+  let x = load<u64>(p);
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  store<u64>(p, x);
+  const r = x * 0x2545f4914f6cdd1d;
+  const u = (<f64>(r >> 11) + 1.0) * (1.0 / 9007199254740992.0); // (0, 1]
+  const level = <u32>Math.floor(-Math.log(u) * load<f64>(headerPtr() + H_LEVEL_MULT));
+  return min<u32>(level, MAX_LEVEL);
+}
+
+// Adds `from -> to` at `level`; when `from` is full, re-selects its list
+// with the heuristic. A level-0 node left with no in-link by that pruning
+// is re-linked from `to` (the new node, near both) while it has room, so
+// pruning does not orphan it.
+function addLink(from: u32, to: u32, level: u32): void {
+  const fPtr = nodePtr(from);
+  const count = countAt(fPtr, level);
+  const links = linksAt(fPtr, level);
+  const cap = maxLinks(level);
+  if (count < cap) {
+    store<u32>(links + (<usize>count << 2), to);
+    setCountAt(fPtr, level, count + 1);
+    if (level == 0) indegreeAdd(nodePtr(to), 1);
+    return;
+  }
+  const buf = pruneBuf();
+  for (let j: u32 = 0; j < count; j++) {
+    const x = load<u32>(links + (<usize>j << 2));
+    setEntry(buf, j, slotDistance(from, x), x);
+  }
+  setEntry(buf, count, slotDistance(from, to), to);
+  sortAscending(buf, count + 1);
+  const kept = selectNeighbors(buf, count + 1, cap);
+  if (level != 0) {
+    for (let j: u32 = 0; j < kept; j++) store<u32>(links + (<usize>j << 2), entrySlot(buf, j));
+    setCountAt(fPtr, level, kept);
+    return;
+  }
+  // Level 0: settle in-degrees, then rescue orphans. The old list is still
+  // in `links`, the new one at the front of `buf`.
+  for (let j: u32 = 0; j < count; j++) indegreeAdd(nodePtr(load<u32>(links + (<usize>j << 2))), -1);
+  for (let j: u32 = 0; j < kept; j++) indegreeAdd(nodePtr(entrySlot(buf, j)), 1);
+  // Remember the dropped ones: after the kept entries, they are the old
+  // links not among the kept.
+  let dropped: u32 = 0;
+  for (let j: u32 = 0; j < count; j++) {
+    const x = load<u32>(links + (<usize>j << 2));
+    let keptIt = false;
+    for (let i: u32 = 0; i < kept; i++) if (entrySlot(buf, i) == x) { keptIt = true; break; }
+    if (!keptIt) {
+      setEntry(buf, kept + dropped, 0, x);
+      dropped++;
+    }
+  }
+  for (let j: u32 = 0; j < kept; j++) store<u32>(links + (<usize>j << 2), entrySlot(buf, j));
+  setCountAt(fPtr, 0, kept);
+  const toPtr = nodePtr(to);
+  for (let j: u32 = 0; j < dropped; j++) {
+    const x = entrySlot(buf, kept + j);
+    const xPtr = nodePtr(x);
+    if (indegreeOf(xPtr) != 0 || x == to) continue;
+    const tc = countAt(toPtr, 0);
+    if (tc >= maxLinks(0)) break;
+    const tl = linksAt(toPtr, 0);
+    let present = false;
+    for (let i: u32 = 0; i < tc; i++) if (load<u32>(tl + (<usize>i << 2)) == x) { present = true; break; }
+    if (present) continue;
+    store<u32>(tl + (<usize>tc << 2), x);
+    setCountAt(toPtr, 0, tc + 1);
+    indegreeAdd(xPtr, 1);
+  }
+}
+
+// Links a freshly written node into the graph (the paper's Algorithm 1).
+export function connect(slot: u32, level: u32): void {
+  const entry = hget(H_ENTRY);
+  if (entry == NONE) {
+    hset(H_ENTRY, slot);
+    hset(H_MAX_LEVEL, level);
+    return;
+  }
+  const q = vectorOf(nodePtr(slot));
+  const top = <i32>hget(H_MAX_LEVEL);
+  let ep = descend(q, <i32>level);
+  const efc = hget(H_EFC);
+  const m = hget(H_M);
+  const sel = <usize>hget(H_SEL);
+  for (let l = min<i32>(<i32>level, top); l >= 0; l--) {
+    const nr = layerSearch(q, ep, efc, <u32>l, false);
+    drainAscending(<usize>hget(H_RES), nr, sel);
+    ep = entrySlot(sel, 0);
+    const kept = selectNeighbors(sel, nr, m);
+    const nPtr = nodePtr(slot);
+    const links = linksAt(nPtr, <u32>l);
+    for (let j: u32 = 0; j < kept; j++) {
+      store<u32>(links + (<usize>j << 2), entrySlot(sel, j));
+      if (l == 0) indegreeAdd(nodePtr(entrySlot(sel, j)), 1);
+    }
+    setCountAt(nPtr, <u32>l, kept);
+    // addLink reuses the prune buffer, not SEL, so `sel` stays intact
+    for (let j: u32 = 0; j < kept; j++) addLink(entrySlot(sel, j), slot, <u32>l);
+  }
+  if (<i32>level > top) {
+    hset(H_ENTRY, slot);
+    hset(H_MAX_LEVEL, level);
+  }
+}
+
+export function markDeleted(slot: u32): void {
+  const p = nodePtr(slot);
+  const meta = metaOf(p);
+  if (DEBUG) assert(!isDeleted(meta));
+  store<u32>(p, meta | FLAG_DELETED, NODE_META);
+  hset(H_LIVE, hget(H_LIVE) - 1);
+  hset(H_DELETED, hget(H_DELETED) + 1);
+  const level = levelOf(meta);
+  if (level > 0) hset(H_LIVE_LINK_BYTES, hget(H_LIVE_LINK_BYTES) - upperBlockBytes(level));
+}
+
+// Writes a new node record for the staged id and vector and links it.
+// Every allocation happens before the first write, so out of memory
+// changes nothing. An existing id is replaced (upsert): the old node is
+// tombstoned and the id map points at the new one.
+export function insertStaged(): i32 {
+  const io = <usize>hget(H_IO);
+  const dim = hget(H_DIM);
+  const vec = io + IO_VECTOR;
+  for (let i: u32 = 0; i < dim; i++) {
+    if (!isFinite(load<f32>(vec + (<usize>i << 2)))) return ERR_INVALID;
+  }
+  if (hget(H_METRIC) == METRIC_COSINE && !normalize(vec, dim)) return ERR_INVALID;
+  const lo = load<u64>(io, IO_ID_LO);
+  const hi = load<u64>(io, IO_ID_HI);
+  const kind = load<u32>(io, IO_KIND) & FLAG_UUID;
+  const old = idmapFind(lo, hi, kind);
+  const slot = hget(H_SLOTS);
+  if (slot == NONE - 1) return ERR_OUT_OF_MEMORY;
+  if (!ensureSlots(slot + 1)) return ERR_OUT_OF_MEMORY;
+  if (!ensureVisited(slot + 1)) return ERR_OUT_OF_MEMORY;
+  if (!ensureScratch(0)) return ERR_OUT_OF_MEMORY;
+  if (old == NONE && !idmapReserve()) return ERR_OUT_OF_MEMORY;
+  const level = randomLevel();
+  let upper: usize = 0;
+  if (level > 0) {
+    upper = smallAlloc(level);
+    if (upper == 0) return ERR_OUT_OF_MEMORY;
+    memory.fill(upper, 0, upperBlockBytes(level));
+    hset(H_LIVE_LINK_BYTES, hget(H_LIVE_LINK_BYTES) + upperBlockBytes(level));
+  }
+  const p = nodePtr(slot);
+  store<u32>(p, (level << META_LEVEL_SHIFT) | kind, NODE_META);
+  store<u32>(p, <u32>upper, NODE_UPPER);
+  memory.copy(vectorOf(p), vec, <usize>dim << 2);
+  const id = idOf(p);
+  store<u64>(id, lo);
+  store<u64>(id, hi, 8);
+  hset(H_SLOTS, slot + 1);
+  hset(H_LIVE, hget(H_LIVE) + 1);
+  if (old != NONE) {
+    markDeleted(old);
+    idmapReplace(lo, hi, kind, slot);
+  } else {
+    idmapInsert(lo, hi, kind, slot);
+  }
+  connect(slot, level);
+  return OK;
+}
+
+export function removeStaged(): i32 {
+  const io = <usize>hget(H_IO);
+  const slot = idmapRemove(load<u64>(io, IO_ID_LO), load<u64>(io, IO_ID_HI), load<u32>(io, IO_KIND) & FLAG_UUID);
+  if (slot == NONE) return ERR_NOT_FOUND;
+  markDeleted(slot);
+  return OK;
+}
+
+// Copies the stored vector of the staged id to the io vector area.
+export function getStaged(): i32 {
+  const io = <usize>hget(H_IO);
+  const slot = idmapFind(load<u64>(io, IO_ID_LO), load<u64>(io, IO_ID_HI), load<u32>(io, IO_KIND) & FLAG_UUID);
+  if (slot == NONE) return ERR_NOT_FOUND;
+  memory.copy(io + IO_VECTOR, vectorOf(nodePtr(slot)), <usize>hget(H_DIM) << 2);
+  return OK;
+}
+
+// k nearest live nodes to the query staged at io + IO_VECTOR, nearest
+// first, written to `out` as RESULT_BYTES records. Returns the count.
+export function searchStaged(k: u32, ef: u32, out: usize): i32 {
+  const io = <usize>hget(H_IO);
+  const dim = hget(H_DIM);
+  const q = io + IO_VECTOR;
+  for (let i: u32 = 0; i < dim; i++) {
+    if (!isFinite(load<f32>(q + (<usize>i << 2)))) return ERR_INVALID;
+  }
+  if (hget(H_METRIC) == METRIC_COSINE && !normalize(q, dim)) return ERR_INVALID;
+  if (k == 0) return ERR_INVALID;
+  if (hget(H_LIVE) == 0) return 0;
+  const width = max<u32>(ef, k);
+  if (!ensureScratch(width)) return ERR_OUT_OF_MEMORY;
+  const ep = descend(q, 0);
+  const nr = layerSearch(q, ep, width, 0, true);
+  const sel = <usize>hget(H_SEL);
+  drainAscending(<usize>hget(H_RES), nr, sel);
+  const n = min<u32>(k, nr);
+  for (let i: u32 = 0; i < n; i++) {
+    const r = out + <usize>i * RESULT_BYTES;
+    const p = nodePtr(entrySlot(sel, i));
+    const id = idOf(p);
+    store<f32>(r, entryDist(sel, i), RESULT_DIST);
+    store<u32>(r, metaOf(p) & FLAG_UUID, RESULT_FLAGS);
+    store<u64>(r, load<u64>(id), RESULT_ID_LO);
+    store<u64>(r, load<u64>(id, 8), RESULT_ID_HI);
+  }
+  return <i32>n;
+}

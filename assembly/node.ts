@@ -1,0 +1,179 @@
+// Node storage: slot number -> record pointer, and record accessors.
+//
+// Node records live in node slabs (runs of one or more SLAB_BYTES, sized so
+// a slab holds at least 32 records: the tail waste stays under 3%). The node
+// directory is a run holding one u32 slab pointer per node slab:
+//
+//   NODE DIR   slabPtr[0] slabPtr[1] ...        (H_NODE_DIR_CAP entries)
+//   slot s  -> dir[s / perSlab] + (s % perSlab) * stride
+//
+// The division by perSlab is a multiply by a precomputed reciprocal
+// (H_DIV_MAGIC): an integer divide in the search loop costs more than the
+// rest of the address arithmetic. Exact for every slot a 4 GiB memory can
+// hold (see slotDivMagic).
+
+import {
+  CLASS_NODE, CLASS_SCRATCH, FLAG_DELETED, FLAG_UUID, H_DIV_MAGIC, H_ID_OFF, H_M, H_M0,
+  H_NODE_DIR, H_NODE_DIR_CAP, H_NODE_SLAB_BYTES, H_NODE_SLABS, H_PER_SLAB, H_SLOTS, H_STRIDE,
+  H_VEC_OFF, INDEG_MAX, META_COUNT_MASK, META_INDEG_SHIFT, META_LEVEL_MASK, META_LEVEL_SHIFT,
+  NODE_LINKS, NODE_META, NODE_UPPER, SLAB_BYTES, SLAB_SHIFT, headerPtr, hget, hset,
+} from "./layout";
+import { runAlloc, runFree, slabsFor } from "./arena";
+
+// @ts-ignore: decorator
+@inline const DIV_SHIFT: u64 = 40;
+
+export function slotDivMagic(perSlab: u32): u64 {
+  // ceil(2^40 / perSlab): exact for slot < 2^29 with perSlab < 2^11
+  return ((<u64>1 << DIV_SHIFT) + <u64>perSlab - 1) / <u64>perSlab;
+}
+
+// Sets stride, offsets and slab geometry for a shard of `dim` and `M0`.
+export function nodeLayoutInit(dim: u32, m0: u32): void {
+  const vecOff = NODE_LINKS + m0 * 4;
+  const idOff = vecOff + dim * 4;
+  const stride = (idOff + 16 + 7) & ~7;
+  hset(H_VEC_OFF, vecOff);
+  hset(H_ID_OFF, idOff);
+  hset(H_STRIDE, stride);
+  const slabs = slabsFor(stride * 32);
+  const slabBytes = slabs << SLAB_SHIFT;
+  const perSlab = slabBytes / stride;
+  hset(H_NODE_SLAB_BYTES, slabBytes);
+  hset(H_PER_SLAB, perSlab);
+  store<u64>(headerPtr() + H_DIV_MAGIC, slotDivMagic(perSlab));
+  hset(H_NODE_DIR, 0);
+  hset(H_NODE_DIR_CAP, 0);
+  hset(H_NODE_SLABS, 0);
+}
+
+// @ts-ignore: decorator
+@inline export function nodePtr(slot: u32): usize {
+  const h = headerPtr();
+  const slab = <u32>((<u64>slot * load<u64>(h + H_DIV_MAGIC)) >> DIV_SHIFT);
+  const within = slot - slab * load<u32>(h + H_PER_SLAB);
+  const slabPtr = <usize>load<u32>(<usize>load<u32>(h + H_NODE_DIR) + (<usize>slab << 2));
+  return slabPtr + <usize>within * <usize>load<u32>(h + H_STRIDE);
+}
+
+// @ts-ignore: decorator
+@inline export function metaOf(nPtr: usize): u32 {
+  return load<u32>(nPtr, NODE_META);
+}
+
+// @ts-ignore: decorator
+@inline export function linkCount(meta: u32): u32 {
+  return meta & META_COUNT_MASK;
+}
+
+// @ts-ignore: decorator
+@inline export function levelOf(meta: u32): u32 {
+  return (meta >> META_LEVEL_SHIFT) & META_LEVEL_MASK;
+}
+
+// @ts-ignore: decorator
+@inline export function isDeleted(meta: u32): bool {
+  return (meta & FLAG_DELETED) != 0;
+}
+
+// @ts-ignore: decorator
+@inline export function isUuid(meta: u32): bool {
+  return (meta & FLAG_UUID) != 0;
+}
+
+// @ts-ignore: decorator
+@inline export function vectorOf(nPtr: usize): usize {
+  return nPtr + <usize>hget(H_VEC_OFF);
+}
+
+// @ts-ignore: decorator
+@inline export function idOf(nPtr: usize): usize {
+  return nPtr + <usize>hget(H_ID_OFF);
+}
+
+// @ts-ignore: decorator
+@inline export function upperBlockBytes(level: u32): u32 {
+  return level * (4 + 4 * hget(H_M));
+}
+
+// Pointer to the count word of `level`'s link list; the links follow it.
+// Level 0's count is the low byte of the meta word; upper levels have a
+// u32 count of their own.
+// @ts-ignore: decorator
+@inline export function upperListPtr(nPtr: usize, level: u32): usize {
+  return <usize>load<u32>(nPtr, NODE_UPPER) + <usize>((level - 1) * (4 + 4 * hget(H_M)));
+}
+
+export function countAt(nPtr: usize, level: u32): u32 {
+  if (level == 0) return linkCount(metaOf(nPtr));
+  return load<u32>(upperListPtr(nPtr, level));
+}
+
+export function linksAt(nPtr: usize, level: u32): usize {
+  if (level == 0) return nPtr + NODE_LINKS;
+  return upperListPtr(nPtr, level) + 4;
+}
+
+export function setCountAt(nPtr: usize, level: u32, count: u32): void {
+  if (level == 0) {
+    store<u32>(nPtr, (metaOf(nPtr) & ~META_COUNT_MASK) | count, NODE_META);
+  } else {
+    store<u32>(upperListPtr(nPtr, level), count);
+  }
+}
+
+export function maxLinks(level: u32): u32 {
+  return level == 0 ? hget(H_M0) : hget(H_M);
+}
+
+export function indegreeOf(nPtr: usize): u32 {
+  return metaOf(nPtr) >> META_INDEG_SHIFT;
+}
+
+// In-degree at level 0 saturates: a saturated node is never taken for an
+// orphan, which is the safe side.
+export function indegreeAdd(nPtr: usize, delta: i32): void {
+  const meta = metaOf(nPtr);
+  const d = meta >> META_INDEG_SHIFT;
+  if (d == INDEG_MAX) return;
+  const next = <i32>d + delta;
+  const clamped = <u32>(next < 0 ? 0 : (next > <i32>INDEG_MAX ? <i32>INDEG_MAX : next));
+  store<u32>(nPtr, (meta & 0xffff) | (clamped << META_INDEG_SHIFT), NODE_META);
+}
+
+// Makes room for `slots` node slots: node slabs and the directory. Returns
+// false (and changes nothing a reader can see) when memory cannot grow.
+export function ensureSlots(slots: u32): bool {
+  const perSlab = hget(H_PER_SLAB);
+  const needSlabs = (slots + perSlab - 1) / perSlab;
+  let have = hget(H_NODE_SLABS);
+  if (needSlabs <= have) return true;
+  let dirCap = hget(H_NODE_DIR_CAP);
+  if (needSlabs > dirCap) {
+    let cap = dirCap == 0 ? SLAB_BYTES / 4 : dirCap * 2;
+    while (cap < needSlabs) cap *= 2;
+    const dir = runAlloc(slabsFor(cap * 4), CLASS_SCRATCH);
+    if (dir == 0) return false;
+    const old = <usize>hget(H_NODE_DIR);
+    if (old != 0) {
+      memory.copy(dir, old, <usize>have << 2);
+      runFree(old, slabsFor(dirCap * 4), CLASS_SCRATCH);
+    }
+    hset(H_NODE_DIR, <u32>dir);
+    hset(H_NODE_DIR_CAP, cap);
+  }
+  const slabSlabs = hget(H_NODE_SLAB_BYTES) >> SLAB_SHIFT;
+  const dir = <usize>hget(H_NODE_DIR);
+  while (have < needSlabs) {
+    const slab = runAlloc(slabSlabs, CLASS_NODE);
+    if (slab == 0) return false;
+    store<u32>(dir + (<usize>have << 2), <u32>slab);
+    have++;
+    hset(H_NODE_SLABS, have);
+  }
+  return true;
+}
+
+export function slotCount(): u32 {
+  return hget(H_SLOTS);
+}

@@ -1,0 +1,375 @@
+// Delete consolidation and the compaction pass.
+//
+// 1. repairRange: for each live node with a tombstoned neighbour, the
+//    candidates are its live neighbours plus the live neighbours of its
+//    tombstoned ones (FreshDiskANN's consolidation); the heuristic re-selects
+//    down to M (M0 at level 0). Runs in slot ranges so the host can bound
+//    each step.
+// 2. repairFinish: a tombstoned entry point is replaced by the live node of
+//    highest level; then every live node is made reachable at level 0 over
+//    live nodes only (the heuristic can strand a node; a breadth-first walk
+//    finds it and links it from its nearest reachable node with room).
+// 3. compactPlan: numbers the live nodes densely, in slot order.
+// 4. exportNodes / importNodes: the host streams the live nodes, links
+//    renumbered, from this shard into a fresh, right-sized one, which
+//    rebuilds its id map. The old shard stays valid (and searchable) until
+//    the host swaps, so a cancelled compaction loses nothing.
+//
+// EXPORT record, in the io buffer:
+//   node record (stride bytes; links renumbered, in-degree 0, upper = 0)
+//   then, for a level-L node, its upper link block (L * (4 + 4M) bytes)
+
+import {
+  CLASS_SCRATCH, ERR_INVALID, ERR_OUT_OF_MEMORY, FLAG_DELETED, FLAG_UUID, H_ENTRY,
+  H_EXACT_GROWTH, H_IO, H_IO_BYTES, H_IO_USED, H_LIVE, H_LIVE_LINK_BYTES, H_M0, H_MAX_LEVEL,
+  H_ORDER, H_PLAN_LIVE, H_PLAN_SLOTS, H_REMAP, H_SEL, H_SEL_CAP, H_SLOTS, H_STRIDE, H_VISITED,
+  META_INDEG_SHIFT, NODE_META, NODE_UPPER, NONE, OK, hget, hset,
+} from "./layout";
+import { runAlloc, runFree, slabsFor, smallAlloc } from "./arena";
+import {
+  countAt, ensureSlots, idOf, indegreeAdd, isDeleted, levelOf, linksAt, maxLinks, metaOf,
+  nodePtr, setCountAt, upperBlockBytes,
+} from "./node";
+import { ensureScratch, ensureVisited, nextGen, selectNeighbors, slotDistance, visit } from "./hnsw";
+import { idmapInsert, idmapReserve } from "./idmap";
+
+// Heap sort of (dist, slot) entries, ascending. Repair candidate lists can
+// hold M0 * (M0 + 1) entries, too many for insertion sort.
+function siftDown(base: usize, start: u32, n: u32): void {
+  let i = start;
+  while (true) {
+    let c: u32 = 2 * i + 1;
+    if (c >= n) return;
+    if (c + 1 < n && load<f32>(base + (<usize>(c + 1) << 3)) > load<f32>(base + (<usize>c << 3))) c++;
+    if (load<f32>(base + (<usize>c << 3)) <= load<f32>(base + (<usize>i << 3))) return;
+    const t = load<u64>(base + (<usize>c << 3));
+    store<u64>(base + (<usize>c << 3), load<u64>(base + (<usize>i << 3)));
+    store<u64>(base + (<usize>i << 3), t);
+    i = c;
+  }
+}
+
+function sortEntries(base: usize, n: u32): void {
+  if (n < 2) return;
+  for (let i = <i32>(n / 2) - 1; i >= 0; i--) siftDown(base, <u32>i, n);
+  for (let end = n - 1; end > 0; end--) {
+    const t = load<u64>(base);
+    store<u64>(base, load<u64>(base + (<usize>end << 3)));
+    store<u64>(base + (<usize>end << 3), t);
+    siftDown(base, 0, end);
+  }
+}
+
+function repairList(slot: u32, p: usize, level: u32): void {
+  const count = countAt(p, level);
+  const links = linksAt(p, level);
+  let hasDead = false;
+  for (let j: u32 = 0; j < count; j++) {
+    if (isDeleted(metaOf(nodePtr(load<u32>(links + (<usize>j << 2)))))) { hasDead = true; break; }
+  }
+  if (!hasDead) return;
+  const visited = <usize>hget(H_VISITED);
+  const gen = nextGen();
+  visit(visited, slot, gen);
+  const sel = <usize>hget(H_SEL);
+  const selCap = hget(H_SEL_CAP);
+  let n: u32 = 0;
+  for (let j: u32 = 0; j < count && n < selCap; j++) {
+    const x = load<u32>(links + (<usize>j << 2));
+    const xPtr = nodePtr(x);
+    if (!isDeleted(metaOf(xPtr))) {
+      if (visit(visited, x, gen)) {
+        store<f32>(sel + (<usize>n << 3), slotDistance(slot, x));
+        store<u32>(sel + (<usize>n << 3), x, 4);
+        n++;
+      }
+      continue;
+    }
+    const xc = countAt(xPtr, level);
+    const xl = linksAt(xPtr, level);
+    for (let i: u32 = 0; i < xc && n < selCap; i++) {
+      const y = load<u32>(xl + (<usize>i << 2));
+      if (isDeleted(metaOf(nodePtr(y)))) continue;
+      if (!visit(visited, y, gen)) continue;
+      store<f32>(sel + (<usize>n << 3), slotDistance(slot, y));
+      store<u32>(sel + (<usize>n << 3), y, 4);
+      n++;
+    }
+  }
+  sortEntries(sel, n);
+  const kept = selectNeighbors(sel, n, maxLinks(level));
+  if (level == 0) {
+    for (let j: u32 = 0; j < count; j++) indegreeAdd(nodePtr(load<u32>(links + (<usize>j << 2))), -1);
+    for (let j: u32 = 0; j < kept; j++) indegreeAdd(nodePtr(load<u32>(sel + (<usize>j << 3), 4)), 1);
+  }
+  for (let j: u32 = 0; j < kept; j++) store<u32>(links + (<usize>j << 2), load<u32>(sel + (<usize>j << 3), 4));
+  setCountAt(p, level, kept);
+}
+
+export function repairRange(from: u32, to: u32): i32 {
+  const slots = hget(H_SLOTS);
+  if (!ensureScratch(0) || !ensureVisited(slots)) return ERR_OUT_OF_MEMORY;
+  const end = min<u32>(to, slots);
+  for (let s = from; s < end; s++) {
+    const p = nodePtr(s);
+    const meta = metaOf(p);
+    if (isDeleted(meta)) continue;
+    const level = levelOf(meta);
+    for (let l: u32 = 0; l <= level; l++) repairList(s, p, l);
+  }
+  return OK;
+}
+
+function chooseEntry(): void {
+  const entry = hget(H_ENTRY);
+  if (entry != NONE && !isDeleted(metaOf(nodePtr(entry)))) return;
+  const slots = hget(H_SLOTS);
+  let best = NONE;
+  let bestLevel: i32 = -1;
+  for (let s: u32 = 0; s < slots; s++) {
+    const meta = metaOf(nodePtr(s));
+    if (isDeleted(meta)) continue;
+    if (<i32>levelOf(meta) > bestLevel) {
+      bestLevel = <i32>levelOf(meta);
+      best = s;
+    }
+  }
+  hset(H_ENTRY, best);
+  hset(H_MAX_LEVEL, <u32>bestLevel);
+}
+
+// Breadth-first over live nodes at level 0 from `start`, marking with
+// `gen`. `queue` holds one u32 per slot.
+function walkFrom(start: u32, gen: u32, queue: usize): void {
+  const visited = <usize>hget(H_VISITED);
+  visit(visited, start, gen);
+  store<u32>(queue, start);
+  let head: u32 = 0;
+  let tail: u32 = 1;
+  while (head < tail) {
+    const p = nodePtr(load<u32>(queue + (<usize>head << 2)));
+    head++;
+    const count = countAt(p, 0);
+    const links = linksAt(p, 0);
+    for (let j: u32 = 0; j < count; j++) {
+      const n = load<u32>(links + (<usize>j << 2));
+      if (isDeleted(metaOf(nodePtr(n)))) continue;
+      if (!visit(visited, n, gen)) continue;
+      store<u32>(queue + (<usize>tail << 2), n);
+      tail++;
+    }
+  }
+}
+
+// Links every live node that level 0 cannot reach from the entry point.
+export function repairFinish(): i32 {
+  chooseEntry();
+  const entry = hget(H_ENTRY);
+  if (entry == NONE) return OK;
+  const slots = hget(H_SLOTS);
+  if (!ensureVisited(slots)) return ERR_OUT_OF_MEMORY;
+  const queue = runAlloc(slabsFor(slots * 4), CLASS_SCRATCH);
+  if (queue == 0) return ERR_OUT_OF_MEMORY;
+  const visited = <usize>hget(H_VISITED);
+  const m0 = hget(H_M0);
+  for (let round = 0; round < 4; round++) {
+    const gen = nextGen();
+    walkFrom(entry, gen, queue);
+    let replaced = false;
+    for (let s: u32 = 0; s < slots; s++) {
+      if (isDeleted(metaOf(nodePtr(s)))) continue;
+      if (<u32>load<u16>(visited + (<usize>s << 1)) == gen) continue;
+      // nearest reachable node, preferring one with room for a link
+      let best = NONE;
+      let bestDist = Infinity;
+      let anyBest = NONE;
+      let anyDist = Infinity;
+      for (let r: u32 = 0; r < slots; r++) {
+        if (<u32>load<u16>(visited + (<usize>r << 1)) != gen) continue;
+        const d = slotDistance(s, r);
+        if (d < anyDist) { anyDist = d; anyBest = r; }
+        if (countAt(nodePtr(r), 0) < m0 && d < bestDist) { bestDist = d; best = r; }
+      }
+      let from = best;
+      if (from == NONE) {
+        // every reachable list is full: replace the last link of the nearest;
+        // what that strands is found by the next round
+        from = anyBest;
+        const fp = nodePtr(from);
+        const c = countAt(fp, 0);
+        const links = linksAt(fp, 0);
+        indegreeAdd(nodePtr(load<u32>(links + (<usize>(c - 1) << 2))), -1);
+        setCountAt(fp, 0, c - 1);
+        replaced = true;
+      }
+      const fp = nodePtr(from);
+      const c = countAt(fp, 0);
+      store<u32>(linksAt(fp, 0) + (<usize>c << 2), s);
+      setCountAt(fp, 0, c + 1);
+      indegreeAdd(nodePtr(s), 1);
+      walkFrom(s, gen, queue);
+    }
+    if (!replaced) break;
+  }
+  runFree(queue, slabsFor(slots * 4), CLASS_SCRATCH);
+  return OK;
+}
+
+// Numbers live nodes densely in slot order. Returns the live count.
+export function compactPlan(): i32 {
+  compactDone();
+  const slots = hget(H_SLOTS);
+  const live = hget(H_LIVE);
+  const remap = runAlloc(slabsFor(slots * 4), CLASS_SCRATCH);
+  if (remap == 0) return ERR_OUT_OF_MEMORY;
+  const order = runAlloc(slabsFor(live * 4), CLASS_SCRATCH);
+  if (order == 0 && live > 0) {
+    runFree(remap, slabsFor(slots * 4), CLASS_SCRATCH);
+    return ERR_OUT_OF_MEMORY;
+  }
+  let next: u32 = 0;
+  for (let s: u32 = 0; s < slots; s++) {
+    if (isDeleted(metaOf(nodePtr(s)))) {
+      store<u32>(remap + (<usize>s << 2), NONE);
+    } else {
+      store<u32>(remap + (<usize>s << 2), next);
+      store<u32>(order + (<usize>next << 2), s);
+      next++;
+    }
+  }
+  hset(H_REMAP, <u32>remap);
+  hset(H_ORDER, <u32>order);
+  hset(H_PLAN_SLOTS, slots);
+  hset(H_PLAN_LIVE, live);
+  return <i32>live;
+}
+
+export function compactDone(): void {
+  const remap = <usize>hget(H_REMAP);
+  if (remap == 0) return;
+  runFree(remap, slabsFor(hget(H_PLAN_SLOTS) * 4), CLASS_SCRATCH);
+  runFree(<usize>hget(H_ORDER), slabsFor(hget(H_PLAN_LIVE) * 4), CLASS_SCRATCH);
+  hset(H_REMAP, 0);
+  hset(H_ORDER, 0);
+}
+
+// Renumbers a list in place through `remap`, dropping links to nodes that
+// are not carried over. Returns the new count.
+function remapList(links: usize, count: u32, remap: usize): u32 {
+  let m: u32 = 0;
+  for (let j: u32 = 0; j < count; j++) {
+    const to = load<u32>(remap + (<usize>load<u32>(links + (<usize>j << 2)) << 2));
+    if (to == NONE) continue;
+    store<u32>(links + (<usize>m << 2), to);
+    m++;
+  }
+  return m;
+}
+
+// The remapped slot of the entry point (after repairFinish), or NONE.
+export function planEntry(): u32 {
+  const entry = hget(H_ENTRY);
+  if (entry == NONE) return NONE;
+  return load<u32>(<usize>hget(H_REMAP) + (<usize>entry << 2));
+}
+
+// Writes export records of new slots from `from` on into io, as many as
+// fit in `maxBytes` (the importer's io size) and at most `maxNodes`.
+// Returns how many; H_IO_USED holds the bytes.
+export function exportNodes(from: u32, maxNodes: u32, maxBytes: u32): i32 {
+  const remap = <usize>hget(H_REMAP);
+  if (remap == 0) return ERR_INVALID;
+  const order = <usize>hget(H_ORDER);
+  const live = hget(H_PLAN_LIVE);
+  const io = <usize>hget(H_IO);
+  const ioBytes = <usize>min<u32>(hget(H_IO_BYTES), maxBytes);
+  const stride = <usize>hget(H_STRIDE);
+  let used: usize = 0;
+  let n: u32 = 0;
+  for (let i = from; i < live && n < maxNodes; i++) {
+    const p = nodePtr(load<u32>(order + (<usize>i << 2)));
+    const meta = metaOf(p);
+    const level = levelOf(meta);
+    const upperBytes = <usize>upperBlockBytes(level);
+    if (used + stride + upperBytes > ioBytes) break;
+    const rec = io + used;
+    memory.copy(rec, p, stride);
+    const c0 = remapList(linksAt(rec, 0), countAt(rec, 0), remap);
+    store<u32>(rec, (meta & ((1 << META_INDEG_SHIFT) - 1) & ~0xff) | c0, NODE_META);
+    store<u32>(rec, 0, NODE_UPPER);
+    if (level > 0) {
+      const blk = rec + stride;
+      memory.copy(blk, <usize>load<u32>(p, NODE_UPPER), upperBytes);
+      const per = upperBytes / level;
+      for (let l: u32 = 0; l < level; l++) {
+        const list = blk + <usize>l * per;
+        store<u32>(list, remapList(list + 4, load<u32>(list), remap));
+      }
+    }
+    used += stride + upperBytes;
+    n++;
+  }
+  hset(H_IO_USED, <u32>used);
+  return <i32>n;
+}
+
+// Appends `count` export records from io as new slots. The importing
+// shard was made with room for them (init's capacity), so this only
+// allocates link blocks and, rarely, id map room.
+export function importNodes(count: u32): i32 {
+  const io = <usize>hget(H_IO);
+  const stride = <usize>hget(H_STRIDE);
+  hset(H_EXACT_GROWTH, 1);
+  let off: usize = 0;
+  for (let i: u32 = 0; i < count; i++) {
+    const rec = io + off;
+    const meta = metaOf(rec);
+    const level = levelOf(meta);
+    const upperBytes = upperBlockBytes(level);
+    const slot = hget(H_SLOTS);
+    if (!ensureSlots(slot + 1) || !idmapReserve()) return ERR_OUT_OF_MEMORY;
+    let upper: usize = 0;
+    if (level > 0) {
+      upper = smallAlloc(level);
+      if (upper == 0) return ERR_OUT_OF_MEMORY;
+      memory.copy(upper, rec + stride, upperBytes);
+      hset(H_LIVE_LINK_BYTES, hget(H_LIVE_LINK_BYTES) + upperBytes);
+    }
+    const p = nodePtr(slot);
+    memory.copy(p, rec, stride);
+    store<u32>(p, <u32>upper, NODE_UPPER);
+    store<u32>(p, meta & ~FLAG_DELETED, NODE_META);
+    const id = idOf(p);
+    idmapInsert(load<u64>(id), load<u64>(id, 8), meta & FLAG_UUID, slot);
+    hset(H_SLOTS, slot + 1);
+    hset(H_LIVE, hget(H_LIVE) + 1);
+    off += stride + upperBytes;
+  }
+  hset(H_EXACT_GROWTH, 0);
+  return <i32>count;
+}
+
+// Sets the entry point and recomputes level-0 in-degrees once every node
+// is in.
+export function importFinish(entry: u32, maxLevel: i32): i32 {
+  const slots = hget(H_SLOTS);
+  if (entry != NONE && entry >= slots) return ERR_INVALID;
+  for (let s: u32 = 0; s < slots; s++) {
+    const p = nodePtr(s);
+    const count = countAt(p, 0);
+    const links = linksAt(p, 0);
+    for (let j: u32 = 0; j < count; j++) {
+      if (load<u32>(links + (<usize>j << 2)) >= slots) return ERR_INVALID;
+    }
+  }
+  for (let s: u32 = 0; s < slots; s++) {
+    const p = nodePtr(s);
+    const count = countAt(p, 0);
+    const links = linksAt(p, 0);
+    for (let j: u32 = 0; j < count; j++) indegreeAdd(nodePtr(load<u32>(links + (<usize>j << 2))), 1);
+  }
+  hset(H_ENTRY, entry);
+  hset(H_MAX_LEVEL, <u32>(entry == NONE ? -1 : maxLevel));
+  if (!ensureVisited(slots)) return ERR_OUT_OF_MEMORY;
+  return OK;
+}

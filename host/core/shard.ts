@@ -1,0 +1,444 @@
+import { ErrorCode, QuiverError } from '../errors.js';
+import type { PackedId } from '../ids.js';
+import { unpackId, type Id } from '../ids.js';
+import {
+  ERR_CORRUPT, ERR_INVALID, ERR_NOT_FOUND, ERR_OUT_OF_MEMORY, FLAG_UUID, H, HEADER_BYTES, HEADER_PTR,
+  INTEGRITY_FIELDS, IO, LAYOUT_VERSION, MAGIC, Metric, METRIC_NAMES, NONE, PAGE_BYTES, RESULT_BYTES,
+  STAT_FIELDS, type CoreExports, type IntegrityReport, type MetricName, type RawStats,
+} from './abi.js';
+import { CoreAbort, instantiate, type Build } from './module.js';
+
+export interface ShardParams {
+  dim: number;
+  metric: MetricName;
+  M: number;
+  efConstruction: number;
+  ef: number;
+  seed?: bigint;
+  build?: Build;
+}
+
+export interface SearchHits {
+  ids: Id[];
+  distances: Float32Array;
+}
+
+/** Most nodes moved per compaction step (the io buffer bounds it too). */
+const EXPORT_BATCH = 2048;
+/** Slots repaired per step. */
+const REPAIR_BATCH = 1024;
+
+function pagesFor(bytes: number): number {
+  return Math.max(1, Math.ceil(bytes / PAGE_BYTES));
+}
+
+/**
+ * One WASM instance and its linear memory: the unit the store shards by.
+ * Validation of user input is the caller's job (Index, Store); a Shard maps
+ * core status codes to coded errors and turns a trap into CORE_TRAP, after
+ * which the shard refuses all calls.
+ */
+export class Shard {
+  readonly dim: number;
+  readonly metric: MetricName;
+  readonly build: Build;
+  #memory: WebAssembly.Memory;
+  #core: CoreExports;
+  #buffer!: ArrayBuffer;
+  #u8!: Uint8Array;
+  #u32!: Uint32Array;
+  #f32!: Float32Array;
+  #f64!: Float64Array;
+  #broken: unknown = undefined;
+  #disposed = false;
+
+  private constructor(memory: WebAssembly.Memory, core: CoreExports, build: Build) {
+    this.#memory = memory;
+    this.#core = core;
+    this.build = build;
+    this.#views();
+    this.dim = this.#u32[(HEADER_PTR + H.DIM) >>> 2]!;
+    this.metric = METRIC_NAMES[this.#u32[(HEADER_PTR + 12) >>> 2]!]!;
+  }
+
+  /** An empty shard with room for `capacity` vectors before it grows. */
+  static create(params: ShardParams, capacity = 0): Shard {
+    const build = params.build ?? 'release';
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    const core = instantiate(build, memory);
+    const seed = params.seed ?? 0x9e3779b97f4a7c15n;
+    const status = core.init(params.dim, Metric[params.metric], params.M, params.efConstruction, seed, capacity);
+    if (status === ERR_OUT_OF_MEMORY) {
+      throw new QuiverError(ErrorCode.MEMORY_LIMIT, `cannot reserve memory for ${capacity} vectors of dim ${params.dim}`);
+    }
+    if (status !== 0) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, `the core rejected the index parameters (status ${status})`);
+    core.setEf(params.ef);
+    return new Shard(memory, core, build);
+  }
+
+  /** A shard over a copy of an image made by `toImage`, validated. */
+  static fromImage(bytes: Uint8Array, build: Build = 'release'): Shard {
+    if (!(bytes instanceof Uint8Array)) {
+      throw new QuiverError(ErrorCode.CORRUPT_IMAGE, 'an image must be a Uint8Array');
+    }
+    const corrupt = (why: string): QuiverError => new QuiverError(ErrorCode.CORRUPT_IMAGE, `not a valid quiver image: ${why}`);
+    if (bytes.byteLength < HEADER_PTR + HEADER_BYTES) throw corrupt('too short');
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (view.getUint32(HEADER_PTR + H.MAGIC, true) !== MAGIC) throw corrupt('bad magic');
+    const version = view.getUint32(HEADER_PTR + H.VERSION, true);
+    if (version !== LAYOUT_VERSION) throw corrupt(`layout version ${version}, this build reads ${LAYOUT_VERSION}`);
+    if (view.getUint32(HEADER_PTR + H.IMAGE_BYTES, true) !== bytes.byteLength) throw corrupt('length does not match the header');
+    const memory = new WebAssembly.Memory({ initial: pagesFor(bytes.byteLength) });
+    new Uint8Array(memory.buffer).set(bytes);
+    let core: CoreExports;
+    let status: number;
+    try {
+      core = instantiate(build, memory);
+      status = core.verifyImage(bytes.byteLength);
+    } catch (err) {
+      throw new QuiverError(ErrorCode.CORRUPT_IMAGE, 'not a valid quiver image: the core trapped reading it', { cause: err });
+    }
+    if (status !== 0) throw corrupt('checksum or header fields do not match');
+    return new Shard(memory, core, build);
+  }
+
+  get memory(): WebAssembly.Memory {
+    return this.#memory;
+  }
+
+  get committedBytes(): number {
+    return this.#memory.buffer.byteLength;
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  #views(): void {
+    const buffer = this.#memory.buffer;
+    if (buffer === this.#buffer) return;
+    this.#buffer = buffer;
+    this.#u8 = new Uint8Array(buffer);
+    this.#u32 = new Uint32Array(buffer);
+    this.#f32 = new Float32Array(buffer);
+    this.#f64 = new Float64Array(buffer);
+  }
+
+  /** Runs a core call; a trap poisons the shard and becomes CORE_TRAP. */
+  #call<T>(fn: (core: CoreExports) => T): T {
+    if (this.#disposed) throw new QuiverError(ErrorCode.CLOSED, 'this index has been disposed');
+    if (this.#broken !== undefined) {
+      throw new QuiverError(ErrorCode.CORE_TRAP, 'this shard trapped earlier and refuses further calls', { cause: this.#broken });
+    }
+    try {
+      const out = fn(this.#core);
+      this.#views();
+      return out;
+    } catch (err) {
+      if (err instanceof QuiverError) throw err;
+      if (err instanceof WebAssembly.RuntimeError || err instanceof CoreAbort || err instanceof RangeError) {
+        this.#broken = err;
+        throw new QuiverError(ErrorCode.CORE_TRAP, `the WASM core trapped: ${(err as Error).message}`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  #io(bytes: number): number {
+    const ptr = this.#call((c) => c.ioReserve(bytes));
+    if (ptr === 0) throw new QuiverError(ErrorCode.MEMORY_LIMIT, 'out of WASM memory (the 4 GiB limit of one shard)');
+    return ptr;
+  }
+
+  #stageId(io: number, id: PackedId): void {
+    const w = io >>> 2;
+    const u32 = this.#u32;
+    u32[w] = id.w0;
+    u32[w + 1] = id.w1;
+    u32[w + 2] = id.w2;
+    u32[w + 3] = id.w3;
+    u32[w + 4] = id.uuid ? FLAG_UUID : 0;
+  }
+
+  /**
+   * Inserts (or replaces) one vector, read from `vectors` at `offset`.
+   * Returns false when the core is out of memory (nothing was changed).
+   */
+  insert(id: PackedId, vectors: Float32Array, offset: number): boolean {
+    const io = this.#io(IO.VECTOR + this.dim * 4);
+    this.#stageId(io, id);
+    this.#f32.set(vectors.subarray(offset, offset + this.dim), (io + IO.VECTOR) >>> 2);
+    const status = this.#call((c) => c.insert());
+    if (status === ERR_OUT_OF_MEMORY) return false;
+    if (status === ERR_INVALID) {
+      throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'the vector is not finite, or is zero under the cosine metric');
+    }
+    if (status !== 0) throw new QuiverError(ErrorCode.CORE_TRAP, `insert failed with status ${status}`);
+    return true;
+  }
+
+  /** Tombstones one id; false when it is not present. */
+  remove(id: PackedId): boolean {
+    const io = this.#io(IO.VECTOR);
+    this.#stageId(io, id);
+    const status = this.#call((c) => c.remove());
+    if (status === ERR_NOT_FOUND) return false;
+    if (status !== 0) throw new QuiverError(ErrorCode.CORE_TRAP, `remove failed with status ${status}`);
+    return true;
+  }
+
+  /** The stored vector of `id` (normalised under cosine), or undefined. */
+  get(id: PackedId): Float32Array | undefined {
+    const io = this.#io(IO.VECTOR + this.dim * 4);
+    this.#stageId(io, id);
+    const status = this.#call((c) => c.get());
+    if (status === ERR_NOT_FOUND) return undefined;
+    const at = (io + IO.VECTOR) >>> 2;
+    return this.#f32.slice(at, at + this.dim);
+  }
+
+  /** k nearest live vectors to `query` (already validated), nearest first. */
+  search(query: Float32Array, offset: number, k: number, ef: number): SearchHits {
+    const vecBytes = (this.dim * 4 + 7) & ~7;
+    const io = this.#io(IO.VECTOR + vecBytes + k * RESULT_BYTES);
+    const out = io + IO.VECTOR + vecBytes;
+    this.#f32.set(query.subarray(offset, offset + this.dim), (io + IO.VECTOR) >>> 2);
+    const n = this.#call((c) => c.search(k, ef, out));
+    if (n === ERR_OUT_OF_MEMORY) throw new QuiverError(ErrorCode.MEMORY_LIMIT, 'out of WASM memory for search scratch');
+    if (n < 0) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'the query is not finite, or is zero under the cosine metric');
+    const ids: Id[] = new Array(n);
+    const distances = new Float32Array(n);
+    const u32 = this.#u32;
+    const f32 = this.#f32;
+    for (let i = 0; i < n; i++) {
+      const r = (out + i * RESULT_BYTES) >>> 2;
+      distances[i] = f32[r]!;
+      ids[i] = unpackId(u32, r + 2, (u32[r + 1]! & FLAG_UUID) !== 0);
+    }
+    return { ids, distances };
+  }
+
+  stats(): RawStats {
+    const io = this.#io(STAT_FIELDS.length * 8);
+    this.#call((c) => c.stats(io));
+    const out = {} as RawStats;
+    const at = io >>> 3;
+    STAT_FIELDS.forEach((name, i) => {
+      out[name] = this.#f64[at + i]!;
+    });
+    return out;
+  }
+
+  setEf(ef: number): void {
+    this.#call((c) => c.setEf(ef));
+  }
+
+  integrity(): IntegrityReport {
+    const io = this.#io(INTEGRITY_FIELDS.length * 4);
+    const total = this.#call((c) => c.checkIntegrity(io));
+    if (total < 0) throw new QuiverError(ErrorCode.MEMORY_LIMIT, 'out of WASM memory for the integrity walk');
+    const out = { ok: total === 0 } as IntegrityReport;
+    INTEGRITY_FIELDS.forEach((name, i) => {
+      out[name] = this.#u32[(io >>> 2) + i]!;
+    });
+    return out;
+  }
+
+  /** The used prefix of memory, sealed with length and checksum. */
+  toImage(): Uint8Array {
+    const top = this.#call((c) => c.sealImage());
+    return this.#u8.slice(0, top);
+  }
+
+  /**
+   * Shrink by re-instantiation: when memory holds more pages than the used
+   * prefix needs, copy the prefix into a right-sized memory and instantiate
+   * over it. The old memory is unreachable afterwards; it goes back to the
+   * OS at this thread's next GC.
+   */
+  shrinkToFit(): number {
+    const used = this.#call((c) => c.usedBytes());
+    const before = this.committedBytes;
+    const pages = pagesFor(used);
+    if (pages * PAGE_BYTES >= before) return 0;
+    const memory = new WebAssembly.Memory({ initial: pages });
+    new Uint8Array(memory.buffer).set(this.#u8.subarray(0, used));
+    const core = instantiate(this.build, memory);
+    if (core.attach() !== 0) throw new QuiverError(ErrorCode.CORE_TRAP, 'a shrunk copy failed to attach');
+    this.#memory = memory;
+    this.#core = core;
+    this.#views();
+    return before - this.committedBytes;
+  }
+
+  /**
+   * Starts a compaction: repair, plan, then stream the live nodes into a new
+   * shard. The returned task runs in bounded steps; until `finish`, this
+   * shard is unchanged apart from its repaired links, and fully usable.
+   */
+  startCompaction(): Compaction {
+    return new Compaction(this);
+  }
+
+  /** Adopts another shard's memory and instance (the end of a compaction). */
+  adopt(other: Shard): void {
+    this.#memory = other.#memory;
+    this.#core = other.#core;
+    this.#views();
+    other.#disposed = true;
+  }
+
+  /** @internal used by Compaction */
+  core<T>(fn: (core: CoreExports) => T): T {
+    return this.#call(fn);
+  }
+
+  /** @internal raw bytes of memory, valid until the next core call */
+  bytes(ptr: number, length: number): Uint8Array {
+    this.#views();
+    return this.#u8.subarray(ptr, ptr + length);
+  }
+
+  header32(offset: number): number {
+    this.#views();
+    return this.#u32[(HEADER_PTR + offset) >>> 2]!;
+  }
+
+  setHeader32(offset: number, value: number): void {
+    this.#views();
+    this.#u32[(HEADER_PTR + offset) >>> 2] = value;
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    // drop every reference to the memory so a GC can release it
+    this.#memory = undefined as unknown as WebAssembly.Memory;
+    this.#core = undefined as unknown as CoreExports;
+    this.#buffer = undefined as unknown as ArrayBuffer;
+    this.#u8 = this.#u32 = this.#f32 = this.#f64 = undefined as never;
+  }
+}
+
+function check(status: number, what: string): number {
+  if (status === ERR_OUT_OF_MEMORY) throw new QuiverError(ErrorCode.MEMORY_LIMIT, `out of WASM memory during ${what}`);
+  if (status === ERR_CORRUPT || status < 0) throw new QuiverError(ErrorCode.CORE_TRAP, `${what} failed with status ${status}`);
+  return status;
+}
+
+type Phase = 'repair' | 'finish-repair' | 'plan' | 'copy' | 'done';
+
+/**
+ * A compaction in bounded steps: repair REPAIR_BATCH slots, or copy
+ * EXPORT_BATCH nodes, per `step()`. `finish()` swaps the new memory in.
+ * Abandoning a compaction (never calling finish) leaves the source valid.
+ */
+export class Compaction {
+  readonly source: Shard;
+  #phase: Phase = 'repair';
+  #cursor = 0;
+  #slots: number;
+  #live = 0;
+  #target: Shard | undefined;
+  #ioBytes = 0;
+  readonly committedBefore: number;
+
+  constructor(source: Shard) {
+    this.source = source;
+    this.#slots = source.stats().slots;
+    this.committedBefore = source.committedBytes;
+  }
+
+  get done(): boolean {
+    return this.#phase === 'done';
+  }
+
+  /** Runs one bounded step; returns true when the copy is complete. */
+  step(): boolean {
+    const src = this.source;
+    switch (this.#phase) {
+      case 'repair': {
+        const to = Math.min(this.#cursor + REPAIR_BATCH, this.#slots);
+        check(src.core((c) => c.repairRange(this.#cursor, to)), 'repair');
+        this.#cursor = to;
+        if (to >= this.#slots) this.#phase = 'finish-repair';
+        return false;
+      }
+      case 'finish-repair':
+        check(src.core((c) => c.repairFinish()), 'repair');
+        this.#phase = 'plan';
+        return false;
+      case 'plan': {
+        const s = src.stats();
+        this.#live = check(src.core((c) => c.compactPlan()), 'planning');
+        this.#target = Shard.create(
+          { dim: s.dim, metric: METRIC_NAMES[s.metric]!, M: s.M, efConstruction: s.efConstruction, ef: s.ef, build: src.build },
+          this.#live,
+        );
+        // the level generator carries on where the source left off
+        this.#target.setHeader32(H.RNG, src.header32(H.RNG));
+        this.#target.setHeader32(H.RNG + 4, src.header32(H.RNG + 4));
+        // Batches go through the target's io buffer, sized once here, before
+        // the import allocates: grown later, it would leave a hole in the
+        // prefix. It holds at least one record of the highest level.
+        const record = s.stride + 15 * (4 + 4 * s.M);
+        this.#ioBytes = Math.max(PAGE_BYTES, record);
+        for (const shard of [src, this.#target]) {
+          check(shard.core((c) => c.ioReserve(this.#ioBytes) === 0 ? ERR_OUT_OF_MEMORY : 0), 'compaction');
+        }
+        this.#cursor = 0;
+        this.#phase = 'copy';
+        return false;
+      }
+      case 'copy': {
+        const target = this.#target!;
+        if (this.#cursor < this.#live) {
+          const n = check(src.core((c) => c.exportNodes(this.#cursor, EXPORT_BATCH, this.#ioBytes)), 'export');
+          const bytes = src.core((c) => c.ioUsed());
+          const dst = target.core((c) => c.ioPtr());
+          const from = src.core((c) => c.ioPtr());
+          target.bytes(dst, bytes).set(src.bytes(from, bytes));
+          check(target.core((c) => c.importNodes(n)), 'import');
+          this.#cursor += n;
+          return false;
+        }
+        const entry = src.core((c) => c.planEntry());
+        const maxLevel = entry === NONE ? -1 : src.header32(H.MAX_LEVEL) | 0;
+        check(target.core((c) => c.importFinish(entry, maxLevel)), 'import');
+        src.core((c) => c.compactDone());
+        target.core((c) => c.ioTrim());
+        src.core((c) => c.ioTrim());
+        target.shrinkToFit();
+        this.#phase = 'done';
+        return true;
+      }
+      case 'done':
+        return true;
+    }
+  }
+
+  /** Runs every remaining step. */
+  run(): void {
+    while (!this.step()) {
+      // bounded steps; callers that must yield drive step() themselves
+    }
+  }
+
+  /** Swaps the compacted memory into the source shard; returns bytes released. */
+  finish(): number {
+    if (!this.done) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'compaction is not complete');
+    const before = this.source.committedBytes;
+    this.source.adopt(this.#target!);
+    this.#target = undefined;
+    return before - this.source.committedBytes;
+  }
+
+  /** Drops the partial copy; the source keeps serving as it was. */
+  abandon(): void {
+    if (this.#target !== undefined) {
+      this.#target.dispose();
+      this.#target = undefined;
+    }
+    if (!this.source.disposed) this.source.core((c) => c.compactDone());
+  }
+}

@@ -1,0 +1,38 @@
+/** Stable error codes. A code never changes meaning once released. */
+export const ErrorCode = {
+  DIMENSION: 'QUIVER_ERR_DIMENSION',
+  INVALID_ARGUMENT: 'QUIVER_ERR_INVALID_ARGUMENT',
+  NOT_FOUND: 'QUIVER_ERR_NOT_FOUND',
+  EXISTS: 'QUIVER_ERR_EXISTS',
+  ABORTED: 'QUIVER_ERR_ABORTED',
+  CLOSED: 'QUIVER_ERR_CLOSED',
+  MEMORY_LIMIT: 'QUIVER_ERR_MEMORY_LIMIT',
+  CORRUPT_IMAGE: 'QUIVER_ERR_CORRUPT_IMAGE',
+  WORKER_LOST: 'QUIVER_ERR_WORKER_LOST',
+  CORE_TRAP: 'QUIVER_ERR_CORE_TRAP',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export interface QuiverErrorOptions {
+  cause?: unknown;
+  /** For a batch that stopped part-way: how many items were applied. */
+  applied?: number;
+}
+
+/** The one error class quiver throws; switch on `code`, not on the message. */
+export class QuiverError extends Error {
+  readonly code: ErrorCode;
+  readonly applied?: number;
+
+  constructor(code: ErrorCode, message: string, options: QuiverErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'QuiverError';
+    this.code = code;
+    if (options.applied !== undefined) this.applied = options.applied;
+  }
+}
+
+export function isQuiverError(err: unknown, code?: ErrorCode): err is QuiverError {
+  return err instanceof QuiverError && (code === undefined || err.code === code);
+}

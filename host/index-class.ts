@@ -1,0 +1,277 @@
+import { MAX_DIM, MAX_M, METRIC_NAMES, type MetricName } from './core/abi.js';
+import { collectGarbage } from './core/gc.js';
+import type { Build } from './core/module.js';
+import { Shard, type SearchHits } from './core/shard.js';
+import { ErrorCode, QuiverError } from './errors.js';
+import { packId, packIds, type Id, type IdList } from './ids.js';
+import { flattenBatch, toQueries, toQuery, type Vector, type VectorBatch } from './vectors.js';
+
+export interface IndexOptions {
+  /** Vector dimension, 1..65536. */
+  dim: number;
+  /** 'l2' (squared Euclidean), 'ip' (1 - dot) or 'cosine' (1 - cosine). Default 'l2'. */
+  metric?: MetricName;
+  /** Links per node above level 0 (level 0 has 2M). Default 16. */
+  M?: number;
+  /** Beam width while inserting. Default 200. */
+  efConstruction?: number;
+  /** Default beam width of a search. Default 64. */
+  ef?: number;
+  /** Seed of the level generator: same seed and inserts give the same graph. */
+  seed?: number | bigint;
+  /** 'release' (default) or 'debug' (asserts on; what the tests use). */
+  build?: Build;
+}
+
+export interface SearchOptions {
+  /** Beam width for this search; raised to k when smaller. */
+  ef?: number;
+}
+
+export interface IndexStats {
+  dim: number;
+  metric: MetricName;
+  M: number;
+  efConstruction: number;
+  ef: number;
+  /** Vectors that can be found. */
+  liveNodes: number;
+  /** Tombstoned vectors still in the graph until compaction. */
+  deletedNodes: number;
+  /** Linear memory size: what the process has committed for this index. */
+  committedBytes: number;
+  /** End of the used prefix: what an image holds. */
+  usedBytes: number;
+  /** Bytes of live node records and their link blocks. */
+  liveBytes: number;
+  /** Id map, search scratch, io buffer, node directory, header and static data. */
+  fixedOverheadBytes: number;
+  /** committed - live - fixed overhead: what a compaction can give back. */
+  reclaimableBytes: number;
+  /** Per arena class: bytes committed to the class and bytes handed out. */
+  arena: Record<'node' | 'links' | 'idmap' | 'scratch', { committed: number; used: number }>;
+}
+
+export interface CompactReport {
+  committedBefore: number;
+  committedAfter: number;
+  reclaimedBytes: number;
+  liveNodes: number;
+  removedTombstones: number;
+  durationMs: number;
+}
+
+const DEFAULTS = { metric: 'l2' as MetricName, M: 16, efConstruction: 200, ef: 64 };
+const MAX_K = 100_000;
+
+function positiveInt(value: unknown, name: string, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new RangeError(`${name} must be an integer from 1 to ${max} (got ${String(value)})`);
+  }
+  return value;
+}
+
+/** Argument errors on a live index are QuiverErrors, never bare RangeErrors. */
+function searchInt(value: unknown, name: string, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new QuiverError(ErrorCode.INVALID_ARGUMENT, `${name} must be an integer from 1 to ${max} (got ${String(value)})`);
+  }
+  return value;
+}
+
+export function statsOf(shard: Shard): IndexStats {
+  const s = shard.stats();
+  const fixed = s.arenaBase + s.idmapBytes + s.scratchBytes + s.ioBytes + s.dirBytes;
+  return {
+    dim: s.dim,
+    metric: METRIC_NAMES[s.metric]!,
+    M: s.M,
+    efConstruction: s.efConstruction,
+    ef: s.ef,
+    liveNodes: s.live,
+    deletedNodes: s.deleted,
+    committedBytes: s.committedBytes,
+    usedBytes: s.usedBytes,
+    liveBytes: s.liveBytes,
+    fixedOverheadBytes: fixed,
+    reclaimableBytes: Math.max(0, s.committedBytes - s.liveBytes - fixed),
+    arena: {
+      node: { committed: s.nodeCommitted, used: s.nodeUsed },
+      links: { committed: s.linksCommitted, used: s.linksUsed },
+      idmap: { committed: s.idmapCommitted, used: s.idmapUsed },
+      scratch: { committed: s.scratchCommitted, used: s.scratchUsed },
+    },
+  };
+}
+
+/**
+ * A single-thread HNSW index over one WASM instance, for direct embedding.
+ * Everything is synchronous. Bad input throws a QuiverError and changes
+ * nothing; `dispose()` (or a compaction) gives the memory back to the OS.
+ */
+export class Index {
+  #shard: Shard;
+  #ef: number;
+
+  constructor(options: IndexOptions);
+  /** @internal */
+  constructor(options: IndexOptions, shard: Shard);
+  constructor(options: IndexOptions, shard?: Shard) {
+    if (shard !== undefined) {
+      this.#shard = shard;
+      this.#ef = shard.stats().ef;
+      return;
+    }
+    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+    const dim = positiveInt(options.dim, 'options.dim', MAX_DIM);
+    const metric = options.metric ?? DEFAULTS.metric;
+    if (!METRIC_NAMES.includes(metric)) {
+      throw new RangeError(`options.metric must be one of ${METRIC_NAMES.join(', ')} (got ${String(metric)})`);
+    }
+    const M = options.M ?? DEFAULTS.M;
+    if (typeof M !== 'number' || !Number.isInteger(M) || M < 2 || M > MAX_M) {
+      throw new RangeError(`options.M must be an integer from 2 to ${MAX_M} (got ${String(M)})`);
+    }
+    const efConstruction = positiveInt(options.efConstruction ?? DEFAULTS.efConstruction, 'options.efConstruction', 100_000);
+    const ef = positiveInt(options.ef ?? DEFAULTS.ef, 'options.ef', 100_000);
+    let seed: bigint | undefined;
+    if (options.seed !== undefined) {
+      if (typeof options.seed !== 'bigint' && !Number.isSafeInteger(options.seed)) {
+        throw new RangeError('options.seed must be an integer or a bigint');
+      }
+      seed = BigInt.asUintN(64, BigInt(options.seed));
+    }
+    const build = options.build ?? 'release';
+    if (build !== 'release' && build !== 'debug') throw new RangeError("options.build must be 'release' or 'debug'");
+    this.#shard = Shard.create({ dim, metric, M, efConstruction, ef, seed, build });
+    this.#ef = ef;
+  }
+
+  /** Loads an image made by `toImage`, checking magic, layout version and checksum. */
+  static fromImage(bytes: Uint8Array, options: { build?: Build } = {}): Index {
+    const shard = Shard.fromImage(bytes, options.build ?? 'release');
+    return new Index({ dim: shard.dim }, shard);
+  }
+
+  get dim(): number {
+    return this.#shard.dim;
+  }
+
+  get metric(): MetricName {
+    return this.#shard.metric;
+  }
+
+  /** Number of live vectors. */
+  get size(): number {
+    return this.#shard.stats().live;
+  }
+
+  /**
+   * Adds vectors; an id already present is replaced (upsert). The whole batch
+   * is validated first, so bad input changes nothing. Returns the count added.
+   */
+  add(ids: IdList, vectors: VectorBatch): number {
+    const packed = packIds(ids, true);
+    const flat = flattenBatch(vectors, packed.length, this.dim);
+    const dim = this.dim;
+    for (let i = 0; i < packed.length; i++) {
+      if (!this.#shard.insert(packed[i]!, flat, i * dim)) {
+        throw new QuiverError(
+          ErrorCode.MEMORY_LIMIT,
+          `out of WASM memory after ${i} of ${packed.length} vectors (one index is limited to 4 GiB)`,
+          { applied: i },
+        );
+      }
+    }
+    return packed.length;
+  }
+
+  /** The k nearest live vectors, nearest first. */
+  search(query: Vector, k: number, options: SearchOptions = {}): SearchHits {
+    const q = toQuery(query, this.dim);
+    const kk = searchInt(k, 'k', MAX_K);
+    const ef = searchInt(options.ef ?? this.#ef, 'options.ef', MAX_K);
+    return this.#shard.search(q, 0, kk, ef);
+  }
+
+  /** One search per query (flat n*dim, or an array of vectors). */
+  searchBatch(queries: VectorBatch, k: number, options: SearchOptions = {}): SearchHits[] {
+    const { flat, n } = toQueries(queries, this.dim);
+    const kk = searchInt(k, 'k', MAX_K);
+    const ef = searchInt(options.ef ?? this.#ef, 'options.ef', MAX_K);
+    const out: SearchHits[] = new Array(n);
+    for (let i = 0; i < n; i++) out[i] = this.#shard.search(flat, i * this.dim, kk, ef);
+    return out;
+  }
+
+  /** Removes ids (tombstones until compaction); unknown ids are skipped. Returns the count removed. */
+  remove(ids: IdList): number {
+    const packed = packIds(ids, false);
+    let removed = 0;
+    for (const p of packed) if (this.#shard.remove(p)) removed++;
+    return removed;
+  }
+
+  /** The stored vector of an id (unit length under cosine), or undefined. */
+  get(id: Id): Float32Array | undefined {
+    return this.#shard.get(packId(id));
+  }
+
+  has(id: Id): boolean {
+    return this.get(id) !== undefined;
+  }
+
+  /**
+   * Repairs the graph around tombstones, renumbers the live nodes densely into
+   * a new right-sized memory, drops the old one and runs a GC so its pages go
+   * back to the OS.
+   */
+  compact(): CompactReport {
+    const started = performance.now();
+    const before = statsOf(this.#shard);
+    const task = this.#shard.startCompaction();
+    try {
+      task.run();
+    } catch (err) {
+      task.abandon();
+      throw err;
+    }
+    task.finish();
+    collectGarbage();
+    const after = this.#shard.committedBytes;
+    return {
+      committedBefore: before.committedBytes,
+      committedAfter: after,
+      reclaimedBytes: before.committedBytes - after,
+      liveNodes: before.liveNodes,
+      removedTombstones: before.deletedNodes,
+      durationMs: performance.now() - started,
+    };
+  }
+
+  stats(): IndexStats {
+    return statsOf(this.#shard);
+  }
+
+  /** Walks the whole graph and id map; `ok` is true when nothing is wrong. */
+  checkIntegrity(): ReturnType<Shard['integrity']> {
+    return this.#shard.integrity();
+  }
+
+  /**
+   * The used prefix of the index's memory, sealed with its length and a
+   * checksum. Compact first for the smallest image.
+   */
+  toImage(): Uint8Array {
+    return this.#shard.toImage();
+  }
+
+  /** Releases the index; its memory goes back to the OS at the next GC. */
+  dispose(): void {
+    this.#shard.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
