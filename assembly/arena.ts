@@ -151,6 +151,16 @@ export function runFree(ptr: usize, slabs: u32, cls: u32): void {
   store<u32>(prevPtr, <u32>start);
 }
 
+// Zeroes the free runs past their bookkeeping words, so that what they
+// held before does not end up in an image.
+export function scrubFreeRuns(): void {
+  let run = <usize>hget(H_FREE_RUNS);
+  while (run != 0) {
+    memory.fill(run + 8, 0, (<usize>load<u32>(run, RUN_SLABS) << SLAB_SHIFT) - 8);
+    run = <usize>load<u32>(run, RUN_NEXT);
+  }
+}
+
 // Sum of slabs on the free run list (holes inside the used prefix).
 export function freeRunBytes(): u64 {
   let total: u64 = 0;

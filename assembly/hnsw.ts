@@ -25,7 +25,7 @@ import {
 import { runAlloc, runFree, slabsFor, smallAlloc, smallFree } from "./arena";
 import { distance, normalize } from "./distance";
 import {
-  countAt, ensureSlots, idOf, indegreeAdd, indegreeOf, isDeleted, isUuid, levelOf, linksAt,
+  countAt, ensureSlots, idOf, isDeleted, isUuid, levelOf, linksAt, pinLink, pinnedOf,
   maxLinks, metaOf, nodePtr, setCountAt, upperBlockBytes, vectorOf,
 } from "./node";
 import { idmapFind, idmapInsert, idmapRemove, idmapReplace, idmapReserve } from "./idmap";
@@ -229,12 +229,20 @@ export function scratchCommittedBytes(): u64 {
   const cand = <usize>hget(H_CAND);
   const candCap = hget(H_CAND_CAP);
   const gen = nextGen();
-  const epPtr = nodePtr(ep);
-  const epDist = distance(metric, q, vectorOf(epPtr), dim);
-  visit(visited, ep, gen);
-  let nc = heapPush(cand, 0, epDist, ep, false);
+  let nc: u32 = 0;
   let nr: u32 = 0;
-  if (!liveOnly || !isDeleted(metaOf(epPtr))) nr = heapPush(res, 0, epDist, ep, true);
+  // A query also starts from the entry point, the root of the pinned tree:
+  // everything is reachable from it, so with ef >= size a search is exact.
+  const root = hget(H_ENTRY);
+  for (let i = 0; i < 2; i++) {
+    const s = i == 0 ? ep : root;
+    if (i == 1 && (!liveOnly || level != 0)) break;
+    if (!visit(visited, s, gen)) continue;
+    const sPtr = nodePtr(s);
+    const d = distance(metric, q, vectorOf(sPtr), dim);
+    nc = heapPush(cand, nc, d, s, false);
+    if (!liveOnly || !isDeleted(metaOf(sPtr))) nr = heapPush(res, nr, d, s, true);
+  }
   while (nc > 0) {
     const cd = entryDist(cand, 0);
     if (nr >= ef && cd > entryDist(res, 0)) break;
@@ -350,9 +358,8 @@ function randomLevel(): u32 {
 }
 
 // Adds `from -> to` at `level`; when `from` is full, re-selects its list
-// with the heuristic. A level-0 node left with no in-link by that pruning
-// is re-linked from `to` (the new node, near both) while it has room, so
-// pruning does not orphan it.
+// with the heuristic. At level 0 the pinned links stay and only the rest
+// competes for the remaining room.
 function addLink(from: u32, to: u32, level: u32): void {
   const fPtr = nodePtr(from);
   const count = countAt(fPtr, level);
@@ -361,55 +368,35 @@ function addLink(from: u32, to: u32, level: u32): void {
   if (count < cap) {
     store<u32>(links + (<usize>count << 2), to);
     setCountAt(fPtr, level, count + 1);
-    if (level == 0) indegreeAdd(nodePtr(to), 1);
     return;
   }
+  const pinned = level == 0 ? pinnedOf(fPtr) : 0;
   const buf = pruneBuf();
-  for (let j: u32 = 0; j < count; j++) {
+  let n: u32 = 0;
+  for (let j = pinned; j < count; j++) {
     const x = load<u32>(links + (<usize>j << 2));
-    setEntry(buf, j, slotDistance(from, x), x);
+    setEntry(buf, n++, slotDistance(from, x), x);
   }
-  setEntry(buf, count, slotDistance(from, to), to);
-  sortAscending(buf, count + 1);
-  const kept = selectNeighbors(buf, count + 1, cap);
-  if (level != 0) {
-    for (let j: u32 = 0; j < kept; j++) store<u32>(links + (<usize>j << 2), entrySlot(buf, j));
-    setCountAt(fPtr, level, kept);
-    return;
+  setEntry(buf, n++, slotDistance(from, to), to);
+  sortAscending(buf, n);
+  const kept = selectNeighbors(buf, n, cap - pinned);
+  for (let j: u32 = 0; j < kept; j++) store<u32>(links + (<usize>(pinned + j) << 2), entrySlot(buf, j));
+  setCountAt(fPtr, level, pinned + kept);
+}
+
+// The node that takes a new node as a pinned child: the nearest of the
+// selected neighbours with room for one more pin, else any node with room.
+function pinParent(sel: usize, n: u32, slot: u32): u32 {
+  const m0 = hget(H_M0);
+  for (let j: u32 = 0; j < n; j++) {
+    const c = entrySlot(sel, j);
+    if (c != slot && pinnedOf(nodePtr(c)) < m0) return c;
   }
-  // Level 0: settle in-degrees, then rescue orphans. The old list is still
-  // in `links`, the new one at the front of `buf`.
-  for (let j: u32 = 0; j < count; j++) indegreeAdd(nodePtr(load<u32>(links + (<usize>j << 2))), -1);
-  for (let j: u32 = 0; j < kept; j++) indegreeAdd(nodePtr(entrySlot(buf, j)), 1);
-  // Remember the dropped ones: after the kept entries, they are the old
-  // links not among the kept.
-  let dropped: u32 = 0;
-  for (let j: u32 = 0; j < count; j++) {
-    const x = load<u32>(links + (<usize>j << 2));
-    let keptIt = false;
-    for (let i: u32 = 0; i < kept; i++) if (entrySlot(buf, i) == x) { keptIt = true; break; }
-    if (!keptIt) {
-      setEntry(buf, kept + dropped, 0, x);
-      dropped++;
-    }
+  const slots = hget(H_SLOTS);
+  for (let s: u32 = 0; s < slots; s++) {
+    if (s != slot && pinnedOf(nodePtr(s)) < m0) return s;
   }
-  for (let j: u32 = 0; j < kept; j++) store<u32>(links + (<usize>j << 2), entrySlot(buf, j));
-  setCountAt(fPtr, 0, kept);
-  const toPtr = nodePtr(to);
-  for (let j: u32 = 0; j < dropped; j++) {
-    const x = entrySlot(buf, kept + j);
-    const xPtr = nodePtr(x);
-    if (indegreeOf(xPtr) != 0 || x == to) continue;
-    const tc = countAt(toPtr, 0);
-    if (tc >= maxLinks(0)) break;
-    const tl = linksAt(toPtr, 0);
-    let present = false;
-    for (let i: u32 = 0; i < tc; i++) if (load<u32>(tl + (<usize>i << 2)) == x) { present = true; break; }
-    if (present) continue;
-    store<u32>(tl + (<usize>tc << 2), x);
-    setCountAt(toPtr, 0, tc + 1);
-    indegreeAdd(xPtr, 1);
-  }
+  return NONE;
 }
 
 // Links a freshly written node into the graph (the paper's Algorithm 1).
@@ -433,13 +420,21 @@ export function connect(slot: u32, level: u32): void {
     const kept = selectNeighbors(sel, nr, m);
     const nPtr = nodePtr(slot);
     const links = linksAt(nPtr, <u32>l);
-    for (let j: u32 = 0; j < kept; j++) {
-      store<u32>(links + (<usize>j << 2), entrySlot(sel, j));
-      if (l == 0) indegreeAdd(nodePtr(entrySlot(sel, j)), 1);
-    }
+    for (let j: u32 = 0; j < kept; j++) store<u32>(links + (<usize>j << 2), entrySlot(sel, j));
     setCountAt(nPtr, <u32>l, kept);
+    // the spanning tree: a new entry point adopts the old one; any other
+    // new node is adopted by its nearest neighbour with room
+    let parent = NONE;
+    if (l == 0) {
+      if (<i32>level > top) pinLink(nPtr, entry);
+      else parent = pinParent(sel, nr, slot);
+      if (parent != NONE) pinLink(nodePtr(parent), slot);
+    }
     // addLink reuses the prune buffer, not SEL, so `sel` stays intact
-    for (let j: u32 = 0; j < kept; j++) addLink(entrySlot(sel, j), slot, <u32>l);
+    for (let j: u32 = 0; j < kept; j++) {
+      const c = entrySlot(sel, j);
+      if (c != parent) addLink(c, slot, <u32>l);
+    }
   }
   if (<i32>level > top) {
     hset(H_ENTRY, slot);

@@ -4,14 +4,14 @@
 
 import {
   ACCT_CLASSES, ACCT_COMMITTED, ACCT_USED, ERR_CORRUPT, ERR_INVALID, ERR_OUT_OF_MEMORY,
-  H_CHECKSUM, H_DELETED, H_EF, H_DIM, H_EFC, H_ENTRY, H_IDMAP_CAP, H_IMAGE_BYTES, H_IO, H_IO_BYTES,
+  H_CHECKSUM, H_DELETED, H_EF, H_VISITED, H_VISITED_CAP, H_VISIT_GEN, H_RES, H_SEL, H_SEL_CAP, H_DIM, H_EFC, H_ENTRY, H_IDMAP_CAP, H_IMAGE_BYTES, H_IO, H_IO_BYTES,
   H_IO_USED, H_LEVEL_MULT, H_LIVE, H_LIVE_LINK_BYTES, H_M, H_M0, H_MAGIC, H_MAX_LEVEL, H_METRIC,
   H_NODE_DIR_CAP, H_RNG, H_SLOTS, H_STRIDE, H_VERSION, H_ARENA_TOP, H_ARENA_BASE, HEADER_BYTES,
   CLASS_SCRATCH, LAYOUT_VERSION, MAGIC, MAX_DIM, MAX_M, METRIC_COSINE, NONE, OK, SLAB_BYTES,
   SMALL_CLASSES, MAX_LEVEL, headerPtr, hget, hset,
 } from "./layout";
 import {
-  acctGet, arenaInit, freeRunBytes, runAlloc, runFree, slabsFor, smallAlloc, smallBlockBytes,
+  acctGet, arenaInit, freeRunBytes, scrubFreeRuns, runAlloc, runFree, slabsFor, smallAlloc, smallBlockBytes,
   smallFree, smallInit,
 } from "./arena";
 import { dotScalar, dotSimd, l2Scalar, l2Simd } from "./distance";
@@ -141,8 +141,17 @@ function imageHash(top: usize): u32 {
   return <u32>(acc ^ (acc >> 32));
 }
 
-// Stamps the image length and checksum; returns the image length.
+// Stamps the image length and checksum; returns the image length. Scratch
+// (visited tags, heaps, io, free runs) is zeroed first: it carries nothing
+// between calls, and zeroed it makes the image a function of the contents.
 export function sealImage(): u32 {
+  memory.fill(<usize>hget(H_VISITED), 0, <usize>hget(H_VISITED_CAP) << 1);
+  hset(H_VISIT_GEN, 0);
+  const heaps = <usize>hget(H_RES);
+  memory.fill(heaps, 0, <usize>(hget(H_SEL) - hget(H_RES)) + <usize>(hget(H_SEL_CAP) + hget(H_M0) + 2) * 8);
+  memory.fill(<usize>hget(H_IO), 0, <usize>hget(H_IO_BYTES));
+  hset(H_IO_USED, 0);
+  scrubFreeRuns();
   const top = hget(H_ARENA_TOP);
   hset(H_IMAGE_BYTES, top);
   hset(H_CHECKSUM, imageHash(top));

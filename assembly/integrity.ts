@@ -4,18 +4,19 @@
 //   0 links out of range     1 self links         2 duplicate links
 //   3 over-full lists        4 level violations   5 unreachable live nodes
 //   6 count mismatches       7 id map mismatches  8 bad entry point
-//   9 in-degree mismatches
+//   9 spanning-tree faults: a pinned count over the list length, or a live
+//     node other than the entry point without exactly one pinned in-link
 //
 // Reachability is over level 0 from the entry point through any node,
 // tombstoned or not, because that is the graph a search walks.
 
 import {
   CLASS_SCRATCH, ERR_OUT_OF_MEMORY, FLAG_UUID, H_DELETED, H_ENTRY, H_IDMAP_LIVE, H_LIVE,
-  H_MAX_LEVEL, H_SLOTS, H_VISITED, INDEG_MAX, NONE, hget,
+  H_MAX_LEVEL, H_SLOTS, H_VISITED, NONE, hget,
 } from "./layout";
 import { runAlloc, runFree, slabsFor } from "./arena";
 import {
-  countAt, idOf, indegreeOf, isDeleted, levelOf, linksAt, maxLinks, metaOf, nodePtr,
+  countAt, idOf, isDeleted, pinnedOf, levelOf, linksAt, maxLinks, metaOf, nodePtr,
 } from "./node";
 import { ensureVisited, nextGen, visit } from "./hnsw";
 import { idmapEntries, idmapFind } from "./idmap";
@@ -53,13 +54,16 @@ export function checkIntegrity(out: usize): i32 {
           if (load<u32>(links + (<usize>i << 2)) == n) { bump(out, 2); break; }
         }
         if (levelOf(metaOf(nodePtr(n))) < l) bump(out, 4);
-        if (l == 0) store<u32>(indeg + (<usize>n << 2), load<u32>(indeg + (<usize>n << 2)) + 1);
+        if (l == 0 && j < pinnedOf(p)) store<u32>(indeg + (<usize>n << 2), load<u32>(indeg + (<usize>n << 2)) + 1);
       }
     }
   }
+  const root = hget(H_ENTRY);
   for (let s: u32 = 0; s < slots; s++) {
-    const have = indegreeOf(nodePtr(s));
-    if (have != INDEG_MAX && have != load<u32>(indeg + (<usize>s << 2))) bump(out, 9);
+    const p = nodePtr(s);
+    if (pinnedOf(p) > countAt(p, 0)) bump(out, 9);
+    const pins = load<u32>(indeg + (<usize>s << 2));
+    if (s == root ? pins != 0 : (isDeleted(metaOf(p)) ? pins > 1 : pins != 1)) bump(out, 9);
   }
   if (live != hget(H_LIVE) || dead != hget(H_DELETED)) bump(out, 6);
   // id map: every live node is found under its own id, and nothing else is

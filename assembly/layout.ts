@@ -224,11 +224,17 @@
 // NODE record (level 0), fixed stride, hnswlib-style:
 //
 //   0        meta u32: link count (bits 0..7) | level (8..12) | flags (13..15)
-//                      | level-0 in-degree, saturating (16..31)
+//                      | pinned level-0 links (16..23)
 //   4        upper u32: pointer to the upper-level link block, 0 at level 0
 //   8        links u32[M0]: level-0 neighbours, by slot
 //   VEC_OFF  vector f32[dim] (normalised for cosine)
 //   ID_OFF   id: lo u64, hi u64 (an integer id is lo; a UUID is hi:lo)
+//
+// PINNED links: the first `pinned` level-0 links of a node are edges of a
+// spanning tree rooted at the entry point, which pruning never drops. Every
+// node but the entry point has exactly one pinned in-link, so every node,
+// live or tombstoned, stays reachable at level 0 whatever the heuristic
+// prunes (plain HNSW can strand nodes; with small M it often does).
 //
 // UPPER link block of a level-L node: L sub-blocks, level l at
 // (l - 1) * (4 + 4M):  count u32, links u32[M]
@@ -254,9 +260,9 @@
 // @ts-ignore: decorator
 @inline export const FLAG_UUID: u32 = 1 << 14;
 // @ts-ignore: decorator
-@inline export const META_INDEG_SHIFT: u32 = 16;
+@inline export const META_PINNED_SHIFT: u32 = 16;
 // @ts-ignore: decorator
-@inline export const INDEG_MAX: u32 = 0xffff;
+@inline export const META_PINNED_MASK: u32 = 0xff;
 
 // ---------------------------------------------------------------------------
 // IO buffer: the host stages inputs here and reads outputs back.

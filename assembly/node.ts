@@ -15,7 +15,7 @@
 import {
   CLASS_NODE, CLASS_SCRATCH, FLAG_DELETED, FLAG_UUID, H_DIV_MAGIC, H_ID_OFF, H_M, H_M0,
   H_NODE_DIR, H_NODE_DIR_CAP, H_NODE_SLAB_BYTES, H_NODE_SLABS, H_PER_SLAB, H_SLOTS, H_STRIDE,
-  H_VEC_OFF, INDEG_MAX, META_COUNT_MASK, META_INDEG_SHIFT, META_LEVEL_MASK, META_LEVEL_SHIFT,
+  H_VEC_OFF, META_COUNT_MASK, META_PINNED_MASK, META_PINNED_SHIFT, META_LEVEL_MASK, META_LEVEL_SHIFT,
   NODE_LINKS, NODE_META, NODE_UPPER, SLAB_BYTES, SLAB_SHIFT, headerPtr, hget, hset,
 } from "./layout";
 import { runAlloc, runFree, slabsFor } from "./arena";
@@ -126,19 +126,40 @@ export function maxLinks(level: u32): u32 {
   return level == 0 ? hget(H_M0) : hget(H_M);
 }
 
-export function indegreeOf(nPtr: usize): u32 {
-  return metaOf(nPtr) >> META_INDEG_SHIFT;
+export function pinnedOf(nPtr: usize): u32 {
+  return (metaOf(nPtr) >> META_PINNED_SHIFT) & META_PINNED_MASK;
 }
 
-// In-degree at level 0 saturates: a saturated node is never taken for an
-// orphan, which is the safe side.
-export function indegreeAdd(nPtr: usize, delta: i32): void {
-  const meta = metaOf(nPtr);
-  const d = meta >> META_INDEG_SHIFT;
-  if (d == INDEG_MAX) return;
-  const next = <i32>d + delta;
-  const clamped = <u32>(next < 0 ? 0 : (next > <i32>INDEG_MAX ? <i32>INDEG_MAX : next));
-  store<u32>(nPtr, (meta & 0xffff) | (clamped << META_INDEG_SHIFT), NODE_META);
+export function setPinned(nPtr: usize, pinned: u32): void {
+  const meta = metaOf(nPtr) & ~(META_PINNED_MASK << META_PINNED_SHIFT);
+  store<u32>(nPtr, meta | (pinned << META_PINNED_SHIFT), NODE_META);
+}
+
+// Adds `to` as a pinned level-0 link of the node at `p`: it goes right after
+// the pinned ones; the unpinned link it displaces moves to the end, or is
+// dropped when the list is full (its target has a pinned in-link of its own).
+// The caller has checked pinned < M0.
+export function pinLink(p: usize, to: u32): void {
+  const count = countAt(p, 0);
+  const pinned = pinnedOf(p);
+  const links = linksAt(p, 0);
+  const at = links + (<usize>pinned << 2);
+  for (let j = pinned; j < count; j++) {
+    const lp = links + (<usize>j << 2);
+    if (load<u32>(lp) == to) {
+      // already linked: swap it into the pinned run
+      store<u32>(lp, load<u32>(at));
+      store<u32>(at, to);
+      setPinned(p, pinned + 1);
+      return;
+    }
+  }
+  if (count < hget(H_M0)) {
+    if (pinned < count) store<u32>(links + (<usize>count << 2), load<u32>(at));
+    setCountAt(p, 0, count + 1);
+  }
+  store<u32>(at, to);
+  setPinned(p, pinned + 1);
 }
 
 // Makes room for `slots` node slots: node slabs and the directory. Returns

@@ -23,11 +23,11 @@ import {
   CLASS_SCRATCH, ERR_INVALID, ERR_OUT_OF_MEMORY, FLAG_DELETED, FLAG_UUID, H_ENTRY,
   H_EXACT_GROWTH, H_IO, H_IO_BYTES, H_IO_USED, H_LIVE, H_LIVE_LINK_BYTES, H_M0, H_MAX_LEVEL,
   H_ORDER, H_PLAN_LIVE, H_PLAN_SLOTS, H_REMAP, H_SEL, H_SEL_CAP, H_SLOTS, H_STRIDE, H_VISITED,
-  META_INDEG_SHIFT, NODE_META, NODE_UPPER, NONE, OK, hget, hset,
+  META_COUNT_MASK, NODE_META, NODE_UPPER, NONE, OK, hget, hset,
 } from "./layout";
 import { runAlloc, runFree, slabsFor, smallAlloc } from "./arena";
 import {
-  countAt, ensureSlots, idOf, indegreeAdd, isDeleted, levelOf, linksAt, maxLinks, metaOf,
+  countAt, ensureSlots, idOf, isDeleted, levelOf, pinnedOf, setPinned, linksAt, maxLinks, metaOf,
   nodePtr, setCountAt, upperBlockBytes,
 } from "./node";
 import { ensureScratch, ensureVisited, nextGen, selectNeighbors, slotDistance, visit } from "./hnsw";
@@ -71,6 +71,13 @@ function repairList(slot: u32, p: usize, level: u32): void {
   const visited = <usize>hget(H_VISITED);
   const gen = nextGen();
   visit(visited, slot, gen);
+  // Level 0: live pinned links stay, at the front; a pin to a tombstone is
+  // dropped (repairFinish re-pins the whole tree).
+  const hadPinned = level == 0 ? pinnedOf(p) : 0;
+  for (let j: u32 = 0; j < hadPinned; j++) {
+    const x = load<u32>(links + (<usize>j << 2));
+    if (!isDeleted(metaOf(nodePtr(x)))) visit(visited, x, gen);
+  }
   const sel = <usize>hget(H_SEL);
   const selCap = hget(H_SEL_CAP);
   let n: u32 = 0;
@@ -78,7 +85,7 @@ function repairList(slot: u32, p: usize, level: u32): void {
     const x = load<u32>(links + (<usize>j << 2));
     const xPtr = nodePtr(x);
     if (!isDeleted(metaOf(xPtr))) {
-      if (visit(visited, x, gen)) {
+      if (j >= hadPinned && visit(visited, x, gen)) {
         store<f32>(sel + (<usize>n << 3), slotDistance(slot, x));
         store<u32>(sel + (<usize>n << 3), x, 4);
         n++;
@@ -96,14 +103,20 @@ function repairList(slot: u32, p: usize, level: u32): void {
       n++;
     }
   }
-  sortEntries(sel, n);
-  const kept = selectNeighbors(sel, n, maxLinks(level));
-  if (level == 0) {
-    for (let j: u32 = 0; j < count; j++) indegreeAdd(nodePtr(load<u32>(links + (<usize>j << 2))), -1);
-    for (let j: u32 = 0; j < kept; j++) indegreeAdd(nodePtr(load<u32>(sel + (<usize>j << 3), 4)), 1);
+  let pinned: u32 = 0;
+  for (let j: u32 = 0; j < hadPinned; j++) {
+    const x = load<u32>(links + (<usize>j << 2));
+    if (isDeleted(metaOf(nodePtr(x)))) continue;
+    store<u32>(links + (<usize>pinned << 2), x);
+    pinned++;
   }
-  for (let j: u32 = 0; j < kept; j++) store<u32>(links + (<usize>j << 2), load<u32>(sel + (<usize>j << 3), 4));
-  setCountAt(p, level, kept);
+  sortEntries(sel, n);
+  const kept = selectNeighbors(sel, n, maxLinks(level) - pinned);
+  for (let j: u32 = 0; j < kept; j++) {
+    store<u32>(links + (<usize>(pinned + j) << 2), load<u32>(sel + (<usize>j << 3), 4));
+  }
+  setCountAt(p, level, pinned + kept);
+  if (level == 0) setPinned(p, pinned);
 }
 
 export function repairRange(from: u32, to: u32): i32 {
@@ -196,23 +209,54 @@ export function repairFinish(): i32 {
         // what that strands is found by the next round
         from = anyBest;
         const fp = nodePtr(from);
-        const c = countAt(fp, 0);
-        const links = linksAt(fp, 0);
-        indegreeAdd(nodePtr(load<u32>(links + (<usize>(c - 1) << 2))), -1);
-        setCountAt(fp, 0, c - 1);
+        setCountAt(fp, 0, countAt(fp, 0) - 1);
         replaced = true;
       }
       const fp = nodePtr(from);
       const c = countAt(fp, 0);
       store<u32>(linksAt(fp, 0) + (<usize>c << 2), s);
       setCountAt(fp, 0, c + 1);
-      indegreeAdd(nodePtr(s), 1);
       walkFrom(s, gen, queue);
     }
     if (!replaced) break;
   }
+  repin(entry, queue);
   runFree(queue, slabsFor(slots * 4), CLASS_SCRATCH);
   return OK;
+}
+
+// Rebuilds the pinned spanning tree over live nodes as the breadth-first
+// tree from the entry point: each tree edge is swapped into its parent's
+// pinned run. Tombstoned nodes lose their pins (they leave at compaction).
+function repin(entry: u32, queue: usize): void {
+  const slots = hget(H_SLOTS);
+  for (let s: u32 = 0; s < slots; s++) setPinned(nodePtr(s), 0);
+  const visited = <usize>hget(H_VISITED);
+  const gen = nextGen();
+  visit(visited, entry, gen);
+  store<u32>(queue, entry);
+  let head: u32 = 0;
+  let tail: u32 = 1;
+  while (head < tail) {
+    const p = nodePtr(load<u32>(queue + (<usize>head << 2)));
+    head++;
+    const count = countAt(p, 0);
+    const links = linksAt(p, 0);
+    let pinned: u32 = 0;
+    for (let j: u32 = 0; j < count; j++) {
+      const lp = links + (<usize>j << 2);
+      const n = load<u32>(lp);
+      if (isDeleted(metaOf(nodePtr(n))) || !visit(visited, n, gen)) continue;
+      // j >= pinned: swap the tree edge into the pinned run
+      const pp = links + (<usize>pinned << 2);
+      store<u32>(lp, load<u32>(pp));
+      store<u32>(pp, n);
+      pinned++;
+      store<u32>(queue + (<usize>tail << 2), n);
+      tail++;
+    }
+    setPinned(p, pinned);
+  }
 }
 
 // Numbers live nodes densely in slot order. Returns the live count.
@@ -220,11 +264,12 @@ export function compactPlan(): i32 {
   compactDone();
   const slots = hget(H_SLOTS);
   const live = hget(H_LIVE);
-  const remap = runAlloc(slabsFor(slots * 4), CLASS_SCRATCH);
+  // (an empty shard still gets one slab each, so 0 always means failure)
+  const remap = runAlloc(slabsFor(max<u32>(slots, 1) * 4), CLASS_SCRATCH);
   if (remap == 0) return ERR_OUT_OF_MEMORY;
-  const order = runAlloc(slabsFor(live * 4), CLASS_SCRATCH);
-  if (order == 0 && live > 0) {
-    runFree(remap, slabsFor(slots * 4), CLASS_SCRATCH);
+  const order = runAlloc(slabsFor(max<u32>(live, 1) * 4), CLASS_SCRATCH);
+  if (order == 0) {
+    runFree(remap, slabsFor(max<u32>(slots, 1) * 4), CLASS_SCRATCH);
     return ERR_OUT_OF_MEMORY;
   }
   let next: u32 = 0;
@@ -247,8 +292,8 @@ export function compactPlan(): i32 {
 export function compactDone(): void {
   const remap = <usize>hget(H_REMAP);
   if (remap == 0) return;
-  runFree(remap, slabsFor(hget(H_PLAN_SLOTS) * 4), CLASS_SCRATCH);
-  runFree(<usize>hget(H_ORDER), slabsFor(hget(H_PLAN_LIVE) * 4), CLASS_SCRATCH);
+  runFree(remap, slabsFor(max<u32>(hget(H_PLAN_SLOTS), 1) * 4), CLASS_SCRATCH);
+  runFree(<usize>hget(H_ORDER), slabsFor(max<u32>(hget(H_PLAN_LIVE), 1) * 4), CLASS_SCRATCH);
   hset(H_REMAP, 0);
   hset(H_ORDER, 0);
 }
@@ -295,7 +340,7 @@ export function exportNodes(from: u32, maxNodes: u32, maxBytes: u32): i32 {
     const rec = io + used;
     memory.copy(rec, p, stride);
     const c0 = remapList(linksAt(rec, 0), countAt(rec, 0), remap);
-    store<u32>(rec, (meta & ((1 << META_INDEG_SHIFT) - 1) & ~0xff) | c0, NODE_META);
+    store<u32>(rec, (meta & ~META_COUNT_MASK) | c0, NODE_META);
     store<u32>(rec, 0, NODE_UPPER);
     if (level > 0) {
       const blk = rec + stride;
@@ -349,8 +394,7 @@ export function importNodes(count: u32): i32 {
   return <i32>count;
 }
 
-// Sets the entry point and recomputes level-0 in-degrees once every node
-// is in.
+// Sets the entry point once every node is in, after checking the links.
 export function importFinish(entry: u32, maxLevel: i32): i32 {
   const slots = hget(H_SLOTS);
   if (entry != NONE && entry >= slots) return ERR_INVALID;
@@ -361,12 +405,6 @@ export function importFinish(entry: u32, maxLevel: i32): i32 {
     for (let j: u32 = 0; j < count; j++) {
       if (load<u32>(links + (<usize>j << 2)) >= slots) return ERR_INVALID;
     }
-  }
-  for (let s: u32 = 0; s < slots; s++) {
-    const p = nodePtr(s);
-    const count = countAt(p, 0);
-    const links = linksAt(p, 0);
-    for (let j: u32 = 0; j < count; j++) indegreeAdd(nodePtr(load<u32>(links + (<usize>j << 2))), 1);
   }
   hset(H_ENTRY, entry);
   hset(H_MAX_LEVEL, <u32>(entry == NONE ? -1 : maxLevel));

@@ -95,6 +95,6 @@ export type RawStats = Record<(typeof STAT_FIELDS)[number], number>;
 /** checkIntegrity's problem counters, in order. */
 export const INTEGRITY_FIELDS = [
   'linksOutOfRange', 'selfLinks', 'duplicateLinks', 'overfullLists', 'levelViolations',
-  'unreachable', 'countMismatches', 'idmapMismatches', 'badEntryPoint', 'indegreeMismatches',
+  'unreachable', 'countMismatches', 'idmapMismatches', 'badEntryPoint', 'treeFaults',
 ] as const;
 export type IntegrityReport = Record<(typeof INTEGRITY_FIELDS)[number], number> & { ok: boolean };
