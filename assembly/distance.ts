@@ -97,14 +97,21 @@ export function dotScalar(aPtr: usize, bPtr: usize, dim: u32): f32 {
   return <f32>1 - dotSimd(aPtr, bPtr, dim);
 }
 
-// Scales a vector to unit length in place; false for a zero vector.
+// Scales a vector to unit length in place; false for a zero vector. The
+// norm is summed in f64: squared in f32, a norm below ~1e-19 underflows and
+// the vector would be stored at the wrong length. Once per insert, not hot.
 export function normalize(ptr: usize, dim: u32): bool {
-  const n = Mathf.sqrt(dotSimd(ptr, ptr, dim));
+  let sum: f64 = 0;
+  for (let i: u32 = 0; i < dim; i++) {
+    const x = <f64>load<f32>(ptr + (<usize>i << 2));
+    sum += x * x;
+  }
+  const n = Math.sqrt(sum);
   if (!(n > 0) || !isFinite(n)) return false;
-  const inv: f32 = <f32>1 / n;
+  const inv: f64 = 1.0 / n;
   for (let i: u32 = 0; i < dim; i++) {
     const p = ptr + (<usize>i << 2);
-    store<f32>(p, load<f32>(p) * inv);
+    store<f32>(p, <f32>(<f64>load<f32>(p) * inv));
   }
   return true;
 }
