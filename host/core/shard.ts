@@ -197,8 +197,8 @@ export class Shard {
     return this.#f32.slice(at, at + this.dim);
   }
 
-  /** k nearest live vectors to `query` (already validated), nearest first. */
-  search(query: Float32Array, offset: number, k: number, ef: number): SearchHits {
+  /** Runs a search; the results stay in memory at the returned pointer. */
+  #searchRaw(query: Float32Array, offset: number, k: number, ef: number): { out: number; n: number } {
     const vecBytes = (this.dim * 4 + 7) & ~7;
     const io = this.#io(IO.VECTOR + vecBytes + k * RESULT_BYTES);
     const out = io + IO.VECTOR + vecBytes;
@@ -206,6 +206,12 @@ export class Shard {
     const n = this.#call((c) => c.search(k, ef, out));
     if (n === ERR_OUT_OF_MEMORY) throw new QuiverError(ErrorCode.MEMORY_LIMIT, 'out of WASM memory for search scratch');
     if (n < 0) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'the query is not finite, or is zero under the cosine metric');
+    return { out, n };
+  }
+
+  /** k nearest live vectors to `query` (already validated), nearest first. */
+  search(query: Float32Array, offset: number, k: number, ef: number): SearchHits {
+    const { out, n } = this.#searchRaw(query, offset, k, ef);
     const ids: Id[] = new Array(n);
     const distances = new Float32Array(n);
     const u32 = this.#u32;
@@ -216,6 +222,31 @@ export class Shard {
       ids[i] = unpackId(u32, r + 2, (u32[r + 1]! & FLAG_UUID) !== 0);
     }
     return { ids, distances };
+  }
+
+  /**
+   * The same search with ids left packed (w0 w1 w2 w3 kind per hit) into
+   * `ids` at `idAt` and distances into `distances` at `distAt`: what a worker
+   * sends back without building JS ids. Returns the hit count.
+   */
+  searchPacked(
+    query: Float32Array, offset: number, k: number, ef: number,
+    ids: Uint32Array, idAt: number, distances: Float32Array, distAt: number,
+  ): number {
+    const { out, n } = this.#searchRaw(query, offset, k, ef);
+    const u32 = this.#u32;
+    const f32 = this.#f32;
+    for (let i = 0; i < n; i++) {
+      const r = (out + i * RESULT_BYTES) >>> 2;
+      distances[distAt + i] = f32[r]!;
+      const at = idAt + i * 5;
+      ids[at] = u32[r + 2]!;
+      ids[at + 1] = u32[r + 3]!;
+      ids[at + 2] = u32[r + 4]!;
+      ids[at + 3] = u32[r + 5]!;
+      ids[at + 4] = (u32[r + 1]! & FLAG_UUID) !== 0 ? 1 : 0;
+    }
+    return n;
   }
 
   stats(): RawStats {

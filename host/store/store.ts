@@ -1,0 +1,518 @@
+import { EventEmitter } from 'node:events';
+import { availableParallelism } from 'node:os';
+import { MAX_DIM, MAX_M, METRIC_NAMES, type MetricName } from '../core/abi.js';
+import type { SearchHits } from '../core/shard.js';
+import { ErrorCode, QuiverError } from '../errors.js';
+import { packIds, unpackId, type Id, type IdList, type PackedId } from '../ids.js';
+import type { IndexStats } from '../index-class.js';
+import { flattenBatch, toQueries, toQuery, type Vector, type VectorBatch } from '../vectors.js';
+import { CancelSlots } from './cancel.js';
+import { ThreadPool } from './pool.js';
+import {
+  ID_WORDS, type CompactResult, type GetResult, type InsertResult, type Reply, type SearchResult, type ShardKey, type Task,
+} from './protocol.js';
+import { shardOf } from './routing.js';
+
+export interface StoreOptions {
+  /** Worker threads. Default: available cores. */
+  threads?: number;
+}
+
+export interface DatasetOptions {
+  dim: number;
+  metric?: MetricName;
+  M?: number;
+  efConstruction?: number;
+  ef?: number;
+  /** Shards, each one WASM memory on one thread. Default: the thread count. */
+  shards?: number;
+}
+
+export interface DatasetInfo {
+  name: string;
+  dim: number;
+  metric: MetricName;
+  M: number;
+  efConstruction: number;
+  ef: number;
+  shards: number;
+  count: number;
+  deleted: number;
+  committedBytes: number;
+  liveBytes: number;
+}
+
+export interface CloseOptions {
+  /** How long running work may take before threads are terminated. Default 30 s. */
+  timeoutMs?: number;
+}
+
+export interface CloseReport {
+  forced: boolean;
+  durationMs: number;
+}
+
+export interface CompactionReport {
+  committedBefore: number;
+  committedAfter: number;
+  reclaimedBytes: number;
+  removedTombstones: number;
+}
+
+export interface StoreStats {
+  threads: number;
+  rssBytes: number;
+  heapUsedBytes: number;
+  datasets: (DatasetInfo & { shardStats: IndexStats[] })[];
+}
+
+interface ShardRef {
+  key: ShardKey;
+  thread: number;
+}
+
+interface Dataset {
+  name: string;
+  dim: number;
+  metric: MetricName;
+  M: number;
+  efConstruction: number;
+  ef: number;
+  shards: ShardRef[];
+  lost: boolean;
+}
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+const MAX_K = 100_000;
+const DEFAULT_CLOSE_MS = 30_000;
+
+function invalid(message: string): QuiverError {
+  return new QuiverError(ErrorCode.INVALID_ARGUMENT, message);
+}
+
+function intIn(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw invalid(`${name} must be an integer from ${min} to ${max} (got ${String(value)})`);
+  }
+  return value;
+}
+
+function packInto(ids: readonly PackedId[]): Uint32Array {
+  const out = new Uint32Array(ids.length * ID_WORDS);
+  ids.forEach((p, i) => {
+    out.set([p.w0, p.w1, p.w2, p.w3, p.uuid ? 1 : 0], i * ID_WORDS);
+  });
+  return out;
+}
+
+function unwrap<T>(reply: Reply<T>): T {
+  if (reply.ok) return reply.value;
+  throw new QuiverError(reply.code as ErrorCode, reply.message, reply.applied === undefined ? {} : { applied: reply.applied });
+}
+
+function abortError(signal: AbortSignal, applied?: number): QuiverError {
+  return new QuiverError(ErrorCode.ABORTED, 'the operation was aborted', { cause: signal.reason, ...(applied === undefined ? {} : { applied }) });
+}
+
+/**
+ * A vector store: named datasets, each split into shards by a hash of the
+ * id; every shard is one WASM instance owned by one worker thread. Searches
+ * scatter to every shard in parallel and merge the top k. Every method is
+ * async and rejects with a coded QuiverError; bad input changes nothing.
+ */
+export class Store extends EventEmitter {
+  readonly #pool: ThreadPool;
+  readonly #cancel: CancelSlots;
+  readonly #datasets = new Map<string, Dataset>();
+  readonly #inflight = new Set<Promise<unknown>>();
+  #nextDataset = 1;
+  #nextThread = 0;
+  #closing: Promise<CloseReport> | undefined;
+
+  private constructor(pool: ThreadPool, cancel: CancelSlots) {
+    super();
+    this.#pool = pool;
+    this.#cancel = cancel;
+    pool.on('threadLost', (threadId: number) => this.#onThreadLost(threadId));
+  }
+
+  static async open(options: StoreOptions = {}): Promise<Store> {
+    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+    const threads = options.threads ?? availableParallelism();
+    if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
+      throw new RangeError(`options.threads must be an integer from 1 to 256 (got ${String(threads)})`);
+    }
+    const cancel = new CancelSlots();
+    const pool = new ThreadPool(threads, cancel.buffer);
+    await pool.ready(threads);
+    return new Store(pool, cancel);
+  }
+
+  /** Worker threads alive now. */
+  get threads(): number {
+    return this.#pool.size;
+  }
+
+  #onThreadLost(threadId: number): void {
+    const hit: string[] = [];
+    for (const ds of this.#datasets.values()) {
+      if (ds.shards.some((s) => s.thread === threadId)) {
+        ds.lost = true;
+        hit.push(ds.name);
+      }
+    }
+    const err = new QuiverError(ErrorCode.WORKER_LOST, `worker thread ${threadId} died; lost datasets: ${hit.join(', ') || 'none'}`);
+    // an 'error' event with no listener would throw; the coded error reaches
+    // callers anyway on their next call to a lost dataset
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
+  /** Runs an operation unless the store is closing, and tracks it for close(). */
+  #op<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#closing !== undefined) return Promise.reject(new QuiverError(ErrorCode.CLOSED, 'the store is closed'));
+    let p: Promise<T>;
+    try {
+      p = fn();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.#inflight.add(p);
+    const done = (): void => {
+      this.#inflight.delete(p);
+    };
+    p.then(done, done);
+    return p;
+  }
+
+  #dataset(name: string): Dataset {
+    if (typeof name !== 'string') throw invalid('dataset name must be a string');
+    const ds = this.#datasets.get(name);
+    if (ds === undefined) throw new QuiverError(ErrorCode.NOT_FOUND, `no dataset named ${JSON.stringify(name)}`);
+    if (ds.lost) throw new QuiverError(ErrorCode.WORKER_LOST, `dataset ${JSON.stringify(name)} was lost with its worker thread`);
+    return ds;
+  }
+
+  async #run<T>(ref: ShardRef, task: Task, transfer: Transferable[] = []): Promise<T> {
+    try {
+      return unwrap(await this.#pool.run<T>(ref.thread, task, transfer));
+    } catch (err) {
+      if (err instanceof QuiverError) throw err;
+      if ((err as { threadLost?: number }).threadLost !== undefined) {
+        throw new QuiverError(ErrorCode.WORKER_LOST, 'the worker thread that owns this shard was lost', { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  createDataset(name: string, options: DatasetOptions): Promise<DatasetInfo> {
+    return this.#op(async () => {
+      if (typeof name !== 'string' || !NAME_RE.test(name)) {
+        throw invalid(`dataset name must be 1-128 letters, digits, '_', '-' or '.', starting with a letter or digit (got ${JSON.stringify(name)})`);
+      }
+      if (options === null || typeof options !== 'object') throw invalid('dataset options must be an object');
+      if (this.#datasets.has(name)) throw new QuiverError(ErrorCode.EXISTS, `dataset ${JSON.stringify(name)} already exists`);
+      const dim = intIn(options.dim, 'options.dim', 1, MAX_DIM);
+      const metric = options.metric ?? 'l2';
+      if (!METRIC_NAMES.includes(metric)) throw invalid(`options.metric must be one of ${METRIC_NAMES.join(', ')}`);
+      const M = intIn(options.M ?? 16, 'options.M', 2, MAX_M);
+      const efConstruction = intIn(options.efConstruction ?? 200, 'options.efConstruction', 1, 100_000);
+      const ef = intIn(options.ef ?? 64, 'options.ef', 1, MAX_K);
+      const threads = this.#pool.threadIds;
+      const shardCount = intIn(options.shards ?? threads.length, 'options.shards', 1, 1024);
+      const id = this.#nextDataset++;
+      const shards: ShardRef[] = [];
+      for (let i = 0; i < shardCount; i++) {
+        shards.push({ key: `${id}:${i}`, thread: threads[(this.#nextThread + i) % threads.length]! });
+      }
+      this.#nextThread = (this.#nextThread + shardCount) % Math.max(1, threads.length);
+      const ds: Dataset = { name, dim, metric, M, efConstruction, ef, shards, lost: false };
+      // reserve the name before the first await: a concurrent create of the
+      // same name gets EXISTS
+      this.#datasets.set(name, ds);
+      try {
+        await Promise.all(shards.map((s) => this.#run(s, { op: 'create', shard: s.key, params: { dim, metric, M, efConstruction, ef, seed: BigInt(id) } })));
+      } catch (err) {
+        this.#datasets.delete(name);
+        await this.#dropShards(shards).catch(() => {});
+        throw err;
+      }
+      return this.#info(ds);
+    });
+  }
+
+  listDatasets(): string[] {
+    return [...this.#datasets.keys()];
+  }
+
+  datasetInfo(name: string): Promise<DatasetInfo> {
+    return this.#op(async () => this.#info(this.#dataset(name)));
+  }
+
+  async #shardStats(ds: Dataset): Promise<IndexStats[]> {
+    return Promise.all(ds.shards.map((s) => this.#run<IndexStats>(s, { op: 'stats', shard: s.key })));
+  }
+
+  async #info(ds: Dataset): Promise<DatasetInfo> {
+    const stats = await this.#shardStats(ds);
+    const sum = (f: (s: IndexStats) => number): number => stats.reduce((a, s) => a + f(s), 0);
+    return {
+      name: ds.name, dim: ds.dim, metric: ds.metric, M: ds.M, efConstruction: ds.efConstruction, ef: ds.ef,
+      shards: ds.shards.length,
+      count: sum((s) => s.liveNodes),
+      deleted: sum((s) => s.deletedNodes),
+      committedBytes: sum((s) => s.committedBytes),
+      liveBytes: sum((s) => s.liveBytes),
+    };
+  }
+
+  async #dropShards(shards: ShardRef[]): Promise<void> {
+    const byThread = new Map<number, ShardKey[]>();
+    for (const s of shards) byThread.set(s.thread, [...(byThread.get(s.thread) ?? []), s.key]);
+    await Promise.all([...byThread].map(([thread, keys]) =>
+      this.#pool.run(thread, { op: 'drop', shards: keys }).catch(() => undefined)));
+  }
+
+  /** Drops a dataset; its memory goes back to the OS (each owning thread runs a GC). */
+  dropDataset(name: string): Promise<void> {
+    return this.#op(async () => {
+      if (typeof name !== 'string') throw invalid('dataset name must be a string');
+      const ds = this.#datasets.get(name);
+      if (ds === undefined) throw new QuiverError(ErrorCode.NOT_FOUND, `no dataset named ${JSON.stringify(name)}`);
+      this.#datasets.delete(name);
+      await this.#dropShards(ds.shards);
+    });
+  }
+
+  /** Groups ids (and their positions) by shard. */
+  #route(ds: Dataset, packed: PackedId[]): Map<number, number[]> {
+    const groups = new Map<number, number[]>();
+    packed.forEach((p, i) => {
+      const s = shardOf(p, ds.shards.length);
+      let g = groups.get(s);
+      if (g === undefined) groups.set(s, (g = []));
+      g.push(i);
+    });
+    return groups;
+  }
+
+  /**
+   * Inserts (upserts) vectors. With a signal, an abort stops every shard
+   * between steps; the rejection's `applied` says how many vectors went in
+   * (they are searchable; none is half-inserted).
+   */
+  insert(name: string, ids: IdList, vectors: VectorBatch, options: { signal?: AbortSignal } = {}): Promise<{ inserted: number }> {
+    return this.#op(async () => {
+      const ds = this.#dataset(name);
+      const packed = packIds(ids, true);
+      const flat = flattenBatch(vectors, packed.length, ds.dim);
+      const signal = options.signal;
+      if (signal?.aborted) throw abortError(signal, 0);
+      const cancel = this.#cancel.acquire(signal);
+      try {
+        const results = await Promise.allSettled([...this.#route(ds, packed)].map(([s, rows]) => {
+          const part = new Float32Array(rows.length * ds.dim);
+          rows.forEach((row, j) => part.set(flat.subarray(row * ds.dim, (row + 1) * ds.dim), j * ds.dim));
+          const partIds = packInto(rows.map((r) => packed[r]!));
+          const ref = ds.shards[s]!;
+          return this.#run<InsertResult>(ref, { op: 'insert', shard: ref.key, ids: partIds, vectors: part, cancel: cancel.slot }, [part.buffer, partIds.buffer]);
+        }));
+        let applied = 0;
+        let failure: unknown;
+        for (const r of results) {
+          if (r.status === 'fulfilled') applied += r.value.applied;
+          else {
+            applied += (r.reason as QuiverError).applied ?? 0;
+            failure ??= r.reason;
+          }
+        }
+        if (failure !== undefined) {
+          if (signal?.aborted) throw abortError(signal, applied);
+          const err = failure as QuiverError;
+          throw err instanceof QuiverError ? new QuiverError(err.code, err.message, { applied, cause: err.cause }) : err;
+        }
+        return { inserted: applied };
+      } finally {
+        cancel.release();
+      }
+    });
+  }
+
+  /** Deletes ids; unknown ids are skipped. Resolves with how many were deleted. */
+  delete(name: string, ids: IdList): Promise<{ deleted: number }> {
+    return this.#op(async () => {
+      const ds = this.#dataset(name);
+      const packed = packIds(ids, false);
+      const counts = await Promise.all([...this.#route(ds, packed)].map(([s, rows]) => {
+        const ref = ds.shards[s]!;
+        const part = packInto(rows.map((r) => packed[r]!));
+        return this.#run<number>(ref, { op: 'delete', shard: ref.key, ids: part }, [part.buffer]);
+      }));
+      return { deleted: counts.reduce((a, b) => a + b, 0) };
+    });
+  }
+
+  /** The stored vectors of ids, in order; undefined where an id is absent. */
+  get(name: string, ids: IdList): Promise<(Float32Array | undefined)[]> {
+    return this.#op(async () => {
+      const ds = this.#dataset(name);
+      const packed = packIds(ids, false);
+      const out: (Float32Array | undefined)[] = new Array(packed.length).fill(undefined);
+      await Promise.all([...this.#route(ds, packed)].map(async ([s, rows]) => {
+        const ref = ds.shards[s]!;
+        const part = packInto(rows.map((r) => packed[r]!));
+        const got = await this.#run<GetResult>(ref, { op: 'get', shard: ref.key, ids: part }, [part.buffer]);
+        rows.forEach((row, j) => {
+          if (got.found[j] === 1) out[row] = got.vectors.slice(j * ds.dim, (j + 1) * ds.dim);
+        });
+      }));
+      return out;
+    });
+  }
+
+  count(name: string): Promise<number> {
+    return this.#op(async () => (await this.#info(this.#dataset(name))).count);
+  }
+
+  /**
+   * The k nearest vectors to one query (a Float32Array or number[] of dim),
+   * or to each of many (an array of vectors, or a flat Float32Array of n*dim
+   * with n > 1): SearchHits, or SearchHits[] for many.
+   */
+  search(name: string, query: Vector | VectorBatch, k: number, options?: { ef?: number; signal?: AbortSignal }): Promise<SearchHits>;
+  search(name: string, query: Vector | VectorBatch, k: number, options: { ef?: number; signal?: AbortSignal } = {}): Promise<SearchHits | SearchHits[]> {
+    return this.#op(async () => {
+      const ds = this.#dataset(name);
+      const single = isSingle(query, ds.dim);
+      const { flat, n } = single ? { flat: toQuery(query as Vector, ds.dim), n: 1 } : toQueries(query as VectorBatch, ds.dim);
+      const kk = intIn(k, 'k', 1, MAX_K);
+      const ef = intIn(options.ef ?? ds.ef, 'options.ef', 1, MAX_K);
+      const signal = options.signal;
+      if (signal?.aborted) throw abortError(signal);
+      // one shared copy of the queries serves every shard
+      const shared = new Float32Array(new SharedArrayBuffer(flat.byteLength));
+      shared.set(flat);
+      const parts = await Promise.all(ds.shards.map((ref) =>
+        this.#run<SearchResult>(ref, { op: 'search', shard: ref.key, queries: shared, n, k: kk, ef })));
+      if (signal?.aborted) throw abortError(signal);
+      const merged = Array.from({ length: n }, (_, q) => mergeTopK(parts, q, kk));
+      return single ? merged[0]! : merged;
+    }) as Promise<SearchHits>;
+  }
+
+  /** Compacts every shard of a dataset (repair, renumber, shrink, GC). */
+  compact(name: string, options: { signal?: AbortSignal } = {}): Promise<CompactionReport> {
+    return this.#op(async () => {
+      const ds = this.#dataset(name);
+      const signal = options.signal;
+      if (signal?.aborted) throw abortError(signal);
+      const cancel = this.#cancel.acquire(signal);
+      try {
+        const results = await Promise.allSettled(ds.shards.map((ref) =>
+          this.#run<CompactResult>(ref, { op: 'compact', shard: ref.key, cancel: cancel.slot })));
+        const failed = results.find((r) => r.status === 'rejected');
+        if (failed !== undefined) {
+          if (signal?.aborted) throw abortError(signal);
+          throw (failed as PromiseRejectedResult).reason;
+        }
+        const ok = results.map((r) => (r as PromiseFulfilledResult<CompactResult>).value);
+        const before = ok.reduce((a, r) => a + r.committedBefore, 0);
+        const after = ok.reduce((a, r) => a + r.committedAfter, 0);
+        return { committedBefore: before, committedAfter: after, reclaimedBytes: before - after, removedTombstones: ok.reduce((a, r) => a + r.removedTombstones, 0) };
+      } finally {
+        cancel.release();
+      }
+    });
+  }
+
+  /** Compacts every dataset with tombstones, runs a GC in every thread. */
+  releaseMemory(): Promise<{ reclaimedBytes: number; rssBefore: number; rssAfter: number }> {
+    return this.#op(async () => {
+      const rssBefore = process.memoryUsage.rss();
+      let reclaimedBytes = 0;
+      for (const ds of [...this.#datasets.values()].filter((d) => !d.lost)) {
+        const info = await this.#info(ds);
+        if (info.deleted > 0) reclaimedBytes += (await this.compact(ds.name)).reclaimedBytes;
+      }
+      await Promise.all(this.#pool.threadIds.map((t) => this.#pool.run(t, { op: 'gc' })));
+      return { reclaimedBytes, rssBefore, rssAfter: process.memoryUsage.rss() };
+    });
+  }
+
+  stats(): Promise<StoreStats> {
+    return this.#op(async () => {
+      const datasets = await Promise.all([...this.#datasets.values()].filter((d) => !d.lost).map(async (ds) => ({
+        ...(await this.#info(ds)),
+        shardStats: await this.#shardStats(ds),
+      })));
+      const mem = process.memoryUsage();
+      return { threads: this.#pool.size, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, datasets };
+    });
+  }
+
+  /**
+   * Stops intake (new calls reject with QUIVER_ERR_CLOSED), lets running
+   * work finish for up to `timeoutMs`, then stops every thread. Past the
+   * timeout the threads are terminated and the report says `forced`.
+   * Idempotent.
+   */
+  close(options: CloseOptions = {}): Promise<CloseReport> {
+    if (this.#closing !== undefined) return this.#closing;
+    const timeoutMs = options.timeoutMs ?? DEFAULT_CLOSE_MS;
+    if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
+      return Promise.reject(new RangeError('options.timeoutMs must be a non-negative number'));
+    }
+    const started = performance.now();
+    this.#closing = (async () => {
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        Promise.allSettled([...this.#inflight]).then(() => false),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(true), timeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      this.#datasets.clear();
+      await this.#pool.destroy();
+      return { forced: timedOut, durationMs: performance.now() - started };
+    })();
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** @internal test hooks: make a thread hang forever, or die. */
+  _testHook(hook: 'hang' | 'exit', thread?: number): Promise<unknown> {
+    const t = thread ?? this.#pool.threadIds[0]!;
+    return this.#pool.run(t, { op: hook });
+  }
+
+  /** @internal the thread that owns each shard of a dataset */
+  _shardThreads(name: string): number[] {
+    return this.#dataset(name).shards.map((s) => s.thread);
+  }
+}
+
+function isSingle(query: unknown, dim: number): boolean {
+  if (query instanceof Float32Array) return query.length === dim;
+  if (Array.isArray(query)) return query.length === 0 || typeof query[0] === 'number';
+  return true;
+}
+
+/** Merges every shard's hits for query q into the global top k. */
+function mergeTopK(parts: SearchResult[], q: number, k: number): SearchHits {
+  const all: { d: number; part: number; at: number }[] = [];
+  parts.forEach((p, part) => {
+    for (let i = 0; i < p.counts[q]!; i++) all.push({ d: p.distances[q * k + i]!, part, at: q * k + i });
+  });
+  all.sort((a, b) => a.d - b.d);
+  const top = all.slice(0, k);
+  return {
+    ids: top.map((h): Id => {
+      const ids = parts[h.part]!.ids;
+      return unpackId(ids, h.at * ID_WORDS, ids[h.at * ID_WORDS + 4] === 1);
+    }),
+    distances: Float32Array.from(top, (h) => h.d),
+  };
+}
