@@ -15,43 +15,53 @@ const TWO_32 = 4294967296;
 const MAX_U64 = (1n << 64n) - 1n;
 const UUID_RE = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32})$/i;
 
-/** An id packed as the core stores it: four little-endian u32 words + kind. */
-export interface PackedId {
-  w0: number;
-  w1: number;
-  w2: number;
-  w3: number;
-  uuid: boolean;
-}
+/**
+ * Ids packed as the core stores them: ID_WORDS u32 per id, the id's 16 bytes
+ * as four little-endian words, then its kind (1 = UUID). The same packing
+ * crosses threads, so a batch of ids is one transferable buffer.
+ */
+export const ID_WORDS = 5;
 
 function invalid(message: string): QuiverError {
   return new QuiverError(ErrorCode.INVALID_ARGUMENT, message);
 }
 
-/** Validates one id and packs it; throws a coded error for a bad one. */
-export function packId(id: unknown, where = 'id'): PackedId {
+/** Validates one id and writes its words at `out[at..at+4]`. */
+function packInto(id: unknown, out: Uint32Array, at: number, where: string): void {
   if (typeof id === 'number') {
     if (!Number.isSafeInteger(id) || id < 0) {
       throw invalid(`${where} must be a non-negative safe integer, a bigint below 2^64 or a UUID string (got ${String(id)})`);
     }
-    return { w0: id % TWO_32, w1: Math.floor(id / TWO_32), w2: 0, w3: 0, uuid: false };
+    out[at] = id % TWO_32;
+    out[at + 1] = Math.floor(id / TWO_32);
+    return;
   }
   if (typeof id === 'bigint') {
     if (id < 0n || id > MAX_U64) throw invalid(`${where} must be an unsigned 64-bit integer (got ${id})`);
-    return { w0: Number(id & 0xffffffffn), w1: Number(id >> 32n), w2: 0, w3: 0, uuid: false };
+    out[at] = Number(id & 0xffffffffn);
+    out[at + 1] = Number(id >> 32n);
+    return;
   }
   if (typeof id === 'string') {
     if (!UUID_RE.test(id)) throw invalid(`${where} must be a UUID when it is a string (got ${JSON.stringify(id)})`);
     const hex = id.replace(/-/g, '');
     // the 16 bytes in text order, stored as little-endian words
-    const word = (i: number): number =>
-      (parseInt(hex.slice(i * 8, i * 8 + 2), 16)
-        | (parseInt(hex.slice(i * 8 + 2, i * 8 + 4), 16) << 8)
-        | (parseInt(hex.slice(i * 8 + 4, i * 8 + 6), 16) << 16)
-        | (parseInt(hex.slice(i * 8 + 6, i * 8 + 8), 16) << 24)) >>> 0;
-    return { w0: word(0), w1: word(1), w2: word(2), w3: word(3), uuid: true };
+    for (let w = 0; w < 4; w++) {
+      let v = 0;
+      for (let b = 3; b >= 0; b--) v = (v << 8) | parseInt(hex.slice(w * 8 + b * 2, w * 8 + b * 2 + 2), 16);
+      out[at + w] = v >>> 0;
+    }
+    out[at + 4] = 1;
+    return;
   }
   throw invalid(`${where} must be a number, bigint or UUID string (got ${id === null ? 'null' : typeof id})`);
+}
+
+/** One id, packed. */
+export function packId(id: unknown, where = 'id'): Uint32Array {
+  const out = new Uint32Array(ID_WORDS);
+  packInto(id, out, 0, where);
+  return out;
 }
 
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
@@ -72,26 +82,29 @@ export function unpackId(u32: Uint32Array, at: number, uuid: boolean): Id {
   return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20)}`;
 }
 
-/** A key under which two spellings of one id compare equal (1 and 1n). */
-export function idKey(p: PackedId): string {
-  return `${p.uuid ? 'u' : 'i'}${p.w0}.${p.w1}.${p.w2}.${p.w3}`;
-}
-
-/** Packs a whole list, rejecting bad ids and (optionally) duplicates. */
-export function packIds(ids: IdList, rejectDuplicates: boolean): PackedId[] {
+/**
+ * Packs a whole list, rejecting bad ids and (optionally) duplicates. 1 and 1n
+ * are the same id. Allocates one buffer, and keys only for the duplicate
+ * check: integers below 2^53 as numbers, other ids as strings.
+ */
+export function packIds(ids: IdList, rejectDuplicates: boolean): Uint32Array {
   if (ids === null || typeof ids !== 'object' || typeof (ids as { length?: unknown }).length !== 'number') {
     throw invalid('ids must be an array or typed array of ids');
   }
-  const out: PackedId[] = new Array(ids.length);
-  const seen = rejectDuplicates ? new Set<string>() : undefined;
-  for (let i = 0; i < ids.length; i++) {
-    const p = packId(ids[i], `ids[${i}]`);
-    if (seen !== undefined) {
-      const key = idKey(p);
+  const n = ids.length;
+  const out = new Uint32Array(n * ID_WORDS);
+  for (let i = 0; i < n; i++) packInto(ids[i], out, i * ID_WORDS, `ids[${i}]`);
+  if (rejectDuplicates && n > 1) {
+    const seen = new Set<number | string>();
+    for (let i = 0; i < n; i++) {
+      const at = i * ID_WORDS;
+      const hi = out[at + 1]!;
+      const key = out[at + 4] === 0 && hi < 0x200000
+        ? hi * TWO_32 + out[at]!
+        : `${out[at]}.${hi}.${out[at + 2]}.${out[at + 3]}.${out[at + 4]}`;
       if (seen.has(key)) throw invalid(`ids[${i}] repeats an id earlier in the same batch (${String(ids[i])})`);
       seen.add(key);
     }
-    out[i] = p;
   }
   return out;
 }

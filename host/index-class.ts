@@ -3,7 +3,7 @@ import { collectGarbage } from './core/gc.js';
 import type { Build } from './core/module.js';
 import { Shard, type SearchHits } from './core/shard.js';
 import { ErrorCode, QuiverError } from './errors.js';
-import { packId, packIds, type Id, type IdList } from './ids.js';
+import { ID_WORDS, packId, packIds, type Id, type IdList } from './ids.js';
 import { flattenBatch, toQueries, toQuery, type Vector, type VectorBatch } from './vectors.js';
 
 export interface IndexOptions {
@@ -172,18 +172,19 @@ export class Index {
    */
   add(ids: IdList, vectors: VectorBatch): number {
     const packed = packIds(ids, true);
-    const flat = flattenBatch(vectors, packed.length, this.dim);
+    const n = packed.length / ID_WORDS;
+    const flat = flattenBatch(vectors, n, this.dim);
     const dim = this.dim;
-    for (let i = 0; i < packed.length; i++) {
-      if (!this.#shard.insert(packed[i]!, flat, i * dim)) {
+    for (let i = 0; i < n; i++) {
+      if (!this.#shard.insert(packed, i, flat, i * dim)) {
         throw new QuiverError(
           ErrorCode.MEMORY_LIMIT,
-          `out of WASM memory after ${i} of ${packed.length} vectors (one index is limited to 4 GiB)`,
+          `out of WASM memory after ${i} of ${n} vectors (one index is limited to 4 GiB)`,
           { applied: i },
         );
       }
     }
-    return packed.length;
+    return n;
   }
 
   /** The k nearest live vectors, nearest first. */
@@ -208,13 +209,13 @@ export class Index {
   remove(ids: IdList): number {
     const packed = packIds(ids, false);
     let removed = 0;
-    for (const p of packed) if (this.#shard.remove(p)) removed++;
+    for (let i = 0; i < packed.length / ID_WORDS; i++) if (this.#shard.remove(packed, i)) removed++;
     return removed;
   }
 
   /** The stored vector of an id (unit length under cosine), or undefined. */
   get(id: Id): Float32Array | undefined {
-    return this.#shard.get(packId(id));
+    return this.#shard.get(packId(id), 0);
   }
 
   has(id: Id): boolean {

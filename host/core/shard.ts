@@ -1,6 +1,5 @@
 import { ErrorCode, QuiverError } from '../errors.js';
-import type { PackedId } from '../ids.js';
-import { unpackId, type Id } from '../ids.js';
+import { ID_WORDS, unpackId, type Id } from '../ids.js';
 import {
   ERR_CORRUPT, ERR_INVALID, ERR_NOT_FOUND, ERR_OUT_OF_MEMORY, FLAG_UUID, H, HEADER_BYTES, HEADER_PTR,
   INTEGRITY_FIELDS, IO, LAYOUT_VERSION, MAGIC, Metric, METRIC_NAMES, NONE, PAGE_BYTES, RESULT_BYTES,
@@ -150,23 +149,26 @@ export class Shard {
     return ptr;
   }
 
-  #stageId(io: number, id: PackedId): void {
+  /** Stages id `i` of a packed list (ids.ts) at io. */
+  #stageId(io: number, ids: Uint32Array, i: number): void {
     const w = io >>> 2;
+    const at = i * ID_WORDS;
     const u32 = this.#u32;
-    u32[w] = id.w0;
-    u32[w + 1] = id.w1;
-    u32[w + 2] = id.w2;
-    u32[w + 3] = id.w3;
-    u32[w + 4] = id.uuid ? FLAG_UUID : 0;
+    u32[w] = ids[at]!;
+    u32[w + 1] = ids[at + 1]!;
+    u32[w + 2] = ids[at + 2]!;
+    u32[w + 3] = ids[at + 3]!;
+    u32[w + 4] = ids[at + 4] === 1 ? FLAG_UUID : 0;
   }
 
   /**
-   * Inserts (or replaces) one vector, read from `vectors` at `offset`.
+   * Inserts (or replaces) id `i` of a packed list with the vector at
+   * `vectors[offset..]`.
    * Returns false when the core is out of memory (nothing was changed).
    */
-  insert(id: PackedId, vectors: Float32Array, offset: number): boolean {
+  insert(ids: Uint32Array, i: number, vectors: Float32Array, offset: number): boolean {
     const io = this.#io(IO.VECTOR + this.dim * 4);
-    this.#stageId(io, id);
+    this.#stageId(io, ids, i);
     this.#f32.set(vectors.subarray(offset, offset + this.dim), (io + IO.VECTOR) >>> 2);
     const status = this.#call((c) => c.insert());
     if (status === ERR_OUT_OF_MEMORY) return false;
@@ -177,10 +179,10 @@ export class Shard {
     return true;
   }
 
-  /** Tombstones one id; false when it is not present. */
-  remove(id: PackedId): boolean {
+  /** Tombstones id `i` of a packed list; false when it is not present. */
+  remove(ids: Uint32Array, i: number): boolean {
     const io = this.#io(IO.VECTOR);
-    this.#stageId(io, id);
+    this.#stageId(io, ids, i);
     const status = this.#call((c) => c.remove());
     if (status === ERR_NOT_FOUND) return false;
     if (status !== 0) throw new QuiverError(ErrorCode.CORE_TRAP, `remove failed with status ${status}`);
@@ -188,9 +190,9 @@ export class Shard {
   }
 
   /** The stored vector of `id` (normalised under cosine), or undefined. */
-  get(id: PackedId): Float32Array | undefined {
+  get(ids: Uint32Array, i: number): Float32Array | undefined {
     const io = this.#io(IO.VECTOR + this.dim * 4);
-    this.#stageId(io, id);
+    this.#stageId(io, ids, i);
     const status = this.#call((c) => c.get());
     if (status === ERR_NOT_FOUND) return undefined;
     const at = (io + IO.VECTOR) >>> 2;
@@ -239,7 +241,7 @@ export class Shard {
     for (let i = 0; i < n; i++) {
       const r = (out + i * RESULT_BYTES) >>> 2;
       distances[distAt + i] = f32[r]!;
-      const at = idAt + i * 5;
+      const at = idAt + i * ID_WORDS;
       ids[at] = u32[r + 2]!;
       ids[at + 1] = u32[r + 3]!;
       ids[at + 2] = u32[r + 4]!;

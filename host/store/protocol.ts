@@ -1,14 +1,16 @@
 import type { IndexStats } from '../index-class.js';
 import type { ShardParams } from '../core/shard.js';
 
+import { ID_WORDS } from '../ids.js';
+
 /**
  * Messages between the Store (main thread) and its workers. Everything a
  * task carries is numbers, strings and typed arrays: vectors and ids cross
  * threads as transferred buffers, never as arrays of numbers.
  *
- * Ids travel packed, ID_WORDS u32 per id: w0 w1 w2 w3 kind (1 = UUID).
+ * Ids travel packed as ids.ts packs them: ID_WORDS u32 per id.
  */
-export const ID_WORDS = 5;
+export { ID_WORDS };
 
 /** How a task names its shard: `${datasetId}:${shardIndex}`. */
 export type ShardKey = string;

@@ -1,14 +1,15 @@
-import type { PackedId } from '../ids.js';
+import { ID_WORDS } from '../ids.js';
 
 /**
  * The shard an id lives in. A pure function of the id and the shard count,
  * stable across processes and versions (a persisted dataset will rely on
  * it): FNV-1a over the id's packed words and kind.
  */
-export function shardOf(id: PackedId, shards: number): number {
+export function shardOf(ids: Uint32Array, i: number, shards: number): number {
   if (shards === 1) return 0;
   let h = 0x811c9dc5;
-  for (const w of [id.w0, id.w1, id.w2, id.w3, id.uuid ? 1 : 0]) {
+  for (let k = i * ID_WORDS; k < (i + 1) * ID_WORDS; k++) {
+    const w = ids[k]!;
     for (let b = 0; b < 32; b += 8) {
       h ^= (w >>> b) & 0xff;
       h = Math.imul(h, 0x01000193);

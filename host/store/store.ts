@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { MAX_DIM, MAX_M, METRIC_NAMES, type MetricName } from '../core/abi.js';
 import type { SearchHits } from '../core/shard.js';
 import { ErrorCode, QuiverError } from '../errors.js';
-import { packIds, unpackId, type Id, type IdList, type PackedId } from '../ids.js';
+import { packIds, unpackId, type Id, type IdList } from '../ids.js';
 import type { IndexStats } from '../index-class.js';
 import { flattenBatch, toQueries, toQuery, type Vector, type VectorBatch } from '../vectors.js';
 import { CancelSlots } from './cancel.js';
@@ -97,11 +97,10 @@ function intIn(value: unknown, name: string, min: number, max: number): number {
   return value;
 }
 
-function packInto(ids: readonly PackedId[]): Uint32Array {
-  const out = new Uint32Array(ids.length * ID_WORDS);
-  ids.forEach((p, i) => {
-    out.set([p.w0, p.w1, p.w2, p.w3, p.uuid ? 1 : 0], i * ID_WORDS);
-  });
+/** The packed ids at `rows`, as a new buffer that can be transferred. */
+function pick(packed: Uint32Array, rows: number[]): Uint32Array {
+  const out = new Uint32Array(rows.length * ID_WORDS);
+  rows.forEach((row, j) => out.set(packed.subarray(row * ID_WORDS, (row + 1) * ID_WORDS), j * ID_WORDS));
   return out;
 }
 
@@ -284,14 +283,14 @@ export class Store extends EventEmitter {
   }
 
   /** Groups ids (and their positions) by shard. */
-  #route(ds: Dataset, packed: PackedId[]): Map<number, number[]> {
+  #route(ds: Dataset, packed: Uint32Array): Map<number, number[]> {
     const groups = new Map<number, number[]>();
-    packed.forEach((p, i) => {
-      const s = shardOf(p, ds.shards.length);
+    for (let i = 0; i < packed.length / ID_WORDS; i++) {
+      const s = shardOf(packed, i, ds.shards.length);
       let g = groups.get(s);
       if (g === undefined) groups.set(s, (g = []));
       g.push(i);
-    });
+    }
     return groups;
   }
 
@@ -304,7 +303,7 @@ export class Store extends EventEmitter {
     return this.#op(async () => {
       const ds = this.#dataset(name);
       const packed = packIds(ids, true);
-      const flat = flattenBatch(vectors, packed.length, ds.dim);
+      const flat = flattenBatch(vectors, packed.length / ID_WORDS, ds.dim);
       const signal = options.signal;
       if (signal?.aborted) throw abortError(signal, 0);
       const cancel = this.#cancel.acquire(signal);
@@ -312,7 +311,7 @@ export class Store extends EventEmitter {
         const results = await Promise.allSettled([...this.#route(ds, packed)].map(([s, rows]) => {
           const part = new Float32Array(rows.length * ds.dim);
           rows.forEach((row, j) => part.set(flat.subarray(row * ds.dim, (row + 1) * ds.dim), j * ds.dim));
-          const partIds = packInto(rows.map((r) => packed[r]!));
+          const partIds = pick(packed, rows);
           const ref = ds.shards[s]!;
           return this.#run<InsertResult>(ref, { op: 'insert', shard: ref.key, ids: partIds, vectors: part, cancel: cancel.slot }, [part.buffer, partIds.buffer]);
         }));
@@ -344,7 +343,7 @@ export class Store extends EventEmitter {
       const packed = packIds(ids, false);
       const counts = await Promise.all([...this.#route(ds, packed)].map(([s, rows]) => {
         const ref = ds.shards[s]!;
-        const part = packInto(rows.map((r) => packed[r]!));
+        const part = pick(packed, rows);
         return this.#run<number>(ref, { op: 'delete', shard: ref.key, ids: part }, [part.buffer]);
       }));
       return { deleted: counts.reduce((a, b) => a + b, 0) };
@@ -356,10 +355,10 @@ export class Store extends EventEmitter {
     return this.#op(async () => {
       const ds = this.#dataset(name);
       const packed = packIds(ids, false);
-      const out: (Float32Array | undefined)[] = new Array(packed.length).fill(undefined);
+      const out: (Float32Array | undefined)[] = new Array(packed.length / ID_WORDS).fill(undefined);
       await Promise.all([...this.#route(ds, packed)].map(async ([s, rows]) => {
         const ref = ds.shards[s]!;
-        const part = packInto(rows.map((r) => packed[r]!));
+        const part = pick(packed, rows);
         const got = await this.#run<GetResult>(ref, { op: 'get', shard: ref.key, ids: part }, [part.buffer]);
         rows.forEach((row, j) => {
           if (got.found[j] === 1) out[row] = got.vectors.slice(j * ds.dim, (j + 1) * ds.dim);

@@ -9,7 +9,6 @@ import { threadId, workerData } from 'node:worker_threads';
 import { collectGarbage } from '../core/gc.js';
 import { Shard } from '../core/shard.js';
 import { QuiverError } from '../errors.js';
-import type { PackedId } from '../ids.js';
 import { statsOf } from '../index-class.js';
 import { isCancelled } from './cancel.js';
 import {
@@ -38,11 +37,6 @@ function shardFor(key: ShardKey): Shard {
   return shard;
 }
 
-function unpack(ids: Uint32Array, i: number): PackedId {
-  const at = i * ID_WORDS;
-  return { w0: ids[at]!, w1: ids[at + 1]!, w2: ids[at + 2]!, w3: ids[at + 3]!, uuid: ids[at + 4] === 1 };
-}
-
 /** Runs `fn` after every earlier write to `key` has finished. */
 async function exclusive<T>(key: ShardKey, fn: () => Promise<T>): Promise<T> {
   const previous = writeLocks.get(key) ?? Promise.resolve();
@@ -68,7 +62,7 @@ async function insert(task: Extract<Task, { op: 'insert' }>): Promise<Reply<Inse
       }
       const end = Math.min(n, applied + INSERT_STEP);
       for (; applied < end; applied++) {
-        if (!shard.insert(unpack(task.ids, applied), task.vectors, applied * dim)) {
+        if (!shard.insert(task.ids, applied, task.vectors, applied * dim)) {
           return fail('QUIVER_ERR_MEMORY_LIMIT', `out of WASM memory after ${applied} of ${n} vectors`, applied);
         }
       }
@@ -123,7 +117,7 @@ function get(task: Extract<Task, { op: 'get' }>): Reply<GetResult> {
   const found = new Uint8Array(n);
   const vectors = new Float32Array(n * shard.dim);
   for (let i = 0; i < n; i++) {
-    const v = shard.get(unpack(task.ids, i));
+    const v = shard.get(task.ids, i);
     if (v !== undefined) {
       found[i] = 1;
       vectors.set(v, i * shard.dim);
@@ -152,7 +146,7 @@ async function run(task: Task): Promise<Reply<unknown>> {
       return exclusive(task.shard, async () => {
         const shard = shardFor(task.shard);
         let deleted = 0;
-        for (let i = 0; i < task.ids.length / ID_WORDS; i++) if (shard.remove(unpack(task.ids, i))) deleted++;
+        for (let i = 0; i < task.ids.length / ID_WORDS; i++) if (shard.remove(task.ids, i)) deleted++;
         return { ok: true, value: deleted };
       });
     case 'get':
