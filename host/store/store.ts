@@ -71,6 +71,15 @@ interface ShardRef {
   thread: number;
 }
 
+interface SearchBatch {
+  ds: Dataset;
+  k: number;
+  ef: number;
+  n: number;
+  parts: Float32Array[];
+  waiters: { offset: number; n: number; resolve: (hits: SearchHits[]) => void; reject: (err: unknown) => void }[];
+}
+
 interface Dataset {
   name: string;
   dim: number;
@@ -85,6 +94,8 @@ interface Dataset {
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const MAX_K = 100_000;
 const DEFAULT_CLOSE_MS = 30_000;
+/** Queries one coalesced search task may carry. */
+const MAX_BATCH_QUERIES = 256;
 
 function invalid(message: string): QuiverError {
   return new QuiverError(ErrorCode.INVALID_ARGUMENT, message);
@@ -124,6 +135,7 @@ export class Store extends EventEmitter {
   readonly #cancel: CancelSlots;
   readonly #datasets = new Map<string, Dataset>();
   readonly #inflight = new Set<Promise<unknown>>();
+  readonly #searchBatches = new Map<string, SearchBatch>();
   #nextDataset = 1;
   #nextThread = 0;
   #closing: Promise<CloseReport> | undefined;
@@ -387,15 +399,55 @@ export class Store extends EventEmitter {
       const ef = intIn(options.ef ?? ds.ef, 'options.ef', 1, MAX_K);
       const signal = options.signal;
       if (signal?.aborted) throw abortError(signal);
-      // one shared copy of the queries serves every shard
-      const shared = new Float32Array(new SharedArrayBuffer(flat.byteLength));
-      shared.set(flat);
-      const parts = await Promise.all(ds.shards.map((ref) =>
-        this.#run<SearchResult>(ref, { op: 'search', shard: ref.key, queries: shared, n, k: kk, ef })));
+      const merged = await this.#coalesce(ds, flat, n, kk, ef);
       if (signal?.aborted) throw abortError(signal);
-      const merged = Array.from({ length: n }, (_, q) => mergeTopK(parts, q, kk));
       return single ? merged[0]! : merged;
     }) as Promise<SearchHits>;
+  }
+
+  /**
+   * Searches arriving in the same turn of the event loop for the same
+   * dataset, k and ef travel together: one task per shard for the whole
+   * batch. Under concurrent load this is what keeps the main thread from
+   * being the bottleneck (a message per query per shard costs more than a
+   * small search).
+   */
+  #coalesce(ds: Dataset, flat: Float32Array, n: number, k: number, ef: number): Promise<SearchHits[]> {
+    const key = `${ds.shards[0]!.key}/${k}/${ef}`; // the shard key names this dataset instance
+    let batch = this.#searchBatches.get(key);
+    if (batch === undefined || batch.n + n > MAX_BATCH_QUERIES) {
+      batch = { ds, k, ef, n: 0, parts: [], waiters: [] };
+      this.#searchBatches.set(key, batch);
+      const b = batch;
+      setImmediate(() => {
+        if (this.#searchBatches.get(key) === b) this.#searchBatches.delete(key);
+        void this.#flush(b);
+      });
+    }
+    const offset = batch.n;
+    batch.parts.push(flat);
+    batch.n += n;
+    return new Promise((resolve, reject) => batch.waiters.push({ offset, n, resolve, reject }));
+  }
+
+  async #flush(batch: SearchBatch): Promise<void> {
+    const { ds, k, ef, n } = batch;
+    try {
+      // one shared copy of the queries serves every shard
+      const shared = new Float32Array(new SharedArrayBuffer(n * ds.dim * 4));
+      let at = 0;
+      for (const part of batch.parts) {
+        shared.set(part, at);
+        at += part.length;
+      }
+      const parts = await Promise.all(ds.shards.map((ref) =>
+        this.#run<SearchResult>(ref, { op: 'search', shard: ref.key, queries: shared, n, k, ef })));
+      for (const w of batch.waiters) {
+        w.resolve(Array.from({ length: w.n }, (_, q) => mergeTopK(parts, w.offset + q, k)));
+      }
+    } catch (err) {
+      for (const w of batch.waiters) w.reject(err);
+    }
   }
 
   /** Compacts every shard of a dataset (repair, renumber, shrink, GC). */
