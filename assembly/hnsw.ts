@@ -17,7 +17,7 @@ import {
   CLASS_SCRATCH, ENTRY_BYTES, ERR_EMPTY, ERR_INVALID, ERR_NOT_FOUND, ERR_OUT_OF_MEMORY,
   FLAG_DELETED, FLAG_UUID, H_CAND, H_CAND_CAP, H_DELETED, H_DIM, H_EFC, H_ENTRY,
   H_LEVEL_MULT, H_LIVE, H_LIVE_LINK_BYTES, H_M, H_M0, H_MAX_LEVEL, H_METRIC, H_RES, H_RES_CAP,
-  H_RNG, H_SEL, H_SEL_CAP, H_SLOTS, H_VISITED, H_VISITED_CAP, H_VISIT_GEN, H_IO,
+  H_RNG, H_SEL, H_SEL_CAP, H_SLOTS, H_NODE_DIR, H_DIV_MAGIC, H_PER_SLAB, H_STRIDE, H_VEC_OFF, H_VISITED, H_VISITED_CAP, H_VISIT_GEN, H_IO,
   IO_ID_HI, IO_ID_LO, IO_KIND, IO_VECTOR, MAX_LEVEL, METRIC_COSINE, METRIC_L2, METRIC_IP,
   META_LEVEL_SHIFT, NODE_LINKS, NODE_META, NODE_UPPER, NONE, OK, RESULT_BYTES, RESULT_DIST,
   RESULT_FLAGS, RESULT_ID_HI, RESULT_ID_LO, DEBUG, headerPtr, hget, hset,
@@ -26,7 +26,7 @@ import { runAlloc, runFree, slabsFor, smallAlloc, smallFree } from "./arena";
 import { distance, normalize } from "./distance";
 import {
   countAt, ensureSlots, idOf, isDeleted, isUuid, levelOf, linksAt, pinLink, pinnedOf,
-  maxLinks, metaOf, nodePtr, setCountAt, upperBlockBytes, vectorOf,
+  maxLinks, metaOf, nodePtr, setCountAt, slotPtr, upperBlockBytes, vectorOf,
 } from "./node";
 import { idmapFind, idmapInsert, idmapRemove, idmapReplace, idmapReserve } from "./idmap";
 
@@ -243,12 +243,18 @@ export function scratchCommittedBytes(): u64 {
     nc = heapPush(cand, nc, d, s, false);
     if (!liveOnly || !isDeleted(metaOf(sPtr))) nr = heapPush(res, nr, d, s, true);
   }
+  const h = headerPtr();
+  const dir = <usize>load<u32>(h + H_NODE_DIR);
+  const magic = load<u64>(h + H_DIV_MAGIC);
+  const perSlab = load<u32>(h + H_PER_SLAB);
+  const stride = <usize>load<u32>(h + H_STRIDE);
+  const vecOff = <usize>load<u32>(h + H_VEC_OFF);
   while (nc > 0) {
     const cd = entryDist(cand, 0);
     if (nr >= ef && cd > entryDist(res, 0)) break;
     const cs = entrySlot(cand, 0);
     nc = heapPop(cand, nc, false);
-    const cPtr = nodePtr(cs);
+    const cPtr = slotPtr(cs, dir, magic, perSlab, stride);
     const count = countAt(cPtr, level);
     const links = linksAt(cPtr, level);
     // WASM has no prefetch: touching each unvisited neighbour's vector
@@ -256,13 +262,15 @@ export function scratchCommittedBytes(): u64 {
     // (A load may trap, so neither Binaryen nor V8 drops it.)
     for (let j: u32 = 0; j < count; j++) {
       const n = load<u32>(links + (<usize>j << 2));
-      if (<u32>load<u16>(visited + (<usize>n << 1)) != gen) load<u32>(vectorOf(nodePtr(n)));
+      if (<u32>load<u16>(visited + (<usize>n << 1)) != gen) {
+        load<u32>(slotPtr(n, dir, magic, perSlab, stride) + vecOff);
+      }
     }
     for (let j: u32 = 0; j < count; j++) {
       const n = load<u32>(links + (<usize>j << 2));
       if (!visit(visited, n, gen)) continue;
-      const nPtr = nodePtr(n);
-      const d = distance(metric, q, vectorOf(nPtr), dim);
+      const nPtr = slotPtr(n, dir, magic, perSlab, stride);
+      const d = distance(metric, q, nPtr + vecOff, dim);
       if (nr < ef || d < entryDist(res, 0)) {
         if (nc < candCap) nc = heapPush(cand, nc, d, n, false);
         if (!liveOnly || !isDeleted(metaOf(nPtr))) {

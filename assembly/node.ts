@@ -47,6 +47,15 @@ export function nodeLayoutInit(dim: u32, m0: u32): void {
   hset(H_NODE_SLABS, 0);
 }
 
+// nodePtr with the geometry already in locals: hot loops read the header
+// once, not per neighbour (stores to the heaps stop the compiler from
+// hoisting those loads itself).
+// @ts-ignore: decorator
+@inline export function slotPtr(slot: u32, dir: usize, magic: u64, perSlab: u32, stride: usize): usize {
+  const slab = <u32>((<u64>slot * magic) >> DIV_SHIFT);
+  return <usize>load<u32>(dir + (<usize>slab << 2)) + <usize>(slot - slab * perSlab) * stride;
+}
+
 // @ts-ignore: decorator
 @inline export function nodePtr(slot: u32): usize {
   const h = headerPtr();
