@@ -6,6 +6,9 @@ import { ErrorCode, QuiverError } from '../errors.js';
 import { packIds, unpackId, type Id, type IdList } from '../ids.js';
 import type { IndexStats } from '../index-class.js';
 import { flattenBatch, toQueries, toQuery, type Vector, type VectorBatch } from '../vectors.js';
+import { MemoryManager, DEFAULT_TUNER, type ShardEntry, type TunerOptions, type Trigger } from '../memory/manager.js';
+import { resolvePolicy, type CompactionPolicy } from '../memory/policy.js';
+import { createMetrics, Registry, type Metrics } from '../metrics.js';
 import { CancelSlots } from './cancel.js';
 import { ThreadPool } from './pool.js';
 import {
@@ -16,6 +19,16 @@ import { shardOf } from './routing.js';
 export interface StoreOptions {
   /** Worker threads. Default: available cores. */
   threads?: number;
+  /** prom-client Registry for quiver's metrics. Default: one the store creates (never the global one). */
+  registry?: Registry;
+  /** Background compaction: when a shard qualifies, and how often to look (intervalMs 0 turns it off). */
+  compaction?: Partial<CompactionPolicy> & { intervalMs?: number };
+  /** Keep process RSS under this many bytes: writes that would cross it are rejected (or evict, below). */
+  maxMemoryBytes?: number;
+  /** With maxMemoryBytes: 'reject' writes (default) or drop whole datasets, least recently used first. */
+  evictionPolicy?: 'reject' | 'lru';
+  /** The memory tuner's knobs (see docs/memory-architecture.md). */
+  tuner?: Partial<Omit<TunerOptions, 'maxMemoryBytes' | 'evictionPolicy' | 'compactionIntervalMs'>>;
 }
 
 export interface DatasetOptions {
@@ -64,6 +77,7 @@ export interface StoreStats {
   rssBytes: number;
   heapUsedBytes: number;
   datasets: (DatasetInfo & { shardStats: IndexStats[] })[];
+  tuner: { rssBytes: number; heapBytes: number; arenaBytes: number; reclaimableBytes: number; pressure: boolean; limitBytes: number };
 }
 
 interface ShardRef {
@@ -89,6 +103,7 @@ interface Dataset {
   ef: number;
   shards: ShardRef[];
   lost: boolean;
+  lastUsed: number;
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -136,15 +151,37 @@ export class Store extends EventEmitter {
   readonly #datasets = new Map<string, Dataset>();
   readonly #inflight = new Set<Promise<unknown>>();
   readonly #searchBatches = new Map<string, SearchBatch>();
+  readonly #registry: Registry;
+  readonly #metrics: Metrics;
+  readonly #memory: MemoryManager;
   #nextDataset = 1;
   #nextThread = 0;
   #closing: Promise<CloseReport> | undefined;
 
-  private constructor(pool: ThreadPool, cancel: CancelSlots) {
+  private constructor(pool: ThreadPool, cancel: CancelSlots, registry: Registry, policy: CompactionPolicy, tuner: TunerOptions) {
     super();
     this.#pool = pool;
     this.#cancel = cancel;
+    this.#registry = registry;
     pool.on('threadLost', (threadId: number) => this.#onThreadLost(threadId));
+    this.#metrics = createMetrics(registry, {
+      shards: () => this.#shardEntries().then((all) => all.map((e) => ({ dataset: e.dataset, shard: e.shard, ...e.figures }))),
+      threads: () => this.#pool.size,
+      tuner: () => ({ ...this.#memory.last, limitBytes: this.#memory.limitBytes }),
+    });
+    this.#memory = new MemoryManager({
+      shards: () => this.#shardEntries(),
+      compactShard: (dataset, shard, trigger, signal) => this.#compactShard(this.#dataset(dataset), shard, trigger, signal),
+      lruDatasets: () => [...this.#datasets.values()].filter((d) => !d.lost).sort((a, b) => a.lastUsed - b.lastUsed)
+        .map((d) => ({ name: d.name, committedBytes: this.#committedEstimate.get(d.name) ?? 0 })),
+      evict: async (dataset) => {
+        await this.#drop(dataset);
+        this.emit('eviction', { dataset });
+      },
+      emit: (event, payload) => {
+        if (event !== 'error' || this.listenerCount('error') > 0) this.emit(event, payload);
+      },
+    }, policy, tuner, this.#metrics);
   }
 
   static async open(options: StoreOptions = {}): Promise<Store> {
@@ -153,10 +190,68 @@ export class Store extends EventEmitter {
     if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
       throw new RangeError(`options.threads must be an integer from 1 to 256 (got ${String(threads)})`);
     }
+    const policy = resolvePolicy(options.compaction ?? {});
+    const intervalMs = options.compaction?.intervalMs ?? DEFAULT_TUNER.compactionIntervalMs;
+    if (!(intervalMs >= 0)) throw new RangeError('options.compaction.intervalMs must be a non-negative number');
+    const max = options.maxMemoryBytes;
+    if (max !== undefined && !(Number.isFinite(max) && max > 0)) throw new RangeError('options.maxMemoryBytes must be a positive number');
+    const eviction = options.evictionPolicy ?? 'reject';
+    if (eviction !== 'reject' && eviction !== 'lru') throw new RangeError("options.evictionPolicy must be 'reject' or 'lru'");
+    const tuner: TunerOptions = { ...DEFAULT_TUNER, ...options.tuner, compactionIntervalMs: intervalMs, evictionPolicy: eviction };
+    if (max !== undefined) tuner.maxMemoryBytes = max;
+    const registry = options.registry ?? new Registry();
+    if (!(registry instanceof Registry)) throw new TypeError('options.registry must be a prom-client Registry');
     const cancel = new CancelSlots();
     const pool = new ThreadPool(threads, cancel.buffer);
     await pool.ready(threads);
-    return new Store(pool, cancel);
+    return new Store(pool, cancel, registry, policy, tuner);
+  }
+
+  /** The prom-client Registry quiver's metrics live on. */
+  get registry(): Registry {
+    return this.#registry;
+  }
+
+  /** Prometheus exposition text of the store's registry. */
+  metrics(): Promise<string> {
+    return this.#registry.metrics();
+  }
+
+  /** Last committed bytes seen per dataset (for eviction's arithmetic). */
+  readonly #committedEstimate = new Map<string, number>();
+
+  async #shardEntries(): Promise<ShardEntry[]> {
+    const live = [...this.#datasets.values()].filter((d) => !d.lost);
+    const perDataset = await Promise.all(live.map(async (ds) => {
+      const stats = await this.#shardStats(ds).catch(() => [] as IndexStats[]);
+      this.#committedEstimate.set(ds.name, stats.reduce((a, s) => a + s.committedBytes, 0));
+      return stats.map((s, i): ShardEntry => ({ dataset: ds.name, shard: i, thread: ds.shards[i]!.thread, figures: s }));
+    }));
+    return perDataset.flat();
+  }
+
+  /** One shard's compaction, counted and reported whatever its trigger. */
+  async #compactShard(ds: Dataset, shard: number, trigger: Trigger, signal?: AbortSignal): Promise<CompactResult> {
+    const ref = ds.shards[shard]!;
+    const cancel = this.#cancel.acquire(signal);
+    const started = performance.now();
+    let result: 'ok' | 'aborted' | 'error' = 'error';
+    try {
+      const r = await this.#run<CompactResult>(ref, { op: 'compact', shard: ref.key, cancel: cancel.slot });
+      result = 'ok';
+      const reclaimed = Math.max(0, r.committedBefore - r.committedAfter);
+      this.#metrics.compaction.reclaimed.inc(reclaimed);
+      this.emit('compaction', { dataset: ds.name, shard, trigger, result, reclaimedBytes: reclaimed, durationMs: performance.now() - started });
+      return r;
+    } catch (err) {
+      if ((err as QuiverError).code === ErrorCode.ABORTED) result = 'aborted';
+      this.emit('compaction', { dataset: ds.name, shard, trigger, result, reclaimedBytes: 0, durationMs: performance.now() - started });
+      throw err;
+    } finally {
+      cancel.release();
+      this.#metrics.compaction.events.inc({ dataset: ds.name, trigger, result });
+      this.#metrics.compaction.duration.observe((performance.now() - started) / 1000);
+    }
   }
 
   /** Worker threads alive now. */
@@ -200,6 +295,7 @@ export class Store extends EventEmitter {
     const ds = this.#datasets.get(name);
     if (ds === undefined) throw new QuiverError(ErrorCode.NOT_FOUND, `no dataset named ${JSON.stringify(name)}`);
     if (ds.lost) throw new QuiverError(ErrorCode.WORKER_LOST, `dataset ${JSON.stringify(name)} was lost with its worker thread`);
+    ds.lastUsed = performance.now();
     return ds;
   }
 
@@ -236,7 +332,7 @@ export class Store extends EventEmitter {
         shards.push({ key: `${id}:${i}`, thread: threads[(this.#nextThread + i) % threads.length]! });
       }
       this.#nextThread = (this.#nextThread + shardCount) % Math.max(1, threads.length);
-      const ds: Dataset = { name, dim, metric, M, efConstruction, ef, shards, lost: false };
+      const ds: Dataset = { name, dim, metric, M, efConstruction, ef, shards, lost: false, lastUsed: performance.now() };
       // reserve the name before the first await: a concurrent create of the
       // same name gets EXISTS
       this.#datasets.set(name, ds);
@@ -287,11 +383,19 @@ export class Store extends EventEmitter {
   dropDataset(name: string): Promise<void> {
     return this.#op(async () => {
       if (typeof name !== 'string') throw invalid('dataset name must be a string');
-      const ds = this.#datasets.get(name);
-      if (ds === undefined) throw new QuiverError(ErrorCode.NOT_FOUND, `no dataset named ${JSON.stringify(name)}`);
-      this.#datasets.delete(name);
-      await this.#dropShards(ds.shards);
+      if (!this.#datasets.has(name)) throw new QuiverError(ErrorCode.NOT_FOUND, `no dataset named ${JSON.stringify(name)}`);
+      await this.#drop(name);
     });
+  }
+
+  async #drop(name: string): Promise<void> {
+    const ds = this.#datasets.get(name);
+    if (ds === undefined) return;
+    const committed = ds.lost ? 0 : (await this.#shardStats(ds).catch(() => [] as IndexStats[])).reduce((a, s) => a + s.committedBytes, 0);
+    this.#datasets.delete(name);
+    this.#committedEstimate.delete(name);
+    await this.#dropShards(ds.shards);
+    this.#metrics.compaction.reclaimed.inc(committed);
   }
 
   /** Groups ids (and their positions) by shard. */
@@ -318,7 +422,11 @@ export class Store extends EventEmitter {
       const flat = flattenBatch(vectors, packed.length / ID_WORDS, ds.dim);
       const signal = options.signal;
       if (signal?.aborted) throw abortError(signal, 0);
+      const n = packed.length / ID_WORDS;
+      // about what the shards will touch: node records plus id map and links
+      const releaseAdmission = await this.#memory.admit(ds.name, n * (8 * ds.M + 4 * ds.dim + 24 + 48));
       const cancel = this.#cancel.acquire(signal);
+      let applied = 0;
       try {
         const results = await Promise.allSettled([...this.#route(ds, packed)].map(([s, rows]) => {
           const part = new Float32Array(rows.length * ds.dim);
@@ -327,7 +435,6 @@ export class Store extends EventEmitter {
           const ref = ds.shards[s]!;
           return this.#run<InsertResult>(ref, { op: 'insert', shard: ref.key, ids: partIds, vectors: part, cancel: cancel.slot }, [part.buffer, partIds.buffer]);
         }));
-        let applied = 0;
         let failure: unknown;
         for (const r of results) {
           if (r.status === 'fulfilled') applied += r.value.applied;
@@ -344,6 +451,8 @@ export class Store extends EventEmitter {
         return { inserted: applied };
       } finally {
         cancel.release();
+        releaseAdmission();
+        if (applied > 0) this.#metrics.inserts.inc({ dataset: ds.name }, applied);
       }
     });
   }
@@ -399,7 +508,9 @@ export class Store extends EventEmitter {
       const ef = intIn(options.ef ?? ds.ef, 'options.ef', 1, MAX_K);
       const signal = options.signal;
       if (signal?.aborted) throw abortError(signal);
+      const stopTimer = this.#metrics.search.duration.startTimer({ dataset: ds.name });
       const merged = await this.#coalesce(ds, flat, n, kk, ef);
+      stopTimer();
       if (signal?.aborted) throw abortError(signal);
       return single ? merged[0]! : merged;
     }) as Promise<SearchHits>;
@@ -452,41 +563,47 @@ export class Store extends EventEmitter {
 
   /** Compacts every shard of a dataset (repair, renumber, shrink, GC). */
   compact(name: string, options: { signal?: AbortSignal } = {}): Promise<CompactionReport> {
-    return this.#op(async () => {
-      const ds = this.#dataset(name);
-      const signal = options.signal;
-      if (signal?.aborted) throw abortError(signal);
-      const cancel = this.#cancel.acquire(signal);
-      try {
-        const results = await Promise.allSettled(ds.shards.map((ref) =>
-          this.#run<CompactResult>(ref, { op: 'compact', shard: ref.key, cancel: cancel.slot })));
-        const failed = results.find((r) => r.status === 'rejected');
-        if (failed !== undefined) {
-          if (signal?.aborted) throw abortError(signal);
-          throw (failed as PromiseRejectedResult).reason;
-        }
-        const ok = results.map((r) => (r as PromiseFulfilledResult<CompactResult>).value);
-        const before = ok.reduce((a, r) => a + r.committedBefore, 0);
-        const after = ok.reduce((a, r) => a + r.committedAfter, 0);
-        return { committedBefore: before, committedAfter: after, reclaimedBytes: before - after, removedTombstones: ok.reduce((a, r) => a + r.removedTombstones, 0) };
-      } finally {
-        cancel.release();
-      }
-    });
+    return this.#op(async () => this.#compactDataset(this.#dataset(name), 'manual', options.signal));
   }
 
-  /** Compacts every dataset with tombstones, runs a GC in every thread. */
+  async #compactDataset(ds: Dataset, trigger: Trigger, signal?: AbortSignal): Promise<CompactionReport> {
+    if (signal?.aborted) throw abortError(signal);
+    const results = await Promise.allSettled(ds.shards.map((_, i) => this.#compactShard(ds, i, trigger, signal)));
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed !== undefined) {
+      if (signal?.aborted) throw abortError(signal);
+      throw (failed as PromiseRejectedResult).reason;
+    }
+    const ok = results.map((r) => (r as PromiseFulfilledResult<CompactResult>).value);
+    const before = ok.reduce((a, r) => a + r.committedBefore, 0);
+    const after = ok.reduce((a, r) => a + r.committedAfter, 0);
+    return { committedBefore: before, committedAfter: after, reclaimedBytes: before - after, removedTombstones: ok.reduce((a, r) => a + r.removedTombstones, 0) };
+  }
+
+  /**
+   * Compacts every shard that has tombstones or qualifies under the
+   * compaction policy, then runs a GC in every thread, so what is free goes
+   * back to the OS now rather than at the next scheduled pass.
+   */
   releaseMemory(): Promise<{ reclaimedBytes: number; rssBefore: number; rssAfter: number }> {
     return this.#op(async () => {
       const rssBefore = process.memoryUsage.rss();
       let reclaimedBytes = 0;
-      for (const ds of [...this.#datasets.values()].filter((d) => !d.lost)) {
-        const info = await this.#info(ds);
-        if (info.deleted > 0) reclaimedBytes += (await this.compact(ds.name)).reclaimedBytes;
+      const due = (await this.#shardEntries()).filter((e) => e.figures.deletedNodes > 0 || e.figures.reclaimableBytes > 0);
+      for (const e of due) {
+        const ds = this.#datasets.get(e.dataset);
+        if (ds === undefined || ds.lost) continue;
+        const r = await this.#compactShard(ds, e.shard, 'manual');
+        reclaimedBytes += Math.max(0, r.committedBefore - r.committedAfter);
       }
       await Promise.all(this.#pool.threadIds.map((t) => this.#pool.run(t, { op: 'gc' })));
       return { reclaimedBytes, rssBefore, rssAfter: process.memoryUsage.rss() };
     });
+  }
+
+  /** Runs the compaction scheduler now (what the background timer does). */
+  runCompactionScheduler(): Promise<number> {
+    return this.#op(() => this.#memory.runScheduler('auto'));
   }
 
   stats(): Promise<StoreStats> {
@@ -496,7 +613,7 @@ export class Store extends EventEmitter {
         shardStats: await this.#shardStats(ds),
       })));
       const mem = process.memoryUsage();
-      return { threads: this.#pool.size, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, datasets };
+      return { threads: this.#pool.size, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, datasets, tuner: { ...this.#memory.last, limitBytes: this.#memory.limitBytes } };
     });
   }
 
@@ -514,6 +631,8 @@ export class Store extends EventEmitter {
     }
     const started = performance.now();
     this.#closing = (async () => {
+      // timers stop and scheduled compactions are cancelled at once
+      const managerStopped = this.#memory.stop();
       let timer: NodeJS.Timeout | undefined;
       const timedOut = await Promise.race([
         Promise.allSettled([...this.#inflight]).then(() => false),
@@ -522,6 +641,7 @@ export class Store extends EventEmitter {
         }),
       ]);
       clearTimeout(timer);
+      if (!timedOut) await managerStopped;
       this.#datasets.clear();
       await this.#pool.destroy();
       return { forced: timedOut, durationMs: performance.now() - started };
