@@ -613,7 +613,13 @@ export class Store extends EventEmitter {
         shardStats: await this.#shardStats(ds),
       })));
       const mem = process.memoryUsage();
-      return { threads: this.#pool.size, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, datasets, tuner: { ...this.#memory.last, limitBytes: this.#memory.limitBytes } };
+      const arenaBytes = datasets.reduce((a, d) => a + d.committedBytes, 0);
+      const reclaimableBytes = datasets.reduce((a, d) => a + d.shardStats.reduce((b, s) => b + s.reclaimableBytes, 0), 0);
+      return {
+        threads: this.#pool.size, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, datasets,
+        // the tuner's pressure and limit, with this call's fresh byte counts
+        tuner: { ...this.#memory.last, rssBytes: mem.rss, heapBytes: mem.heapUsed, arenaBytes, reclaimableBytes, limitBytes: this.#memory.limitBytes },
+      };
     });
   }
 
