@@ -17,9 +17,10 @@
 // smaller memory). Every committed byte belongs to one accounting class.
 
 import {
-  ACCT_COMMITTED, ACCT_STRIDE, ACCT_USED, CLASS_LINKS, H_ACCT, H_ARENA_BASE, H_ARENA_TOP,
+  ACCT_COMMITTED, ACCT_STRIDE, ACCT_USED, ALL_SMALL_CLASSES, CLASS_LINKS, CLASS_PAYLOAD, H_ACCT,
+  H_PAYLOAD_ACCT, H_PAYLOAD_CLASSES, PAYLOAD_CLASS_BASE, H_ARENA_BASE, H_ARENA_TOP,
   H_EXACT_GROWTH, H_FREE_RUNS, H_SMALL, MAX_PAGES, SC_BLOCK, SC_BUMP, SC_END, SC_FREE, SC_STRIDE,
-  SLAB_BYTES, SLAB_SHIFT, SMALL_CLASSES, DEBUG, headerPtr, hget, hset,
+  SLAB_BYTES, SLAB_SHIFT, DEBUG, headerPtr, hget, hset,
 } from "./layout";
 
 // @ts-ignore: decorator
@@ -29,12 +30,19 @@ import {
 
 // @ts-ignore: decorator
 @inline function acctPtr(cls: u32): usize {
-  return headerPtr() + H_ACCT + cls * ACCT_STRIDE;
+  return cls == CLASS_PAYLOAD ? headerPtr() + H_PAYLOAD_ACCT : headerPtr() + H_ACCT + cls * ACCT_STRIDE;
 }
 
 // @ts-ignore: decorator
 @inline function smallPtr(sc: u32): usize {
-  return headerPtr() + H_SMALL + sc * SC_STRIDE;
+  return sc < PAYLOAD_CLASS_BASE
+    ? headerPtr() + H_SMALL + sc * SC_STRIDE
+    : headerPtr() + H_PAYLOAD_CLASSES + (sc - PAYLOAD_CLASS_BASE) * SC_STRIDE;
+}
+
+// @ts-ignore: decorator
+@inline function smallAcct(sc: u32): u32 {
+  return sc < PAYLOAD_CLASS_BASE ? CLASS_LINKS : CLASS_PAYLOAD;
 }
 
 export function acctAdd(cls: u32, field: u32, delta: i64): void {
@@ -186,8 +194,9 @@ export function smallBlockBytes(sc: u32): u32 {
 
 // A block of small class `sc`, or 0 when memory cannot grow.
 export function smallAlloc(sc: u32): usize {
-  if (DEBUG) assert(sc > 0 && sc < SMALL_CLASSES);
+  if (DEBUG) assert(sc > 0 && sc < ALL_SMALL_CLASSES);
   const p = smallPtr(sc);
+  const cls = smallAcct(sc);
   const size = load<u32>(p, SC_BLOCK);
   let block = <usize>load<u32>(p, SC_FREE);
   if (block != 0) {
@@ -196,17 +205,17 @@ export function smallAlloc(sc: u32): usize {
     let bump = <usize>load<u32>(p, SC_BUMP);
     if (bump == 0 || bump + size > <usize>load<u32>(p, SC_END)) {
       const slabs = slabsFor(size);
-      const slab = runAlloc(slabs, CLASS_LINKS);
+      const slab = runAlloc(slabs, cls);
       if (slab == 0) return 0;
-      // the slab is committed to links, but only handed-out blocks are used
-      acctAdd(CLASS_LINKS, ACCT_USED, -(<i64>slabs << SLAB_SHIFT));
+      // the slab is committed to the class, but only handed-out blocks are used
+      acctAdd(cls, ACCT_USED, -(<i64>slabs << SLAB_SHIFT));
       bump = slab;
       store<u32>(p, <u32>(slab + (<usize>slabs << SLAB_SHIFT)), SC_END);
     }
     block = bump;
     store<u32>(p, <u32>(bump + size), SC_BUMP);
   }
-  acctAdd(CLASS_LINKS, ACCT_USED, size);
+  acctAdd(cls, ACCT_USED, size);
   return block;
 }
 
@@ -215,5 +224,5 @@ export function smallFree(sc: u32, block: usize): void {
   const p = smallPtr(sc);
   store<u32>(block, load<u32>(p, SC_FREE));
   store<u32>(p, <u32>block, SC_FREE);
-  acctAdd(CLASS_LINKS, ACCT_USED, -<i64>load<u32>(p, SC_BLOCK));
+  acctAdd(smallAcct(sc), ACCT_USED, -<i64>load<u32>(p, SC_BLOCK));
 }

@@ -18,12 +18,14 @@ import {
   FLAG_DELETED, FLAG_UUID, H_CAND, H_CAND_CAP, H_DELETED, H_DIM, H_EFC, H_ENTRY,
   H_LEVEL_MULT, H_LIVE, H_LIVE_LINK_BYTES, H_M, H_M0, H_MAX_LEVEL, H_METRIC, H_RES, H_RES_CAP,
   H_RNG, H_SEL, H_SEL_CAP, H_SLOTS, H_NODE_DIR, H_DIV_MAGIC, H_PER_SLAB, H_STRIDE, H_VEC_OFF, H_VISITED, H_VISITED_CAP, H_VISIT_GEN, H_IO,
-  IO_ID_HI, IO_ID_LO, IO_KIND, IO_VECTOR, MAX_LEVEL, METRIC_COSINE, METRIC_L2, METRIC_IP,
+  IO_ID_HI, IO_ID_LO, IO_KIND, IO_PAYLOAD_LEN, IO_VECTOR, MAX_PAYLOAD_BYTES, NODE_PAYLOAD,
+  RESULT_PAYLOAD_LEN, RESULT_PAYLOAD_PTR, MAX_LEVEL, METRIC_COSINE, METRIC_L2, METRIC_IP,
   META_LEVEL_SHIFT, NODE_LINKS, NODE_META, NODE_UPPER, NONE, OK, RESULT_BYTES, RESULT_DIST,
   RESULT_FLAGS, RESULT_ID_HI, RESULT_ID_LO, DEBUG, headerPtr, hget, hset,
 } from "./layout";
 import { runAlloc, runFree, slabsFor, smallAlloc, smallFree } from "./arena";
 import { distance, normalize } from "./distance";
+import { payloadFree, payloadStore } from "./payload";
 import {
   countAt, ensureSlots, idOf, isDeleted, isUuid, levelOf, linksAt, pinLink, pinnedOf,
   maxLinks, metaOf, nodePtr, setCountAt, slotPtr, upperBlockBytes, vectorOf,
@@ -459,6 +461,9 @@ export function markDeleted(slot: u32): void {
   hset(H_DELETED, hget(H_DELETED) + 1);
   const level = levelOf(meta);
   if (level > 0) hset(H_LIVE_LINK_BYTES, hget(H_LIVE_LINK_BYTES) - upperBlockBytes(level));
+  // search never reads a tombstone's payload: give it back now
+  payloadFree(<usize>load<u32>(p, NODE_PAYLOAD));
+  store<u32>(p, 0, NODE_PAYLOAD);
 }
 
 // Writes a new node record for the staged id and vector and links it.
@@ -476,6 +481,8 @@ export function insertStaged(): i32 {
   const lo = load<u64>(io, IO_ID_LO);
   const hi = load<u64>(io, IO_ID_HI);
   const kind = load<u32>(io, IO_KIND) & FLAG_UUID;
+  const payloadLen = load<u32>(io, IO_PAYLOAD_LEN);
+  if (payloadLen > MAX_PAYLOAD_BYTES) return ERR_INVALID;
   const old = idmapFind(lo, hi, kind);
   const slot = hget(H_SLOTS);
   if (slot == NONE - 1) return ERR_OUT_OF_MEMORY;
@@ -483,17 +490,26 @@ export function insertStaged(): i32 {
   if (!ensureVisited(slot + 1)) return ERR_OUT_OF_MEMORY;
   if (!ensureScratch(0)) return ERR_OUT_OF_MEMORY;
   if (old == NONE && !idmapReserve()) return ERR_OUT_OF_MEMORY;
+  let blob: usize = 0;
+  if (payloadLen > 0) {
+    blob = payloadStore(vec + (<usize>dim << 2), payloadLen);
+    if (blob == 0) return ERR_OUT_OF_MEMORY;
+  }
   const level = randomLevel();
   let upper: usize = 0;
   if (level > 0) {
     upper = smallAlloc(level);
-    if (upper == 0) return ERR_OUT_OF_MEMORY;
+    if (upper == 0) {
+      payloadFree(blob);
+      return ERR_OUT_OF_MEMORY;
+    }
     memory.fill(upper, 0, upperBlockBytes(level));
     hset(H_LIVE_LINK_BYTES, hget(H_LIVE_LINK_BYTES) + upperBlockBytes(level));
   }
   const p = nodePtr(slot);
   store<u32>(p, (level << META_LEVEL_SHIFT) | kind, NODE_META);
   store<u32>(p, <u32>upper, NODE_UPPER);
+  store<u32>(p, <u32>blob, NODE_PAYLOAD);
   memory.copy(vectorOf(p), vec, <usize>dim << 2);
   const id = idOf(p);
   store<u64>(id, lo);
@@ -523,7 +539,11 @@ export function getStaged(): i32 {
   const io = <usize>hget(H_IO);
   const slot = idmapFind(load<u64>(io, IO_ID_LO), load<u64>(io, IO_ID_HI), load<u32>(io, IO_KIND) & FLAG_UUID);
   if (slot == NONE) return ERR_NOT_FOUND;
-  memory.copy(io + IO_VECTOR, vectorOf(nodePtr(slot)), <usize>hget(H_DIM) << 2);
+  const p = nodePtr(slot);
+  memory.copy(io + IO_VECTOR, vectorOf(p), <usize>hget(H_DIM) << 2);
+  const blob = <usize>load<u32>(p, NODE_PAYLOAD);
+  store<u32>(io, blob == 0 ? 0 : <u32>(blob + 4), IO_KIND);
+  store<u32>(io, blob == 0 ? 0 : load<u32>(blob), IO_PAYLOAD_LEN);
   return OK;
 }
 
@@ -554,6 +574,9 @@ export function searchStaged(k: u32, ef: u32, out: usize): i32 {
     store<u32>(r, metaOf(p) & FLAG_UUID, RESULT_FLAGS);
     store<u64>(r, load<u64>(id), RESULT_ID_LO);
     store<u64>(r, load<u64>(id, 8), RESULT_ID_HI);
+    const blob = <usize>load<u32>(p, NODE_PAYLOAD);
+    store<u32>(r, blob == 0 ? 0 : <u32>(blob + 4), RESULT_PAYLOAD_PTR);
+    store<u32>(r, blob == 0 ? 0 : load<u32>(blob), RESULT_PAYLOAD_LEN);
   }
   return <i32>n;
 }

@@ -4,7 +4,7 @@
 
 import {
   ACCT_CLASSES, ACCT_COMMITTED, ACCT_USED, ERR_CORRUPT, ERR_INVALID, ERR_OUT_OF_MEMORY,
-  H_CHECKSUM, H_DELETED, H_EF, H_VISITED, H_VISITED_CAP, H_VISIT_GEN, H_RES, H_SEL, H_SEL_CAP, H_DIM, H_EFC, H_ENTRY, H_IDMAP_CAP, H_IMAGE_BYTES, H_IO, H_IO_BYTES,
+  CLASS_PAYLOAD, H_MAX_PAYLOAD, FLAG_DELETED, FLAG_UUID, H_ID_OFF, H_CHECKSUM, H_DELETED, H_EF, H_VISITED, H_VISITED_CAP, H_VISIT_GEN, H_RES, H_SEL, H_SEL_CAP, H_DIM, H_EFC, H_ENTRY, H_IDMAP_CAP, H_IMAGE_BYTES, H_IO, H_IO_BYTES,
   H_IO_USED, H_LEVEL_MULT, H_LIVE, H_LIVE_LINK_BYTES, H_M, H_M0, H_MAGIC, H_MAX_LEVEL, H_METRIC,
   H_NODE_DIR_CAP, H_RNG, H_SLOTS, H_STRIDE, H_VERSION, H_ARENA_TOP, H_ARENA_BASE, HEADER_BYTES,
   CLASS_SCRATCH, LAYOUT_VERSION, MAGIC, MAX_DIM, MAX_M, METRIC_COSINE, NONE, OK, SLAB_BYTES,
@@ -15,7 +15,7 @@ import {
   smallFree, smallInit,
 } from "./arena";
 import { dotScalar, dotSimd, l2Scalar, l2Simd } from "./distance";
-import { ensureSlots, nodeLayoutInit } from "./node";
+import { ensureSlots, nodeLayoutInit, nodePtr } from "./node";
 import { idmapBytes, idmapInit } from "./idmap";
 import {
   ensureScratch, ensureVisited, getStaged, insertStaged, removeStaged, scratchCommittedBytes,
@@ -26,6 +26,7 @@ import {
   repairRange,
 } from "./repair";
 import { checkIntegrity } from "./integrity";
+import { livePayloadBytes, payloadInit } from "./payload";
 
 export {
   insertStaged as insert, removeStaged as remove, getStaged as get, searchStaged as search,
@@ -66,6 +67,7 @@ export function init(
   store<f64>(h + H_LEVEL_MULT, 1.0 / Math.log(<f64>m));
   nodeLayoutInit(dim, 2 * m);
   for (let sc: u32 = 1; sc < SMALL_CLASSES; sc++) smallInit(sc, sc * (4 + 4 * m));
+  payloadInit();
   // the arena starts at the first slab boundary after the header
   arenaInit((h + HEADER_BYTES + SLAB_BYTES - 1) & ~(<usize>SLAB_BYTES - 1));
   if (ioReserve(IO_MIN) == 0) return ERR_OUT_OF_MEMORY;
@@ -187,11 +189,11 @@ export function stats(out: usize): void {
   i = put(out, i, <f64>(<u64>memory.size() << 16));
   i = put(out, i, <f64>hget(H_ARENA_TOP));
   i = put(out, i, <f64>freeRunBytes());
-  for (let c: u32 = 0; c < ACCT_CLASSES; c++) {
+  for (let c: u32 = 0; c < CLASS_PAYLOAD; c++) {
     i = put(out, i, <f64>acctGet(c, ACCT_COMMITTED));
     i = put(out, i, <f64>acctGet(c, ACCT_USED));
   }
-  i = put(out, i, <f64>hget(H_LIVE) * <f64>hget(H_STRIDE) + <f64>hget(H_LIVE_LINK_BYTES));
+  i = put(out, i, <f64>hget(H_LIVE) * <f64>hget(H_STRIDE) + <f64>hget(H_LIVE_LINK_BYTES) + <f64>livePayloadBytes());
   i = put(out, i, <f64>hget(H_STRIDE));
   i = put(out, i, <f64>hget(H_ARENA_BASE));
   i = put(out, i, <f64>idmapBytes());
@@ -201,13 +203,39 @@ export function stats(out: usize): void {
   i = put(out, i, <f64>hget(H_ENTRY));
   i = put(out, i, <f64>hget(H_IDMAP_CAP));
   i = put(out, i, <f64>h);
-  put(out, i, <f64>hget(H_EF));
+  i = put(out, i, <f64>hget(H_EF));
+  i = put(out, i, <f64>livePayloadBytes());
+  i = put(out, i, <f64>acctGet(CLASS_PAYLOAD, ACCT_COMMITTED));
+  i = put(out, i, <f64>acctGet(CLASS_PAYLOAD, ACCT_USED));
+  put(out, i, <f64>hget(H_MAX_PAYLOAD));
 }
 
 export function setEf(ef: u32): i32 {
   if (ef == 0) return ERR_INVALID;
   hset(H_EF, ef);
   return OK;
+}
+
+// Packed ids (4 id words, then kind: 1 for a UUID) of live nodes from slot
+// `from` on, at most `maxCount`, to `out`. Returns how many; H_IO_USED gets
+// the slot to continue from.
+export function listIds(from: u32, maxCount: u32, out: usize): i32 {
+  const slots = hget(H_SLOTS);
+  let n: u32 = 0;
+  let s = from;
+  for (; s < slots && n < maxCount; s++) {
+    const p = nodePtr(s);
+    const meta = load<u32>(p);
+    if ((meta & FLAG_DELETED) != 0) continue;
+    const id = p + <usize>hget(H_ID_OFF);
+    const o = out + <usize>n * 20;
+    store<u64>(o, load<u64>(id));
+    store<u64>(o, load<u64>(id, 8), 8);
+    store<u32>(o, (meta & FLAG_UUID) != 0 ? 1 : 0, 16);
+    n++;
+  }
+  hset(H_IO_USED, s);
+  return <i32>n;
 }
 
 // --- test hooks: the arena model test and the kernel test drive these ---

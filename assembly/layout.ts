@@ -19,7 +19,7 @@
 // @ts-ignore: decorator
 @inline export const MAGIC: u32 = 0x31525651; // "QVR1", little-endian
 // @ts-ignore: decorator
-@inline export const LAYOUT_VERSION: u32 = 1;
+@inline export const LAYOUT_VERSION: u32 = 2;
 // @ts-ignore: decorator
 @inline export const NONE: u32 = 0xffffffff;
 
@@ -75,6 +75,9 @@
 //   256 .. 511 small classes: per class {block bytes, free head, bump, bump end}
 //   512 remap       516 order       520 plan slots  524 plan live
 //   528 io used     532 exact growth  536 default ef
+//   544 .. 719 payload size classes (11 x {block bytes, free head, bump, bump end})
+//   720 payload accounting {committed u64, used u64}
+//   736 live payload bytes (u64)        744 largest payload blob
 //   .. 1023 reserved
 // ---------------------------------------------------------------------------
 
@@ -185,6 +188,14 @@
 // @ts-ignore: decorator
 @inline export const H_EF: u32 = H_EXACT_GROWTH + 4; // default search ef
 // @ts-ignore: decorator
+@inline export const H_PAYLOAD_CLASSES: u32 = 544; // payload size classes, SC_STRIDE each
+// @ts-ignore: decorator
+@inline export const H_PAYLOAD_ACCT: u32 = 720; // payload accounting: committed u64, used u64
+// @ts-ignore: decorator
+@inline export const H_LIVE_PAYLOAD_BYTES: u32 = 736; // payload bytes of live nodes (u64)
+// @ts-ignore: decorator
+@inline export const H_MAX_PAYLOAD: u32 = 744; // largest payload blob ever stored
+// @ts-ignore: decorator
 @inline export const HEADER_BYTES: u32 = 1024;
 
 // Accounting classes: who owns committed slab bytes.
@@ -197,7 +208,9 @@
 // @ts-ignore: decorator
 @inline export const CLASS_SCRATCH: u32 = 3;
 // @ts-ignore: decorator
-@inline export const ACCT_CLASSES: u32 = 4;
+@inline export const CLASS_PAYLOAD: u32 = 4;
+// @ts-ignore: decorator
+@inline export const ACCT_CLASSES: u32 = 5;
 // @ts-ignore: decorator
 @inline export const ACCT_COMMITTED: u32 = 0;
 // @ts-ignore: decorator
@@ -206,9 +219,20 @@
 @inline export const ACCT_STRIDE: u32 = 16;
 
 // Small block classes: class L (1..MAX_LEVEL) holds the upper-level link
-// block of a node of level L. Class 0 is unused.
+// block of a node of level L. Class 0 is unused. Classes PAYLOAD_CLASS_BASE
+// and up hold payload blobs of 32 << (sc - base) bytes; larger blobs are runs.
 // @ts-ignore: decorator
 @inline export const SMALL_CLASSES: u32 = MAX_LEVEL + 1;
+// @ts-ignore: decorator
+@inline export const PAYLOAD_CLASS_BASE: u32 = SMALL_CLASSES;
+// @ts-ignore: decorator
+@inline export const PAYLOAD_CLASSES: u32 = 11; // 32 B .. 32 KiB
+// @ts-ignore: decorator
+@inline export const PAYLOAD_MIN_SHIFT: u32 = 5;
+// @ts-ignore: decorator
+@inline export const ALL_SMALL_CLASSES: u32 = PAYLOAD_CLASS_BASE + PAYLOAD_CLASSES;
+// @ts-ignore: decorator
+@inline export const MAX_PAYLOAD_BYTES: u32 = 16 << 20;
 // @ts-ignore: decorator
 @inline export const SC_BLOCK: u32 = 0;
 // @ts-ignore: decorator
@@ -226,7 +250,8 @@
 //   0        meta u32: link count (bits 0..7) | level (8..12) | flags (13..15)
 //                      | pinned level-0 links (16..23)
 //   4        upper u32: pointer to the upper-level link block, 0 at level 0
-//   8        links u32[M0]: level-0 neighbours, by slot
+//   8        payload u32: pointer to the payload blob, 0 for none
+//   12       links u32[M0]: level-0 neighbours, by slot
 //   VEC_OFF  vector f32[dim] (normalised for cosine)
 //   ID_OFF   id: lo u64, hi u64 (an integer id is lo; a UUID is hi:lo)
 //
@@ -235,6 +260,9 @@
 // node but the entry point has exactly one pinned in-link, so every node,
 // live or tombstoned, stays reachable at level 0 whatever the heuristic
 // prunes (plain HNSW can strand nodes; with small M it often does).
+//
+// PAYLOAD blob: len u32, then len bytes (the host's JSON, as UTF-8). Blobs
+// come from payload size classes, or from slab runs past 32 KiB.
 //
 // UPPER link block of a level-L node: L sub-blocks, level l at
 // (l - 1) * (4 + 4M):  count u32, links u32[M]
@@ -245,7 +273,9 @@
 // @ts-ignore: decorator
 @inline export const NODE_UPPER: u32 = NODE_META + 4;
 // @ts-ignore: decorator
-@inline export const NODE_LINKS: u32 = NODE_UPPER + 4;
+@inline export const NODE_PAYLOAD: u32 = NODE_UPPER + 4;
+// @ts-ignore: decorator
+@inline export const NODE_LINKS: u32 = NODE_PAYLOAD + 4;
 // @ts-ignore: decorator
 @inline export const ID_BYTES: u32 = 16;
 
@@ -266,9 +296,13 @@
 
 // ---------------------------------------------------------------------------
 // IO buffer: the host stages inputs here and reads outputs back.
-//   insert:  id lo u64, id hi u64, kind u32 (FLAG_UUID or 0), pad u32, vector f32[dim]
+//   insert:  id lo u64, id hi u64, kind u32 (FLAG_UUID or 0), payload len u32,
+//            vector f32[dim], payload bytes
+//   get:     in as insert; out: payload ptr at IO_KIND, payload len at
+//            IO_PAYLOAD_LEN, vector at IO_VECTOR
 //   search:  query f32[dim]; results go to a caller-given pointer
-//   result:  dist f32, flags u32, id lo u64, id hi u64  (RESULT_BYTES each)
+//   result:  dist f32, flags u32, id lo u64, id hi u64, payload ptr u32,
+//            payload len u32 (RESULT_BYTES each)
 // ---------------------------------------------------------------------------
 // @ts-ignore: decorator
 @inline export const IO_ID_LO: u32 = 0;
@@ -276,6 +310,8 @@
 @inline export const IO_ID_HI: u32 = 8;
 // @ts-ignore: decorator
 @inline export const IO_KIND: u32 = 16;
+// @ts-ignore: decorator
+@inline export const IO_PAYLOAD_LEN: u32 = 20;
 // @ts-ignore: decorator
 @inline export const IO_VECTOR: u32 = 24;
 // @ts-ignore: decorator
@@ -287,7 +323,11 @@
 // @ts-ignore: decorator
 @inline export const RESULT_ID_HI: u32 = 16;
 // @ts-ignore: decorator
-@inline export const RESULT_BYTES: u32 = 24;
+@inline export const RESULT_PAYLOAD_PTR: u32 = 24;
+// @ts-ignore: decorator
+@inline export const RESULT_PAYLOAD_LEN: u32 = 28;
+// @ts-ignore: decorator
+@inline export const RESULT_BYTES: u32 = 32;
 
 // Heap entries: dist f32, slot u32.
 // @ts-ignore: decorator

@@ -23,7 +23,7 @@ import {
   CLASS_SCRATCH, ERR_INVALID, ERR_OUT_OF_MEMORY, FLAG_DELETED, FLAG_UUID, H_ENTRY,
   H_EXACT_GROWTH, H_IO, H_IO_BYTES, H_IO_USED, H_LIVE, H_LIVE_LINK_BYTES, H_M0, H_MAX_LEVEL,
   H_ORDER, H_PLAN_LIVE, H_PLAN_SLOTS, H_REMAP, H_SEL, H_SEL_CAP, H_SLOTS, H_STRIDE, H_VISITED,
-  META_COUNT_MASK, NODE_META, NODE_UPPER, NONE, OK, hget, hset,
+  META_COUNT_MASK, NODE_META, NODE_PAYLOAD, NODE_UPPER, NONE, OK, hget, hset,
 } from "./layout";
 import { runAlloc, runFree, slabsFor, smallAlloc } from "./arena";
 import {
@@ -32,6 +32,7 @@ import {
 } from "./node";
 import { ensureScratch, ensureVisited, nextGen, selectNeighbors, slotDistance, visit } from "./hnsw";
 import { idmapInsert, idmapReserve } from "./idmap";
+import { payloadStore, payloadTotal } from "./payload";
 
 // Heap sort of (dist, slot) entries, ascending. Repair candidate lists can
 // hold M0 * (M0 + 1) entries, too many for insertion sort.
@@ -336,9 +337,14 @@ export function exportNodes(from: u32, maxNodes: u32, maxBytes: u32): i32 {
     const meta = metaOf(p);
     const level = levelOf(meta);
     const upperBytes = <usize>upperBlockBytes(level);
-    if (used + stride + upperBytes > ioBytes) break;
+    const blob = <usize>load<u32>(p, NODE_PAYLOAD);
+    const blobBytes = <usize>payloadTotal(blob);
+    if (used + stride + upperBytes + blobBytes > ioBytes) break;
     const rec = io + used;
     memory.copy(rec, p, stride);
+    // in the record, the payload field says how many blob bytes follow
+    store<u32>(rec, <u32>blobBytes, NODE_PAYLOAD);
+    if (blobBytes > 0) memory.copy(rec + stride + upperBytes, blob, blobBytes);
     const c0 = remapList(linksAt(rec, 0), countAt(rec, 0), remap);
     store<u32>(rec, (meta & ~META_COUNT_MASK) | c0, NODE_META);
     store<u32>(rec, 0, NODE_UPPER);
@@ -351,7 +357,7 @@ export function exportNodes(from: u32, maxNodes: u32, maxBytes: u32): i32 {
         store<u32>(list, remapList(list + 4, load<u32>(list), remap));
       }
     }
-    used += stride + upperBytes;
+    used += stride + upperBytes + blobBytes;
     n++;
   }
   hset(H_IO_USED, <u32>used);
@@ -380,15 +386,22 @@ export function importNodes(count: u32): i32 {
       memory.copy(upper, rec + stride, upperBytes);
       hset(H_LIVE_LINK_BYTES, hget(H_LIVE_LINK_BYTES) + upperBytes);
     }
+    const blobBytes = load<u32>(rec, NODE_PAYLOAD);
+    let blob: usize = 0;
+    if (blobBytes > 0) {
+      blob = payloadStore(rec + stride + upperBytes + 4, blobBytes - 4);
+      if (blob == 0) return ERR_OUT_OF_MEMORY;
+    }
     const p = nodePtr(slot);
     memory.copy(p, rec, stride);
     store<u32>(p, <u32>upper, NODE_UPPER);
+    store<u32>(p, <u32>blob, NODE_PAYLOAD);
     store<u32>(p, meta & ~FLAG_DELETED, NODE_META);
     const id = idOf(p);
     idmapInsert(load<u64>(id), load<u64>(id, 8), meta & FLAG_UUID, slot);
     hset(H_SLOTS, slot + 1);
     hset(H_LIVE, hget(H_LIVE) + 1);
-    off += stride + upperBytes;
+    off += stride + upperBytes + blobBytes;
   }
   hset(H_EXACT_GROWTH, 0);
   return <i32>count;

@@ -4,6 +4,7 @@ import type { Build } from './core/module.js';
 import { Shard, type SearchHits } from './core/shard.js';
 import { ErrorCode, QuiverError } from './errors.js';
 import { ID_WORDS, packId, packIds, type Id, type IdList } from './ids.js';
+import { decodePayload, encodePayloads, type Payload } from './payload.js';
 import { flattenBatch, toQueries, toQuery, type Vector, type VectorBatch } from './vectors.js';
 
 export interface IndexOptions {
@@ -26,6 +27,8 @@ export interface IndexOptions {
 export interface SearchOptions {
   /** Beam width for this search; raised to k when smaller. */
   ef?: number;
+  /** Also return each hit's payload (`payloads`, parallel to `ids`). */
+  withPayload?: boolean;
 }
 
 export interface IndexStats {
@@ -170,13 +173,14 @@ export class Index {
    * Adds vectors; an id already present is replaced (upsert). The whole batch
    * is validated first, so bad input changes nothing. Returns the count added.
    */
-  add(ids: IdList, vectors: VectorBatch): number {
+  add(ids: IdList, vectors: VectorBatch, payloads?: readonly Payload[]): number {
     const packed = packIds(ids, true);
     const n = packed.length / ID_WORDS;
     const flat = flattenBatch(vectors, n, this.dim);
+    const encoded = encodePayloads(payloads, n);
     const dim = this.dim;
     for (let i = 0; i < n; i++) {
-      if (!this.#shard.insert(packed, i, flat, i * dim)) {
+      if (!this.#shard.insert(packed, i, flat, i * dim, encoded?.[i])) {
         throw new QuiverError(
           ErrorCode.MEMORY_LIMIT,
           `out of WASM memory after ${i} of ${n} vectors (one index is limited to 4 GiB)`,
@@ -192,7 +196,9 @@ export class Index {
     const q = toQuery(query, this.dim);
     const kk = searchInt(k, 'k', MAX_K);
     const ef = searchInt(options.ef ?? this.#ef, 'options.ef', MAX_K);
-    return this.#shard.search(q, 0, kk, ef);
+    const hits = this.#shard.search(q, 0, kk, ef, options.withPayload === true);
+    if (hits.payloads === undefined) return hits;
+    return { ids: hits.ids, distances: hits.distances, payloads: hits.payloads.map(decodePayload) };
   }
 
   /** One search per query (flat n*dim, or an array of vectors). */
@@ -201,7 +207,10 @@ export class Index {
     const kk = searchInt(k, 'k', MAX_K);
     const ef = searchInt(options.ef ?? this.#ef, 'options.ef', MAX_K);
     const out: SearchHits[] = new Array(n);
-    for (let i = 0; i < n; i++) out[i] = this.#shard.search(flat, i * this.dim, kk, ef);
+    for (let i = 0; i < n; i++) {
+      const hits = this.#shard.search(flat, i * this.dim, kk, ef, options.withPayload === true);
+      out[i] = hits.payloads === undefined ? hits : { ids: hits.ids, distances: hits.distances, payloads: hits.payloads.map(decodePayload) };
+    }
     return out;
   }
 
@@ -215,7 +224,12 @@ export class Index {
 
   /** The stored vector of an id (unit length under cosine), or undefined. */
   get(id: Id): Float32Array | undefined {
-    return this.#shard.get(packId(id), 0);
+    return this.#shard.get(packId(id), 0)?.vector;
+  }
+
+  /** The payload stored with an id (undefined when it has none or is absent). */
+  getPayload(id: Id): Payload {
+    return decodePayload(this.#shard.get(packId(id), 0)?.payload);
   }
 
   has(id: Id): boolean {

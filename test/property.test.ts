@@ -19,13 +19,13 @@ const idArb: fc.Arbitrary<Id> = fc.oneof(
 const vecArb = fc.array(fc.integer({ min: -6, max: 6 }), { minLength: DIM, maxLength: DIM });
 
 type Op =
-  | { kind: 'add'; items: { id: Id; vec: number[] }[] }
+  | { kind: 'add'; items: { id: Id; vec: number[]; payload?: { n: number; s: string } }[] }
   | { kind: 'remove'; ids: Id[] }
   | { kind: 'search'; query: number[]; k: number }
   | { kind: 'compact' };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant('add' as const), items: fc.array(fc.record({ id: idArb, vec: vecArb }), { minLength: 1, maxLength: 12 }) }) },
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant('add' as const), items: fc.array(fc.record({ id: idArb, vec: vecArb, payload: fc.option(fc.record({ n: fc.integer(), s: fc.string({ maxLength: 40 }) }), { nil: undefined }) }), { minLength: 1, maxLength: 12 }) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('remove' as const), ids: fc.array(idArb, { minLength: 1, maxLength: 6 }) }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('search' as const), query: vecArb, k: fc.integer({ min: 1, max: 12 }) }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'compact' as const }) },
@@ -44,13 +44,13 @@ t.test('random add / remove / upsert / search / compact against a model', async 
     fc.property(fc.array(opArb, { minLength: 1, maxLength: 40 }), fc.constantFrom(2, 4, 8), (ops, M) => {
       runs++;
       const index = new Index({ dim: DIM, M, efConstruction: 16, build: 'debug', seed: 5 });
-      const model = new Map<string, { id: Id; vec: number[] }>();
+      const model = new Map<string, { id: Id; vec: number[]; payload?: unknown }>();
       try {
         for (const op of ops) {
           if (op.kind === 'add') {
             const seen = new Set<string>();
             const items = op.items.filter((it) => !seen.has(keyOf(it.id)) && seen.add(keyOf(it.id)));
-            index.add(items.map((it) => it.id), items.map((it) => it.vec));
+            index.add(items.map((it) => it.id), items.map((it) => it.vec), items.map((it) => it.payload));
             for (const it of items) model.set(keyOf(it.id), it);
           } else if (op.kind === 'remove') {
             const expected = new Set(op.ids.map(keyOf).filter((k) => model.has(k))).size;
@@ -74,9 +74,10 @@ t.test('random add / remove / upsert / search / compact against a model', async 
           const integrity = index.checkIntegrity();
           if (!integrity.ok) throw new Error(`integrity after ${op.kind}: ${JSON.stringify(integrity)}`);
           if (index.size !== model.size) throw new Error(`size ${index.size}, model ${model.size}`);
-          for (const { id, vec } of model.values()) {
+          for (const { id, vec, payload } of model.values()) {
             const got = index.get(id);
             if (got === undefined || l2(got, vec) !== 0) throw new Error(`id ${String(id)} not found by exact lookup`);
+            if (JSON.stringify(index.getPayload(id)) !== JSON.stringify(payload)) throw new Error(`id ${String(id)}: payload differs`);
           }
         }
       } finally {

@@ -30,6 +30,7 @@ export interface CoreExports {
   importNodes(count: number): number;
   importFinish(entry: number, maxLevel: number): number;
   checkIntegrity(out: number): number;
+  listIds(from: number, maxCount: number, out: number): number;
   arenaRunAlloc(slabs: number, cls: number): number;
   arenaRunFree(ptr: number, slabs: number, cls: number): void;
   arenaSmallAlloc(sc: number): number;
@@ -54,7 +55,7 @@ export const MAX_PAGES = 65536;
 export const HEADER_PTR = 16384;
 export const HEADER_BYTES = 1024;
 export const MAGIC = 0x31525651;
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 export const MAX_DIM = 65536;
 export const MAX_M = 127;
 
@@ -74,12 +75,14 @@ export type MetricName = keyof typeof Metric;
 export const METRIC_NAMES: readonly MetricName[] = ['l2', 'ip', 'cosine'];
 
 /** io buffer layout for one staged item. */
-export const IO = { ID_LO: 0, ID_HI: 8, KIND: 16, VECTOR: 24 } as const;
+export const IO = { ID_LO: 0, ID_HI: 8, KIND: 16, PAYLOAD_LEN: 20, VECTOR: 24 } as const;
 export const FLAG_UUID = 1 << 14;
-export const RESULT_BYTES = 24;
+export const RESULT_BYTES = 32;
+/** Largest payload one vector can carry (assembly/layout.ts MAX_PAYLOAD_BYTES). */
+export const MAX_PAYLOAD_BYTES = 16 << 20;
 
 /** Arena accounting classes. */
-export const ArenaClass = { node: 0, links: 1, idmap: 2, scratch: 3 } as const;
+export const ArenaClass = { node: 0, links: 1, idmap: 2, scratch: 3, payload: 4 } as const;
 
 /** The order of the f64s `stats(out)` writes. */
 export const STAT_FIELDS = [
@@ -88,7 +91,7 @@ export const STAT_FIELDS = [
   'nodeCommitted', 'nodeUsed', 'linksCommitted', 'linksUsed',
   'idmapCommitted', 'idmapUsed', 'scratchCommitted', 'scratchUsed',
   'liveBytes', 'stride', 'arenaBase', 'idmapBytes', 'scratchBytes', 'ioBytes', 'dirBytes',
-  'entry', 'idmapCapacity', 'headerPtr', 'ef',
+  'entry', 'idmapCapacity', 'headerPtr', 'ef', 'payloadBytes', 'payloadCommitted', 'payloadUsed', 'maxPayload',
 ] as const;
 export type RawStats = Record<(typeof STAT_FIELDS)[number], number>;
 

@@ -2,7 +2,7 @@ import { ErrorCode, QuiverError } from '../errors.js';
 import { ID_WORDS, unpackId, type Id } from '../ids.js';
 import {
   ERR_CORRUPT, ERR_INVALID, ERR_NOT_FOUND, ERR_OUT_OF_MEMORY, FLAG_UUID, H, HEADER_BYTES, HEADER_PTR,
-  INTEGRITY_FIELDS, IO, LAYOUT_VERSION, MAGIC, Metric, METRIC_NAMES, NONE, PAGE_BYTES, RESULT_BYTES,
+  INTEGRITY_FIELDS, IO, LAYOUT_VERSION, MAGIC, MAX_PAYLOAD_BYTES, Metric, METRIC_NAMES, NONE, PAGE_BYTES, RESULT_BYTES,
   STAT_FIELDS, type CoreExports, type IntegrityReport, type MetricName, type RawStats,
 } from './abi.js';
 import { CoreAbort, instantiate, type Build } from './module.js';
@@ -20,6 +20,8 @@ export interface ShardParams {
 export interface SearchHits {
   ids: Id[];
   distances: Float32Array;
+  /** With `withPayload`: each hit's payload (undefined where it has none). */
+  payloads?: unknown[];
 }
 
 /** Most nodes moved per compaction step (the io buffer bounds it too). */
@@ -166,10 +168,16 @@ export class Shard {
    * `vectors[offset..]`.
    * Returns false when the core is out of memory (nothing was changed).
    */
-  insert(ids: Uint32Array, i: number, vectors: Float32Array, offset: number): boolean {
-    const io = this.#io(IO.VECTOR + this.dim * 4);
+  insert(ids: Uint32Array, i: number, vectors: Float32Array, offset: number, payload?: Uint8Array): boolean {
+    const payloadLen = payload?.byteLength ?? 0;
+    if (payloadLen > MAX_PAYLOAD_BYTES) {
+      throw new QuiverError(ErrorCode.INVALID_ARGUMENT, `a payload is ${payloadLen} bytes; the limit is ${MAX_PAYLOAD_BYTES}`);
+    }
+    const io = this.#io(IO.VECTOR + this.dim * 4 + payloadLen);
     this.#stageId(io, ids, i);
+    this.#u32[(io + IO.PAYLOAD_LEN) >>> 2] = payloadLen;
     this.#f32.set(vectors.subarray(offset, offset + this.dim), (io + IO.VECTOR) >>> 2);
+    if (payloadLen > 0) this.#u8.set(payload!, io + IO.VECTOR + this.dim * 4);
     const status = this.#call((c) => c.insert());
     if (status === ERR_OUT_OF_MEMORY) return false;
     if (status === ERR_INVALID) {
@@ -189,14 +197,19 @@ export class Shard {
     return true;
   }
 
-  /** The stored vector of `id` (normalised under cosine), or undefined. */
-  get(ids: Uint32Array, i: number): Float32Array | undefined {
+  /**
+   * The stored vector (normalised under cosine) and payload bytes of id `i`
+   * of a packed list, or undefined when it is absent.
+   */
+  get(ids: Uint32Array, i: number): { vector: Float32Array; payload: Uint8Array | undefined } | undefined {
     const io = this.#io(IO.VECTOR + this.dim * 4);
     this.#stageId(io, ids, i);
     const status = this.#call((c) => c.get());
     if (status === ERR_NOT_FOUND) return undefined;
     const at = (io + IO.VECTOR) >>> 2;
-    return this.#f32.slice(at, at + this.dim);
+    const ptr = this.#u32[(io + IO.KIND) >>> 2]!;
+    const len = this.#u32[(io + IO.PAYLOAD_LEN) >>> 2]!;
+    return { vector: this.#f32.slice(at, at + this.dim), payload: ptr === 0 ? undefined : this.#u8.slice(ptr, ptr + len) };
   }
 
   /** Runs a search; the results stay in memory at the returned pointer. */
@@ -212,7 +225,7 @@ export class Shard {
   }
 
   /** k nearest live vectors to `query` (already validated), nearest first. */
-  search(query: Float32Array, offset: number, k: number, ef: number): SearchHits {
+  search(query: Float32Array, offset: number, k: number, ef: number, withPayload = false): { ids: Id[]; distances: Float32Array; payloads?: (Uint8Array | undefined)[] } {
     const { out, n } = this.#searchRaw(query, offset, k, ef);
     const ids: Id[] = new Array(n);
     const distances = new Float32Array(n);
@@ -223,7 +236,14 @@ export class Shard {
       distances[i] = f32[r]!;
       ids[i] = unpackId(u32, r + 2, (u32[r + 1]! & FLAG_UUID) !== 0);
     }
-    return { ids, distances };
+    if (!withPayload) return { ids, distances };
+    return { ids, distances, payloads: Array.from({ length: n }, (_, i) => this.#payloadAt(out, i)) };
+  }
+
+  #payloadAt(out: number, i: number): Uint8Array | undefined {
+    const r = (out + i * RESULT_BYTES) >>> 2;
+    const ptr = this.#u32[r + 6]!;
+    return ptr === 0 ? undefined : this.#u8.slice(ptr, ptr + this.#u32[r + 7]!);
   }
 
   /**
@@ -234,6 +254,7 @@ export class Shard {
   searchPacked(
     query: Float32Array, offset: number, k: number, ef: number,
     ids: Uint32Array, idAt: number, distances: Float32Array, distAt: number,
+    payloads?: (Uint8Array | undefined)[],
   ): number {
     const { out, n } = this.#searchRaw(query, offset, k, ef);
     const u32 = this.#u32;
@@ -247,8 +268,26 @@ export class Shard {
       ids[at + 2] = u32[r + 4]!;
       ids[at + 3] = u32[r + 5]!;
       ids[at + 4] = (u32[r + 1]! & FLAG_UUID) !== 0 ? 1 : 0;
+      if (payloads !== undefined) payloads[distAt + i] = this.#payloadAt(out, i);
     }
     return n;
+  }
+
+  /** Every live id, packed (ids.ts), in slot order. */
+  listIds(): Uint32Array {
+    const live = this.stats().live;
+    const out = new Uint32Array(live * ID_WORDS);
+    let from = 0;
+    let n = 0;
+    while (n < live) {
+      const io = this.#io(PAGE_BYTES);
+      const got = this.#call((c) => c.listIds(from, Math.floor(PAGE_BYTES / (ID_WORDS * 4)), io));
+      if (got <= 0) break;
+      out.set(this.#u32.subarray(io >>> 2, (io >>> 2) + got * ID_WORDS), n * ID_WORDS);
+      n += got;
+      from = this.#call((c) => c.ioUsed());
+    }
+    return out;
   }
 
   stats(): RawStats {
@@ -414,7 +453,7 @@ export class Compaction {
         // Batches go through the target's io buffer, sized once here, before
         // the import allocates: grown later, it would leave a hole in the
         // prefix. It holds at least one record of the highest level.
-        const record = s.stride + 15 * (4 + 4 * s.M);
+        const record = s.stride + 15 * (4 + 4 * s.M) + s.maxPayload;
         this.#ioBytes = Math.max(PAGE_BYTES, record);
         for (const shard of [src, this.#target]) {
           check(shard.core((c) => c.ioReserve(this.#ioBytes) === 0 ? ERR_OUT_OF_MEMORY : 0), 'compaction');

@@ -18,10 +18,11 @@ export type ShardKey = string;
 export type Task =
   | { op: 'create'; shard: ShardKey; params: ShardParams }
   | { op: 'drop'; shards: ShardKey[] }
-  | { op: 'insert'; shard: ShardKey; ids: Uint32Array; vectors: Float32Array; cancel: number }
+  | { op: 'insert'; shard: ShardKey; ids: Uint32Array; vectors: Float32Array; payloads?: (Uint8Array | undefined)[]; cancel: number }
   | { op: 'delete'; shard: ShardKey; ids: Uint32Array }
-  | { op: 'get'; shard: ShardKey; ids: Uint32Array }
-  | { op: 'search'; shard: ShardKey; queries: Float32Array; n: number; k: number; ef: number }
+  | { op: 'get'; shard: ShardKey; ids: Uint32Array; withPayload?: boolean }
+  | { op: 'search'; shard: ShardKey; queries: Float32Array; n: number; k: number; ef: number; withPayload?: boolean }
+  | { op: 'ids'; shard: ShardKey }
   | { op: 'stats'; shard: ShardKey }
   | { op: 'compact'; shard: ShardKey; cancel: number }
   | { op: 'gc' }
@@ -41,11 +42,14 @@ export interface SearchResult {
   /** n * k packed ids (only counts[i] of each block of k are valid) */
   ids: Uint32Array;
   distances: Float32Array;
+  /** with withPayload: n * k entries, parallel to distances */
+  payloads?: (Uint8Array | undefined)[];
 }
 
 export interface GetResult {
   found: Uint8Array;
   vectors: Float32Array;
+  payloads?: (Uint8Array | undefined)[];
 }
 
 export interface CompactResult {

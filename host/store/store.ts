@@ -5,6 +5,7 @@ import type { SearchHits } from '../core/shard.js';
 import { ErrorCode, QuiverError } from '../errors.js';
 import { packIds, unpackId, type Id, type IdList } from '../ids.js';
 import type { IndexStats } from '../index-class.js';
+import { decodePayload, encodePayloads, type Payload } from '../payload.js';
 import { flattenBatch, toQueries, toQuery, type Vector, type VectorBatch } from '../vectors.js';
 import { MemoryManager, DEFAULT_TUNER, type ShardEntry, type TunerOptions, type Trigger } from '../memory/manager.js';
 import { resolvePolicy, type CompactionPolicy } from '../memory/policy.js';
@@ -55,6 +56,19 @@ export interface DatasetInfo {
   liveBytes: number;
 }
 
+export interface SearchOptions {
+  ef?: number;
+  signal?: AbortSignal;
+  /** Also return each hit's payload (`payloads`, parallel to `ids`). */
+  withPayload?: boolean;
+}
+
+export interface PointRecord {
+  id: Id;
+  vector?: Float32Array;
+  payload?: unknown;
+}
+
 export interface CloseOptions {
   /** How long running work may take before threads are terminated. Default 30 s. */
   timeoutMs?: number;
@@ -89,6 +103,7 @@ interface SearchBatch {
   ds: Dataset;
   k: number;
   ef: number;
+  withPayload: boolean;
   n: number;
   parts: Float32Array[];
   waiters: { offset: number; n: number; resolve: (hits: SearchHits[]) => void; reject: (err: unknown) => void }[];
@@ -415,16 +430,18 @@ export class Store extends EventEmitter {
    * between steps; the rejection's `applied` says how many vectors went in
    * (they are searchable; none is half-inserted).
    */
-  insert(name: string, ids: IdList, vectors: VectorBatch, options: { signal?: AbortSignal } = {}): Promise<{ inserted: number }> {
+  insert(name: string, ids: IdList, vectors: VectorBatch, options: { signal?: AbortSignal; payloads?: readonly Payload[] } = {}): Promise<{ inserted: number }> {
     return this.#op(async () => {
       const ds = this.#dataset(name);
       const packed = packIds(ids, true);
       const flat = flattenBatch(vectors, packed.length / ID_WORDS, ds.dim);
+      const encoded = encodePayloads(options.payloads, packed.length / ID_WORDS);
       const signal = options.signal;
       if (signal?.aborted) throw abortError(signal, 0);
       const n = packed.length / ID_WORDS;
       // about what the shards will touch: node records plus id map and links
-      const releaseAdmission = await this.#memory.admit(ds.name, n * (8 * ds.M + 4 * ds.dim + 24 + 48));
+      const payloadBytes = encoded?.reduce((a, p) => a + (p?.byteLength ?? 0), 0) ?? 0;
+      const releaseAdmission = await this.#memory.admit(ds.name, n * (8 * ds.M + 4 * ds.dim + 24 + 48) + payloadBytes);
       const cancel = this.#cancel.acquire(signal);
       let applied = 0;
       try {
@@ -433,7 +450,9 @@ export class Store extends EventEmitter {
           rows.forEach((row, j) => part.set(flat.subarray(row * ds.dim, (row + 1) * ds.dim), j * ds.dim));
           const partIds = pick(packed, rows);
           const ref = ds.shards[s]!;
-          return this.#run<InsertResult>(ref, { op: 'insert', shard: ref.key, ids: partIds, vectors: part, cancel: cancel.slot }, [part.buffer, partIds.buffer]);
+          const task: Task = { op: 'insert', shard: ref.key, ids: partIds, vectors: part, cancel: cancel.slot };
+          if (encoded !== undefined) task.payloads = rows.map((r) => encoded[r]);
+          return this.#run<InsertResult>(ref, task, [part.buffer, partIds.buffer]);
         }));
         let failure: unknown;
         for (const r of results) {
@@ -489,6 +508,67 @@ export class Store extends EventEmitter {
     });
   }
 
+  /**
+   * The stored points of ids that exist, in the order asked: id, and the
+   * vector and payload unless turned off.
+   */
+  retrieve(name: string, ids: IdList, options: { withVector?: boolean; withPayload?: boolean } = {}): Promise<PointRecord[]> {
+    return this.#op(async () => {
+      const ds = this.#dataset(name);
+      const packed = packIds(ids, false);
+      const withVector = options.withVector ?? true;
+      const withPayload = options.withPayload ?? true;
+      const found: (PointRecord | undefined)[] = new Array(packed.length / ID_WORDS);
+      await Promise.all([...this.#route(ds, packed)].map(async ([s, rows]) => {
+        const ref = ds.shards[s]!;
+        const part = pick(packed, rows);
+        const got = await this.#run<GetResult>(ref, { op: 'get', shard: ref.key, ids: part, withPayload }, [part.buffer]);
+        rows.forEach((row, j) => {
+          if (got.found[j] !== 1) return;
+          const rec: PointRecord = { id: unpackId(packed, row * ID_WORDS, packed[row * ID_WORDS + 4] === 1) };
+          if (withVector) rec.vector = got.vectors.slice(j * ds.dim, (j + 1) * ds.dim);
+          if (withPayload) rec.payload = decodePayload(got.payloads?.[j]);
+          found[row] = rec;
+        });
+      }));
+      // an id asked twice comes back once
+      const seen = new Set<string>();
+      return found.filter((r): r is PointRecord => {
+        if (r === undefined) return false;
+        const key = typeof r.id === 'string' ? r.id : `#${String(r.id)}`;
+        if (seen.has(key)) return false;
+        seen.add(key);
+        return true;
+      });
+    });
+  }
+
+  /**
+   * Pages through a dataset in id order (integer ids ascending, then UUIDs):
+   * up to `limit` points from `offset` on (an id; the first page without),
+   * and the id the next page starts at, or undefined after the last.
+   */
+  scroll(name: string, options: { offset?: Id; limit?: number; withVector?: boolean; withPayload?: boolean } = {}): Promise<{ points: PointRecord[]; nextOffset: Id | undefined }> {
+    return this.#op(async () => {
+      const ds = this.#dataset(name);
+      const limit = intIn(options.limit ?? 10, 'options.limit', 1, MAX_K);
+      const start = options.offset === undefined ? undefined : packIds([options.offset], false);
+      const all = await Promise.all(ds.shards.map((ref) => this.#run<Uint32Array>(ref, { op: 'ids', shard: ref.key })));
+      const rows: Uint32Array[] = [];
+      for (const part of all) for (let i = 0; i < part.length; i += ID_WORDS) rows.push(part.subarray(i, i + ID_WORDS));
+      rows.sort(compareIds);
+      let from = 0;
+      if (start !== undefined) {
+        while (from < rows.length && compareIds(rows[from]!, start) < 0) from++;
+      }
+      const page = rows.slice(from, from + limit);
+      const next = rows[from + limit];
+      const pageIds = page.map((w) => unpackId(w, 0, w[4] === 1));
+      const points = pageIds.length === 0 ? [] : await this.retrieve(name, pageIds, options);
+      return { points, nextOffset: next === undefined ? undefined : unpackId(next, 0, next[4] === 1) };
+    });
+  }
+
   count(name: string): Promise<number> {
     return this.#op(async () => (await this.#info(this.#dataset(name))).count);
   }
@@ -498,8 +578,8 @@ export class Store extends EventEmitter {
    * or to each of many (an array of vectors, or a flat Float32Array of n*dim
    * with n > 1): SearchHits, or SearchHits[] for many.
    */
-  search(name: string, query: Vector | VectorBatch, k: number, options?: { ef?: number; signal?: AbortSignal }): Promise<SearchHits>;
-  search(name: string, query: Vector | VectorBatch, k: number, options: { ef?: number; signal?: AbortSignal } = {}): Promise<SearchHits | SearchHits[]> {
+  search(name: string, query: Vector | VectorBatch, k: number, options?: SearchOptions): Promise<SearchHits>;
+  search(name: string, query: Vector | VectorBatch, k: number, options: SearchOptions = {}): Promise<SearchHits | SearchHits[]> {
     return this.#op(async () => {
       const ds = this.#dataset(name);
       const single = isSingle(query, ds.dim);
@@ -509,7 +589,7 @@ export class Store extends EventEmitter {
       const signal = options.signal;
       if (signal?.aborted) throw abortError(signal);
       const stopTimer = this.#metrics.search.duration.startTimer({ dataset: ds.name });
-      const merged = await this.#coalesce(ds, flat, n, kk, ef);
+      const merged = await this.#coalesce(ds, flat, n, kk, ef, options.withPayload === true);
       stopTimer();
       if (signal?.aborted) throw abortError(signal);
       return single ? merged[0]! : merged;
@@ -523,11 +603,11 @@ export class Store extends EventEmitter {
    * being the bottleneck (a message per query per shard costs more than a
    * small search).
    */
-  #coalesce(ds: Dataset, flat: Float32Array, n: number, k: number, ef: number): Promise<SearchHits[]> {
-    const key = `${ds.shards[0]!.key}/${k}/${ef}`; // the shard key names this dataset instance
+  #coalesce(ds: Dataset, flat: Float32Array, n: number, k: number, ef: number, withPayload: boolean): Promise<SearchHits[]> {
+    const key = `${ds.shards[0]!.key}/${k}/${ef}/${withPayload}`; // the shard key names this dataset instance
     let batch = this.#searchBatches.get(key);
     if (batch === undefined || batch.n + n > MAX_BATCH_QUERIES) {
-      batch = { ds, k, ef, n: 0, parts: [], waiters: [] };
+      batch = { ds, k, ef, withPayload, n: 0, parts: [], waiters: [] };
       this.#searchBatches.set(key, batch);
       const b = batch;
       setImmediate(() => {
@@ -542,7 +622,7 @@ export class Store extends EventEmitter {
   }
 
   async #flush(batch: SearchBatch): Promise<void> {
-    const { ds, k, ef, n } = batch;
+    const { ds, k, ef, n, withPayload } = batch;
     try {
       // one shared copy of the queries serves every shard
       const shared = new Float32Array(new SharedArrayBuffer(n * ds.dim * 4));
@@ -552,9 +632,9 @@ export class Store extends EventEmitter {
         at += part.length;
       }
       const parts = await Promise.all(ds.shards.map((ref) =>
-        this.#run<SearchResult>(ref, { op: 'search', shard: ref.key, queries: shared, n, k, ef })));
+        this.#run<SearchResult>(ref, { op: 'search', shard: ref.key, queries: shared, n, k, ef, withPayload })));
       for (const w of batch.waiters) {
-        w.resolve(Array.from({ length: w.n }, (_, q) => mergeTopK(parts, w.offset + q, k)));
+        w.resolve(Array.from({ length: w.n }, (_, q) => mergeTopK(parts, w.offset + q, k, withPayload)));
       }
     } catch (err) {
       for (const w of batch.waiters) w.reject(err);
@@ -677,8 +757,22 @@ function isSingle(query: unknown, dim: number): boolean {
   return true;
 }
 
+/** Orders packed ids: integers ascending, then UUIDs by their bytes. */
+function compareIds(a: Uint32Array, b: Uint32Array): number {
+  if (a[4] !== b[4]) return a[4]! - b[4]!;
+  if (a[4] === 0) return a[1]! - b[1]! || a[0]! - b[0]!;
+  for (let w = 0; w < 4; w++) {
+    // text order of a UUID is its bytes in order: compare word bytes low first
+    for (let byte = 0; byte < 32; byte += 8) {
+      const d = ((a[w]! >>> byte) & 0xff) - ((b[w]! >>> byte) & 0xff);
+      if (d !== 0) return d;
+    }
+  }
+  return 0;
+}
+
 /** Merges every shard's hits for query q into the global top k. */
-function mergeTopK(parts: SearchResult[], q: number, k: number): SearchHits {
+function mergeTopK(parts: SearchResult[], q: number, k: number, withPayload = false): SearchHits {
   const all: { d: number; part: number; at: number }[] = [];
   parts.forEach((p, part) => {
     for (let i = 0; i < p.counts[q]!; i++) all.push({ d: p.distances[q * k + i]!, part, at: q * k + i });
@@ -691,5 +785,6 @@ function mergeTopK(parts: SearchResult[], q: number, k: number): SearchHits {
       return unpackId(ids, h.at * ID_WORDS, ids[h.at * ID_WORDS + 4] === 1);
     }),
     distances: Float32Array.from(top, (h) => h.d),
+    ...(withPayload ? { payloads: top.map((h) => decodePayload(parts[h.part]!.payloads?.[h.at])) } : {}),
   };
 }

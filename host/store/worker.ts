@@ -62,7 +62,7 @@ async function insert(task: Extract<Task, { op: 'insert' }>): Promise<Reply<Inse
       }
       const end = Math.min(n, applied + INSERT_STEP);
       for (; applied < end; applied++) {
-        if (!shard.insert(task.ids, applied, task.vectors, applied * dim)) {
+        if (!shard.insert(task.ids, applied, task.vectors, applied * dim, task.payloads?.[applied])) {
           return fail('QUIVER_ERR_MEMORY_LIMIT', `out of WASM memory after ${applied} of ${n} vectors`, applied);
         }
       }
@@ -104,11 +104,11 @@ function search(task: Extract<Task, { op: 'search' }>): Reply<SearchResult> {
   const counts = new Uint32Array(n);
   const ids = new Uint32Array(n * k * ID_WORDS);
   const distances = new Float32Array(n * k);
+  const payloads = task.withPayload === true ? new Array<Uint8Array | undefined>(n * k) : undefined;
   for (let q = 0; q < n; q++) {
-    const hits = shard.searchPacked(task.queries, q * shard.dim, k, task.ef, ids, q * k * ID_WORDS, distances, q * k);
-    counts[q] = hits;
+    counts[q] = shard.searchPacked(task.queries, q * shard.dim, k, task.ef, ids, q * k * ID_WORDS, distances, q * k, payloads);
   }
-  return { ok: true, value: { counts, ids, distances } };
+  return { ok: true, value: payloads === undefined ? { counts, ids, distances } : { counts, ids, distances, payloads } };
 }
 
 function get(task: Extract<Task, { op: 'get' }>): Reply<GetResult> {
@@ -116,14 +116,16 @@ function get(task: Extract<Task, { op: 'get' }>): Reply<GetResult> {
   const n = task.ids.length / ID_WORDS;
   const found = new Uint8Array(n);
   const vectors = new Float32Array(n * shard.dim);
+  const payloads = task.withPayload === true ? new Array<Uint8Array | undefined>(n) : undefined;
   for (let i = 0; i < n; i++) {
-    const v = shard.get(task.ids, i);
-    if (v !== undefined) {
+    const r = shard.get(task.ids, i);
+    if (r !== undefined) {
       found[i] = 1;
-      vectors.set(v, i * shard.dim);
+      vectors.set(r.vector, i * shard.dim);
+      if (payloads !== undefined) payloads[i] = r.payload;
     }
   }
-  return { ok: true, value: { found, vectors } };
+  return { ok: true, value: payloads === undefined ? { found, vectors } : { found, vectors, payloads } };
 }
 
 async function run(task: Task): Promise<Reply<unknown>> {
@@ -153,6 +155,8 @@ async function run(task: Task): Promise<Reply<unknown>> {
       return get(task);
     case 'search':
       return search(task);
+    case 'ids':
+      return { ok: true, value: shardFor(task.shard).listIds() };
     case 'stats':
       return { ok: true, value: statsOf(shardFor(task.shard)) satisfies ShardStats };
     case 'compact':

@@ -1,0 +1,58 @@
+import t from 'tap';
+import { Index, Store } from '../host/index.js';
+
+t.test('Index: payloads are stored, returned, replaced on upsert, dropped on delete, kept by compaction', async (t) => {
+  const index = new Index({ dim: 4, M: 4, build: 'debug', seed: 1 });
+  const n = 500;
+  const ids = Array.from({ length: n }, (_, i) => i);
+  const vecs = ids.map((i) => [i % 7, (i * 3) % 11, (i * 5) % 13, i % 2]);
+  const payload = (i: number): unknown => (i % 5 === 0 ? undefined : { i, tag: `t${i % 3}`, big: 'x'.repeat(i % 3 === 0 ? 40_000 : i % 50) });
+  index.add(ids, vecs, ids.map(payload));
+  for (const i of [0, 1, 3, 9, 250]) t.same(index.getPayload(i), payload(i), `payload ${i}`);
+  const before = index.stats();
+  t.ok(before.liveBytes > n * 50, 'payload bytes count as live');
+  const hits = index.search(vecs[1]!, 3, { withPayload: true });
+  t.equal(hits.payloads!.length, hits.ids.length);
+  hits.ids.forEach((id, j) => t.same(hits.payloads![j], payload(id as number)));
+  t.equal(index.search(vecs[1]!, 3).payloads, undefined, 'no payloads unless asked');
+  index.add([1], [vecs[1]!], [{ replaced: true }]);
+  t.same(index.getPayload(1), { replaced: true });
+  index.add([2], [vecs[2]!]);
+  t.equal(index.getPayload(2), undefined, 'an upsert without payload clears it');
+  index.remove(ids.filter((i) => i % 2 === 0));
+  index.compact();
+  t.ok(index.checkIntegrity().ok);
+  for (const i of [1, 3, 9, 251, 499]) t.same(index.getPayload(i), i === 1 ? { replaced: true } : payload(i), `after compaction ${i}`);
+  const image = index.toImage();
+  const copy = Index.fromImage(image, { build: 'debug' });
+  t.same(copy.getPayload(3), payload(3), 'payloads survive an image round trip');
+  t.throws(() => index.add([9999], [[1, 1, 1, 1]], [{ bad: 1n }]), { code: 'QUIVER_ERR_INVALID_ARGUMENT' });
+  t.throws(() => index.add([9999], [[1, 1, 1, 1]], []), { code: 'QUIVER_ERR_INVALID_ARGUMENT' });
+  t.equal(index.has(9999), false);
+  copy.dispose();
+  index.dispose();
+});
+
+t.test('Store: payloads through the workers, retrieve and scroll', async (t) => {
+  const store = await Store.open({ threads: 2, compaction: { intervalMs: 0 } });
+  await store.createDataset('p', { dim: 3, efConstruction: 32 });
+  const uuid = 'f81d4fae-7dec-11d0-a765-00a0c91e6bf6';
+  const ids = [5, 3, 1, uuid, 2n ** 63n, 4];
+  await store.insert('p', ids, ids.map((_, i) => [i, i + 1, i + 2]), { payloads: ids.map((id) => ({ id: String(id) })) });
+  const hits = await store.search('p', [0, 1, 2], 2, { withPayload: true });
+  t.same(hits.payloads![0], { id: '5' });
+  const recs = await store.retrieve('p', [uuid, 77, 3]);
+  t.same(recs.map((r) => r.id), [uuid, 3]);
+  t.same(recs[0]!.payload, { id: uuid });
+  t.same(Array.from(recs[1]!.vector!), [1, 2, 3]);
+  const lean = await store.retrieve('p', [3], { withVector: false, withPayload: false });
+  t.same(lean, [{ id: 3 }]);
+  const page1 = await store.scroll('p', { limit: 4 });
+  t.same(page1.points.map((p) => p.id), [1, 3, 4, 5]);
+  t.equal(page1.nextOffset, 2n ** 63n);
+  const page2 = await store.scroll('p', { offset: page1.nextOffset!, limit: 4, withVector: false });
+  t.same(page2.points.map((p) => p.id), [2n ** 63n, uuid]);
+  t.equal(page2.nextOffset, undefined);
+  t.equal(page2.points[0]!.vector, undefined);
+  await store.close();
+});
