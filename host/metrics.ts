@@ -145,11 +145,30 @@ export function createMetrics(registry: Registry, source: MetricsSource) {
       registers,
     }),
   };
-  // Node's process metrics, unless the caller's registry has them already
-  if (registry.getSingleMetric('process_cpu_user_seconds_total') === undefined) {
-    collectDefaultMetrics({ register: registry });
-  }
   return metrics;
+}
+
+let processRegistry: Registry | undefined;
+
+/**
+ * Node's default process metrics, collected once per process: prom-client's
+ * default collectors install process-wide observers that are never removed,
+ * so one set per Store would keep every closed Store alive.
+ */
+export function processMetrics(): Registry {
+  if (processRegistry === undefined) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
+/** Takes quiver's metrics off a registry (a closed store's). */
+export function removeMetrics(registry: Registry): void {
+  for (const m of registry.getMetricsAsArray()) {
+    const name = (m as unknown as { name: string }).name;
+    if (name.startsWith('quiver_')) registry.removeSingleMetric(name);
+  }
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

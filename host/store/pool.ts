@@ -59,12 +59,17 @@ export class ThreadPool extends EventEmitter {
       this.#threads.set(worker.id, { inFlight: 0, queue: [] });
       this.emit('threadReady', worker.id);
     });
-    this.#pool.on('workerDestroy', (worker: { id: number }) => {
-      const thread = this.#threads.get(worker.id);
-      this.#threads.delete(worker.id);
-      if (this.#closing || thread === undefined) return;
-      for (const q of thread.queue) q.reject(lostError(worker.id));
-      this.emit('threadLost', worker.id);
+    // A destroyed worker's threadId reads -1 by the time piscina reports it,
+    // so the lost thread is whichever known id no live thread has any more.
+    this.#pool.on('workerDestroy', () => {
+      if (this.#closing) return;
+      const alive = new Set(this.#pool.threads.map((w) => w.threadId));
+      for (const [id, thread] of this.#threads) {
+        if (alive.has(id)) continue;
+        this.#threads.delete(id);
+        for (const q of thread.queue) q.reject(lostError(id));
+        this.emit('threadLost', id);
+      }
     });
     // piscina reports worker errors with no task to fail here; the thread
     // itself is reported through workerDestroy
@@ -118,6 +123,10 @@ export class ThreadPool extends EventEmitter {
     }
     this.#threads.clear();
     await this.#pool.destroy();
+    // piscina objects can outlive the pool in Node's internals; nothing of
+    // ours (or of the Store listening to us) should hang off them
+    this.#pool.removeAllListeners();
+    this.removeAllListeners();
   }
 }
 

@@ -15,5 +15,12 @@ export function shardOf(ids: Uint32Array, i: number, shards: number): number {
       h = Math.imul(h, 0x01000193);
     }
   }
+  // final avalanche (murmur3's fmix32): FNV's low bits follow the input's
+  // low bits, and a modulo by a power of two would see only those
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
   return (h >>> 0) % shards;
 }

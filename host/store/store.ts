@@ -9,7 +9,7 @@ import { decodePayload, encodePayloads, type Payload } from '../payload.js';
 import { flattenBatch, toQueries, toQuery, type Vector, type VectorBatch } from '../vectors.js';
 import { MemoryManager, DEFAULT_TUNER, type ShardEntry, type TunerOptions, type Trigger } from '../memory/manager.js';
 import { resolvePolicy, type CompactionPolicy } from '../memory/policy.js';
-import { createMetrics, Registry, type Metrics } from '../metrics.js';
+import { createMetrics, removeMetrics, processMetrics, Registry, type Metrics } from '../metrics.js';
 import { CancelSlots } from './cancel.js';
 import { ThreadPool } from './pool.js';
 import {
@@ -216,10 +216,18 @@ export class Store extends EventEmitter {
     if (max !== undefined) tuner.maxMemoryBytes = max;
     const registry = options.registry ?? new Registry();
     if (!(registry instanceof Registry)) throw new TypeError('options.registry must be a prom-client Registry');
+    if (registry.getSingleMetric('quiver_arena_memory_bytes') !== undefined) {
+      throw new TypeError('options.registry already holds quiver metrics: another open Store uses it');
+    }
     const cancel = new CancelSlots();
     const pool = new ThreadPool(threads, cancel.buffer);
     await pool.ready(threads);
-    return new Store(pool, cancel, registry, policy, tuner);
+    try {
+      return new Store(pool, cancel, registry, policy, tuner);
+    } catch (err) {
+      await pool.destroy();
+      throw err;
+    }
   }
 
   /** The prom-client Registry quiver's metrics live on. */
@@ -227,9 +235,15 @@ export class Store extends EventEmitter {
     return this.#registry;
   }
 
-  /** Prometheus exposition text of the store's registry. */
-  metrics(): Promise<string> {
-    return this.#registry.metrics();
+  /**
+   * Prometheus exposition text: the store's registry, plus Node's process
+   * metrics (from one process-wide registry) unless the store's registry
+   * has them already.
+   */
+  async metrics(): Promise<string> {
+    const own = await this.#registry.metrics();
+    if (this.#registry.getSingleMetric('process_cpu_user_seconds_total') !== undefined) return own;
+    return `${own}\n${await processMetrics().metrics()}`;
   }
 
   /** Last committed bytes seen per dataset (for eviction's arithmetic). */
@@ -319,10 +333,14 @@ export class Store extends EventEmitter {
       return unwrap(await this.#pool.run<T>(ref.thread, task, transfer));
     } catch (err) {
       if (err instanceof QuiverError) throw err;
+      if (this.#closing !== undefined) {
+        // a forced close terminated the thread under this call
+        throw new QuiverError(ErrorCode.CLOSED, 'the store closed before this call finished', { cause: err });
+      }
       if ((err as { threadLost?: number }).threadLost !== undefined) {
         throw new QuiverError(ErrorCode.WORKER_LOST, 'the worker thread that owns this shard was lost', { cause: err });
       }
-      throw err;
+      throw new QuiverError(ErrorCode.CORE_TRAP, `the worker failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
     }
   }
 
@@ -578,7 +596,9 @@ export class Store extends EventEmitter {
    * or to each of many (an array of vectors, or a flat Float32Array of n*dim
    * with n > 1): SearchHits, or SearchHits[] for many.
    */
-  search(name: string, query: Vector | VectorBatch, k: number, options?: SearchOptions): Promise<SearchHits>;
+  search(name: string, query: Float32Array | readonly number[], k: number, options?: SearchOptions): Promise<SearchHits>;
+  search(name: string, queries: readonly ArrayLike<number>[], k: number, options?: SearchOptions): Promise<SearchHits[]>;
+  search(name: string, query: Vector | VectorBatch, k: number, options?: SearchOptions): Promise<SearchHits | SearchHits[]>;
   search(name: string, query: Vector | VectorBatch, k: number, options: SearchOptions = {}): Promise<SearchHits | SearchHits[]> {
     return this.#op(async () => {
       const ds = this.#dataset(name);
@@ -593,7 +613,23 @@ export class Store extends EventEmitter {
       stopTimer();
       if (signal?.aborted) throw abortError(signal);
       return single ? merged[0]! : merged;
-    }) as Promise<SearchHits>;
+    });
+  }
+
+  /** One result per query: an array of vectors, or a flat Float32Array of n x dim. */
+  searchBatch(name: string, queries: VectorBatch, k: number, options: SearchOptions = {}): Promise<SearchHits[]> {
+    return this.#op(async () => {
+      const ds = this.#dataset(name);
+      const { flat, n } = toQueries(queries, ds.dim);
+      const kk = intIn(k, 'k', 1, MAX_K);
+      const ef = intIn(options.ef ?? ds.ef, 'options.ef', 1, MAX_K);
+      if (options.signal?.aborted) throw abortError(options.signal);
+      const stopTimer = this.#metrics.search.duration.startTimer({ dataset: ds.name });
+      const merged = await this.#coalesce(ds, flat, n, kk, ef, options.withPayload === true);
+      stopTimer();
+      if (options.signal?.aborted) throw abortError(options.signal);
+      return merged;
+    });
   }
 
   /**
@@ -727,10 +763,23 @@ export class Store extends EventEmitter {
         }),
       ]);
       clearTimeout(timer);
-      if (!timedOut) await managerStopped;
+      // the manager's own calls (a tuner sample, a scheduled compaction)
+      // count too, within what is left of the timeout
+      let forced = timedOut;
+      if (!forced) {
+        const left = Math.max(0, timeoutMs - (performance.now() - started));
+        forced = await Promise.race([
+          managerStopped.then(() => false),
+          new Promise<boolean>((resolve) => {
+            timer = setTimeout(() => resolve(true), left);
+          }),
+        ]);
+        clearTimeout(timer);
+      }
       this.#datasets.clear();
+      removeMetrics(this.#registry);
       await this.#pool.destroy();
-      return { forced: timedOut, durationMs: performance.now() - started };
+      return { forced, durationMs: performance.now() - started };
     })();
     return this.#closing;
   }
@@ -742,7 +791,8 @@ export class Store extends EventEmitter {
   /** @internal test hooks: make a thread hang forever, or die. */
   _testHook(hook: 'hang' | 'exit', thread?: number): Promise<unknown> {
     const t = thread ?? this.#pool.threadIds[0]!;
-    return this.#pool.run(t, { op: hook });
+    // tracked like any call, so close() waits for it (and is forced past a hang)
+    return this.#op(() => this.#pool.run(t, { op: hook }));
   }
 
   /** @internal the thread that owns each shard of a dataset */

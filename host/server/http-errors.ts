@@ -1,0 +1,74 @@
+/**
+ * Every failure as Qdrant's error response: an HTTP status and
+ * `{ status: { error }, time }`.
+ */
+import type { FastifyError } from 'fastify';
+import { ErrorCode, QuiverError } from '../errors.js';
+import { HttpError, collectionNotFound } from './qdrant.js';
+
+/** Seconds a client should wait before retrying a write refused for memory. */
+export const RETRY_AFTER_SECONDS = 5;
+
+/**
+ * Maps a thrown value to Qdrant's status and message. `collection` is the
+ * collection the request named, if any (for Qdrant's "doesn't exist!").
+ */
+export function toHttpError(err: unknown, collection: string | undefined): HttpError {
+  if (err instanceof HttpError) return err;
+  if (err instanceof QuiverError) return fromQuiver(err, collection);
+  const fe = err as Partial<FastifyError> & { validationContext?: string };
+  if (fe !== null && typeof fe === 'object') {
+    if (fe.validation !== undefined) {
+      const where = fe.validationContext === 'querystring' ? 'query parameters' : fe.validationContext === 'params' ? 'path parameters' : 'JSON body';
+      const field = fe.validation[0]?.instancePath || fe.validationContext || '';
+      return new HttpError(400, `Format error in ${where}: ${field ? `${field.replace(/^\//, '').replace(/\//g, '.')}: ` : ''}${fe.validation[0]?.message ?? fe.message}`);
+    }
+    switch (fe.code) {
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return new HttpError(413, `Payload too large: the request body is larger than the limit (${fe.message})`);
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return new HttpError(415, `Unsupported media type: ${fe.message}; send application/json (or application/vnd.apache.arrow.stream to /arrow)`);
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+        return new HttpError(400, 'Format error in JSON body: the body is empty');
+      case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+        return new HttpError(400, `Bad request: ${fe.message}`);
+      default:
+        break;
+    }
+    if (err instanceof SyntaxError || fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+      return new HttpError(400, `Format error in JSON body: ${fe.message}`);
+    }
+    if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+      return new HttpError(fe.statusCode, `Bad request: ${fe.message}`);
+    }
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return new HttpError(500, `Service internal error: ${message}`);
+}
+
+function fromQuiver(err: QuiverError, collection: string | undefined): HttpError {
+  switch (err.code) {
+    case ErrorCode.NOT_FOUND:
+      return collection === undefined ? new HttpError(404, `Not found: ${err.message}`) : collectionNotFound(collection);
+    case ErrorCode.EXISTS:
+      return new HttpError(409, collection === undefined ? `Wrong input: ${err.message}` : `Wrong input: Collection \`${collection}\` already exists!`);
+    case ErrorCode.DIMENSION:
+    case ErrorCode.INVALID_ARGUMENT:
+      return new HttpError(400, `Wrong input: ${err.message}${applied(err)}`);
+    case ErrorCode.ABORTED:
+      return new HttpError(408, `Timeout error: the operation did not finish within the request's timeout${applied(err)}`);
+    case ErrorCode.MEMORY_LIMIT:
+      return new HttpError(503, `Service unavailable: memory limit reached: ${err.message}${applied(err)}`, { 'retry-after': String(RETRY_AFTER_SECONDS) });
+    case ErrorCode.CLOSED:
+      return new HttpError(503, 'Service unavailable: the store is shutting down', { 'retry-after': String(RETRY_AFTER_SECONDS) });
+    case ErrorCode.WORKER_LOST:
+    case ErrorCode.CORE_TRAP:
+    case ErrorCode.CORRUPT_IMAGE:
+    default:
+      return new HttpError(500, `Service internal error: ${err.message} (${err.code})${applied(err)}`);
+  }
+}
+
+function applied(err: QuiverError): string {
+  return err.applied === undefined ? '' : `; ${err.applied} point(s) were applied before the failure`;
+}

@@ -1,0 +1,139 @@
+/**
+ * Collections: list, create, info, exists, delete; and quiver's compaction.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { DatasetInfo, DatasetOptions } from '../../store/store.js';
+import { collectionName, ok, type ServerContext } from '../context.js';
+import { distanceOf, formatError, metricOf, notSupported, rejectUnsupported } from '../qdrant.js';
+import * as schema from '../schemas.js';
+
+type Body = Record<string, unknown>;
+
+interface Hnsw {
+  m?: number | null;
+  ef_construct?: number | null;
+  ef?: number | null;
+}
+
+/** Qdrant's CreateCollection body as the Store's DatasetOptions. */
+export function datasetOptions(body: Body): DatasetOptions {
+  rejectUnsupported(body, {
+    quantization_config: '`quantization_config` (quantization)',
+    init_from: '`init_from`',
+    strict_mode_config: '`strict_mode_config`',
+  });
+  if (body.sharding_method !== undefined && body.sharding_method !== null && body.sharding_method !== 'auto') {
+    throw notSupported('custom sharding (sharding_method)');
+  }
+  const sparse = body.sparse_vectors;
+  if (sparse !== undefined && sparse !== null && Object.keys(sparse).length > 0) throw notSupported('sparse vectors');
+  let vectors = body.vectors as Body | undefined;
+  if (vectors === undefined || vectors === null) throw formatError('`vectors` is required: {"size": <dimension>, "distance": "Cosine" | "Euclid" | "Dot"}');
+  if (!('size' in vectors) && !('distance' in vectors)) {
+    // named vectors: {name: params}; only the default (unnamed) vector exists
+    const names = Object.keys(vectors);
+    if (names.length === 1 && names[0] === '') vectors = vectors[''] as Body;
+    else throw notSupported(`named vectors (${names.map((n) => JSON.stringify(n)).join(', ')})`);
+  }
+  const size = vectors.size;
+  if (typeof size !== 'number' || !Number.isInteger(size) || size < 1) throw formatError('vectors.size: expected a positive integer');
+  rejectUnsupported(vectors, {
+    multivector_config: 'multi-vectors (multivector_config)',
+    quantization_config: '`quantization_config` (quantization)',
+  });
+  if (vectors.datatype !== undefined && vectors.datatype !== null && vectors.datatype !== 'float32') {
+    throw notSupported(`datatype ${JSON.stringify(vectors.datatype)} (vectors are float32)`);
+  }
+  const hnsw: Hnsw = { ...(body.hnsw_config as Hnsw | null | undefined), ...(vectors.hnsw_config as Hnsw | null | undefined) };
+  if (hnsw.m === 0) throw notSupported('m = 0 (a collection without an HNSW graph)');
+  const options: DatasetOptions = { dim: size, metric: metricOf(vectors.distance) };
+  if (typeof hnsw.m === 'number') options.M = hnsw.m;
+  if (typeof hnsw.ef_construct === 'number') options.efConstruction = hnsw.ef_construct;
+  if (typeof hnsw.ef === 'number') options.ef = hnsw.ef;
+  if (typeof body.shard_number === 'number') options.shards = body.shard_number;
+  return options;
+}
+
+/** Qdrant's CollectionInfo for a dataset, with quiver's own figures under `quiver`. */
+export function collectionInfo(info: DatasetInfo): Record<string, unknown> {
+  return {
+    status: 'green',
+    optimizer_status: 'ok',
+    indexed_vectors_count: info.count,
+    points_count: info.count,
+    segments_count: info.shards,
+    config: {
+      params: {
+        vectors: { size: info.dim, distance: distanceOf(info.metric) },
+        shard_number: info.shards,
+        replication_factor: 1,
+        write_consistency_factor: 1,
+        on_disk_payload: false,
+      },
+      hnsw_config: { m: info.M, ef_construct: info.efConstruction, full_scan_threshold: 10_000, max_indexing_threads: 0, on_disk: false },
+      optimizer_config: {
+        deleted_threshold: 0.2,
+        vacuum_min_vector_number: 1000,
+        default_segment_number: 0,
+        max_segment_size: null,
+        memmap_threshold: null,
+        indexing_threshold: 10_000,
+        flush_interval_sec: 5,
+        max_optimization_threads: null,
+      },
+      wal_config: { wal_capacity_mb: 32, wal_segments_ahead: 0 },
+      quantization_config: null,
+    },
+    payload_schema: {},
+    quiver: {
+      metric: info.metric,
+      ef: info.ef,
+      shards: info.shards,
+      deleted_points: info.deleted,
+      committed_bytes: info.committedBytes,
+      live_bytes: info.liveBytes,
+    },
+  };
+}
+
+export function registerCollectionRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  const params = schema.collectionParams;
+
+  app.get('/collections', async (_request, reply) =>
+    ok(reply, { collections: ctx.store.listDatasets().map((name) => ({ name })) }));
+
+  app.put('/collections/:name', { schema: { params, querystring: schema.writeQuery, body: schema.createCollection }, config: { write: true } }, async (request, reply) => {
+    const name = collectionName(request);
+    const info = await ctx.store.createDataset(name, datasetOptions(request.body as Body));
+    ctx.collections.remember(info);
+    return ok(reply, true);
+  });
+
+  app.get('/collections/:name', { schema: { params } }, async (request, reply) => {
+    const info = await ctx.store.datasetInfo(collectionName(request));
+    ctx.collections.remember(info);
+    return ok(reply, collectionInfo(info));
+  });
+
+  app.get('/collections/:name/exists', { schema: { params } }, async (request, reply) =>
+    ok(reply, { exists: ctx.store.listDatasets().includes(collectionName(request)) }));
+
+  app.delete('/collections/:name', { schema: { params, querystring: schema.writeQuery }, config: { write: true } }, async (request, reply) => {
+    const name = collectionName(request);
+    ctx.collections.forget(name);
+    // Qdrant answers `false` for a collection that is not there
+    if (!ctx.store.listDatasets().includes(name)) return ok(reply, false);
+    await ctx.store.dropDataset(name);
+    return ok(reply, true);
+  });
+
+  app.post('/collections/:name/compact', { schema: { params }, config: { write: true } }, async (request, reply) => {
+    const r = await ctx.store.compact(collectionName(request));
+    return ok(reply, {
+      committed_bytes_before: r.committedBefore,
+      committed_bytes_after: r.committedAfter,
+      reclaimed_bytes: r.reclaimedBytes,
+      removed_tombstones: r.removedTombstones,
+    });
+  });
+}

@@ -1,0 +1,199 @@
+/**
+ * Searching: POST /collections/:name/points/query (and /query/batch), the
+ * Query API current clients use, and the older /points/search (and
+ * /search/batch).
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Id } from '../../ids.js';
+import type { SearchHits } from '../../core/shard.js';
+import type { CollectionMeta } from '../collections.js';
+import { collectionName, ok, timeoutSignal, type ServerContext } from '../context.js';
+import {
+  HttpError, checkUsing, formatError, idKey, notSupported, parseId, passesThreshold, payloadSelector, plainVector,
+  rejectUnsupported, scoreOf, showId, toVector, vectorWanted, UNSUPPORTED_READ_FIELDS, type PayloadSelector,
+} from '../qdrant.js';
+import * as schema from '../schemas.js';
+
+/** One search, in quiver's terms. */
+export interface SearchSpec {
+  /** The query vector (JSON numbers, checked against the collection), or a point whose vector to use. */
+  query: { values: unknown[] } | { id: Id };
+  limit: number;
+  offset: number;
+  ef: number | undefined;
+  exact: boolean;
+  payload: PayloadSelector;
+  withVector: boolean;
+  threshold: number | null | undefined;
+}
+
+export interface ScoredPoint {
+  id: Id;
+  version: number;
+  score: number;
+  payload?: Record<string, unknown>;
+  vector?: number[];
+}
+
+type Body = Record<string, unknown>;
+
+/** Query kinds of Qdrant's Query API other than `nearest`. */
+const OTHER_QUERIES = ['recommend', 'discover', 'context', 'order_by', 'fusion', 'rrf', 'formula', 'sample', 'relevance_feedback'];
+
+function queryTarget(q: unknown, where: string): SearchSpec['query'] {
+  if (typeof q === 'number' || typeof q === 'string') return { id: parseId(q, where) };
+  if (Array.isArray(q)) return { values: plainVector(q, where) };
+  if (q !== null && typeof q === 'object') {
+    const obj = q as Body;
+    if ('nearest' in obj) {
+      rejectUnsupported(obj, { mmr: '`mmr` (maximal marginal relevance)' });
+      return queryTarget(obj.nearest, `${where}.nearest`);
+    }
+    for (const kind of OTHER_QUERIES) if (kind in obj) throw notSupported(`\`${kind}\` queries (${where})`);
+    return { values: plainVector(q, where) };
+  }
+  throw formatError(`${where}: expected a vector, a point id or {"nearest": ...}`);
+}
+
+function params(body: Body): { ef: number | undefined; exact: boolean } {
+  const p = (body.params ?? {}) as { hnsw_ef?: number | null; exact?: boolean | null };
+  return { ef: p.hnsw_ef ?? undefined, exact: p.exact === true };
+}
+
+function limits(body: Body): { limit: number; offset: number } {
+  const limit = (body.limit as number | null | undefined) ?? 10;
+  const offset = (body.offset as number | null | undefined) ?? 0;
+  if (limit + offset > schema.MAX_RESULTS) throw formatError(`limit + offset must be at most ${schema.MAX_RESULTS}`);
+  return { limit, offset };
+}
+
+/** A Query API request (QueryRequest) as a SearchSpec. */
+export function parseQueryRequest(body: Body, where = 'query'): SearchSpec {
+  rejectUnsupported(body, {
+    ...UNSUPPORTED_READ_FIELDS,
+    prefetch: '`prefetch` (multi-stage and hybrid queries)',
+    lookup_from: '`lookup_from`',
+  });
+  checkUsing(body.using);
+  if (body.query === undefined || body.query === null) {
+    throw notSupported('a query without `query` (listing points by id); use POST /collections/{name}/points/scroll');
+  }
+  return {
+    query: queryTarget(body.query, where),
+    ...limits(body),
+    ...params(body),
+    payload: payloadSelector(body.with_payload, false),
+    withVector: vectorWanted(body.with_vector, false),
+    threshold: body.score_threshold as number | null | undefined,
+  };
+}
+
+/** A legacy search request (SearchRequest) as a SearchSpec. */
+export function parseSearchRequest(body: Body, where = 'vector'): SearchSpec {
+  rejectUnsupported(body, UNSUPPORTED_READ_FIELDS);
+  let vector = body.vector;
+  // NamedVectorStruct: {name, vector}; only the default (unnamed) vector exists
+  if (vector !== null && typeof vector === 'object' && !Array.isArray(vector) && 'name' in vector && 'vector' in vector) {
+    const named = vector as { name: unknown; vector: unknown };
+    checkUsing(named.name);
+    vector = named.vector;
+  }
+  return {
+    query: { values: plainVector(vector, where) },
+    ...limits(body),
+    ...params(body),
+    payload: payloadSelector(body.with_payload, false),
+    withVector: vectorWanted(body.with_vector, false),
+    threshold: body.score_threshold as number | null | undefined,
+  };
+}
+
+/**
+ * Runs searches against one collection: every query is checked (dimension,
+ * float32 range, ids that exist) before any runs, then all run at once
+ * (the Store batches concurrent searches into one task per shard).
+ */
+export async function runSearches(ctx: ServerContext, name: string, specs: SearchSpec[], signal?: AbortSignal): Promise<ScoredPoint[][]> {
+  const meta = await ctx.collections.meta(name);
+  const vectors = await queryVectors(ctx, meta, specs);
+  const needCount = specs.some((s) => s.exact);
+  const count = needCount ? await ctx.store.count(name) : 0;
+  return Promise.all(specs.map(async (spec, i) => {
+    const self = 'id' in spec.query ? idKey(spec.query.id) : undefined;
+    const k = Math.min(schema.MAX_RESULTS, spec.limit + spec.offset + (self === undefined ? 0 : 1));
+    // exact: a beam as wide as the collection visits every reachable node
+    const ef = spec.exact ? Math.min(schema.MAX_RESULTS, Math.max(count, k)) : spec.ef;
+    const hits: SearchHits = await ctx.store.search(name, vectors[i]!, k, {
+      ...(ef === undefined ? {} : { ef }),
+      withPayload: spec.payload.fetch,
+      ...(signal === undefined ? {} : { signal }),
+    });
+    const points: ScoredPoint[] = [];
+    for (let h = 0; h < hits.ids.length; h++) {
+      const id = hits.ids[h]!;
+      if (self !== undefined && idKey(id) === self) continue;
+      const score = scoreOf(meta.metric, hits.distances[h]!);
+      if (!passesThreshold(meta.metric, score, spec.threshold)) break;
+      const point: ScoredPoint = { id, version: 0, score };
+      if (spec.payload.fetch) point.payload = spec.payload.select(hits.payloads?.[h]);
+      points.push(point);
+    }
+    const page = points.slice(spec.offset, spec.offset + spec.limit);
+    if (spec.withVector && page.length > 0) await attachVectors(ctx, name, page);
+    return page;
+  }));
+}
+
+/** The query vectors, in order: checked JSON vectors, or the stored vectors of the ids asked by. */
+async function queryVectors(ctx: ServerContext, meta: CollectionMeta, specs: SearchSpec[]): Promise<Float32Array[]> {
+  const out: (Float32Array | undefined)[] = specs.map((s, i) => ('values' in s.query ? toVector(s.query.values, meta.dim, specs.length === 1 ? 'query' : `searches[${i}].query`) : undefined));
+  const byId = specs.map((s, i) => ({ s, i })).filter(({ s }) => 'id' in s.query);
+  if (byId.length > 0) {
+    const ids = byId.map(({ s }) => (s.query as { id: Id }).id);
+    const stored = await ctx.store.get(meta.name, ids);
+    byId.forEach(({ i }, j) => {
+      const v = stored[j];
+      if (v === undefined) throw new HttpError(404, `Not found: No point with id ${showId(ids[j]!)} found`);
+      out[i] = v;
+    });
+  }
+  return out as Float32Array[];
+}
+
+async function attachVectors(ctx: ServerContext, name: string, points: ScoredPoint[]): Promise<void> {
+  const records = await ctx.store.retrieve(name, points.map((p) => p.id), { withVector: true, withPayload: false });
+  const byKey = new Map(records.map((r) => [idKey(r.id), r.vector]));
+  for (const p of points) {
+    const v = byKey.get(idKey(p.id));
+    if (v !== undefined) p.vector = Array.from(v);
+  }
+}
+
+export function registerSearchRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  const base = { querystring: schema.readQuery, params: schema.collectionParams };
+
+  app.post('/collections/:name/points/query', { schema: { ...base, body: schema.queryRequest } }, async (request, reply) => {
+    const spec = parseQueryRequest(request.body as Body);
+    const [points] = await runSearches(ctx, collectionName(request), [spec], timeoutSignal(request));
+    return ok(reply, { points });
+  });
+
+  app.post('/collections/:name/points/query/batch', { schema: { ...base, body: schema.queryBatch } }, async (request, reply) => {
+    const searches = (request.body as { searches: Body[] }).searches;
+    const specs = searches.map((s, i) => parseQueryRequest(s, `searches[${i}].query`));
+    const results = await runSearches(ctx, collectionName(request), specs, timeoutSignal(request));
+    return ok(reply, results.map((points) => ({ points })));
+  });
+
+  app.post('/collections/:name/points/search', { schema: { ...base, body: schema.searchRequest } }, async (request, reply) => {
+    const spec = parseSearchRequest(request.body as Body);
+    const [points] = await runSearches(ctx, collectionName(request), [spec], timeoutSignal(request));
+    return ok(reply, points);
+  });
+
+  app.post('/collections/:name/points/search/batch', { schema: { ...base, body: schema.searchBatch } }, async (request, reply) => {
+    const searches = (request.body as { searches: Body[] }).searches;
+    const specs = searches.map((s, i) => parseSearchRequest(s, `searches[${i}].vector`));
+    return ok(reply, await runSearches(ctx, collectionName(request), specs, timeoutSignal(request)));
+  });
+}

@@ -1,0 +1,226 @@
+/**
+ * JSON schemas for the request bodies and query strings (validated by
+ * Fastify's Ajv, without type coercion). They check structure and types;
+ * meaning (dimensions, id forms, float32 range, unsupported features) is
+ * checked by the handlers, which can say more precisely what is wrong.
+ */
+
+/** Most results one search may produce (the Store's largest k). */
+export const MAX_RESULTS = 100_000;
+
+const nullableInt = (min: number, max?: number): object => ({ type: ['integer', 'null'], minimum: min, ...(max === undefined ? {} : { maximum: max }) });
+
+/**
+ * Qdrant's ExtendedPointId: an unsigned integer or a UUID string. Checked
+ * by parseId, whose message says what a valid id is.
+ */
+export const pointId = {} as const;
+
+const keyList = { type: 'array', items: { type: 'string' } } as const;
+
+export const withPayload = {
+  type: ['boolean', 'array', 'object', 'null'],
+  items: { type: 'string' },
+  properties: { include: keyList, exclude: keyList },
+} as const;
+
+export const withVector = { type: ['boolean', 'array', 'null'], items: { type: 'string' } } as const;
+
+/** A vector in any of Qdrant's forms; plainVector() accepts only the dense unnamed one. */
+const vectorStruct = { type: ['array', 'object'] } as const;
+
+const searchParams = {
+  type: ['object', 'null'],
+  properties: {
+    hnsw_ef: nullableInt(1, MAX_RESULTS),
+    exact: { type: ['boolean', 'null'] },
+    indexed_only: { type: ['boolean', 'null'] },
+  },
+} as const;
+
+const common = {
+  shard_key: {},
+  filter: {},
+} as const;
+
+// ------------------------------------------------------------------ query strings
+
+const timeout = { type: 'string', pattern: '^[0-9]+$' } as const;
+
+export const writeQuery = {
+  type: 'object',
+  properties: {
+    wait: { type: 'string', enum: ['true', 'false'] },
+    ordering: { type: 'string', enum: ['weak', 'medium', 'strong'] },
+    timeout,
+  },
+} as const;
+
+export const readQuery = {
+  type: 'object',
+  properties: {
+    consistency: { type: 'string', pattern: '^([0-9]+|majority|quorum|all)$' },
+    timeout,
+  },
+} as const;
+
+export const collectionParams = {
+  type: 'object',
+  required: ['name'],
+  properties: { name: { type: 'string', minLength: 1, maxLength: 255 } },
+} as const;
+
+export const pointParams = {
+  type: 'object',
+  required: ['name', 'id'],
+  properties: { name: { type: 'string', minLength: 1, maxLength: 255 }, id: { type: 'string', minLength: 1 } },
+} as const;
+
+// ------------------------------------------------------------------ bodies
+
+const hnswConfig = {
+  type: ['object', 'null'],
+  properties: {
+    m: nullableInt(0, 127),
+    ef_construct: nullableInt(4, 100_000),
+    // quiver's own: the default search beam (Qdrant's is ef_construct)
+    ef: nullableInt(1, MAX_RESULTS),
+  },
+} as const;
+
+export const createCollection = {
+  type: 'object',
+  properties: {
+    vectors: { type: 'object' },
+    shard_number: nullableInt(1, 1024),
+    hnsw_config: hnswConfig,
+    sparse_vectors: {},
+    quantization_config: {},
+    init_from: {},
+    sharding_method: {},
+    replication_factor: nullableInt(1),
+    write_consistency_factor: nullableInt(1),
+    on_disk_payload: { type: ['boolean', 'null'] },
+    optimizers_config: {},
+    wal_config: {},
+    strict_mode_config: {},
+    metadata: {},
+  },
+} as const;
+
+export const vectorParams = {
+  type: 'object',
+  required: ['size', 'distance'],
+  properties: {
+    size: { type: 'integer', minimum: 1, maximum: 65_536 },
+    distance: { type: 'string' },
+    hnsw_config: hnswConfig,
+    on_disk: { type: ['boolean', 'null'] },
+  },
+} as const;
+
+export const upsert = {
+  type: 'object',
+  properties: {
+    points: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['id', 'vector'],
+        properties: { id: pointId, vector: vectorStruct, payload: { type: ['object', 'null'] } },
+      },
+    },
+    batch: {
+      type: 'object',
+      required: ['ids', 'vectors'],
+      properties: {
+        ids: { type: 'array', items: pointId },
+        vectors: vectorStruct,
+        payloads: { type: ['array', 'null'], items: { type: ['object', 'null'] } },
+      },
+    },
+    shard_key: {},
+    update_filter: {},
+    update_mode: { type: ['string', 'null'] },
+  },
+} as const;
+
+export const deletePoints = {
+  type: 'object',
+  properties: {
+    points: { type: 'array', items: pointId },
+    ...common,
+  },
+} as const;
+
+export const retrieve = {
+  type: 'object',
+  required: ['ids'],
+  properties: {
+    ids: { type: 'array', items: pointId },
+    with_payload: withPayload,
+    with_vector: withVector,
+    shard_key: {},
+  },
+} as const;
+
+export const count = {
+  type: 'object',
+  properties: { exact: { type: ['boolean', 'null'] }, ...common },
+} as const;
+
+export const scroll = {
+  type: 'object',
+  properties: {
+    offset: {},
+    limit: nullableInt(1, MAX_RESULTS),
+    with_payload: withPayload,
+    with_vector: withVector,
+    order_by: {},
+    ...common,
+  },
+} as const;
+
+export const queryRequest = {
+  type: 'object',
+  properties: {
+    query: {},
+    using: { type: ['string', 'null'] },
+    prefetch: {},
+    params: searchParams,
+    score_threshold: { type: ['number', 'null'] },
+    limit: nullableInt(1, MAX_RESULTS),
+    offset: nullableInt(0, MAX_RESULTS),
+    with_vector: withVector,
+    with_payload: withPayload,
+    lookup_from: {},
+    ...common,
+  },
+} as const;
+
+export const queryBatch = {
+  type: 'object',
+  required: ['searches'],
+  properties: { searches: { type: 'array', items: queryRequest } },
+} as const;
+
+export const searchRequest = {
+  type: 'object',
+  required: ['vector', 'limit'],
+  properties: {
+    vector: vectorStruct,
+    params: searchParams,
+    score_threshold: { type: ['number', 'null'] },
+    limit: { type: 'integer', minimum: 1, maximum: MAX_RESULTS },
+    offset: nullableInt(0, MAX_RESULTS),
+    with_vector: withVector,
+    with_payload: withPayload,
+    ...common,
+  },
+} as const;
+
+export const searchBatch = {
+  type: 'object',
+  required: ['searches'],
+  properties: { searches: { type: 'array', items: searchRequest } },
+} as const;
