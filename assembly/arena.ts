@@ -58,15 +58,15 @@ export function slabsFor(bytes: u32): u32 {
   return (bytes + SLAB_BYTES - 1) >> SLAB_SHIFT;
 }
 
-// Makes memory at least `end` bytes long. Grows by what is needed plus an
-// eighth of the current size (capped at 16 MiB) so a build does not call
+// Makes memory at least `end` bytes long. Grows by what is needed plus a
+// sixteenth of the current size (capped at 16 MiB) so a build does not call
 // memory.grow per slab; fails (false) instead of trapping at the 4 GiB cap.
 function ensureMemory(end: u64): bool {
   const have = <u64>memory.size() << 16;
   if (end <= have) return true;
   const needPages = <u32>((end - have + 0xffff) >> 16);
   const havePages = <u32>memory.size();
-  let extra = hget(H_EXACT_GROWTH) != 0 ? 0 : min<u32>(havePages >> 3, 256);
+  let extra = hget(H_EXACT_GROWTH) != 0 ? 0 : min<u32>(havePages >> 4, 256);
   if (havePages + needPages + extra > MAX_PAGES) extra = 0;
   if (havePages + needPages > MAX_PAGES) return false;
   if (memory.grow(<i32>(needPages + extra)) >= 0) return true;

@@ -22,7 +22,7 @@
 import {
   CLASS_SCRATCH, ERR_INVALID, ERR_OUT_OF_MEMORY, FLAG_DELETED, FLAG_UUID, H_ENTRY,
   H_EXACT_GROWTH, H_IO, H_IO_BYTES, H_IO_USED, H_LIVE, H_LIVE_LINK_BYTES, H_M0, H_MAX_LEVEL,
-  H_ORDER, H_PLAN_LIVE, H_PLAN_SLOTS, H_REMAP, H_SEL, H_SEL_CAP, H_SLOTS, H_STRIDE, H_VISITED,
+  H_M, H_ORDER, H_PLAN_LIVE, H_PLAN_SLOTS, H_REMAP, H_SEL, H_SEL_CAP, H_SLOTS, H_STRIDE, H_VISITED,
   META_COUNT_MASK, NODE_META, NODE_PAYLOAD, NODE_UPPER, NONE, OK, hget, hset,
 } from "./layout";
 import { runAlloc, runFree, slabsFor, smallAlloc } from "./arena";
@@ -30,7 +30,7 @@ import {
   countAt, ensureSlots, idOf, isDeleted, levelOf, pinnedOf, setPinned, linksAt, maxLinks, metaOf,
   nodePtr, setCountAt, upperBlockBytes,
 } from "./node";
-import { ensureScratch, ensureVisited, nextGen, selectNeighbors, slotDistance, visit } from "./hnsw";
+import { ensureScratch, ensureVisited, nextGen, slotDistance, visit } from "./hnsw";
 import { idmapInsert, idmapReserve } from "./idmap";
 import { payloadStore, payloadTotal } from "./payload";
 
@@ -82,6 +82,14 @@ function repairList(slot: u32, p: usize, level: u32): void {
   const sel = <usize>hget(H_SEL);
   const selCap = hget(H_SEL_CAP);
   let n: u32 = 0;
+  // Lost a good share of its neighbours: look two hops out through the live
+  // ones as well, not only through the dead (the pool is otherwise too thin
+  // for the heuristic at low efConstruction).
+  let dead: u32 = 0;
+  for (let j: u32 = 0; j < count; j++) {
+    if (isDeleted(metaOf(nodePtr(load<u32>(links + (<usize>j << 2)))))) dead++;
+  }
+  const wide = dead * 4 >= count;
   for (let j: u32 = 0; j < count && n < selCap; j++) {
     const x = load<u32>(links + (<usize>j << 2));
     const xPtr = nodePtr(x);
@@ -91,7 +99,7 @@ function repairList(slot: u32, p: usize, level: u32): void {
         store<u32>(sel + (<usize>n << 3), x, 4);
         n++;
       }
-      continue;
+      if (!wide) continue;
     }
     const xc = countAt(xPtr, level);
     const xl = linksAt(xPtr, level);
@@ -112,12 +120,46 @@ function repairList(slot: u32, p: usize, level: u32): void {
     pinned++;
   }
   sortEntries(sel, n);
-  const kept = selectNeighbors(sel, n, maxLinks(level) - pinned);
+  // The heuristic alone would leave a repaired list short (insertion makes up
+  // for that with backlinks; repair has none): keep what it selects, then
+  // fill up to M with the nearest of the rest, and link back from each new
+  // neighbour that has room.
+  const cap = maxLinks(level) - pinned;
+  const floor = min<u32>(cap, hget(H_M));
+  const chosen = <usize>hget(H_SEL) + <usize>hget(H_SEL_CAP) * 8; // the prune buffer, as u32s
+  let kept: u32 = 0;
+  for (let i: u32 = 0; i < n && kept < cap; i++) {
+    const e = load<u32>(sel + (<usize>i << 3), 4);
+    const de = load<f32>(sel + (<usize>i << 3));
+    let good = true;
+    for (let j: u32 = 0; j < kept; j++) {
+      if (slotDistance(e, load<u32>(chosen + (<usize>j << 2))) < de) { good = false; break; }
+    }
+    if (good) store<u32>(chosen + (<usize>(kept++) << 2), e);
+  }
+  for (let i: u32 = 0; i < n && kept < floor; i++) {
+    const e = load<u32>(sel + (<usize>i << 3), 4);
+    let have = false;
+    for (let j: u32 = 0; j < kept; j++) if (load<u32>(chosen + (<usize>j << 2)) == e) { have = true; break; }
+    if (!have) store<u32>(chosen + (<usize>(kept++) << 2), e);
+  }
   for (let j: u32 = 0; j < kept; j++) {
-    store<u32>(links + (<usize>(pinned + j) << 2), load<u32>(sel + (<usize>j << 3), 4));
+    store<u32>(links + (<usize>(pinned + j) << 2), load<u32>(chosen + (<usize>j << 2)));
   }
   setCountAt(p, level, pinned + kept);
   if (level == 0) setPinned(p, pinned);
+  for (let j: u32 = 0; j < kept; j++) linkBack(load<u32>(chosen + (<usize>j << 2)), slot, level);
+}
+
+// Appends `from -> to` at `level` if there is room and it is not there yet.
+function linkBack(from: u32, to: u32, level: u32): void {
+  const p = nodePtr(from);
+  const count = countAt(p, level);
+  if (count >= maxLinks(level)) return;
+  const links = linksAt(p, level);
+  for (let i: u32 = 0; i < count; i++) if (load<u32>(links + (<usize>i << 2)) == to) return;
+  store<u32>(links + (<usize>count << 2), to);
+  setCountAt(p, level, count + 1);
 }
 
 export function repairRange(from: u32, to: u32): i32 {

@@ -27,10 +27,15 @@ const SNAPSHOT_TTL_MS = 250;
  * scrape, by the gauges' collect callbacks.
  */
 export function createMetrics(registry: Registry, source: MetricsSource) {
+  // The first worker-side gauge of a scrape (registration order: the arena
+  // gauge) takes a fresh snapshot; the others of the same scrape reuse it.
   let cached: { at: number; value: Promise<ShardSample[]> } | undefined;
+  const fresh = (): Promise<ShardSample[]> => {
+    cached = { at: performance.now(), value: source.shards() };
+    return cached.value;
+  };
   const snapshot = (): Promise<ShardSample[]> => {
-    const now = performance.now();
-    if (cached === undefined || now - cached.at > SNAPSHOT_TTL_MS) cached = { at: now, value: source.shards() };
+    if (cached === undefined || performance.now() - cached.at > SNAPSHOT_TTL_MS) return fresh();
     return cached.value;
   };
   const registers = [registry];
@@ -44,7 +49,7 @@ export function createMetrics(registry: Registry, source: MetricsSource) {
         registers,
         async collect() {
           this.reset();
-          for (const s of await snapshot()) {
+          for (const s of await fresh()) {
             this.set({ dataset: s.dataset, shard: String(s.shard), state: 'committed' }, s.committedBytes);
             this.set({ dataset: s.dataset, shard: String(s.shard), state: 'live' }, s.liveBytes);
           }

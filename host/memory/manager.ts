@@ -19,7 +19,8 @@ export interface ManagedStore {
   compactShard(dataset: string, shard: number, trigger: Trigger, signal: AbortSignal): Promise<unknown>;
   /** Datasets by last use, least recent first, with what dropping each would free. */
   lruDatasets(): { name: string; committedBytes: number }[];
-  evict(dataset: string): Promise<void>;
+  /** Drops a dataset; resolves with the committed bytes it held. */
+  evict(dataset: string): Promise<number>;
   emit(event: string, payload: unknown): void;
 }
 
@@ -219,9 +220,10 @@ export class MemoryManager {
       for (const victim of this.#store.lruDatasets()) {
         if (projected <= limit) break;
         if (victim.name === dataset) continue;
-        await this.#store.evict(victim.name);
-        projected -= victim.committedBytes;
-        this.#decide('evict', { dataset: victim.name, freedBytes: victim.committedBytes });
+        // what the victim holds is read as it goes, not from a stale sample
+        const freed = await this.#store.evict(victim.name);
+        projected -= freed;
+        this.#decide('evict', { dataset: victim.name, freedBytes: freed });
       }
     }
     if (this.#rejecting || projected > limit) {

@@ -8,7 +8,7 @@ import type { IndexStats } from '../index-class.js';
 import { decodePayload, encodePayloads, type Payload } from '../payload.js';
 import { flattenBatch, toQueries, toQuery, type Vector, type VectorBatch } from '../vectors.js';
 import { MemoryManager, DEFAULT_TUNER, type ShardEntry, type TunerOptions, type Trigger } from '../memory/manager.js';
-import { resolvePolicy, type CompactionPolicy } from '../memory/policy.js';
+import { needsCompaction, resolvePolicy, type CompactionPolicy } from '../memory/policy.js';
 import { createMetrics, removeMetrics, processMetrics, Registry, type Metrics } from '../metrics.js';
 import { CancelSlots } from './cancel.js';
 import { ThreadPool } from './pool.js';
@@ -167,6 +167,7 @@ export class Store extends EventEmitter {
   readonly #inflight = new Set<Promise<unknown>>();
   readonly #searchBatches = new Map<string, SearchBatch>();
   readonly #registry: Registry;
+  readonly #policy: CompactionPolicy;
   readonly #metrics: Metrics;
   readonly #memory: MemoryManager;
   #nextDataset = 1;
@@ -178,6 +179,7 @@ export class Store extends EventEmitter {
     this.#pool = pool;
     this.#cancel = cancel;
     this.#registry = registry;
+    this.#policy = policy;
     pool.on('threadLost', (threadId: number) => this.#onThreadLost(threadId));
     this.#metrics = createMetrics(registry, {
       shards: () => this.#shardEntries().then((all) => all.map((e) => ({ dataset: e.dataset, shard: e.shard, ...e.figures }))),
@@ -190,8 +192,9 @@ export class Store extends EventEmitter {
       lruDatasets: () => [...this.#datasets.values()].filter((d) => !d.lost).sort((a, b) => a.lastUsed - b.lastUsed)
         .map((d) => ({ name: d.name, committedBytes: this.#committedEstimate.get(d.name) ?? 0 })),
       evict: async (dataset) => {
-        await this.#drop(dataset);
-        this.emit('eviction', { dataset });
+        const freed = await this.#drop(dataset);
+        this.emit('eviction', { dataset, freedBytes: freed });
+        return freed;
       },
       emit: (event, payload) => {
         if (event !== 'error' || this.listenerCount('error') > 0) this.emit(event, payload);
@@ -392,8 +395,8 @@ export class Store extends EventEmitter {
     return Promise.all(ds.shards.map((s) => this.#run<IndexStats>(s, { op: 'stats', shard: s.key })));
   }
 
-  async #info(ds: Dataset): Promise<DatasetInfo> {
-    const stats = await this.#shardStats(ds);
+  async #info(ds: Dataset, known?: IndexStats[]): Promise<DatasetInfo> {
+    const stats = known ?? await this.#shardStats(ds);
     const sum = (f: (s: IndexStats) => number): number => stats.reduce((a, s) => a + f(s), 0);
     return {
       name: ds.name, dim: ds.dim, metric: ds.metric, M: ds.M, efConstruction: ds.efConstruction, ef: ds.ef,
@@ -421,14 +424,16 @@ export class Store extends EventEmitter {
     });
   }
 
-  async #drop(name: string): Promise<void> {
+  /** Drops a dataset; resolves with the committed bytes its shards held. */
+  async #drop(name: string): Promise<number> {
     const ds = this.#datasets.get(name);
-    if (ds === undefined) return;
+    if (ds === undefined) return 0;
     const committed = ds.lost ? 0 : (await this.#shardStats(ds).catch(() => [] as IndexStats[])).reduce((a, s) => a + s.committedBytes, 0);
     this.#datasets.delete(name);
     this.#committedEstimate.delete(name);
     await this.#dropShards(ds.shards);
     this.#metrics.compaction.reclaimed.inc(committed);
+    return committed;
   }
 
   /** Groups ids (and their positions) by shard. */
@@ -705,7 +710,8 @@ export class Store extends EventEmitter {
     return this.#op(async () => {
       const rssBefore = process.memoryUsage.rss();
       let reclaimedBytes = 0;
-      const due = (await this.#shardEntries()).filter((e) => e.figures.deletedNodes > 0 || e.figures.reclaimableBytes > 0);
+      const due = (await this.#shardEntries()).filter((e) =>
+        e.figures.deletedNodes > 0 || needsCompaction(e.figures, this.#policy) !== undefined);
       for (const e of due) {
         const ds = this.#datasets.get(e.dataset);
         if (ds === undefined || ds.lost) continue;
@@ -724,10 +730,11 @@ export class Store extends EventEmitter {
 
   stats(): Promise<StoreStats> {
     return this.#op(async () => {
-      const datasets = await Promise.all([...this.#datasets.values()].filter((d) => !d.lost).map(async (ds) => ({
-        ...(await this.#info(ds)),
-        shardStats: await this.#shardStats(ds),
-      })));
+      const datasets = await Promise.all([...this.#datasets.values()].filter((d) => !d.lost).map(async (ds) => {
+        // one read of the shards: the totals and the per-shard figures agree
+        const shardStats = await this.#shardStats(ds);
+        return { ...(await this.#info(ds, shardStats)), shardStats };
+      }));
       const mem = process.memoryUsage();
       const arenaBytes = datasets.reduce((a, d) => a + d.committedBytes, 0);
       const reclaimableBytes = datasets.reduce((a, d) => a + d.shardStats.reduce((b, s) => b + s.reclaimableBytes, 0), 0);
