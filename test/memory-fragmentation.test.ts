@@ -97,12 +97,16 @@ t.test(`${N} x ${DIM}, half deleted at random, compact(): bytes, RSS and recall`
   }
   t.equal(await store.count('frag'), N);
 
-  // a GC in every worker (the transferred insert buffers are garbage there)
-  // and each shard cut to its used prefix, so "before" holds no garbage
+  // a GC in every worker (the transferred insert buffers are garbage there),
+  // so "before" holds no garbage. Nothing is compacted yet: a fresh build has
+  // no tombstones, and its growth headroom (at most 1/16, untouched, not in
+  // RSS) does not make it due.
   const grown = await store.datasetInfo('frag');
   await store.releaseMemory();
   const before = (await store.stats()).datasets.find((d) => d.name === 'frag')!;
-  t.equal(before.shardStats.reduce((a, s) => a + s.usedBytes, 0), before.committedBytes, 'after releaseMemory committed == used prefix');
+  const usedBefore = before.shardStats.reduce((a, s) => a + s.usedBytes, 0);
+  t.ok(usedBefore <= before.committedBytes && before.committedBytes <= usedBefore * 1.07 + 2 * 65536 * 17,
+    `after releaseMemory committed ${before.committedBytes} is the used prefix ${usedBefore} plus at most 1/16 headroom`);
   const rssBefore = await settle(() => false, 8000);
   // the smaps reading only where it recognises the memories of the 2 shards
   let seen = wasmMemories();
