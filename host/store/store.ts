@@ -609,14 +609,7 @@ export class Store extends EventEmitter {
       const ds = this.#dataset(name);
       const single = isSingle(query, ds.dim);
       const { flat, n } = single ? { flat: toQuery(query as Vector, ds.dim), n: 1 } : toQueries(query as VectorBatch, ds.dim);
-      const kk = intIn(k, 'k', 1, MAX_K);
-      const ef = intIn(options.ef ?? ds.ef, 'options.ef', 1, MAX_K);
-      const signal = options.signal;
-      if (signal?.aborted) throw abortError(signal);
-      const stopTimer = this.#metrics.search.duration.startTimer({ dataset: ds.name });
-      const merged = await this.#coalesce(ds, flat, n, kk, ef, options.withPayload === true);
-      stopTimer();
-      if (signal?.aborted) throw abortError(signal);
+      const merged = await this.#searchFlat(ds, flat, n, k, options);
       return single ? merged[0]! : merged;
     });
   }
@@ -626,15 +619,21 @@ export class Store extends EventEmitter {
     return this.#op(async () => {
       const ds = this.#dataset(name);
       const { flat, n } = toQueries(queries, ds.dim);
-      const kk = intIn(k, 'k', 1, MAX_K);
-      const ef = intIn(options.ef ?? ds.ef, 'options.ef', 1, MAX_K);
-      if (options.signal?.aborted) throw abortError(options.signal);
-      const stopTimer = this.#metrics.search.duration.startTimer({ dataset: ds.name });
-      const merged = await this.#coalesce(ds, flat, n, kk, ef, options.withPayload === true);
-      stopTimer();
-      if (options.signal?.aborted) throw abortError(options.signal);
-      return merged;
+      return this.#searchFlat(ds, flat, n, k, options);
     });
+  }
+
+  /** The shared body of search and searchBatch, over validated queries. */
+  async #searchFlat(ds: Dataset, flat: Float32Array, n: number, k: number, options: SearchOptions): Promise<SearchHits[]> {
+    const kk = intIn(k, 'k', 1, MAX_K);
+    const ef = intIn(options.ef ?? ds.ef, 'options.ef', 1, MAX_K);
+    const signal = options.signal;
+    if (signal?.aborted) throw abortError(signal);
+    const stopTimer = this.#metrics.search.duration.startTimer({ dataset: ds.name });
+    const merged = await this.#coalesce(ds, flat, n, kk, ef, options.withPayload === true);
+    stopTimer();
+    if (signal?.aborted) throw abortError(signal);
+    return merged;
   }
 
   /**
