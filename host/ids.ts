@@ -13,7 +13,25 @@ export type IdList = readonly Id[] | Uint32Array | Int32Array | Float64Array | B
 
 const TWO_32 = 4294967296;
 const MAX_U64 = (1n << 64n) - 1n;
-const UUID_RE = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32})$/i;
+
+const HYPHENATED = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const SIMPLE = /^[0-9a-f]{32}$/i;
+
+/**
+ * A UUID in one of its standard text forms (the ones Rust's `uuid` crate,
+ * and so Qdrant, reads): hyphenated, 32 hex digits, braced `{...}` or
+ * `urn:uuid:...`, hex digits in either case. Returns it lowercase and
+ * hyphenated, or undefined for anything else: no surrounding whitespace, no
+ * mixed forms (`{urn:uuid:...}`), nothing before or after.
+ */
+export function canonicalUuid(text: string): string | undefined {
+  let s = text;
+  if (s.length === 45 && s.slice(0, 9).toLowerCase() === 'urn:uuid:') s = s.slice(9);
+  else if (s.length === 38 && s[0] === '{' && s[37] === '}') s = s.slice(1, 37);
+  if (s.length === 32 && SIMPLE.test(s)) s = `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20)}`;
+  else if (s.length !== 36 || !HYPHENATED.test(s)) return undefined;
+  return s.toLowerCase();
+}
 
 /**
  * Ids packed as the core stores them: ID_WORDS u32 per id, the id's 16 bytes
@@ -43,7 +61,7 @@ function packInto(id: unknown, out: Uint32Array, at: number, where: string): voi
     return;
   }
   if (typeof id === 'string') {
-    if (!UUID_RE.test(id)) throw invalid(`${where} must be a UUID when it is a string (got ${JSON.stringify(id)})`);
+    if (!HYPHENATED.test(id) && !SIMPLE.test(id)) throw invalid(`${where} must be a UUID when it is a string (got ${JSON.stringify(id)})`);
     const hex = id.replace(/-/g, '');
     // the 16 bytes in text order, stored as little-endian words
     for (let w = 0; w < 4; w++) {

@@ -5,14 +5,16 @@
  * store after closing the server (see cli.ts).
  */
 import { readFileSync } from 'node:fs';
-import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Store } from '../store/store.js';
 import { ARROW_FILE, ARROW_STREAM } from './arrow.js';
 import { authHook } from './auth.js';
 import { Collections } from './collections.js';
-import { elapsed, type ServerContext } from './context.js';
-import { toHttpError } from './http-errors.js';
+import { checkTimeoutHook, elapsed, type ServerContext } from './context.js';
+import { MAX_PARAM_LENGTH, toHttpError } from './http-errors.js';
 import { HttpError, QDRANT_COMPAT_VERSION, stringify } from './qdrant.js';
 import { registerCollectionRoutes } from './routes/collections.js';
 import { registerPointRoutes } from './routes/points.js';
@@ -109,6 +111,32 @@ function routeOf(request: FastifyRequest): string {
   return request.routeOptions.url ?? 'unmatched';
 }
 
+/** Any failure of a request as Qdrant's error body. */
+function sendError(err: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  const name = (request.params as { name?: string } | null | undefined)?.name;
+  const http = toHttpError(err, name);
+  if (http.statusCode >= 500) request.log.error({ err }, 'request failed');
+  void reply.code(http.statusCode).headers(http.headers).send({ status: { error: http.message }, time: elapsed(reply) });
+}
+
+/**
+ * Node's 'clientError': the bytes on a connection are not an HTTP request
+ * (or its headers are over the limit). The answer is Qdrant's error body,
+ * written straight to the socket, which is then closed, as Node does.
+ */
+function clientError(this: FastifyInstance, err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, message] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request header fields too large: the request line and headers are over the server\'s limit']
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Timeout error: the request was not received in time']
+      : [400, `Bad request: malformed HTTP request${err.code === undefined ? '' : ` (${err.code})`}`];
+  const body = JSON.stringify({ status: { error: message }, time: 0 });
+  this.log.trace({ err }, 'client error');
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
+}
+
 /** A Fastify instance serving `store` (not listening yet). */
 export function buildServer(store: Store, options: ServerOptions = {}): FastifyInstance {
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
@@ -119,9 +147,15 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
     logController: new LogController({ disableRequestLogging: options.requestLogging !== true }),
     bodyLimit,
     return503OnClosing: true,
-    routerOptions: { ignoreTrailingSlash: true },
-    // bodies are checked as sent: no coercion ("1.5" is not a number, null is not 0), no silent removal
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false, strict: false } },
+    // Qdrant takes collection names up to 255 characters; the schemas say so (422), not the router
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
+    // bodies are checked as sent: no coercion ("1.5" is not a number, null is not 0), no silent
+    // removal; verbose: errors carry the value and its schema, for Qdrant's "value V invalid, must be ..."
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false, strict: false, verbose: true } },
+    // a path the router cannot decode (bad percent-encoding, a parameter past maxParamLength)
+    frameworkErrors: (err, request, reply) => sendError(err, request, reply),
+    // what Node's HTTP parser refuses before there is a request (bad syntax, headers too large)
+    clientErrorHandler: clientError,
   });
 
   const collections = new Collections(store);
@@ -172,17 +206,14 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
   const auth = authHook({ apiKey: options.apiKey, readOnlyApiKey: options.readOnlyApiKey });
   if (auth !== undefined) app.addHook('onRequest', auth);
 
+  app.addHook('preHandler', checkTimeoutHook);
+
   // a POST without a body is an empty request object (count, scroll, ...)
   app.addHook('preValidation', async (request) => {
     if (request.body === undefined || request.body === null) request.body = {};
   });
 
-  app.setErrorHandler((err, request, reply) => {
-    const name = (request.params as { name?: string } | undefined)?.name;
-    const http = toHttpError(err, name);
-    if (http.statusCode >= 500) request.log.error({ err }, 'request failed');
-    void reply.code(http.statusCode).headers(http.headers).send({ status: { error: http.message }, time: elapsed(reply) });
-  });
+  app.setErrorHandler(sendError);
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?', 1)[0];

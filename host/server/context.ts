@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Store } from '../store/store.js';
 import type { Collections } from './collections.js';
 import { HttpError } from './qdrant.js';
+import { rangeMessage, validationError } from './validation.js';
 
 /** What every route module gets. */
 export interface ServerContext {
@@ -40,14 +41,44 @@ export function collectionName(request: FastifyRequest): string {
   return (request.params as NameParams).name;
 }
 
+/** Longest delay a Node timer takes (ms); AbortSignal.timeout throws past it. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+const MAX_U64 = (1n << 64n) - 1n;
+
 /**
- * An AbortSignal for Qdrant's `timeout` query parameter (seconds), or
- * undefined without one.
+ * Qdrant's `timeout` query parameter (whole seconds, an unsigned 64-bit
+ * integer, at least 1) in milliseconds. A timeout longer than a Node timer
+ * can wait (about 24.8 days) waits that long: no request runs that long.
+ */
+export function parseTimeout(text: string): number {
+  if (!/^[0-9]+$/.test(text)) throw new HttpError(400, `Format error in query parameters: timeout: ${JSON.stringify(text)} is not a whole number of seconds`);
+  const seconds = BigInt(text);
+  if (seconds > MAX_U64) throw new HttpError(400, `Format error in query parameters: timeout: ${text} is larger than an unsigned 64-bit integer`);
+  if (seconds === 0n) throw validationError('query parameters', [{ field: 'timeout', message: rangeMessage(0, 1, undefined) }]);
+  return seconds >= BigInt(Math.ceil(MAX_TIMER_MS / 1000)) ? MAX_TIMER_MS : Number(seconds) * 1000;
+}
+
+function timeoutText(request: FastifyRequest): string | undefined {
+  const t = (request.query as { timeout?: unknown } | undefined)?.timeout;
+  return typeof t === 'string' ? t : undefined;
+}
+
+/**
+ * Checks `timeout` on every route whose query schema takes one, before the
+ * handler runs, so a bad one is refused whether or not the route uses it.
+ */
+export async function checkTimeoutHook(request: FastifyRequest): Promise<void> {
+  const schema = request.routeOptions.schema?.querystring as { properties?: Record<string, unknown> } | undefined;
+  const text = timeoutText(request);
+  if (text !== undefined && schema?.properties?.timeout !== undefined) parseTimeout(text);
+}
+
+/**
+ * An AbortSignal for Qdrant's `timeout` query parameter, or undefined
+ * without one.
  */
 export function timeoutSignal(request: FastifyRequest): AbortSignal | undefined {
-  const t = (request.query as { timeout?: string } | undefined)?.timeout;
-  if (t === undefined) return undefined;
-  const seconds = Number(t);
-  if (!(seconds > 0)) throw new HttpError(400, 'Format error in query parameters: timeout must be a positive number of seconds');
-  return AbortSignal.timeout(seconds * 1000);
+  const text = timeoutText(request);
+  return text === undefined ? undefined : AbortSignal.timeout(parseTimeout(text));
 }

@@ -5,6 +5,14 @@
 import type { FastifyError } from 'fastify';
 import { ErrorCode, QuiverError } from '../errors.js';
 import { HttpError, collectionNotFound } from './qdrant.js';
+import { fromSchemaIssues, type SchemaIssue } from './validation.js';
+
+/**
+ * Longest path parameter the router takes. Qdrant's collection names go to
+ * 255 characters; a longer one is a 422 from the schema, and past this (a
+ * URL Node's default header limit would refuse anyway) a 414.
+ */
+export const MAX_PARAM_LENGTH = 16 * 1024;
 
 /** Seconds a client should wait before retrying a write refused for memory. */
 export const RETRY_AFTER_SECONDS = 5;
@@ -18,11 +26,7 @@ export function toHttpError(err: unknown, collection: string | undefined): HttpE
   if (err instanceof QuiverError) return fromQuiver(err, collection);
   const fe = err as Partial<FastifyError> & { validationContext?: string };
   if (fe !== null && typeof fe === 'object') {
-    if (fe.validation !== undefined) {
-      const where = fe.validationContext === 'querystring' ? 'query parameters' : fe.validationContext === 'params' ? 'path parameters' : 'JSON body';
-      const field = fe.validation[0]?.instancePath || fe.validationContext || '';
-      return new HttpError(400, `Format error in ${where}: ${field ? `${field.replace(/^\//, '').replace(/\//g, '.')}: ` : ''}${fe.validation[0]?.message ?? fe.message}`);
-    }
+    if (fe.validation !== undefined) return fromSchemaIssues(fe.validation as SchemaIssue[], fe.validationContext);
     switch (fe.code) {
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
         return new HttpError(413, `Payload too large: the request body is larger than the limit (${fe.message})`);
@@ -32,6 +36,10 @@ export function toHttpError(err: unknown, collection: string | undefined): HttpE
         return new HttpError(400, 'Format error in JSON body: the body is empty');
       case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
         return new HttpError(400, `Bad request: ${fe.message}`);
+      case 'FST_ERR_BAD_URL':
+        return new HttpError(400, 'Format error in path parameters: the path is not valid percent-encoded UTF-8');
+      case 'FST_ERR_MAX_PARAM_LENGTH':
+        return new HttpError(414, `URI too long: a path parameter is longer than ${MAX_PARAM_LENGTH} characters`);
       default:
         break;
     }

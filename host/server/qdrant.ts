@@ -3,7 +3,7 @@
  * ids, vectors, payload selection, distances to scores, error bodies.
  */
 import type { MetricName } from '../core/abi.js';
-import type { Id } from '../ids.js';
+import { canonicalUuid, type Id } from '../ids.js';
 
 /** The Qdrant version GET / reports: clients check major and minor (within one). */
 export const QDRANT_COMPAT_VERSION = '1.19.0';
@@ -79,14 +79,11 @@ export function passesThreshold(metric: MetricName, score: number, threshold: nu
 
 // ------------------------------------------------------------------ ids
 
-const UUID_HYPHENATED = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const UUID_SIMPLE = /^[0-9a-f]{32}$/;
-
 /**
  * A Qdrant point id from JSON: an unsigned integer (exact only up to
  * 2^53 - 1, as JSON numbers are doubles) or a UUID in any of Qdrant's text
  * forms (hyphenated, simple, braced, urn:uuid:), returned hyphenated and
- * lowercase.
+ * lowercase. Nothing else: no whitespace around it, no other text.
  */
 export function parseId(value: unknown, where: string): Id {
   if (typeof value === 'number') {
@@ -99,11 +96,9 @@ export function parseId(value: unknown, where: string): Id {
     throw formatError(`${where}: ${value} is not a valid point id; expected an unsigned integer or a UUID`);
   }
   if (typeof value === 'string') {
-    let s = value.trim().toLowerCase();
-    if (s.startsWith('urn:uuid:')) s = s.slice(9);
-    if (s.startsWith('{') && s.endsWith('}')) s = s.slice(1, -1);
-    if (UUID_SIMPLE.test(s)) s = `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20)}`;
-    if (UUID_HYPHENATED.test(s)) return s;
+    // exactly a UUID: " <uuid>" is not one (Qdrant refuses it too)
+    const uuid = canonicalUuid(value);
+    if (uuid !== undefined) return uuid;
     throw formatError(`${where}: ${JSON.stringify(value)} is not a valid point id; expected an unsigned integer or a UUID`);
   }
   throw formatError(`${where}: expected an unsigned integer or a UUID as point id (got ${value === null ? 'null' : typeof value})`);

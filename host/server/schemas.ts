@@ -8,6 +8,11 @@
 /** Most results one search may produce (the Store's largest k). */
 export const MAX_RESULTS = 100_000;
 
+/**
+ * An unsigned integer field with a range. Out of range is Qdrant's 422
+ * "value V invalid, must be from MIN to MAX"; negative, or not an integer,
+ * is a 400 format error (see validation.ts).
+ */
 const nullableInt = (min: number, max?: number): object => ({ type: ['integer', 'null'], minimum: min, ...(max === undefined ? {} : { maximum: max }) });
 
 /**
@@ -78,15 +83,8 @@ export const pointParams = {
 
 // ------------------------------------------------------------------ bodies
 
-const hnswConfig = {
-  type: ['object', 'null'],
-  properties: {
-    m: nullableInt(0, 127),
-    ef_construct: nullableInt(4, 100_000),
-    // quiver's own: the default search beam (Qdrant's is ef_construct)
-    ef: nullableInt(1, MAX_RESULTS),
-  },
-} as const;
+/** Checked field by field by datasetOptions, as `vectors.hnsw_config` is (same messages). */
+const hnswConfig = { type: ['object', 'null'] } as const;
 
 export const createCollection = {
   type: 'object',
@@ -105,17 +103,6 @@ export const createCollection = {
     wal_config: {},
     strict_mode_config: {},
     metadata: {},
-  },
-} as const;
-
-export const vectorParams = {
-  type: 'object',
-  required: ['size', 'distance'],
-  properties: {
-    size: { type: 'integer', minimum: 1, maximum: 65_536 },
-    distance: { type: 'string' },
-    hnsw_config: hnswConfig,
-    on_disk: { type: ['boolean', 'null'] },
   },
 } as const;
 

@@ -2,17 +2,49 @@
  * Collections: list, create, info, exists, delete; and quiver's compaction.
  */
 import type { FastifyInstance } from 'fastify';
+import { MAX_DIM, MAX_M } from '../../core/abi.js';
 import type { DatasetInfo, DatasetOptions } from '../../store/store.js';
 import { collectionName, ok, type ServerContext } from '../context.js';
 import { distanceOf, formatError, metricOf, notSupported, rejectUnsupported } from '../qdrant.js';
 import * as schema from '../schemas.js';
+import { checkRange } from '../validation.js';
 
 type Body = Record<string, unknown>;
 
 interface Hnsw {
-  m?: number | null;
-  ef_construct?: number | null;
-  ef?: number | null;
+  m?: number;
+  ef_construct?: number;
+  ef?: number;
+}
+
+/**
+ * The HNSW fields quiver honours and their ranges: Qdrant's (ef_construct
+ * at least 4) within the Store's (m at most MAX_M; m 0, "no graph", is
+ * refused as unsupported). `ef` is quiver's own: the default search beam.
+ */
+const HNSW_RANGES: Record<keyof Hnsw, [min: number, max: number]> = {
+  m: [2, MAX_M],
+  ef_construct: [4, 100_000],
+  ef: [1, schema.MAX_RESULTS],
+};
+
+/** An `hnsw_config` (top level or inside `vectors`), checked field by field. */
+function hnswConfig(value: unknown, where: string): Hnsw {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) throw formatError(`${where}: expected an object`);
+  const out: Hnsw = {};
+  for (const key of Object.keys(HNSW_RANGES) as (keyof Hnsw)[]) {
+    const v = (value as Body)[key];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+      throw formatError(`${where}.${key}: expected an unsigned integer (got ${JSON.stringify(v)})`);
+    }
+    if (key === 'm' && v === 0) throw notSupported('m = 0 (a collection without an HNSW graph)');
+    const [min, max] = HNSW_RANGES[key];
+    checkRange('JSON body', `${where}.${key}`, v, min, max);
+    out[key] = v;
+  }
+  return out;
 }
 
 /** Qdrant's CreateCollection body as the Store's DatasetOptions. */
@@ -37,6 +69,7 @@ export function datasetOptions(body: Body): DatasetOptions {
   }
   const size = vectors.size;
   if (typeof size !== 'number' || !Number.isInteger(size) || size < 1) throw formatError('vectors.size: expected a positive integer');
+  checkRange('JSON body', 'vectors.size', size, 1, MAX_DIM);
   rejectUnsupported(vectors, {
     multivector_config: 'multi-vectors (multivector_config)',
     quantization_config: '`quantization_config` (quantization)',
@@ -44,12 +77,11 @@ export function datasetOptions(body: Body): DatasetOptions {
   if (vectors.datatype !== undefined && vectors.datatype !== null && vectors.datatype !== 'float32') {
     throw notSupported(`datatype ${JSON.stringify(vectors.datatype)} (vectors are float32)`);
   }
-  const hnsw: Hnsw = { ...(body.hnsw_config as Hnsw | null | undefined), ...(vectors.hnsw_config as Hnsw | null | undefined) };
-  if (hnsw.m === 0) throw notSupported('m = 0 (a collection without an HNSW graph)');
+  const hnsw: Hnsw = { ...hnswConfig(body.hnsw_config, 'hnsw_config'), ...hnswConfig(vectors.hnsw_config, 'vectors.hnsw_config') };
   const options: DatasetOptions = { dim: size, metric: metricOf(vectors.distance) };
-  if (typeof hnsw.m === 'number') options.M = hnsw.m;
-  if (typeof hnsw.ef_construct === 'number') options.efConstruction = hnsw.ef_construct;
-  if (typeof hnsw.ef === 'number') options.ef = hnsw.ef;
+  if (hnsw.m !== undefined) options.M = hnsw.m;
+  if (hnsw.ef_construct !== undefined) options.efConstruction = hnsw.ef_construct;
+  if (hnsw.ef !== undefined) options.ef = hnsw.ef;
   if (typeof body.shard_number === 'number') options.shards = body.shard_number;
   return options;
 }

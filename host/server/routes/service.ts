@@ -54,8 +54,9 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: ServerContext):
   // not wrapped in {result}: Qdrant's root answers the VersionInfo itself
   app.get('/', async () => ({ title: 'quiver', version: ctx.compatVersion, commit: null, quiver_version: ctx.quiverVersion }));
 
+  // Qdrant answers both with the same text
   app.get('/healthz', async (_request, reply) => reply.type('text/plain; charset=utf-8').send('healthz check passed'));
-  app.get('/livez', async (_request, reply) => reply.type('text/plain; charset=utf-8').send('livez check passed'));
+  app.get('/livez', async (_request, reply) => reply.type('text/plain; charset=utf-8').send('healthz check passed'));
   app.get('/readyz', async (_request, reply) => {
     reply.type('text/plain; charset=utf-8');
     if (!ctx.isReady()) return reply.code(503).send('not ready: quiver is shutting down');
