@@ -17,7 +17,13 @@ t.teardown(() => app.close());
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 const api = async (method: Method, url: string, payload?: unknown): Promise<{ status: number; body: any; text: string }> => {
-  const res = await app.inject({ method, url, ...(payload === undefined ? {} : { payload: payload as object }) });
+  const res = await app.inject({
+    method,
+    url,
+    ...(payload === undefined ? {} : { payload: payload as object }),
+    // a string is JSON text sent as it is (for bodies JSON.stringify cannot make)
+    ...(typeof payload === 'string' ? { headers: { 'content-type': 'application/json' } } : {}),
+  });
   let body: unknown = res.body;
   try {
     body = res.json();
@@ -106,6 +112,11 @@ const cases: Case[] = [
   { name: 'a delete with a braced urn', method: 'POST', url: '/collections/e/points/delete', body: { points: [4, `{urn:uuid:${UUID}}`] }, status: 400, error: /points\[1\]: "\{urn:uuid:.*\}" is not a valid point id/ },
   { name: 'a retrieve with a non-breaking space', method: 'POST', url: '/collections/e/points', body: { ids: [`\u00a0${UUID}`] }, status: 400, error: /ids\[0\]: ".*" is not a valid point id/ },
   { name: 'a path id with a leading space', method: 'GET', url: `/collections/e/points/%20${UUID}`, status: 400, error: `Format error in path parameters: id: " ${UUID}" is not a valid point id; expected an unsigned integer or a UUID` },
+  // shapes that reached a recursion or a null (500 before)
+  { name: 'nearest inside nearest, 100,000 deep', method: 'POST', url: '/collections/e/points/query', body: `{"query":${'{"nearest":'.repeat(100_000)}[1,1,1,1]${'}'.repeat(100_000)}}`, status: 400, error: 'Format error in JSON body: query.nearest: expected a vector or a point id' },
+  { name: 'a default vector named twice', method: 'PUT', url: '/collections/e/points', body: { points: [{ id: 2000, vector: { '': { '': vec(1) } } }] }, status: 400, error: 'Bad request: named vectors (points[0].vector[""]) is not supported by quiver' },
+  { name: 'a default vector named 100,000 deep', method: 'PUT', url: '/collections/e/points', body: `{"points":[{"id":2000,"vector":${'{"":'.repeat(100_000)}[1,1,1,1]${'}'.repeat(100_000)}}]}`, status: 400, error: /^Bad request: named vectors/ },
+  { name: 'vectors {"": null}', method: 'PUT', url: '/collections/x', body: { vectors: { '': null } }, status: 400, error: /^Format error in JSON body: vectors\[""\]: expected \{"size"/ },
 ];
 
 t.test('bad requests: Qdrant\'s status and message, and nothing changes', async (t) => {

@@ -122,17 +122,18 @@ export function showId(id: Id): string {
 
 /**
  * A plain vector (Qdrant's unnamed dense vector) from a JSON value: an
- * array of numbers, or `{"": [...]}` (the default vector named explicitly).
+ * array of numbers, or `{"": [...]}` (the default vector named explicitly, once).
  * Named, sparse and multi vectors are not supported.
  */
-export function plainVector(value: unknown, where: string): unknown[] {
+export function plainVector(value: unknown, where: string, named = true): unknown[] {
   if (Array.isArray(value)) {
     if (value.length > 0 && Array.isArray(value[0])) throw notSupported(`multi-vectors (${where})`);
     return value;
   }
   if (value !== null && typeof value === 'object') {
     const keys = Object.keys(value);
-    if (keys.length === 1 && keys[0] === '') return plainVector((value as Record<string, unknown>)[''], where);
+    // one level only: {"": {"": [...]}} is not a vector (and deep nesting must not recurse)
+    if (keys.length === 1 && keys[0] === '' && named) return plainVector((value as Record<string, unknown>)[''], `${where}[""]`, false);
     if ('indices' in value && 'values' in value) throw notSupported(`sparse vectors (${where})`);
     if ('text' in value || 'image' in value || 'object' in value) throw notSupported(`inference objects (${where})`);
     throw notSupported(`named vectors (${where})`);

@@ -66,6 +66,9 @@ export function datasetOptions(body: Body): DatasetOptions {
     const names = Object.keys(vectors);
     if (names.length === 1 && names[0] === '') vectors = vectors[''] as Body;
     else throw notSupported(`named vectors (${names.map((n) => JSON.stringify(n)).join(', ')})`);
+    if (vectors === null || typeof vectors !== 'object' || Array.isArray(vectors)) {
+      throw formatError('vectors[""]: expected {"size": <dimension>, "distance": "Cosine" | "Euclid" | "Dot"}');
+    }
   }
   const size = vectors.size;
   if (typeof size !== 'number' || !Number.isInteger(size) || size < 1) throw formatError('vectors.size: expected a positive integer');

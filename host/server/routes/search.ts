@@ -40,15 +40,17 @@ type Body = Record<string, unknown>;
 /** Query kinds of Qdrant's Query API other than `nearest`. */
 const OTHER_QUERIES = ['recommend', 'discover', 'context', 'order_by', 'fusion', 'rrf', 'formula', 'sample', 'relevance_feedback'];
 
-function queryTarget(q: unknown, where: string): SearchSpec['query'] {
+/** `query`: a vector, a point id, or `{nearest: <vector or id>}` (whose value is not another query). */
+function queryTarget(q: unknown, where: string, nested = false): SearchSpec['query'] {
   if (typeof q === 'number' || typeof q === 'string') return { id: parseId(q, where) };
   if (Array.isArray(q)) return { values: plainVector(q, where) };
   if (q !== null && typeof q === 'object') {
     const obj = q as Body;
-    if ('nearest' in obj) {
+    if ('nearest' in obj && !nested) {
       rejectUnsupported(obj, { mmr: '`mmr` (maximal marginal relevance)' });
-      return queryTarget(obj.nearest, `${where}.nearest`);
+      return queryTarget(obj.nearest, `${where}.nearest`, true);
     }
+    if (nested && 'nearest' in obj) throw formatError(`${where}: expected a vector or a point id`);
     for (const kind of OTHER_QUERIES) if (kind in obj) throw notSupported(`\`${kind}\` queries (${where})`);
     return { values: plainVector(q, where) };
   }
