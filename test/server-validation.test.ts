@@ -130,6 +130,7 @@ t.test('bad requests: Qdrant\'s status and message, and nothing changes', async 
     t.type(res.body?.time, 'number', `${c.name}: Qdrant's envelope`);
   }
   t.same(await snapshot(), before, 'no collection, point or deletion came of them');
+  t.same(app.quiver.inflight(), [], 'and none of them is left counted as in flight');
 });
 
 t.test('collection names of 101 to 128 characters work on every route', async (t) => {
