@@ -7,7 +7,6 @@
 // in its own child process, one at a time, so engines cannot disturb each other's
 // memory numbers or timings. A child prints one JSON line prefixed with RESULT_PREFIX;
 // anything else on its stdout (library chatter) is ignored.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +22,8 @@ import {
   siftRef,
 } from './datasets.js';
 import { ENGINES, type AnnIndex } from './engines.js';
+import { childArgs, reportResult, runChild } from './lib/child.js';
+import { settle } from './lib/rss.js';
 
 const RESULT_PREFIX = '@@quiver-ann-result@@ ';
 const M = 16;
@@ -70,21 +71,11 @@ const isError = (r: Result): r is ErrorResult => 'error' in r;
 
 // ---------------------------------------------------------------- child
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** RSS after garbage collection, once it stops moving (the OS and V8 release memory lazily). */
 async function settledRss(): Promise<number> {
   const gc = (globalThis as { gc?: () => void }).gc;
-  let prev = -1;
-  let rss = 0;
-  for (let i = 0; i < 20; i++) {
-    gc?.();
-    await sleep(50);
-    rss = process.memoryUsage.rss();
-    if (Math.abs(rss - prev) < 64 * 1024) break;
-    prev = rss;
-  }
-  return rss;
+  const stable = { bytes: 64 * 1024, windowMs: 50, minMs: 0 };
+  return (await settle({ gc: () => gc?.(), until: { stable }, pollMs: 50, deadlineMs: 1000 })).rss;
 }
 
 function recallAt(results: ArrayLike<number | bigint | string>[], gt: Int32Array): number {
@@ -103,17 +94,17 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-async function runChild(engineName: string, ref: DatasetRef, efs: number[], minRunMs: number): Promise<EngineResult> {
+async function measureEngine(engineName: string, ref: DatasetRef, efs: number[], minRunMs: number): Promise<EngineResult> {
   const engine = ENGINES.find((e) => e.name === engineName);
   if (!engine) throw new Error(`unknown engine ${engineName}`);
   const ds = loadDataset(ref);
   const { n, dim, nq } = ds;
-  const create = await engine.load();
+  const loaded = await engine.load();
   const queries = Array.from({ length: nq }, (_, q) => ds.queries.slice(q * dim, (q + 1) * dim));
 
   const rssBefore = await settledRss();
   const t0 = performance.now();
-  const idx: AnnIndex = create({ dim, n, metric: ds.metric, M, efConstruction: EF_CONSTRUCTION });
+  const idx: AnnIndex = await loaded.create({ dim, n, metric: ds.metric, M, efConstruction: EF_CONSTRUCTION });
   for (let start = 0; start < n; start += ADD_CHUNK) {
     const end = Math.min(n, start + ADD_CHUNK);
     idx.add(start, ds.base.subarray(start * dim, end * dim));
@@ -143,7 +134,7 @@ async function runChild(engineName: string, ref: DatasetRef, efs: number[], minR
     }
     sweep.push({ ef, recall: recallAt(results, ds.gt), qps: median(qpsRuns), qpsRuns });
   }
-  idx.dispose();
+  await idx.dispose();
   return {
     engine: engineName,
     dataset: ds.name,
@@ -159,49 +150,16 @@ async function runChild(engineName: string, ref: DatasetRef, efs: number[], minR
 
 // ---------------------------------------------------------------- parent
 
-function spawnChild(engine: string, ref: DatasetRef, efs: number[], minRunMs: number, verbose: boolean): Promise<Result> {
-  const fail = (error: string): ErrorResult => ({ engine, dataset: ref.name, error });
-  return new Promise((resolvePromise) => {
-    const child = spawn(
-      process.execPath,
-      [
-        '--expose-gc',
-        thisFile,
-        '--child',
-        `engine=${engine}`,
-        `dataset=${JSON.stringify(ref)}`,
-        `efs=${efs.join(',')}`,
-        `minRunMs=${minRunMs}`,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      if (verbose) process.stderr.write(d);
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      resolvePromise(fail(`spawn failed: ${e.message}`));
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const line = stdout.split('\n').find((l) => l.startsWith(RESULT_PREFIX));
-      if (line) {
-        try {
-          resolvePromise(JSON.parse(line.slice(RESULT_PREFIX.length)) as Result);
-          return;
-        } catch {
-          // fall through: report as a crash
-        }
-      }
-      const tail = stderr.trim().split('\n').slice(-3).join(' | ');
-      resolvePromise(fail(`child exited (${signal ?? `code ${code}`})${tail ? `: ${tail}` : ''}`));
-    });
+async function runEngine(engine: string, ref: DatasetRef, efs: number[], minRunMs: number, verbose: boolean): Promise<Result> {
+  const r = await runChild<Result>({
+    file: thisFile,
+    args: ['--child', `engine=${engine}`, `dataset=${JSON.stringify(ref)}`, `efs=${efs.join(',')}`, `minRunMs=${minRunMs}`],
+    marker: RESULT_PREFIX,
+    nodeFlags: ['--expose-gc'],
+    timeoutMs: CHILD_TIMEOUT_MS,
+    verbose,
   });
+  return r.ok ? r.value : { engine, dataset: ref.name, error: r.error };
 }
 
 function repoRoot(): string {
@@ -322,19 +280,19 @@ async function main(): Promise<void> {
   if (efs.some((ef) => !Number.isInteger(ef) || ef < 1)) throw new Error(`bad --efs ${values.efs}`);
 
   if (values.child) {
-    const kv = Object.fromEntries(positionals.map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]));
+    const kv = childArgs(positionals);
     const engine = kv.engine ?? '';
     let ref: DatasetRef | undefined;
     let result: Result;
     try {
       ref = JSON.parse(kv.dataset ?? '') as DatasetRef;
-      result = await runChild(engine, ref, list(kv.efs)?.map(Number) ?? DEFAULT_EFS, Number(kv.minRunMs ?? MIN_RUN_MS));
+      result = await measureEngine(engine, ref, list(kv.efs)?.map(Number) ?? DEFAULT_EFS, Number(kv.minRunMs ?? MIN_RUN_MS));
     } catch (e) {
       const err = e as Error;
       process.stderr.write(`${err.stack ?? err.message}\n`);
       result = { engine, dataset: ref?.name ?? '?', error: err.message.split('\n')[0] ?? String(e) };
     }
-    process.stdout.write(`\n${RESULT_PREFIX}${JSON.stringify(result)}\n`);
+    reportResult(RESULT_PREFIX, result);
     return;
   }
 
@@ -369,7 +327,7 @@ async function main(): Promise<void> {
       }
       log(`${ds.name}: ${engine}...`);
       const t = performance.now();
-      const r = await spawnChild(engine, ds, efs, values.small ? MIN_RUN_MS_SMALL : MIN_RUN_MS, values.verbose);
+      const r = await runEngine(engine, ds, efs, values.small ? MIN_RUN_MS_SMALL : MIN_RUN_MS, values.verbose);
       log(`${ds.name}: ${engine} ${isError(r) ? `failed: ${r.error}` : 'done'} (${((performance.now() - t) / 1000).toFixed(1)} s)`);
       results.push(r);
     }

@@ -2,6 +2,7 @@
 // generated sets whose data and brute-force ground truth are cached on disk.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gaussian, rng } from './lib/random.js';
 
 export type Metric = 'l2' | 'cosine';
 
@@ -38,7 +39,7 @@ export interface GeneratedSpec {
 }
 
 // Bump when the generator changes so stale caches are not reused.
-const GENERATOR_VERSION = 1;
+const GENERATOR_VERSION = 2; // 2: the shared generator of bench/lib/random.ts (was sfc32)
 
 export function generatedSpecs(small: boolean): GeneratedSpec[] {
   return [
@@ -131,38 +132,6 @@ function loadSift(dir: string): Dataset {
 
 // ---------------------------------------------------------------- generation
 
-/** sfc32: small, fast, and good enough for benchmark data; seeded so runs are reproducible. */
-function prng(seed: number): () => number {
-  let a = 0x9e3779b9, b = 0x243f6a88, c = 0xb7e15162, d = seed >>> 0;
-  const next = (): number => {
-    const t = (((a + b) | 0) + d) | 0;
-    d = (d + 1) | 0;
-    a = b ^ (b >>> 9);
-    b = (c + (c << 3)) | 0;
-    c = (c << 21) | (c >>> 11);
-    c = (c + t) | 0;
-    return (t >>> 0) / 4294967296;
-  };
-  for (let i = 0; i < 16; i++) next(); // the first outputs still reflect the seed pattern
-  return next;
-}
-
-function gaussian(rand: () => number): () => number {
-  let spare: number | null = null;
-  return () => {
-    if (spare !== null) {
-      const s = spare;
-      spare = null;
-      return s;
-    }
-    const u = 1 - rand(); // (0, 1], keeps log finite
-    const v = rand();
-    const r = Math.sqrt(-2 * Math.log(u));
-    spare = r * Math.sin(2 * Math.PI * v);
-    return r * Math.cos(2 * Math.PI * v);
-  };
-}
-
 /**
  * Mixture of `clusters` gaussians, each with a random rank-`rank` covariance plus a
  * little isotropic noise. Queries come from the same mixture but a different stream,
@@ -170,7 +139,7 @@ function gaussian(rand: () => number): () => number {
  */
 export function generate(spec: GeneratedSpec): { base: Float32Array; queries: Float32Array } {
   const { dim, clusters, rank, noise } = spec;
-  const g = gaussian(prng(spec.seed));
+  const g = gaussian(rng(spec.seed));
   const centers = new Float32Array(clusters * dim);
   for (let i = 0; i < centers.length; i++) centers[i] = g();
   // Scaling by 1/sqrt(rank) keeps a cluster's spread comparable to the distance between centres.
@@ -178,7 +147,7 @@ export function generate(spec: GeneratedSpec): { base: Float32Array; queries: Fl
   for (let i = 0; i < axes.length; i++) axes[i] = g() / Math.sqrt(rank);
 
   const sample = (count: number, seed: number): Float32Array => {
-    const rand = prng(seed);
+    const rand = rng(seed);
     const gs = gaussian(rand);
     const out = new Float32Array(count * dim);
     const z = new Float64Array(rank);

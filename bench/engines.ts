@@ -1,8 +1,11 @@
-// One adapter per engine. Each hides its engine's API behind AnnIndex so the
-// measuring loop in ann.ts is identical for all of them.
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+// One adapter per engine, shared by every benchmark: each hides its engine's
+// API behind EngineIndex (build, delete, compact, drop: bench/memory.ts) and,
+// for engines that search in-process, AnnIndex (bench/ann.ts), so the
+// measuring loops are identical for all of them.
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Metric } from './datasets.js';
 
 export interface BuildSpec {
@@ -13,22 +16,47 @@ export interface BuildSpec {
   efConstruction: number;
 }
 
-/** Q is the engine's preferred query form; converting to it happens outside the timed loop. */
-export interface AnnIndex<Q = unknown> {
+/** What every engine does. Methods may be sync or async (the Store is async). */
+export interface EngineIndex {
   /** Adds vectors (a flat chunk) with ids firstId, firstId + 1, ... */
+  add(firstId: number, vectors: Float32Array): void | Promise<void>;
+  /** Deletes (tombstones) ids; returns how many went. */
+  remove(ids: Uint32Array): number | Promise<number>;
+  /** Only engines that can compact. */
+  compact?(): void | Promise<void>;
+  /** What the engine says it holds, by name (bytes), where it can tell. */
+  engineBytes?(): Record<string, number> | Promise<Record<string, number>>;
+  /** Drops every reference the adapter holds, freeing what the engine lets be freed. */
+  dispose(): void | Promise<void>;
+}
+
+/** Q is the engine's preferred query form; converting to it happens outside the timed loop. */
+export interface AnnIndex<Q = unknown> extends EngineIndex {
   add(firstId: number, vectors: Float32Array): void;
   setEf(ef: number): void;
   prepareQuery(v: Float32Array): Q;
   search(q: Q, k: number): ArrayLike<number | bigint | string>;
   /** Serialized size in bytes, or null when the engine offers no way to measure it. */
   imageBytes(): number | null;
-  dispose(): void;
 }
 
-export interface Engine {
+export interface LoadedEngine<I extends EngineIndex> {
+  create(spec: BuildSpec): I | Promise<I>;
+  /** How the adapter deletes and drops, for the tables. */
+  notes: string[];
+  /** Called once after a build, before it is measured (quiver-store: GC the workers). */
+  afterBuild?(): Promise<void>;
+  /**
+   * Releases the engine itself where that means something (a Store's threads,
+   * a WASM module). Returns the name for the reading taken before it.
+   */
+  unload?(): Promise<string>;
+}
+
+export interface Engine<I extends EngineIndex = AnnIndex> {
   name: string;
   /** Loads the module; done before the RSS baseline so code and runtime are not counted. */
-  load(): Promise<(spec: BuildSpec) => AnnIndex>;
+  load(): Promise<LoadedEngine<I>>;
 }
 
 const SEED = 100;
@@ -38,43 +66,101 @@ function tempFile(name: string): { path: string; cleanup: () => void } {
   return { path: join(dir, name), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+function sequentialIds(firstId: number, count: number): Uint32Array {
+  const ids = new Uint32Array(count);
+  for (let i = 0; i < count; i++) ids[i] = firstId + i;
+  return ids;
+}
+
 // ---------------------------------------------------------------- quiver
 
-// Typed here rather than imported: host/index.ts is written in parallel and may not
-// exist yet, and a missing quiver must become an error row, not a compile error.
-interface QuiverIndex {
-  add(ids: number[], vectors: Float32Array): void;
-  search(q: Float32Array, k: number, opts: { ef: number }): { ids: ArrayLike<number | bigint | string> };
-  toImage(): Uint8Array;
-  dispose(): void;
-}
 interface QuiverModule {
-  Index: new (opts: { dim: number; metric: Metric; M: number; efConstruction: number; seed: number }) => QuiverIndex;
+  Index: typeof import('../host/index.js').Index;
+  Store: typeof import('../host/index.js').Store;
+}
+
+async function importQuiver(): Promise<QuiverModule> {
+  // Through a URL so a missing host build is an error row, not a crash of the bench.
+  const url = new URL('../host/index.js', import.meta.url).href;
+  const mod = (await import(url)) as Partial<QuiverModule>;
+  if (typeof mod.Index !== 'function' || typeof mod.Store !== 'function') throw new Error(`${url} does not export Index and Store`);
+  return mod as QuiverModule;
 }
 
 const quiver: Engine = {
   name: 'quiver',
   async load() {
-    const url = new URL('../host/index.js', import.meta.url).href;
-    const mod = (await import(url)) as Partial<QuiverModule>;
-    const Index = mod.Index;
-    if (typeof Index !== 'function') throw new Error(`${url} does not export Index`);
-    return (spec) => {
-      const idx = new Index({ dim: spec.dim, metric: spec.metric, M: spec.M, efConstruction: spec.efConstruction, seed: SEED });
-      let ef = 64;
-      return {
-        add(firstId, vectors) {
-          const count = vectors.length / spec.dim;
-          idx.add(Array.from({ length: count }, (_, i) => firstId + i), vectors);
-        },
-        setEf(e) {
-          ef = e;
-        },
-        prepareQuery: (v) => v,
-        search: (q, k) => idx.search(q, k, { ef }).ids,
-        imageBytes: () => idx.toImage().byteLength,
-        dispose: () => idx.dispose(),
-      } satisfies AnnIndex<Float32Array>;
+    const { Index } = await importQuiver();
+    return {
+      notes: [],
+      create(spec) {
+        let idx: InstanceType<typeof Index> | undefined = new Index({ dim: spec.dim, metric: spec.metric, M: spec.M, efConstruction: spec.efConstruction, seed: SEED });
+        let ef = 64;
+        return {
+          add(firstId, vectors) {
+            idx!.add(sequentialIds(firstId, vectors.length / spec.dim), vectors);
+          },
+          remove: (ids) => idx!.remove(ids),
+          compact() {
+            idx!.compact();
+          },
+          engineBytes() {
+            const s = idx!.stats();
+            return { committed: s.committedBytes, live: s.liveBytes, reclaimable: s.reclaimableBytes };
+          },
+          setEf(e) {
+            ef = e;
+          },
+          prepareQuery: (v) => v,
+          search: (q, k) => idx!.search(q, k, { ef }).ids,
+          imageBytes: () => idx!.toImage().byteLength,
+          dispose() {
+            idx?.dispose();
+            idx = undefined;
+          },
+        } satisfies AnnIndex<Float32Array>;
+      },
+    };
+  },
+};
+
+/** The Store with 1 thread and 1 shard: the same index behind a worker (memory only; it searches asynchronously). */
+const quiverStore: Engine<EngineIndex> = {
+  name: 'quiver-store',
+  async load() {
+    const { Store } = await importQuiver();
+    const store = await Store.open({ threads: 1 });
+    let created = 0;
+    return {
+      notes: ['1 worker thread, 1 shard; after build store.releaseMemory() runs a GC in the worker (no tombstones yet, so no compaction)'],
+      async create(spec) {
+        const ds = `bench-${created++}`;
+        await store.createDataset(ds, { dim: spec.dim, metric: spec.metric, M: spec.M, efConstruction: spec.efConstruction, shards: 1 });
+        return {
+          async add(firstId, vectors) {
+            await store.insert(ds, sequentialIds(firstId, vectors.length / spec.dim), vectors);
+          },
+          remove: async (ids) => (await store.delete(ds, ids)).deleted,
+          async compact() {
+            await store.compact(ds);
+          },
+          async engineBytes() {
+            const info = await store.datasetInfo(ds);
+            return { committed: info.committedBytes, live: info.liveBytes };
+          },
+          async dispose() {
+            await store.dropDataset(ds);
+          },
+        };
+      },
+      async afterBuild() {
+        await store.releaseMemory();
+      },
+      async unload() {
+        // the dataset is gone; what is left is the worker thread itself
+        await store.close();
+        return 'afterDropStoreOpen';
+      },
     };
   },
 };
@@ -87,30 +173,39 @@ const hnswlibNode: Engine = {
     const mod = await import('hnswlib-node');
     // A CommonJS addon: its default export is module.exports.
     const { HierarchicalNSW } = mod.default;
-    return (spec) => {
-      const idx = new HierarchicalNSW(spec.metric, spec.dim);
-      idx.initIndex(spec.n, spec.M, spec.efConstruction, SEED);
-      return {
-        add(firstId, vectors) {
-          // The addon only takes plain arrays; converting is part of what a user pays to add.
-          for (let i = 0, off = 0; off < vectors.length; i++, off += spec.dim) {
-            idx.addPoint(Array.from(vectors.subarray(off, off + spec.dim)), firstId + i);
-          }
-        },
-        setEf: (ef) => idx.setEf(ef),
-        prepareQuery: (v) => Array.from(v),
-        search: (q, k) => idx.searchKnn(q, k).neighbors,
-        imageBytes() {
-          const tmp = tempFile('index.hnsw');
-          try {
-            idx.writeIndexSync(tmp.path);
-            return statSync(tmp.path).size;
-          } finally {
-            tmp.cleanup();
-          }
-        },
-        dispose() {},
-      } satisfies AnnIndex<number[]>;
+    return {
+      notes: ['markDelete per id; no way to free the index but dropping the object'],
+      create(spec) {
+        let idx: InstanceType<typeof HierarchicalNSW> | undefined = new HierarchicalNSW(spec.metric, spec.dim);
+        idx.initIndex(spec.n, spec.M, spec.efConstruction, SEED);
+        return {
+          add(firstId, vectors) {
+            // The addon only takes plain arrays; converting is part of what a user pays to add.
+            for (let i = 0, off = 0; off < vectors.length; i++, off += spec.dim) {
+              idx!.addPoint(Array.from(vectors.subarray(off, off + spec.dim)), firstId + i);
+            }
+          },
+          remove(ids) {
+            for (const id of ids) idx!.markDelete(id);
+            return ids.length;
+          },
+          setEf: (ef) => idx!.setEf(ef),
+          prepareQuery: (v) => Array.from(v),
+          search: (q, k) => idx!.searchKnn(q, k).neighbors,
+          imageBytes() {
+            const tmp = tempFile('index.hnsw');
+            try {
+              idx!.writeIndexSync(tmp.path);
+              return statSync(tmp.path).size;
+            } finally {
+              tmp.cleanup();
+            }
+          },
+          dispose() {
+            idx = undefined;
+          },
+        } satisfies AnnIndex<number[]>;
+      },
     };
   },
 };
@@ -120,9 +215,10 @@ const hnswlibNode: Engine = {
 interface WasmHnsw {
   initIndex(maxElements: number, m: number, efConstruction: number, seed: number): void;
   addPoint(point: Float32Array, label: number, replaceDeleted: boolean): void;
+  markDeleteItems(labels: number[]): void;
   setEfSearch(ef: number): void;
   searchKnn(q: Float32Array, k: number, filter: undefined): { neighbors: number[] };
-  delete?(): void;
+  delete(): void;
 }
 interface WasmLib {
   HierarchicalNSW: new (space: Metric, dim: number, autoSaveFilename: string) => WasmHnsw;
@@ -131,29 +227,56 @@ interface WasmLib {
 const hnswlibWasm: Engine = {
   name: 'hnswlib-wasm',
   async load() {
-    // The emscripten glue picks browser code paths (and IDBFS) when `window` exists; it
-    // needs `window` to load at all. IDBFS then fails to mount in Node and logs an abort
-    // message, but indexing and search work; files go to its in-memory FS.
+    // The emscripten glue is a web build: it picks browser code paths and needs
+    // `window` to load at all.
     (globalThis as { window?: unknown }).window = globalThis;
-    // The package has no "main" or "exports", so Node needs the file path.
-    const { loadHnswlib } = (await import('hnswlib-wasm/dist/hnswlib.js')) as unknown as { loadHnswlib: () => Promise<WasmLib> };
-    const lib = await loadHnswlib();
-    return (spec) => {
-      const idx = new lib.HierarchicalNSW(spec.metric, spec.dim, '');
-      idx.initIndex(spec.n, spec.M, spec.efConstruction, SEED);
-      return {
-        add(firstId, vectors) {
-          for (let i = 0, off = 0; off < vectors.length; i++, off += spec.dim) {
-            idx.addPoint(vectors.subarray(off, off + spec.dim), firstId + i, false);
-          }
-        },
-        setEf: (ef) => idx.setEfSearch(ef),
-        prepareQuery: (v) => v,
-        search: (q, k) => idx.searchKnn(q, k, undefined).neighbors,
-        // writeIndex only reaches emscripten's in-memory FS, and the module does not export FS to stat it.
-        imageBytes: () => null,
-        dispose: () => idx.delete?.(),
-      } satisfies AnnIndex<Float32Array>;
+    // loadHnswlib() keeps the module instance in a closure for good (and mounts
+    // IDBFS, which fails in Node and logs an abort message), so to be able to
+    // drop the module this calls the emscripten factory chunk next to it.
+    const entry = fileURLToPath(import.meta.resolve('hnswlib-wasm/dist/hnswlib.js'));
+    const chunk = readdirSync(dirname(entry)).find((f) => /^hnswlib-[0-9a-f]+\.js$/.test(f));
+    let lib: WasmLib | undefined;
+    const notes = ['markDeleteItems(ids); drop = index.delete(), then the module instance is dropped too'];
+    if (chunk) {
+      const factory = (await import(pathToFileURL(join(dirname(entry), chunk)).href)) as { default: () => Promise<WasmLib> };
+      lib = await factory.default();
+    } else {
+      const { loadHnswlib } = (await import('hnswlib-wasm/dist/hnswlib.js')) as unknown as { loadHnswlib: () => Promise<WasmLib> };
+      lib = await loadHnswlib();
+      notes.push('factory chunk not found: loaded through loadHnswlib(), which keeps the module alive');
+    }
+    return {
+      notes,
+      create(spec) {
+        let idx: WasmHnsw | undefined = new lib!.HierarchicalNSW(spec.metric, spec.dim, '');
+        idx.initIndex(spec.n, spec.M, spec.efConstruction, SEED);
+        return {
+          add(firstId, vectors) {
+            for (let i = 0, off = 0; off < vectors.length; i++, off += spec.dim) {
+              idx!.addPoint(vectors.subarray(off, off + spec.dim), firstId + i, false);
+            }
+          },
+          remove(ids) {
+            // markDeleteItems, not markDelete per id: this build's markDelete costs O(n)
+            // per call (~1 ms at 10k), which would make a delete take minutes at 100k.
+            idx!.markDeleteItems(Array.from(ids));
+            return ids.length;
+          },
+          setEf: (ef) => idx!.setEfSearch(ef),
+          prepareQuery: (v) => v,
+          search: (q, k) => idx!.searchKnn(q, k, undefined).neighbors,
+          // writeIndex only reaches emscripten's in-memory FS, and the module does not export FS to stat it.
+          imageBytes: () => null,
+          dispose() {
+            idx?.delete(); // frees the C++ object inside the module's heap
+            idx = undefined;
+          },
+        } satisfies AnnIndex<Float32Array>;
+      },
+      async unload() {
+        lib = undefined;
+        return 'afterIndexDeleteModuleKept';
+      },
     };
   },
 };
@@ -164,48 +287,60 @@ const usearch: Engine = {
   name: 'usearch',
   async load() {
     const { Index, MetricKind, ScalarKind } = await import('usearch');
-    return (spec) => {
-      const config = (expansion_search: number) => ({
-        dimensions: spec.dim,
-        metric: spec.metric === 'l2' ? MetricKind.L2sq : MetricKind.Cos,
-        quantization: ScalarKind.F32,
-        connectivity: spec.M,
-        expansion_add: spec.efConstruction,
-        expansion_search,
-        multi: false,
-      });
-      let idx = new Index(config(64));
-      // The JS binding cannot change expansion_search after construction, so the ef sweep
-      // saves the built index once and loads it into an index configured with each ef.
-      let saved: { path: string; cleanup: () => void } | null = null;
-      const save = (): string => {
-        if (!saved) {
-          saved = tempFile('index.usearch');
-          idx.save(saved.path);
-        }
-        return saved.path;
-      };
-      return {
-        add(firstId, vectors) {
-          const count = vectors.length / spec.dim;
-          const keys = new BigUint64Array(count);
-          for (let i = 0; i < count; i++) keys[i] = BigInt(firstId + i);
-          idx.add(keys, vectors, 1); // threads = 1: the single-threaded insert path
-        },
-        setEf(ef) {
-          const path = save();
-          idx = new Index(config(ef));
-          idx.load(path);
-        },
-        prepareQuery: (v) => v,
-        search: (q, k) => idx.search(q, k, 1).keys,
-        imageBytes: () => statSync(save()).size,
-        dispose() {
-          saved?.cleanup();
-        },
-      } satisfies AnnIndex<Float32Array>;
+    return {
+      notes: ['remove(keys) in one call; no way to free the index but dropping the object'],
+      create(spec) {
+        const config = (expansion_search: number) => ({
+          dimensions: spec.dim,
+          metric: spec.metric === 'l2' ? MetricKind.L2sq : MetricKind.Cos,
+          quantization: ScalarKind.F32,
+          connectivity: spec.M,
+          expansion_add: spec.efConstruction,
+          expansion_search,
+          multi: false,
+        });
+        let idx: InstanceType<typeof Index> | undefined = new Index(config(64));
+        // The JS binding cannot change expansion_search after construction, so the ef sweep
+        // saves the built index once and loads it into an index configured with each ef.
+        let saved: { path: string; cleanup: () => void } | null = null;
+        const save = (): string => {
+          if (!saved) {
+            saved = tempFile('index.usearch');
+            idx!.save(saved.path);
+          }
+          return saved.path;
+        };
+        return {
+          add(firstId, vectors) {
+            const count = vectors.length / spec.dim;
+            const keys = new BigUint64Array(count);
+            for (let i = 0; i < count; i++) keys[i] = BigInt(firstId + i);
+            idx!.add(keys, vectors, 1); // threads = 1: the single-threaded insert path
+          },
+          remove(ids) {
+            const removed = idx!.remove(BigUint64Array.from(ids, (id) => BigInt(id)));
+            return Array.isArray(removed) ? removed.reduce((a, b) => a + b, 0) : removed;
+          },
+          setEf(ef) {
+            const path = save();
+            idx = new Index(config(ef));
+            idx.load(path);
+          },
+          prepareQuery: (v) => v,
+          search: (q, k) => idx!.search(q, k, 1).keys,
+          imageBytes: () => statSync(save()).size,
+          dispose() {
+            saved?.cleanup();
+            idx = undefined;
+          },
+        } satisfies AnnIndex<Float32Array>;
+      },
     };
   },
 };
 
+/** The engines bench/ann.ts sweeps (each searches synchronously in-process). */
 export const ENGINES: readonly Engine[] = [quiver, hnswlibNode, hnswlibWasm, usearch];
+
+/** The engines bench/memory.ts measures: the same adapters, plus quiver's Store. */
+export const MEMORY_ENGINES: readonly Engine<EngineIndex>[] = [{ ...quiver, name: 'quiver-index' }, quiverStore, hnswlibNode, hnswlibWasm, usearch];

@@ -9,12 +9,15 @@
 // (quiver only) and after dropping the index. A child prints one JSON line prefixed with
 // RESULT_PREFIX; anything else on its stdout is ignored. An engine that cannot load, or
 // crashes, becomes an error row.
-import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { generate, generatedSpecs } from './datasets.js';
+import { MEMORY_ENGINES, type EngineIndex } from './engines.js';
+import { childArgs, reportResult, runChild } from './lib/child.js';
+import { rng, sample } from './lib/random.js';
+import { STABLE, settle, type Settled } from './lib/rss.js';
 
 const RESULT_PREFIX = '@@quiver-memory-result@@ ';
 const M = 16;
@@ -22,7 +25,6 @@ const EF_CONSTRUCTION = 200;
 const N_FULL = 100_000;
 const N_SMALL = 10_000;
 const ADD_CHUNK = 1000;
-const SEED = 100;
 const DELETE_SEED = 0x5eed;
 const WARMUP_N = 200;
 const CHILD_TIMEOUT_MS = 20 * 60_000;
@@ -32,20 +34,11 @@ const CHILD_TIMEOUT_MS = 20 * 60_000;
 const CHILD_NODE_FLAGS = ['--expose-gc', '--max-semi-space-size=1'];
 const MB = 1024 * 1024;
 
-// settle(): poll RSS until two readings 100 ms apart differ by less than this, or give up.
-const STABLE_BYTES = 0.5 * MB;
-const STABLE_WINDOW_MS = 100;
-const SETTLE_MAX_MS = 3000;
-// A dropped WebAssembly.Memory is unmapped asynchronously ~0.2 s after the GC that finds it;
-// two equal readings before that would stop too early, so never stop before this.
-const SETTLE_MIN_MS = 300;
-
 // quiver's targets.
 const TARGET_DROP_WITHIN_MB = 2;
 const TARGET_COMPACT_RETURN = 0.45;
 
-const ENGINE_NAMES = ['quiver-index', 'quiver-store', 'hnswlib-node', 'hnswlib-wasm', 'usearch'] as const;
-type EngineName = (typeof ENGINE_NAMES)[number];
+const ENGINE_NAMES = MEMORY_ENGINES.map((e) => e.name);
 
 const thisFile = fileURLToPath(import.meta.url);
 
@@ -100,331 +93,24 @@ const isError = (r: Result): r is ErrorRow => 'error' in r;
 
 // ---------------------------------------------------------------- child: measuring
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 function gc(): void {
   const g = (globalThis as { gc?: () => void }).gc;
   if (typeof g !== 'function') throw new Error('run the child with --expose-gc');
   g();
 }
 
-interface Settled {
-  rss: number;
-  /** V8's own view at the end, to tell the JS heap from the rest. */
-  usage: NodeJS.MemoryUsage;
-  /** Time from the settle() call until RSS first came within STABLE_BYTES of `rss`. */
-  reachedMs: number;
-  tookMs: number;
-}
-
 /**
- * Runs a GC, then polls RSS until two readings STABLE_WINDOW_MS apart differ by less
- * than STABLE_BYTES (after at least SETTLE_MIN_MS) or SETTLE_MAX_MS pass. A GC runs
- * before every window, since V8 frees a dropped WebAssembly.Memory (or a native object's
- * finalizer runs) only after a GC finds it dead. `pollMs` below the window only sharpens
- * `reachedMs`.
+ * RSS once two readings STABLE.windowMs apart differ by less than STABLE.bytes
+ * (at least STABLE.minMs: a dropped Memory is unmapped ~0.2 s after its GC).
+ * A GC every window, since V8 frees a dropped WebAssembly.Memory (or a native
+ * object's finalizer runs) only after a GC finds it dead; `pollMs` below the
+ * window only sharpens `reachedMs`.
  */
-async function settle(pollMs = STABLE_WINDOW_MS): Promise<Settled> {
-  const t0 = performance.now();
-  const samples: { t: number; rss: number }[] = [];
-  gc();
-  gc();
-  let lastGc = performance.now();
-  for (;;) {
-    await sleep(pollMs);
-    const now = performance.now();
-    if (now - lastGc >= STABLE_WINDOW_MS) {
-      gc();
-      lastGc = performance.now();
-    }
-    const cur = { t: performance.now() - t0, rss: process.memoryUsage.rss() };
-    samples.push(cur);
-    let prev: { t: number; rss: number } | undefined;
-    for (let i = samples.length - 2; i >= 0; i--) {
-      if (samples[i]!.t <= cur.t - STABLE_WINDOW_MS + 1) {
-        prev = samples[i];
-        break;
-      }
-    }
-    if (prev && Math.abs(cur.rss - prev.rss) < STABLE_BYTES && cur.t >= SETTLE_MIN_MS) break;
-    if (cur.t >= SETTLE_MAX_MS) break;
-  }
-  const rss = samples[samples.length - 1]!.rss;
-  const reached = samples.find((s) => Math.abs(s.rss - rss) < STABLE_BYTES)!;
-  return { rss, usage: process.memoryUsage(), reachedMs: reached.t, tookMs: performance.now() - t0 };
-}
-
-/** A fixed random half of 0..n-1 (partial Fisher-Yates with a seeded xorshift32). */
-function randomHalf(n: number, seed: number): Uint32Array {
-  let s = seed >>> 0 || 1;
-  const next = (): number => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-  const all = new Uint32Array(n);
-  for (let i = 0; i < n; i++) all[i] = i;
-  const half = n >> 1;
-  for (let i = 0; i < half; i++) {
-    const j = i + Math.floor(next() * (n - i));
-    const t = all[i]!;
-    all[i] = all[j]!;
-    all[j] = t;
-  }
-  return all.slice(0, half);
-}
-
-// ---------------------------------------------------------------- child: engines
-
-interface Spec {
-  dim: number;
-  n: number;
-}
-
-/** One index under test. Every method may be sync or async. */
-interface MemIndex {
-  /** Adds vectors (flat) with ids firstId, firstId + 1, ... */
-  add(firstId: number, vectors: Float32Array): void | Promise<void>;
-  /** Deletes (tombstones) ids; returns how many went. */
-  delete(ids: Uint32Array): number | Promise<number>;
-  /** Only engines that can compact. */
-  compact?(): void | Promise<void>;
-  /** What the engine reports it holds, by name (bytes). */
-  engineBytes?(): Record<string, number> | Promise<Record<string, number>>;
-  /** Drops every reference the adapter holds. */
-  drop(): void | Promise<void>;
-}
-
-interface MemEngine {
-  create(spec: Spec): MemIndex | Promise<MemIndex>;
-  /** Called once after build, before the "after build" reading (quiver-store: GC the workers). */
-  afterBuild?(): Promise<void>;
-  /**
-   * Called once the dropped index has settled: releases the engine itself where that
-   * means something. Returns the name under which the reading before it is kept.
-   */
-  unload?(): Promise<string>;
-  notes: string[];
-}
-
-type Loader = () => Promise<MemEngine>;
-
-interface QuiverModule {
-  Index: typeof import('../host/index.js').Index;
-  Store: typeof import('../host/index.js').Store;
-}
-
-async function importQuiver(): Promise<QuiverModule> {
-  // Through a URL so a missing host build is an error row, not a compile error of the bench.
-  const url = new URL('../host/index.js', import.meta.url).href;
-  const mod = (await import(url)) as Partial<QuiverModule>;
-  if (typeof mod.Index !== 'function' || typeof mod.Store !== 'function') throw new Error(`${url} does not export Index and Store`);
-  return mod as QuiverModule;
-}
-
-function sequentialIds(firstId: number, count: number): Uint32Array {
-  const ids = new Uint32Array(count);
-  for (let i = 0; i < count; i++) ids[i] = firstId + i;
-  return ids;
-}
-
-const quiverIndex: Loader = async () => {
-  const { Index } = await importQuiver();
-  return {
-    notes: [],
-    create(spec) {
-      let idx: InstanceType<typeof Index> | undefined = new Index({ dim: spec.dim, metric: 'l2', M, efConstruction: EF_CONSTRUCTION, seed: SEED });
-      return {
-        add(firstId, vectors) {
-          idx!.add(sequentialIds(firstId, vectors.length / spec.dim), vectors);
-        },
-        delete: (ids) => idx!.remove(ids),
-        compact() {
-          idx!.compact();
-        },
-        engineBytes() {
-          const s = idx!.stats();
-          return { committed: s.committedBytes, live: s.liveBytes, reclaimable: s.reclaimableBytes };
-        },
-        drop() {
-          idx?.dispose();
-          idx = undefined;
-        },
-      };
-    },
-  };
-};
-
-const quiverStore: Loader = async () => {
-  const { Store } = await importQuiver();
-  const store = await Store.open({ threads: 1 });
-  let created = 0;
-  return {
-    notes: ['1 worker thread, 1 shard; after build store.releaseMemory() runs a GC in the worker (no tombstones yet, so no compaction)'],
-    async create(spec) {
-      const ds = `memory-${created++}`;
-      await store.createDataset(ds, { dim: spec.dim, M, efConstruction: EF_CONSTRUCTION, shards: 1 });
-      return {
-        async add(firstId, vectors) {
-          await store.insert(ds, sequentialIds(firstId, vectors.length / spec.dim), vectors);
-        },
-        delete: async (ids) => (await store.delete(ds, ids)).deleted,
-        async compact() {
-          await store.compact(ds);
-        },
-        async engineBytes() {
-          const info = await store.datasetInfo(ds);
-          return { committed: info.committedBytes, live: info.liveBytes };
-        },
-        async drop() {
-          await store.dropDataset(ds);
-        },
-      };
-    },
-    async afterBuild() {
-      await store.releaseMemory();
-    },
-    async unload() {
-      // The dataset is gone; what is left is the worker thread itself.
-      await store.close();
-      return 'afterDropStoreOpen';
-    },
-  };
-};
-
-const hnswlibNode: Loader = async () => {
-  const mod = await import('hnswlib-node');
-  const { HierarchicalNSW } = mod.default; // a CommonJS addon: default is module.exports
-  return {
-    notes: ['markDelete per id; no way to free the index but dropping the object'],
-    create(spec) {
-      let idx: InstanceType<typeof HierarchicalNSW> | undefined = new HierarchicalNSW('l2', spec.dim);
-      idx.initIndex(spec.n, M, EF_CONSTRUCTION, SEED);
-      return {
-        add(firstId, vectors) {
-          // The addon takes only plain arrays.
-          for (let i = 0, off = 0; off < vectors.length; i++, off += spec.dim) {
-            idx!.addPoint(Array.from(vectors.subarray(off, off + spec.dim)), firstId + i);
-          }
-        },
-        delete(ids) {
-          for (const id of ids) idx!.markDelete(id);
-          return ids.length;
-        },
-        drop() {
-          idx = undefined;
-        },
-      };
-    },
-  };
-};
-
-interface WasmHnsw {
-  initIndex(maxElements: number, m: number, efConstruction: number, seed: number): void;
-  addPoint(point: Float32Array, label: number, replaceDeleted: boolean): void;
-  markDeleteItems(labels: number[]): void;
-  delete(): void;
-}
-interface WasmLib {
-  HierarchicalNSW: new (space: 'l2', dim: number, autoSaveFilename: string) => WasmHnsw;
-}
-
-const hnswlibWasm: Loader = async () => {
-  // The emscripten glue is a web build: it needs `window` to load (see engines.ts).
-  (globalThis as { window?: unknown }).window = globalThis;
-  // loadHnswlib() keeps the module instance in a closure for good, so to be able to drop
-  // the module this calls the emscripten factory chunk next to it directly (which also
-  // skips the IDBFS mount that fails in Node).
-  const entry = fileURLToPath(import.meta.resolve('hnswlib-wasm/dist/hnswlib.js'));
-  const chunk = readdirSync(dirname(entry)).find((f) => /^hnswlib-[0-9a-f]+\.js$/.test(f));
-  let lib: WasmLib | undefined;
-  const notes = ['markDeleteItems(ids); drop = index.delete(), then the module instance is dropped too'];
-  if (chunk) {
-    const factory = (await import(pathToFileURL(join(dirname(entry), chunk)).href)) as { default: () => Promise<WasmLib> };
-    lib = await factory.default();
-  } else {
-    const { loadHnswlib } = (await import('hnswlib-wasm/dist/hnswlib.js')) as unknown as { loadHnswlib: () => Promise<WasmLib> };
-    lib = await loadHnswlib();
-    notes.push('factory chunk not found: loaded through loadHnswlib(), which keeps the module alive');
-  }
-  return {
-    notes,
-    create(spec) {
-      let idx: WasmHnsw | undefined = new lib!.HierarchicalNSW('l2', spec.dim, '');
-      idx.initIndex(spec.n, M, EF_CONSTRUCTION, SEED);
-      return {
-        add(firstId, vectors) {
-          for (let i = 0, off = 0; off < vectors.length; i++, off += spec.dim) {
-            idx!.addPoint(vectors.subarray(off, off + spec.dim), firstId + i, false);
-          }
-        },
-        delete(ids) {
-          // markDeleteItems, not markDelete per id: this build's markDelete costs O(n)
-          // per call (~1 ms at 10k), which would make the step take minutes at 100k.
-          idx!.markDeleteItems(Array.from(ids));
-          return ids.length;
-        },
-        drop() {
-          idx?.delete(); // frees the C++ object inside the module's heap
-          idx = undefined;
-        },
-      };
-    },
-    async unload() {
-      lib = undefined;
-      return 'afterIndexDeleteModuleKept';
-    },
-  };
-};
-
-const usearch: Loader = async () => {
-  const { Index, MetricKind, ScalarKind } = await import('usearch');
-  return {
-    notes: ['remove(keys) in one call; no way to free the index but dropping the object'],
-    create(spec) {
-      let idx: InstanceType<typeof Index> | undefined = new Index({
-        dimensions: spec.dim,
-        metric: MetricKind.L2sq,
-        quantization: ScalarKind.F32,
-        connectivity: M,
-        expansion_add: EF_CONSTRUCTION,
-        expansion_search: 64,
-        multi: false,
-      });
-      return {
-        add(firstId, vectors) {
-          const count = vectors.length / spec.dim;
-          const keys = new BigUint64Array(count);
-          for (let i = 0; i < count; i++) keys[i] = BigInt(firstId + i);
-          idx!.add(keys, vectors, 1);
-        },
-        delete(ids) {
-          const keys = BigUint64Array.from(ids, (id) => BigInt(id));
-          const removed = idx!.remove(keys);
-          return Array.isArray(removed) ? removed.reduce((a, b) => a + b, 0) : removed;
-        },
-        drop() {
-          idx = undefined;
-        },
-      };
-    },
-  };
-};
-
-const LOADERS: Record<EngineName, Loader> = {
-  'quiver-index': quiverIndex,
-  'quiver-store': quiverStore,
-  'hnswlib-node': hnswlibNode,
-  'hnswlib-wasm': hnswlibWasm,
-  usearch,
-};
+const settled = (pollMs: number = STABLE.windowMs): Promise<Settled> => settle({ gc, pollMs, gcEveryMs: STABLE.windowMs });
 
 // ---------------------------------------------------------------- child: the run
 
-async function build(index: MemIndex, base: Float32Array, n: number, dim: number): Promise<void> {
+async function build(index: EngineIndex, base: Float32Array, n: number, dim: number): Promise<void> {
   for (let start = 0; start < n; start += ADD_CHUNK) {
     const end = Math.min(n, start + ADD_CHUNK);
     await index.add(start, base.subarray(start * dim, end * dim));
@@ -433,32 +119,35 @@ async function build(index: MemIndex, base: Float32Array, n: number, dim: number
 
 const toMb = (bytes: number) => bytes / MB;
 
-async function runChild(engineName: EngineName, n: number): Promise<Row> {
+async function measureEngine(engineName: string, n: number): Promise<Row> {
   // The data first, and kept alive to the end, so it is part of every reading.
   const spec = { ...generatedSpecs(false)[0]!, n, nq: 1 };
   const { base } = generate(spec);
   const dim = spec.dim;
-  const doomed = randomHalf(n, DELETE_SEED);
+  const doomed = sample(n, n >> 1, rng(DELETE_SEED));
 
-  const engine = await LOADERS[engineName]();
+  const found = MEMORY_ENGINES.find((e) => e.name === engineName);
+  if (found === undefined) throw new Error(`unknown engine ${engineName}`);
+  const engine = await found.load();
+  const buildSpec = (count: number) => ({ dim, n: count, metric: 'l2' as const, M, efConstruction: EF_CONSTRUCTION });
   // Warm-up: a tiny index through every step, so module compilation, lazily loaded code
   // and JIT land before the baseline, not in the index's bytes.
   {
-    const warm = await engine.create({ dim, n: WARMUP_N });
+    const warm = await engine.create(buildSpec(WARMUP_N));
     await build(warm, base, WARMUP_N, dim);
-    await warm.delete(Uint32Array.of(0, 1));
+    await warm.remove(Uint32Array.of(0, 1));
     await warm.compact?.();
-    await warm.drop();
+    await warm.dispose();
   }
 
-  const baseline = await settle();
+  const baseline = await settled();
 
   let t = performance.now();
-  let index: MemIndex | undefined = await engine.create({ dim, n });
+  let index: EngineIndex | undefined = await engine.create(buildSpec(n));
   await build(index, base, n, dim);
   const buildSeconds = (performance.now() - t) / 1000;
   await engine.afterBuild?.();
-  const afterBuild = await settle();
+  const afterBuild = await settled();
   const engineBytes: Record<string, number> = {};
   const record = async (when: string) => {
     const b = await index?.engineBytes?.();
@@ -467,9 +156,9 @@ async function runChild(engineName: EngineName, n: number): Promise<Row> {
   await record('afterBuild');
 
   t = performance.now();
-  const deleted = await index.delete(doomed);
+  const deleted = await index.remove(doomed);
   const deleteMs = performance.now() - t;
-  const afterDelete = await settle();
+  const afterDelete = await settled();
   await record('afterDelete');
 
   let afterCompact: Settled | null = null;
@@ -478,23 +167,23 @@ async function runChild(engineName: EngineName, n: number): Promise<Row> {
     t = performance.now();
     await index.compact();
     compactMs = performance.now() - t;
-    afterCompact = await settle();
+    afterCompact = await settled();
     await record('afterCompact');
   }
 
   // Drop: every reference goes; then GCs and fine-grained polling, so the release time
   // is known to ~10 ms. Then, where it means something, the engine itself goes too.
   t = performance.now();
-  await index.drop();
+  await index.dispose();
   index = undefined;
   const dropCallMs = performance.now() - t;
-  const dropped = await settle(10);
+  const dropped = await settled(10);
   const dropReleaseMs = dropCallMs + dropped.reachedMs;
   let afterDrop = dropped;
   const extra: Record<string, number> = {};
   if (engine.unload) {
     extra[await engine.unload()] = dropped.rss;
-    afterDrop = await settle(10);
+    afterDrop = await settled(10);
   }
 
   // Keep the data alive to here: touching it after the last reading.
@@ -542,39 +231,16 @@ async function runChild(engineName: EngineName, n: number): Promise<Row> {
 
 // ---------------------------------------------------------------- parent
 
-function spawnChild(engine: EngineName, n: number, verbose: boolean): Promise<Result> {
-  const fail = (error: string): ErrorRow => ({ engine, error });
-  return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, [...CHILD_NODE_FLAGS, thisFile, '--child', `engine=${engine}`, `n=${n}`], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      if (verbose) process.stderr.write(d);
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      resolvePromise(fail(`spawn failed: ${e.message}`));
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const line = stdout.split('\n').find((l) => l.startsWith(RESULT_PREFIX));
-      if (line) {
-        try {
-          resolvePromise(JSON.parse(line.slice(RESULT_PREFIX.length)) as Result);
-          return;
-        } catch {
-          // fall through: report as a crash
-        }
-      }
-      const tail = stderr.trim().split('\n').slice(-3).join(' | ');
-      resolvePromise(fail(`child exited (${signal ?? `code ${code}`})${tail ? `: ${tail}` : ''}`));
-    });
+async function runEngine(engine: string, n: number, verbose: boolean): Promise<Result> {
+  const r = await runChild<Result>({
+    file: thisFile,
+    args: ['--child', `engine=${engine}`, `n=${n}`],
+    marker: RESULT_PREFIX,
+    nodeFlags: CHILD_NODE_FLAGS,
+    timeoutMs: CHILD_TIMEOUT_MS,
+    verbose,
   });
+  return r.ok ? r.value : { engine, error: r.error };
 }
 
 const log = (msg: string) => process.stderr.write(`[memory] ${msg}\n`);
@@ -700,32 +366,31 @@ async function main(): Promise<void> {
   });
 
   if (values.child) {
-    const kv = Object.fromEntries(positionals.map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]));
-    const engine = (kv.engine ?? '') as EngineName;
+    const kv = childArgs(positionals);
+    const engine = kv.engine ?? '';
     let result: Result;
     try {
-      if (!ENGINE_NAMES.includes(engine)) throw new Error(`unknown engine ${engine}`);
-      result = await runChild(engine, Number(kv.n ?? N_FULL));
+      result = await measureEngine(engine, Number(kv.n ?? N_FULL));
     } catch (e) {
       const err = e as Error;
       process.stderr.write(`${err.stack ?? err.message}\n`);
       result = { engine, error: err.message?.split('\n')[0] ?? String(e) };
     }
-    process.stdout.write(`\n${RESULT_PREFIX}${JSON.stringify(result)}\n`);
+    reportResult(RESULT_PREFIX, result);
     // A library may leave handles open (a worker, a timer); the result is out, so leave.
     process.exit(0);
   }
 
   const started = performance.now();
   const engines = list(values.engines) ?? [...ENGINE_NAMES];
-  for (const e of engines) if (!ENGINE_NAMES.includes(e as EngineName)) throw new Error(`unknown engine ${e} (have ${ENGINE_NAMES.join(', ')})`);
+  for (const e of engines) if (!ENGINE_NAMES.includes(e)) throw new Error(`unknown engine ${e} (have ${ENGINE_NAMES.join(', ')})`);
   const n = values.small ? N_SMALL : N_FULL;
 
   const rows: Result[] = [];
-  for (const engine of engines as EngineName[]) {
+  for (const engine of engines) {
     log(`${engine} (n=${n})...`);
     const t = performance.now();
-    const r = await spawnChild(engine, n, values.verbose);
+    const r = await runEngine(engine, n, values.verbose);
     log(`${engine} ${isError(r) ? `failed: ${r.error}` : 'done'} (${((performance.now() - t) / 1000).toFixed(1)} s)`);
     rows.push(r);
   }

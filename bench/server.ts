@@ -23,6 +23,7 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { generate, generatedSpecs } from './datasets.js';
+import { table } from './lib/table.js';
 
 const K = 10;
 const EF = 64;
@@ -211,15 +212,14 @@ async function parent(): Promise<void> {
   }
 
   const head = ['threads', 'API', 'QPS', 'p50 ms', 'p99 ms', 'requests', 'errors', 'HTTP/library'];
-  const table = rows.map((r) => {
+  const cells = rows.map((r) => {
     const lib = rows.find((o) => o.threads === r.threads && o.api === 'library')!;
     return [String(r.threads), r.api === 'http' ? 'HTTP (query)' : 'library (search)', Math.round(r.qps).toLocaleString('en-US'),
       r.p50Ms.toFixed(2), r.p99Ms.toFixed(2), r.requests.toLocaleString('en-US'), String(r.errors),
       r.api === 'http' ? `${(r.qps / lib.qps).toFixed(2)}x` : ''];
   });
-  const widths = head.map((h, i) => Math.max(h.length, ...table.map((r) => r[i]!.length)));
   console.log(`\nSearch over HTTP vs the library, ${n.toLocaleString('en-US')} x 128 clustered (M=16, efConstruction=200, ef=${EF}, k=${K}, ${connections} concurrent, ${seconds} s each)`);
-  for (const r of [head, ...table]) console.log(r.map((c, i) => c.padStart(widths[i]!)).join('  '));
+  console.log(table(head, cells));
   if (values.json !== undefined) writeFileSync(values.json, JSON.stringify({ n, seconds, connections, ef: EF, k: K, rows }, null, 2));
 }
 

@@ -15,11 +15,12 @@
  * search per shard, so against 1 thread / 1 shard the search gain is smaller;
  * that ratio is printed too.
  */
-import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { generate, generatedSpecs } from './datasets.js';
+import { K, bruteForce, generate, generatedSpecs } from './datasets.js';
+import { reportResult, runChild } from './lib/child.js';
+import { table } from './lib/table.js';
 
 const CONCURRENCY = 16;
 const INSERT_BATCH = 2_000;
@@ -94,10 +95,10 @@ async function child(threads: number, shards: number, n: number, seconds: number
   // a recall check so a fast-but-wrong store cannot look good
   let hits = 0;
   const sample = Math.min(nq, 100);
+  const truth = bruteForce(base, queries.subarray(0, sample * dim), dim, 'l2');
   for (let i = 0; i < sample; i++) {
-    const qv = queries.subarray(i * dim, (i + 1) * dim);
-    const exact = bruteForceTop10(base, dim, qv);
-    const found = (await store.search('bench', qv, 10, { ef: 64 })).ids;
+    const exact = new Set(truth.subarray(i * K, (i + 1) * K));
+    const found = (await store.search('bench', queries.subarray(i * dim, (i + 1) * dim), K, { ef: 64 })).ids;
     for (const id of found) if (exact.has(id as number)) hits++;
   }
   await store.close();
@@ -110,45 +111,32 @@ async function child(threads: number, shards: number, n: number, seconds: number
   };
 }
 
-function bruteForceTop10(base: Float32Array, dim: number, q: Float32Array): Set<number> {
-  const best: [number, number][] = [];
-  for (let i = 0; i < base.length / dim; i++) {
-    let d = 0;
-    for (let j = 0; j < dim; j++) d += (base[i * dim + j]! - q[j]!) ** 2;
-    if (best.length < 10 || d < best[9]![0]) {
-      best.push([d, i]);
-      best.sort((a, b) => a[0] - b[0]);
-      best.length = Math.min(best.length, 10);
-    }
-  }
-  return new Set(best.map((b) => b[1]));
-}
-
 if (values.child !== undefined) {
   const row = await child(Number(values.child), Number(values.shards), Number(values.n), Number(values.seconds));
-  process.stdout.write(MARK + JSON.stringify(row) + '\n');
+  reportResult(MARK, row);
 } else {
   const n = Number(values.n ?? (values.small ? 10_000 : 100_000));
   const seconds = values.small ? 2 : 10;
   const rows: Row[] = [];
   for (const [threads, shards] of [[1, 1], [1, 2], [2, 2]] as const) {
     process.stderr.write(`[store] ${threads} thread(s), ${shards} shard(s): inserting ${n} vectors, then searching for ${seconds} s...\n`);
-    const out = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', String(threads), '--shards', String(shards), '--n', String(n), '--seconds', String(seconds)], {
-      encoding: 'utf8', maxBuffer: 1 << 24, stdio: ['ignore', 'pipe', 'inherit'],
+    const out = await runChild<Row>({
+      file: fileURLToPath(import.meta.url),
+      args: ['--child', String(threads), '--shards', String(shards), '--n', String(n), '--seconds', String(seconds)],
+      marker: MARK,
+      verbose: true,
     });
-    const line = out.stdout.split('\n').find((l) => l.startsWith(MARK));
-    if (out.status !== 0 || line === undefined) throw new Error(`child for ${threads} thread(s) failed (status ${out.status})`);
-    rows.push(JSON.parse(line.slice(MARK.length)) as Row);
+    if (!out.ok) throw new Error(`child for ${threads} thread(s), ${shards} shard(s) failed: ${out.error}`);
+    rows.push(out.value);
   }
   const [single, oneCore, two] = rows as [Row, Row, Row];
   const insertScaling = two.insertPerSecond / oneCore.insertPerSecond;
   const searchScaling = two.searchQps / oneCore.searchQps;
   const head = ['threads', 'shards', 'insert s', 'vectors/s', 'search QPS', 'p50 ms', 'p99 ms', 'recall@10'];
-  const table = rows.map((r) => [String(r.threads), String(r.shards), r.insertSeconds.toFixed(1), Math.round(r.insertPerSecond).toLocaleString('en-US'),
+  const cells = rows.map((r) => [String(r.threads), String(r.shards), r.insertSeconds.toFixed(1), Math.round(r.insertPerSecond).toLocaleString('en-US'),
     Math.round(r.searchQps).toLocaleString('en-US'), r.p50Ms.toFixed(2), r.p99Ms.toFixed(2), r.recallAt10.toFixed(3)]);
-  const widths = head.map((h, i) => Math.max(h.length, ...table.map((r) => r[i]!.length)));
   console.log(`\nStore on ${n} x 128 clustered (M=16, efConstruction=200, ef=64, ${CONCURRENCY} concurrent searchers)`);
-  for (const r of [head, ...table]) console.log(r.map((c, i) => c.padStart(widths[i]!)).join('  '));
+  console.log(table(head, cells));
   console.log(`\n2 threads / 1 thread, same 2 shards: insert ${insertScaling.toFixed(2)}x (target >= 1.7), search ${searchScaling.toFixed(2)}x (target >= 1.6)`);
   console.log(`2 threads, 2 shards / 1 thread, 1 shard: insert ${(two.insertPerSecond / single.insertPerSecond).toFixed(2)}x, search ${(two.searchQps / single.searchQps).toFixed(2)}x`);
   if (values.json !== undefined) {

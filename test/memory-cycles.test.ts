@@ -1,7 +1,7 @@
 import t from 'tap';
-import { readFileSync } from 'node:fs';
 import { Store, collectGarbage } from '../host/index.js';
 import { clustered } from './helpers/data.js';
+import { floorRss, settleRss, wasmMemories } from './helpers/memory.js';
 
 // 100 create/fill/drop cycles of a 20,000 x 128 dataset must leave process
 // RSS where the first cycle left it: a dropped dataset's WebAssembly.Memory
@@ -13,7 +13,6 @@ import { clustered } from './helpers/data.js';
 // a busy 2-core machine, too slow for 100 of them.
 
 const MiB = 1024 * 1024;
-const GiB = 1024 * MiB;
 const N = 20_000;
 const DIM = 128;
 const CYCLES = 100;
@@ -21,79 +20,14 @@ const rss = (): number => process.memoryUsage.rss();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const mib = (b: number): string => (b / MiB).toFixed(1);
 
-/**
- * WebAssembly memories mapped in this process (every thread), or undefined
- * without /proc/self/smaps: V8 maps each as a read-write committed prefix
- * directly followed by a reservation of >= 4 GiB (its guard regions).
- */
-function wasmMemories(): { count: number; resident: number } | undefined {
-  let text: string;
-  try {
-    text = readFileSync('/proc/self/smaps', 'utf8');
-  } catch {
-    return undefined;
-  }
-  const vmas: { start: number; end: number; perm: string; rss: number }[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) /.exec(line);
-    if (m !== null) {
-      vmas.push({ start: parseInt(m[1]!, 16), end: parseInt(m[2]!, 16), perm: m[3]!, rss: 0 });
-      continue;
-    }
-    const r = /^Rss:\s+(\d+) kB/.exec(line);
-    if (r !== null && vmas.length > 0) vmas[vmas.length - 1]!.rss = Number(r[1]) * 1024;
-  }
-  let count = 0;
-  let resident = 0;
-  vmas.forEach((v, i) => {
-    if (v.perm !== '---p' || v.end - v.start < 4 * GiB) return;
-    const prefix = vmas[i - 1];
-    if (prefix === undefined || prefix.perm !== 'rw-p' || prefix.end !== v.start) return;
-    count++;
-    resident += prefix.rss;
-  });
-  return { count, resident };
-}
-
-/** A GC in every worker (releaseMemory) and in this thread, then a pause. */
-async function gcEverywhere(store: Store): Promise<number> {
-  await store.releaseMemory();
-  collectGarbage();
-  await sleep(250);
-  return rss();
-}
-
-/**
- * Polls RSS (GCs each time) until `ok` or the deadline: V8 unmaps a dropped
- * Memory asynchronously after a GC. Returns the last reading.
- */
-async function settle(store: Store, ok: (rss: number) => boolean, deadlineMs: number): Promise<number> {
-  const end = Date.now() + deadlineMs;
-  let now = await gcEverywhere(store);
-  while (!ok(now) && Date.now() < end) now = await gcEverywhere(store);
-  return now;
-}
-
-/**
- * The lowest RSS once it has stopped falling (no new low by more than
- * 1 MiB for 3 s, at most 15 s): V8 also hands back heap pages a few seconds
- * after a quiet period, so an early reading would be a lenient baseline.
- */
-async function floor(store: Store): Promise<number> {
-  const end = Date.now() + 15_000;
-  let low = await gcEverywhere(store);
-  let lowAt = Date.now();
-  while (Date.now() < end && Date.now() - lowAt < 3000) {
-    const now = await gcEverywhere(store);
-    if (now < low - MiB) lowAt = Date.now();
-    low = Math.min(low, now);
-  }
-  return low;
-}
-
 t.test(`${CYCLES} create/drop cycles of ${N} x ${DIM}: RSS returns to the first cycle's baseline`, async (t) => {
   const store = await Store.open({ threads: 2, compaction: { intervalMs: 0 } });
   t.teardown(() => store.close());
+  // a GC in every worker (releaseMemory) and in this thread
+  const gcEverywhere = async (): Promise<void> => {
+    await store.releaseMemory();
+    collectGarbage();
+  };
   const data = clustered(N, DIM, 64, 101); // the one buffer every cycle inserts
   const ids = Uint32Array.from({ length: N }, (_, i) => i);
   const started = performance.now();
@@ -116,17 +50,18 @@ t.test(`${CYCLES} create/drop cycles of ${N} x ${DIM}: RSS returns to the first 
     if (cycle === 1) {
       // the first cycle warms up code, heaps and thread stacks: the baseline
       // is what the process holds once that is done and the dataset is gone
-      baseline = await floor(store);
+      baseline = await floorRss(gcEverywhere);
     }
-    if (cycle === CYCLES / 2) midpoint = await floor(store);
+    if (cycle === CYCLES / 2) midpoint = await floorRss(gcEverywhere);
   }
   t.same(failures, [], 'every cycle inserted and counted all vectors');
   t.same(store.listDatasets(), [], 'no dataset left');
 
-  const end = await settle(store, (now) => now <= baseline * 1.05 && now - baseline <= 2 * committed && now - midpoint <= committed, 15_000);
+  const end = await settleRss((now) => now <= baseline * 1.05 && now - baseline <= 2 * committed && now - midpoint <= committed, 15_000, gcEverywhere, 250);
   let wasmEnd = wasmMemories();
   for (const until = Date.now() + 5000; wasmEnd !== undefined && wasmEnd.count > 0 && Date.now() < until;) {
-    await gcEverywhere(store); // an unmap lands a little after the GC that frees the Memory
+    await gcEverywhere(); // an unmap lands a little after the GC that frees the Memory
+    await sleep(250);
     wasmEnd = wasmMemories();
   }
   const seconds = (performance.now() - started) / 1000;

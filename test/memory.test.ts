@@ -1,24 +1,10 @@
 import t from 'tap';
 import { Index, collectGarbage } from '../host/index.js';
 import { rng } from './helpers/data.js';
+import { settleRss } from './helpers/memory.js';
 
 const MiB = 1024 * 1024;
 const rss = (): number => process.memoryUsage.rss();
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Polls RSS (after a GC each time) until `ok` or the deadline. V8 frees a
- * dropped Memory asynchronously after a GC, so one reading is not enough. */
-async function settle(ok: (rss: number) => boolean, deadlineMs = 5000): Promise<number> {
-  const end = Date.now() + deadlineMs;
-  let now = rss();
-  while (Date.now() < end) {
-    collectGarbage();
-    await sleep(100);
-    now = rss();
-    if (ok(now)) break;
-  }
-  return now;
-}
 
 /** Grows an index past `bytes` of committed memory with cheap inserts. */
 function grow(bytes: number): Index {
@@ -38,21 +24,21 @@ function grow(bytes: number): Index {
 
 t.test('an index of >= 256 MiB, disposed, gives its memory back to the OS', async (t) => {
   collectGarbage();
-  const baseline = await settle(() => false, 500);
+  const baseline = await settleRss(() => false, 500);
   const index = grow(256 * MiB);
   const committed = index.stats().committedBytes;
   const peak = rss();
   t.ok(committed >= 256 * MiB, `committed ${(committed / MiB).toFixed(0)} MiB`);
   t.ok(peak - baseline > 200 * MiB, 'the index really occupied memory');
   index.dispose();
-  const after = await settle((now) => now <= baseline * 1.1);
+  const after = await settleRss((now) => now <= baseline * 1.1, 5000);
   t.comment(`RSS baseline ${(baseline / MiB).toFixed(1)} MiB, with index ${(peak / MiB).toFixed(1)} MiB, after dispose ${(after / MiB).toFixed(1)} MiB`);
   t.ok(after <= baseline * 1.1, 'RSS within 10% of the baseline after dispose');
 });
 
 t.test('deleting most of a >= 256 MiB index and compacting shrinks RSS', async (t) => {
   collectGarbage();
-  const baseline = await settle(() => false, 500);
+  const baseline = await settleRss(() => false, 500);
   const index = grow(256 * MiB);
   const n = index.size;
   const peak = rss();
@@ -61,7 +47,7 @@ t.test('deleting most of a >= 256 MiB index and compacting shrinks RSS', async (
   const report = index.compact();
   t.equal(index.size, keep);
   const target = baseline + (peak - baseline) * 0.2;
-  const after = await settle((now) => now <= target);
+  const after = await settleRss((now) => now <= target, 5000);
   t.comment(`RSS baseline ${(baseline / MiB).toFixed(1)} MiB, full ${(peak / MiB).toFixed(1)} MiB, after deleting 90% + compact ${(after / MiB).toFixed(1)} MiB; committed ${(report.committedBefore / MiB).toFixed(1)} -> ${(report.committedAfter / MiB).toFixed(1)} MiB`);
   t.ok(report.committedAfter < report.committedBefore * 0.15, 'committed bytes follow the live data');
   t.ok(after <= target, 'RSS falls to within 20% of the index share (10% is live)');

@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
+// the generator the benches and scripts use too
+export { clustered, rng } from '../../bench/lib/random.js';
+
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 
 /** Reads an .fvecs file: records [int32 d][float32 x d]. */
@@ -36,32 +39,6 @@ export function sift() {
     query: readFvecs('siftsmall_query.fvecs'),
     truth: readIvecs('siftsmall_groundtruth.ivecs'),
   };
-}
-
-/** mulberry32: a small seeded PRNG for generated data. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** n points around `clusters` gaussian centres in [-1, 1]^dim. */
-export function clustered(n: number, dim: number, clusters: number, seed: number, spread = 0.15): Float32Array {
-  const r = rng(seed);
-  const gauss = (): number => Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
-  const centres = new Float32Array(clusters * dim);
-  for (let i = 0; i < centres.length; i++) centres[i] = r() * 2 - 1;
-  const out = new Float32Array(n * dim);
-  for (let i = 0; i < n; i++) {
-    const c = Math.floor(r() * clusters);
-    for (let j = 0; j < dim; j++) out[i * dim + j] = centres[c * dim + j]! + gauss() * spread;
-  }
-  return out;
 }
 
 /** Exact k nearest by squared L2 over rows `ids` of `data` (all rows if omitted). */
