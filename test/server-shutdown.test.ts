@@ -1,7 +1,12 @@
 // Graceful shutdown of a real `quiver serve` child: SIGTERM under load lets
 // accepted requests finish and exits 0; a hung worker makes it exit 1 after
 // the shutdown timeout with a warning; a second signal exits at once.
+//
+// What the shutdown does, never how fast: a loaded machine stretches every
+// duration (bench/lifecycle.ts measures close and abort delays); the
+// deadlines of `within` only turn a hang into a failure.
 import t from 'tap';
+import { Agent, request } from 'node:http';
 import { call, rng, startServer, type ServerChild } from './helpers/server.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -33,57 +38,86 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   })]);
 }
 
+/**
+ * POST `body` with `Expect: 100-continue`: the server answers "100 Continue"
+ * once it has parsed the request head, which is when the request is its to
+ * finish. `accepted` is called then, before the body goes out.
+ */
+function post(url: URL, body: string, agent: Agent, accepted: () => void): Promise<{ status?: number; body?: string; error?: string }> {
+  return new Promise((resolve) => {
+    const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), expect: '100-continue' } });
+    req.on('continue', () => {
+      accepted();
+      req.end(body);
+    });
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode, body: text }));
+      res.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
+  });
+}
+
 t.test('SIGTERM under load: accepted requests complete, exit 0', async (t) => {
   const dim = 64;
   await fill(graceful, 'load', dim, 4000);
   const r = rng(9);
   const body = JSON.stringify({ searches: Array.from({ length: 16 }, () => ({ query: Array.from({ length: dim }, r), limit: 10, params: { hnsw_ef: 400 } })) });
-  interface Outcome { started: number; ended: number; status?: number; error?: string }
+  const url = new URL(`${graceful.url}/collections/load/points/query/batch`);
+  const agent = new Agent({ keepAlive: true });
+  t.teardown(() => agent.destroy());
+  interface Outcome {
+    sentAfterSignal: boolean;
+    acceptedBeforeSignal: boolean;
+    inFlightAtSignal: boolean;
+    accepted: boolean;
+    status?: number;
+    error?: string;
+  }
   const outcomes: Outcome[] = [];
-  let signalAt = Infinity;
-  const inFlight = new Set<number>();
+  const inFlight = new Set<Outcome>();
+  let signalled = false;
   const loop = async (): Promise<void> => {
     for (;;) {
-      const started = performance.now();
-      inFlight.add(started);
-      try {
-        const res = await fetch(`${graceful.url}/collections/load/points/query/batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-        const json = (await res.json()) as { result?: { points: unknown[] }[] };
-        outcomes.push({ started, ended: performance.now(), status: res.status });
-        if (res.status === 200 && json.result?.length !== 16) outcomes[outcomes.length - 1]!.error = 'short result';
-        if (res.status !== 200) return;
-      } catch (err) {
-        outcomes.push({ started, ended: performance.now(), error: String((err as { cause?: { code?: string } }).cause?.code ?? err) });
-        return;
-      } finally {
-        inFlight.delete(started);
-      }
-      if (started > signalAt) return;
+      const o: Outcome = { sentAfterSignal: signalled, acceptedBeforeSignal: false, inFlightAtSignal: false, accepted: false };
+      outcomes.push(o);
+      inFlight.add(o);
+      const res = await post(url, body, agent, () => {
+        o.accepted = true;
+        o.acceptedBeforeSignal = !signalled;
+      });
+      inFlight.delete(o);
+      Object.assign(o, res.error === undefined ? { status: res.status } : { error: res.error });
+      if (res.status === 200 && (JSON.parse(res.body!) as { result?: unknown[] }).result?.length !== 16) o.error = 'short result';
+      if (res.status !== 200 || o.sentAfterSignal) return;
     }
   };
   const loops = Array.from({ length: 6 }, loop);
   await sleep(1500);
-  // signal while a request has been in flight long enough to be surely
-  // accepted (concurrent searches are batched, so requests move in step)
-  while (![...inFlight].some((s) => performance.now() - s >= 60)) await sleep(2);
-  signalAt = performance.now();
+  // signal while the server has accepted a request it has not answered yet
+  while (![...inFlight].some((o) => o.accepted)) await sleep(2);
+  signalled = true;
+  for (const o of inFlight) o.inFlightAtSignal = o.accepted;
   graceful.proc.kill('SIGTERM');
   const exit = await within(graceful.exited, 25_000, 'exit after SIGTERM');
   await Promise.all(loops);
 
-  const took = outcomes.filter((o) => o.status === 200).map((o) => o.ended - o.started).sort((a, b) => a - b);
-  t.comment(`${outcomes.length} requests; 200s took ${Math.round(took[0] ?? 0)}..${Math.round(took[took.length - 1] ?? 0)} ms, median ${Math.round(took[took.length >> 1] ?? 0)} ms`);
+  t.comment(`${outcomes.length} requests: ${outcomes.filter((o) => o.acceptedBeforeSignal).length} accepted before the signal, ${outcomes.filter((o) => o.inFlightAtSignal).length} of them in flight at it`);
   t.equal(exit.code, 0, 'exit code 0');
   t.match(graceful.stderr(), /SIGTERM: shutting down/);
   t.match(graceful.stderr(), /stopped cleanly/);
-  const before = outcomes.filter((o) => o.started < signalAt - 50);
+  const before = outcomes.filter((o) => !o.sentAfterSignal);
   t.ok(before.length >= 6, `requests sent before the signal: ${before.length}`);
-  t.same(before.filter((o) => o.status !== 200 || o.error !== undefined), [], 'every request accepted before the signal completed with 200 (no reset)');
-  const spanning = before.filter((o) => o.ended > signalAt);
+  const accepted = outcomes.filter((o) => o.acceptedBeforeSignal);
+  t.same(accepted.filter((o) => o.status !== 200 || o.error !== undefined), [], 'every request accepted before the signal completed with 200 (no reset)');
+  const spanning = accepted.filter((o) => o.inFlightAtSignal);
   t.ok(spanning.length >= 1, `requests in flight at the signal finished after it: ${spanning.length}`);
-  const after = outcomes.filter((o) => o.started >= signalAt);
-  t.ok(after.every((o) => o.status === 503 || o.status === 200 || /ECONNREFUSED|ECONNRESET|UND_ERR_SOCKET|other side closed/.test(o.error ?? '')),
-    `requests sent after the signal are refused, not broken: ${JSON.stringify(after.map((o) => o.status ?? o.error))}`);
+  // sent after the signal, or sent before it but not yet taken by the server
+  const rest = outcomes.filter((o) => !o.acceptedBeforeSignal);
+  t.ok(rest.every((o) => o.status === 503 || o.status === 200 || /ECONNREFUSED|ECONNRESET|EPIPE|socket hang up/.test(o.error ?? '')),
+    `requests the server had not accepted at the signal are refused, not broken: ${JSON.stringify(rest.map((o) => o.status ?? o.error))}`);
 });
 
 t.test('a hung worker: exit 1 after the shutdown timeout, naming what still ran', async (t) => {
@@ -92,13 +126,10 @@ t.test('a hung worker: exit 1 after the shutdown timeout, naming what still ran'
   t.equal(hang.status, 202, 'the test hook is mounted with QUIVER_TEST_HOOKS=1');
   const stuck = call(`${hung.url}/collections/h/points/query`, 'POST', { query: [1, 2, 3, 4] }).then((r) => r.status, (err: Error) => err.message);
   await sleep(300);
-  const started = performance.now();
   hung.proc.kill('SIGTERM');
   const exit = await within(hung.exited, 15_000, 'exit after SIGTERM with a hung worker');
-  const took = performance.now() - started;
   t.equal(exit.code, 1, 'exit code 1');
-  t.ok(took >= 1400, `waited for the shutdown timeout (${Math.round(took)} ms)`);
-  t.match(hung.stderr(), /warning: shutdown timed out after 1500 ms/);
+  t.match(hung.stderr(), /warning: shutdown timed out after 1500 ms/, 'it waited out the shutdown timeout');
   t.match(hung.stderr(), /Still running: POST \/collections\/h\/points\/query \(running \d+ ms\)/);
   t.ok(await within(stuck, 5000, 'the hung request settling'), 'the hung request was answered or dropped, not left hanging');
 });
@@ -108,13 +139,12 @@ t.test('a second signal exits at once', async (t) => {
   await call(`${impatient.url}/_test/hang`, 'POST', {});
   void call(`${impatient.url}/collections/i/points/query`, 'POST', { query: [1, 2, 3, 4] }).catch(() => {});
   await sleep(300);
-  const started = performance.now();
   impatient.proc.kill('SIGTERM');
   await sleep(300);
   t.equal(impatient.proc.exitCode, null, 'still draining after the first signal (timeout 30 s)');
   impatient.proc.kill('SIGTERM');
-  const exit = await within(impatient.exited, 5000, 'exit after the second signal');
-  t.equal(exit.code, 143, 'exit code 128 + SIGTERM');
-  t.ok(performance.now() - started < 5000);
+  // well inside the 30 s drain, so only the second signal can end it in time
+  const exit = await within(impatient.exited, 20_000, 'exit after the second signal');
+  t.equal(exit.code, 143, 'exit code 128 + SIGTERM: the second signal, not the drain, ended it');
   t.match(impatient.stderr(), /SIGTERM again: exiting now/);
 });

@@ -1,41 +1,38 @@
 import t from 'tap';
 import { QuiverError, Store, type SearchHits } from '../host/index.js';
 import { bruteForce, clustered, recallAt, rng } from './helpers/data.js';
+import { track, watch } from './helpers/outcome.js';
+
+// What cancellation and scheduling do; how fast (the delay from an abort to
+// the rejection, how long a search waits beside a long insert) is measured
+// by bench/lifecycle.ts.
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-type Outcome<T> = { ok: true; value: T; at: number } | { ok: false; err: unknown; at: number };
-
-/** Records when a promise settles, without ever leaving a rejection unhandled. */
-function watch<T>(p: Promise<T>): Promise<Outcome<T>> {
-  return p.then((value) => ({ ok: true as const, value, at: performance.now() }), (err: unknown) => ({ ok: false as const, err, at: performance.now() }));
-}
 
 const DIM = 16;
 const N = 200_000;
 const data = clustered(N, DIM, 64, 3);
 const ids = Array.from({ length: N }, (_, i) => i);
 
-// no background compaction or tuner: the tests count tombstones and time compactions
+// no background compaction or tuner: the tests count tombstones
 const store = await Store.open({ threads: 2, compaction: { intervalMs: 0 }, tuner: { tunerIntervalMs: 0 } });
 t.teardown(() => store.close());
 
-t.test('an aborted insert stops within 1 s; what it applied is in and searchable', async (t) => {
+t.test('an aborted insert stops; what it applied is in and searchable', async (t) => {
   // a graph good enough that every stored vector is found by a search for it
   // (M 8 / efConstruction 16 leaves ~9% of the nodes unreachable); it takes
   // longer to insert, and only the part before the abort is ever built
   await store.createDataset('big', { dim: DIM, M: 16, efConstruction: 64 });
-  await store.count('big'); // both threads up before the clock starts
+  await store.count('big'); // both threads up before the insert starts
 
   const controller = new AbortController();
   const reason = new Error('enough');
-  const outcome = watch(store.insert('big', ids, data, { signal: controller.signal }));
+  const insert = track(store.insert('big', ids, data, { signal: controller.signal }));
+  // abort once part of the batch is in (a count runs between the insert's steps)
   await sleep(400);
-  const abortAt = performance.now();
+  while (!insert.settled() && (await store.count('big')) === 0) await sleep(50);
   controller.abort(reason);
-  const r = await outcome;
-  const delay = r.at - abortAt;
-  t.comment(`insert of ${N} x ${DIM}: rejected ${delay.toFixed(1)} ms after the abort`);
+  const r = await insert.outcome;
   if (r.ok) {
     t.fail(`the insert finished before the abort (${r.value.inserted} vectors); make it bigger`);
     return;
@@ -44,7 +41,6 @@ t.test('an aborted insert stops within 1 s; what it applied is in and searchable
   const err = r.err as QuiverError;
   t.equal(err.code, 'QUIVER_ERR_ABORTED');
   t.equal(err.cause, reason, "the cause is the signal's reason");
-  t.ok(delay < 1000, `rejected within 1 s of the abort (${delay.toFixed(1)} ms)`);
   const applied = err.applied;
   t.type(applied, 'number', 'the error says how many vectors went in');
   t.ok(applied! > 0 && applied! < N, `part of the batch went in (${applied} of ${N})`);
@@ -81,7 +77,7 @@ t.test('an aborted insert stops within 1 s; what it applied is in and searchable
   await store.dropDataset('big');
 });
 
-t.test('an aborted compaction stops within 1 s and leaves the dataset working', async (t) => {
+t.test('an aborted compaction stops and leaves the dataset working', async (t) => {
   // a better graph than 'big' so that recall is a sharp check: 100k, half deleted
   const n = 100_000;
   const all = clustered(n + 50, DIM, 64, 8);
@@ -110,21 +106,16 @@ t.test('an aborted compaction stops within 1 s and leaves the dataset working', 
   t.equal(infoBefore.deleted, gone.length);
 
   const controller = new AbortController();
-  const started = performance.now();
   const outcome = watch(store.compact('cmp', { signal: controller.signal }));
   await sleep(300);
-  const abortAt = performance.now();
   controller.abort();
   const r = await outcome;
-  const delay = r.at - abortAt;
-  t.comment(`compaction of ${n} (${gone.length} deleted), aborted after ${(abortAt - started).toFixed(0)} ms: rejected ${delay.toFixed(1)} ms after the abort`);
   if (r.ok) {
     t.fail('the compaction finished before the abort; make the data bigger');
     return;
   }
   t.ok(r.err instanceof QuiverError, 'a QuiverError');
   t.equal((r.err as QuiverError).code, 'QUIVER_ERR_ABORTED');
-  t.ok(delay < 1000, `rejected within 1 s of the abort (${delay.toFixed(1)} ms)`);
 
   const infoAfter = await store.datasetInfo('cmp');
   t.equal(infoAfter.count, infoBefore.count, 'count unchanged');
@@ -158,20 +149,19 @@ t.test('no head-of-line blocking: a long insert on one thread does not hold up a
   await store.search('B', q, 10); // warm
 
   const n = 120_000;
-  const started = performance.now();
-  const long = watch(store.insert('A', ids.slice(0, n), data.subarray(0, n * DIM)));
+  const long = track(store.insert('A', ids.slice(0, n), data.subarray(0, n * DIM)));
   await sleep(200);
-  const s0 = performance.now();
-  const onB = watch(store.search('B', q, 10));
-  const onA = watch(store.search('A', q, 10));
-  const [rB, rA, rLong] = await Promise.all([onB, onA, long]);
-  t.comment(`insert of ${n} on A took ${(rLong.at - started).toFixed(0)} ms; meanwhile a search on B took ${(rB.at - s0).toFixed(1)} ms and one on A (same thread, between steps) ${(rA.at - s0).toFixed(1)} ms`);
+  // whether the long insert had settled when each search did
+  const during = <T>(p: Promise<T>): Promise<{ value: T; longSettled: boolean }> => p.then((value) => ({ value, longSettled: long.settled() }));
+  const onB = watch(during(store.search('B', q, 10)));
+  const onA = watch(during(store.search('A', q, 10)));
+  const [rB, rA, rLong] = await Promise.all([onB, onA, long.outcome]);
   t.ok(rLong.ok, 'the long insert completes');
   t.ok(rB.ok, 'the search on B completes');
   t.ok(rA.ok, 'the search on A completes');
-  t.ok(rB.at < rLong.at, 'the search on B finished before the long insert on A');
-  t.ok(rA.at < rLong.at, 'a search on A itself got in between the insert steps');
-  if (rB.ok) t.same(rB.value.ids[0], 5, 'and found the right vector');
+  t.ok(rB.ok && !rB.value.longSettled, 'the search on B finished while the long insert on A was still running');
+  t.ok(rA.ok && !rA.value.longSettled, 'a search on A itself got in between the insert steps');
+  if (rB.ok) t.same(rB.value.value.ids[0], 5, 'and found the right vector');
   t.equal(await store.count('A'), n);
 });
 
@@ -179,21 +169,16 @@ t.test('no head-of-line blocking behind a compaction or a queue of writes', asyn
   // A holds 120k from the last test; delete most, compact, and pile more writes behind it
   await store.delete('A', ids.slice(0, 100_000));
   const q = data.subarray(7 * DIM, 8 * DIM);
-  const started = performance.now();
-  const compaction = watch(store.compact('A'));
-  const writes = Array.from({ length: 8 }, (_, w) => {
+  const work = [track<unknown>(store.compact('A'))];
+  for (let w = 0; w < 8; w++) {
     const from = N - (w + 1) * 2000;
-    return watch(store.insert('A', ids.slice(from, from + 2000), data.subarray(from * DIM, (from + 2000) * DIM)));
-  });
+    work.push(track<unknown>(store.insert('A', ids.slice(from, from + 2000), data.subarray(from * DIM, (from + 2000) * DIM))));
+  }
   await sleep(50);
-  const s0 = performance.now();
-  const onB = await watch(store.search('B', q, 10));
-  t.comment(`with a compaction and 8 writes queued on A, a search on B took ${(onB.at - s0).toFixed(1)} ms`);
-  const done = await Promise.all([compaction, ...writes]);
-  const last = Math.max(...done.map((d) => d.at));
-  t.comment(`A's work took ${(last - started).toFixed(0)} ms`);
+  const onB = await watch(store.search('B', q, 10).then((hits) => ({ hits, aSettled: work.every((w) => w.settled()) })));
+  const done = await Promise.all(work.map((w) => w.outcome));
   t.ok(done.every((d) => d.ok), 'the work on A completes');
   t.ok(onB.ok, 'the search on B completes');
-  t.ok(onB.at < last, 'the search on B finished before the work queued on A');
+  t.ok(onB.ok && !onB.value.aSettled, 'the search on B finished before the work queued on A');
   t.equal(await store.count('A'), 20_000 + 16_000);
 });
