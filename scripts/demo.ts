@@ -7,31 +7,14 @@
  */
 import { parseArgs } from 'node:util';
 import { Index, collectGarbage } from '../host/index.js';
+import { clustered } from '../bench/lib/random.js';
+import { settle } from '../bench/lib/rss.js';
 
 const { values } = parseArgs({ options: { n: { type: 'string', default: '50000' }, dim: { type: 'string', default: '128' } } });
 const n = Number(values.n);
 const dim = Number(values.dim);
 const queries = 200;
 const MiB = 1024 * 1024;
-
-// mulberry32 + Box-Muller: a clustered set that looks like embeddings
-let seed = 2026;
-const rand = (): number => {
-  seed = (seed + 0x6d2b79f5) >>> 0;
-  let t = Math.imul(seed ^ (seed >>> 15), seed | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
-const gauss = (): number => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
-function clustered(count: number): Float32Array {
-  const centres = Array.from({ length: 64 }, () => Float32Array.from({ length: dim }, () => rand() * 2 - 1));
-  const out = new Float32Array(count * dim);
-  for (let i = 0; i < count; i++) {
-    const c = centres[Math.floor(rand() * centres.length)]!;
-    for (let j = 0; j < dim; j++) out[i * dim + j] = c[j]! + gauss() * 0.25;
-  }
-  return out;
-}
 
 function exactTop10(data: Float32Array, live: (i: number) => boolean, q: Float32Array, qo: number): Set<number> {
   const best: [number, number][] = [];
@@ -58,14 +41,8 @@ function measure(index: Index, data: Float32Array, q: Float32Array, live: (i: nu
   return { recall: hits / (queries * 10), qps: queries / seconds };
 }
 
-async function rssSettled(): Promise<number> {
-  // a dropped WebAssembly.Memory is unmapped asynchronously after a GC
-  for (let i = 0; i < 5; i++) {
-    collectGarbage();
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return process.memoryUsage.rss();
-}
+// a dropped WebAssembly.Memory is unmapped asynchronously after a GC
+const rssSettled = async (): Promise<number> => (await settle({ gc: collectGarbage })).rss;
 
 const rows: string[][] = [];
 const row = (step: string, index: Index | undefined, rss: number, extra = ''): void => {
@@ -74,7 +51,8 @@ const row = (step: string, index: Index | undefined, rss: number, extra = ''): v
     s ? (s.committedBytes / MiB).toFixed(1) : '-', (rss / MiB).toFixed(1), extra]);
 };
 
-const data = clustered(n + queries);
+// a clustered set that looks like embeddings
+const data = clustered(n + queries, dim, 64, 2026, 0.25);
 const base = data.subarray(0, n * dim);
 const q = data.subarray(n * dim);
 console.log(`quiver demo: ${n} x ${dim} clustered vectors, l2, M=16, efConstruction=200, ef=64`);
