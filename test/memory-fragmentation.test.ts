@@ -1,7 +1,7 @@
 import t from 'tap';
-import { readFileSync } from 'node:fs';
 import { Store, collectGarbage, type SearchHits } from '../host/index.js';
 import { bruteForce, clustered, recallAt, rng } from './helpers/data.js';
+import { wasmMemories } from './helpers/memory.js';
 
 // A fragmented dataset: 100,000 x 128 (M 16, efConstruction 32, 2 shards on
 // 2 threads), a random half deleted, then one compact(). Committed arena
@@ -21,7 +21,6 @@ import { bruteForce, clustered, recallAt, rng } from './helpers/data.js';
 // the V8 heaps of three threads) and the arenas' resident bytes (exact).
 
 const MiB = 1024 * 1024;
-const GiB = 1024 * MiB;
 const N = 100_000;
 const DIM = 128;
 const Q = 100;
@@ -29,36 +28,6 @@ const PARAMS = { dim: DIM, M: 16, efConstruction: 32, ef: 64, shards: 2 };
 const rss = (): number => process.memoryUsage.rss();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const mib = (b: number): string => (b / MiB).toFixed(1);
-
-/** WebAssembly memories of this process (all threads) and their resident bytes, or undefined without smaps. */
-function wasmMemories(): { count: number; resident: number } | undefined {
-  let text: string;
-  try {
-    text = readFileSync('/proc/self/smaps', 'utf8');
-  } catch {
-    return undefined;
-  }
-  const vmas: { start: number; end: number; perm: string; rss: number }[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) /.exec(line);
-    if (m !== null) {
-      vmas.push({ start: parseInt(m[1]!, 16), end: parseInt(m[2]!, 16), perm: m[3]!, rss: 0 });
-      continue;
-    }
-    const r = /^Rss:\s+(\d+) kB/.exec(line);
-    if (r !== null && vmas.length > 0) vmas[vmas.length - 1]!.rss = Number(r[1]) * 1024;
-  }
-  let count = 0;
-  let resident = 0;
-  vmas.forEach((v, i) => {
-    if (v.perm !== '---p' || v.end - v.start < 4 * GiB) return;
-    const prefix = vmas[i - 1];
-    if (prefix === undefined || prefix.perm !== 'rw-p' || prefix.end !== v.start) return;
-    count++;
-    resident += prefix.rss;
-  });
-  return { count, resident };
-}
 
 /** Lowest RSS once it stops falling (no new low by > 1 MiB for 2 s; at most `deadlineMs`), or as soon as `ok`. */
 async function settle(ok: (rss: number) => boolean, deadlineMs: number): Promise<number> {

@@ -1,43 +1,18 @@
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { readFvecs, readIvecs } from '../../bench/datasets.js';
 
 // the generator the benches and scripts use too
 export { clustered, rng } from '../../bench/lib/random.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 
-/** Reads an .fvecs file: records [int32 d][float32 x d]. */
-export function readFvecs(name: string): { dim: number; n: number; data: Float32Array } {
-  const buf = readFileSync(FIXTURES + name);
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const dim = view.getInt32(0, true);
-  const n = buf.byteLength / (4 + 4 * dim);
-  const data = new Float32Array(n * dim);
-  for (let i = 0; i < n; i++) {
-    const base = i * (4 + 4 * dim);
-    for (let j = 0; j < dim; j++) data[i * dim + j] = view.getFloat32(base + 4 + 4 * j, true);
-  }
-  return { dim, n, data };
-}
-
-/** Reads an .ivecs file: records [int32 k][int32 x k]. */
-export function readIvecs(name: string): { k: number; n: number; data: Int32Array } {
-  const buf = readFileSync(FIXTURES + name);
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const k = view.getInt32(0, true);
-  const n = buf.byteLength / (4 + 4 * k);
-  const data = new Int32Array(n * k);
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < k; j++) data[i * k + j] = view.getInt32(i * (4 + 4 * k) + 4 + 4 * j, true);
-  }
-  return { k, n, data };
-}
-
+/** SIFT10K (siftsmall) from test/fixtures, read by the benches' reader. */
 export function sift() {
+  const truth = readIvecs(FIXTURES + 'siftsmall_groundtruth.ivecs');
   return {
-    base: readFvecs('siftsmall_base.fvecs'),
-    query: readFvecs('siftsmall_query.fvecs'),
-    truth: readIvecs('siftsmall_groundtruth.ivecs'),
+    base: readFvecs(FIXTURES + 'siftsmall_base.fvecs'),
+    query: readFvecs(FIXTURES + 'siftsmall_query.fvecs'),
+    truth: { k: truth.dim, n: truth.n, data: truth.data },
   };
 }
 
