@@ -2,6 +2,7 @@
 // TypeScript source with the test process's own loaders (process.execArgv).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { rng as uniform } from '../../bench/lib/random.js';
 
 export const CLI = fileURLToPath(new URL('../../host/server/cli.ts', import.meta.url));
 
@@ -78,16 +79,10 @@ export async function call(url: string, method: string, body?: unknown, headers:
   return { status: res.status, headers: res.headers, body: parsed, text };
 }
 
-/** Seeded uniform random numbers in [-1, 1). */
+/** Seeded uniform random numbers in [-1, 1): the shared generator, rescaled. */
 export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
+  const r = uniform(seed);
+  return () => r() * 2 - 1;
 }
 
 /** A deterministic UUID for a number. */
