@@ -3,6 +3,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gaussian, rng } from './lib/random.js';
+import { readFvecs, readIvecs } from './lib/vecs.js';
 
 export type Metric = 'l2' | 'cosine';
 
@@ -79,39 +80,6 @@ export function siftRef(dir: string): DatasetRef {
 
 export function loadDataset(ref: DatasetRef): Dataset {
   return ref.kind === 'fvecs' ? loadSift(ref.dir) : readCache(ref.file);
-}
-
-// ---------------------------------------------------------------- fvecs / ivecs
-
-function readVecs(file: string): { n: number; dim: number; data: DataView; bytes: Buffer } {
-  const bytes = readFileSync(file);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes.byteLength < 4) throw new Error(`${file}: empty`);
-  const dim = view.getInt32(0, true);
-  const record = 4 + 4 * dim;
-  if (dim <= 0 || bytes.byteLength % record !== 0) throw new Error(`${file}: not a .fvecs/.ivecs file`);
-  return { n: bytes.byteLength / record, dim, data: view, bytes };
-}
-
-export function readFvecs(file: string): { n: number; dim: number; data: Float32Array } {
-  const { n, dim, data } = readVecs(file);
-  const out = new Float32Array(n * dim);
-  for (let i = 0, off = 0; i < n; i++) {
-    if (data.getInt32(off, true) !== dim) throw new Error(`${file}: record ${i} has a different dimension`);
-    off += 4;
-    for (let j = 0; j < dim; j++, off += 4) out[i * dim + j] = data.getFloat32(off, true);
-  }
-  return { n, dim, data: out };
-}
-
-export function readIvecs(file: string): { n: number; dim: number; data: Int32Array } {
-  const { n, dim, data } = readVecs(file);
-  const out = new Int32Array(n * dim);
-  for (let i = 0, off = 0; i < n; i++) {
-    off += 4;
-    for (let j = 0; j < dim; j++, off += 4) out[i * dim + j] = data.getInt32(off, true);
-  }
-  return { n, dim, data: out };
 }
 
 export function siftFiles(dir: string): string[] {

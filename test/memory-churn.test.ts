@@ -66,16 +66,17 @@ t.test(`${CYCLES} cycles of 10% deletes and 10% inserts on ${N} x ${DIM}, backgr
     doomed.forEach((id) => live.delete(id));
     await insertNew(doomed.length);
 
-    // the scheduler, until no shard is due any more (at most 10 s)
+    // the scheduler, until no shard is due any more; the deadline only turns
+    // a scheduler that never catches up into a failure (a loaded machine is slow)
     await store.runCompactionScheduler();
     let stats = await store.stats();
     const due = (): number => stats.datasets.find((d) => d.name === 'churn')!.shardStats.filter((s) => needsCompaction(s, POLICY) !== undefined).length;
-    for (const end = Date.now() + 10_000; due() > 0 && Date.now() < end;) {
+    for (const end = Date.now() + 60_000; due() > 0 && Date.now() < end;) {
       await sleep(20);
       await store.runCompactionScheduler();
       stats = await store.stats();
     }
-    if (due() > 0) failures.push(`cycle ${cycle}: ${due()} shard(s) still due for compaction after 10 s`);
+    if (due() > 0) failures.push(`cycle ${cycle}: ${due()} shard(s) still due for compaction after 60 s`);
     // every figure from shardStats: the dataset totals of stats() come from a
     // separate read of the shards, which a compaction may finish in between
     const shards = stats.datasets.find((d) => d.name === 'churn')!.shardStats;

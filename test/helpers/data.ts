@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { readFvecs, readIvecs } from '../../bench/datasets.js';
+import { readFvecs, readIvecs } from '../../bench/lib/vecs.js';
 
 // the generator the benches and scripts use too
 export { clustered, rng } from '../../bench/lib/random.js';
