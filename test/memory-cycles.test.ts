@@ -68,7 +68,7 @@ t.test(`${CYCLES} create/drop cycles of ${N} x ${DIM}: RSS returns to the first 
   t.comment(`dataset: ${N} x ${DIM}, M 8, efConstruction 8, 2 shards on 2 threads; committed ${mib(committed)} MiB per cycle`);
   t.comment(`RSS baseline after cycle 1 ${mib(baseline)} MiB, peak ${mib(peak)} MiB, after cycle ${CYCLES / 2} ${mib(midpoint)} MiB, ` +
     `after cycle ${CYCLES} ${mib(end)} MiB (${(((end - baseline) / baseline) * 100).toFixed(2)}% vs the baseline); ${CYCLES} cycles in ${seconds.toFixed(1)} s`);
-  // only where smaps shows the layout described above (64-bit V8 with guard regions)
+  // only where smaps shows the layout wasmMemories() reads (64-bit V8 with guard regions)
   if (wasmFull !== undefined && wasmFull.count > 0 && wasmEnd !== undefined) {
     // exact, unlike RSS: the mappings of the dropped memories themselves
     t.comment(`WebAssembly memories mapped: ${wasmFull.count} (${mib(wasmFull.resident)} MiB resident) with a dataset, ${wasmEnd.count} (${mib(wasmEnd.resident)} MiB) after the last drop`);
