@@ -2,6 +2,9 @@ import t from 'tap';
 import { readdirSync } from 'node:fs';
 import { QuiverError, Store } from '../host/index.js';
 
+// _testHook (a hung or dying worker) is honoured only with this set when a store opens
+process.env.QUIVER_TEST_HOOKS = '1';
+
 // A close that never settles leaves a spinning worker with tasks pending, and
 // the process cannot exit: the root timeout turns that into a failure in
 // seconds instead of tap's file timeout.

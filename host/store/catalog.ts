@@ -5,8 +5,10 @@
  */
 import type { MetricName } from '../core/abi.js';
 import { ErrorCode, QuiverError } from '../errors.js';
+import type { IndexStats } from '../core/stats.js';
 import type { GraphParams } from '../options.js';
 import type { ShardRef } from './scatter.js';
+import type { DatasetInfo } from './types.js';
 
 export interface Dataset {
   name: string;
@@ -125,4 +127,17 @@ export class Catalog {
     this.#datasets.clear();
     this.#committed.clear();
   }
+}
+
+/** A dataset's public description, from one read of its shards' stats. */
+export function infoOf(ds: Dataset, stats: IndexStats[]): DatasetInfo {
+  const sum = (f: (s: IndexStats) => number): number => stats.reduce((a, s) => a + f(s), 0);
+  return {
+    name: ds.name, dim: ds.dim, metric: ds.metric, M: ds.M, efConstruction: ds.efConstruction, ef: ds.ef,
+    shards: ds.shards.length,
+    count: sum((s) => s.liveNodes),
+    deleted: sum((s) => s.deletedNodes),
+    committedBytes: sum((s) => s.committedBytes),
+    liveBytes: sum((s) => s.liveBytes),
+  };
 }

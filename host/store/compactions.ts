@@ -57,6 +57,20 @@ export class Compactions {
     }
   }
 
+  /**
+   * The given shards one after another (a dataset dropped meanwhile is
+   * skipped); resolves with the bytes they gave back.
+   */
+  async each(shards: { dataset: string; shard: number }[], find: (name: string) => Dataset | undefined, trigger: Trigger): Promise<number> {
+    let reclaimed = 0;
+    for (const { dataset, shard } of shards) {
+      const ds = find(dataset);
+      if (ds === undefined || ds.lost) continue;
+      reclaimed += (await this.shard(ds, shard, trigger)).reclaimedBytes;
+    }
+    return reclaimed;
+  }
+
   /** Every shard of a dataset at once; the report sums theirs. */
   async dataset(ds: Dataset, trigger: Trigger, signal?: AbortSignal): Promise<CompactionReport> {
     if (signal?.aborted) throw abortError(signal);

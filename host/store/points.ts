@@ -68,6 +68,15 @@ export async function readPoints(
   }));
 }
 
+/** The stored vectors of packed ids, in order; undefined where one is absent. */
+export async function getVectors(scatter: Scatter, ds: Dataset, packed: Uint32Array): Promise<(Float32Array | undefined)[]> {
+  const out: (Float32Array | undefined)[] = new Array(packed.length / ID_WORDS).fill(undefined);
+  await readPoints(scatter, ds, packed, false, (row, vector) => {
+    out[row] = vector;
+  });
+  return out;
+}
+
 /** The points of packed ids that exist, in the order asked, each once. */
 export async function retrievePoints(scatter: Scatter, ds: Dataset, packed: Uint32Array, withVector: boolean, withPayload: boolean): Promise<PointRecord[]> {
   const found: (PointRecord | undefined)[] = new Array(packed.length / ID_WORDS);

@@ -9,13 +9,14 @@ import type { CompactionPolicy } from '../memory/policy.js';
 import { createMetrics, removeMetrics, processMetrics, type Metrics, type Registry } from '../metrics.js';
 import { graphParams, intIn, invalidArgument, MAX_K, storeSettings } from '../options.js';
 import { encodePayloads, type Payload } from '../payload.js';
-import { flattenBatch, toQueries, toQuery, type Vector, type VectorBatch } from '../vectors.js';
+import { flattenBatch, isSingleQuery, toQueries, toQuery, type Vector, type VectorBatch } from '../vectors.js';
 import { CancelSlots } from './cancel.js';
-import { Catalog, checkName, type Dataset } from './catalog.js';
+import { Catalog, checkName, infoOf, type Dataset } from './catalog.js';
 import { SearchCoalescer } from './coalescer.js';
 import { Compactions } from './compactions.js';
+import { Intake } from './intake.js';
 import { ThreadPool } from './pool.js';
-import { deletePoints, insertPoints, readPoints, retrievePoints, scrollPage } from './points.js';
+import { deletePoints, getVectors, insertPoints, retrievePoints, scrollPage } from './points.js';
 import { ID_WORDS, type SearchResult } from './protocol.js';
 import { abortError, Scatter } from './scatter.js';
 import type {
@@ -37,7 +38,7 @@ export class Store extends EventEmitter {
   readonly #pool: ThreadPool;
   readonly #cancel: CancelSlots;
   readonly #catalog = new Catalog();
-  readonly #inflight = new Set<Promise<unknown>>();
+  readonly #intake = new Intake();
   readonly #registry: Registry;
   readonly #metrics: Metrics;
   readonly #memory: MemoryManager;
@@ -53,7 +54,7 @@ export class Store extends EventEmitter {
     this.#cancel = cancel;
     this.#registry = registry;
     this.#testHooks = testHooks;
-    this.#scatter = new Scatter(pool, () => this.#closing !== undefined);
+    this.#scatter = new Scatter(pool, () => this.#intake.closed);
     this.#coalescer = new SearchCoalescer((ref, task) => this.#scatter.run<SearchResult>(ref, task));
     pool.on('threadLost', (threadId: number) => this.#onThreadLost(threadId));
     this.#metrics = createMetrics(registry, {
@@ -80,10 +81,7 @@ export class Store extends EventEmitter {
     }, policy, tuner, this.#metrics);
   }
 
-  /**
-   * Starts the worker pool. The test-only worker hooks (`_testHook`) are
-   * switched on by QUIVER_TEST_HOOKS=1 in the environment, and only then.
-   */
+  /** Starts the worker pool. QUIVER_TEST_HOOKS=1 in the environment (and only that) turns `_testHook` on. */
   static async open(options: StoreOptions = {}): Promise<Store> {
     const { threads, policy, tuner, registry } = storeSettings(options);
     const testHooks = process.env.QUIVER_TEST_HOOKS === '1';
@@ -136,29 +134,8 @@ export class Store extends EventEmitter {
     if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 
-  /**
-   * Runs a public call unless the store is closing, and tracks it for
-   * close(). Only public entry points go through here: a call never nests a
-   * second tracked call, so close() cannot cut one in half.
-   */
-  #op<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.#closing !== undefined) return Promise.reject(new QuiverError(ErrorCode.CLOSED, 'the store is closed'));
-    let p: Promise<T>;
-    try {
-      p = fn();
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    this.#inflight.add(p);
-    const done = (): void => {
-      this.#inflight.delete(p);
-    };
-    p.then(done, done);
-    return p;
-  }
-
   createDataset(name: string, options: DatasetOptions): Promise<DatasetInfo> {
-    return this.#op(async () => {
+    return this.#intake.run(async () => {
       checkName(name);
       if (options === null || typeof options !== 'object') throw invalidArgument('dataset options must be an object');
       this.#catalog.checkFree(name);
@@ -182,25 +159,16 @@ export class Store extends EventEmitter {
   }
 
   datasetInfo(name: string): Promise<DatasetInfo> {
-    return this.#op(async () => this.#info(this.#catalog.get(name)));
+    return this.#intake.run(async () => this.#info(this.#catalog.get(name)));
   }
 
   async #info(ds: Dataset, known?: IndexStats[]): Promise<DatasetInfo> {
-    const stats = known ?? await this.#scatter.stats(ds.shards);
-    const sum = (f: (s: IndexStats) => number): number => stats.reduce((a, s) => a + f(s), 0);
-    return {
-      name: ds.name, dim: ds.dim, metric: ds.metric, M: ds.M, efConstruction: ds.efConstruction, ef: ds.ef,
-      shards: ds.shards.length,
-      count: sum((s) => s.liveNodes),
-      deleted: sum((s) => s.deletedNodes),
-      committedBytes: sum((s) => s.committedBytes),
-      liveBytes: sum((s) => s.liveBytes),
-    };
+    return infoOf(ds, known ?? await this.#scatter.stats(ds.shards));
   }
 
   /** Drops a dataset; its memory goes back to the OS (each owning thread runs a GC). */
   dropDataset(name: string): Promise<void> {
-    return this.#op(async () => {
+    return this.#intake.run(async () => {
       this.#catalog.mustExist(name);
       await this.#drop(name);
     });
@@ -224,7 +192,7 @@ export class Store extends EventEmitter {
    * (they are searchable; none is half-inserted).
    */
   insert(name: string, ids: IdList, vectors: VectorBatch, options: { signal?: AbortSignal; payloads?: readonly Payload[] } = {}): Promise<{ inserted: number }> {
-    return this.#op(async () => {
+    return this.#intake.run(async () => {
       const ds = this.#catalog.get(name);
       const packed = packIds(ids, true);
       const n = packed.length / ID_WORDS;
@@ -236,15 +204,16 @@ export class Store extends EventEmitter {
       const payloadBytes = encoded?.reduce((a, p) => a + (p?.byteLength ?? 0), 0) ?? 0;
       const releaseAdmission = await this.#memory.admit(ds.name, n * (8 * ds.M + 4 * ds.dim + 24 + 48) + payloadBytes);
       let applied = 0;
-      const cancel = this.#cancel.acquire(signal);
+      let cancel: ReturnType<CancelSlots['acquire']> | undefined;
       try {
+        cancel = this.#cancel.acquire(signal);
         applied = await insertPoints(this.#scatter, ds, packed, flat, encoded, cancel.slot, signal).catch((err: unknown) => {
           applied = (err as QuiverError).applied ?? 0;
           throw err;
         });
         return { inserted: applied };
       } finally {
-        cancel.release();
+        cancel?.release();
         releaseAdmission();
         if (applied > 0) this.#metrics.inserts.inc({ dataset: ds.name }, applied);
       }
@@ -253,7 +222,7 @@ export class Store extends EventEmitter {
 
   /** Deletes ids; unknown ids are skipped. Resolves with how many were deleted. */
   delete(name: string, ids: IdList): Promise<{ deleted: number }> {
-    return this.#op(async () => {
+    return this.#intake.run(async () => {
       const ds = this.#catalog.get(name);
       const packed = packIds(ids, false);
       return { deleted: await deletePoints(this.#scatter, ds, packed) };
@@ -262,14 +231,10 @@ export class Store extends EventEmitter {
 
   /** The stored vectors of ids, in order; undefined where an id is absent. */
   get(name: string, ids: IdList): Promise<(Float32Array | undefined)[]> {
-    return this.#op(async () => {
+    return this.#intake.run(async () => {
       const ds = this.#catalog.get(name);
       const packed = packIds(ids, false);
-      const out: (Float32Array | undefined)[] = new Array(packed.length / ID_WORDS).fill(undefined);
-      await readPoints(this.#scatter, ds, packed, false, (row, vector) => {
-        out[row] = vector;
-      });
-      return out;
+      return getVectors(this.#scatter, ds, packed);
     });
   }
 
@@ -278,7 +243,7 @@ export class Store extends EventEmitter {
    * vector and payload unless turned off.
    */
   retrieve(name: string, ids: IdList, options: ReadOptions = {}): Promise<PointRecord[]> {
-    return this.#op(async () => {
+    return this.#intake.run(async () => {
       const ds = this.#catalog.get(name);
       const packed = packIds(ids, false);
       return retrievePoints(this.#scatter, ds, packed, options.withVector ?? true, options.withPayload ?? true);
@@ -292,7 +257,7 @@ export class Store extends EventEmitter {
    * costs a seek and about limit x shards reads, wherever it starts.
    */
   scroll(name: string, options: ScrollOptions = {}): Promise<ScrollPage> {
-    return this.#op(async () => {
+    return this.#intake.run(async () => {
       const ds = this.#catalog.get(name);
       const limit = intIn(options.limit ?? 10, 'options.limit', 1, MAX_K, invalidArgument);
       const from = options.offset === undefined ? undefined : packIds([options.offset], false);
@@ -301,7 +266,7 @@ export class Store extends EventEmitter {
   }
 
   count(name: string): Promise<number> {
-    return this.#op(async () => (await this.#info(this.#catalog.get(name))).count);
+    return this.#intake.run(async () => (await this.#info(this.#catalog.get(name))).count);
   }
 
   /**
@@ -313,9 +278,9 @@ export class Store extends EventEmitter {
   search(name: string, queries: readonly ArrayLike<number>[], k: number, options?: SearchOptions): Promise<SearchHits[]>;
   search(name: string, query: Vector | VectorBatch, k: number, options?: SearchOptions): Promise<SearchHits | SearchHits[]>;
   search(name: string, query: Vector | VectorBatch, k: number, options: SearchOptions = {}): Promise<SearchHits | SearchHits[]> {
-    return this.#op(async () => {
+    return this.#intake.run(async () => {
       const ds = this.#catalog.get(name);
-      const single = isSingle(query, ds.dim);
+      const single = isSingleQuery(query, ds.dim);
       const { flat, n } = single ? { flat: toQuery(query as Vector, ds.dim), n: 1 } : toQueries(query as VectorBatch, ds.dim);
       const merged = await this.#searchFlat(ds, flat, n, k, options);
       return single ? merged[0]! : merged;
@@ -324,7 +289,7 @@ export class Store extends EventEmitter {
 
   /** One result per query: an array of vectors, or a flat Float32Array of n x dim. */
   searchBatch(name: string, queries: VectorBatch, k: number, options: SearchOptions = {}): Promise<SearchHits[]> {
-    return this.#op(async () => {
+    return this.#intake.run(async () => {
       const ds = this.#catalog.get(name);
       const { flat, n } = toQueries(queries, ds.dim);
       return this.#searchFlat(ds, flat, n, k, options);
@@ -346,7 +311,7 @@ export class Store extends EventEmitter {
 
   /** Compacts every shard of a dataset (repair, renumber, shrink, GC). */
   compact(name: string, options: { signal?: AbortSignal } = {}): Promise<CompactionReport> {
-    return this.#op(async () => {
+    return this.#intake.run(async () => {
       const ds = this.#catalog.get(name);
       return this.#compactions.dataset(ds, 'manual', options.signal);
     });
@@ -358,15 +323,10 @@ export class Store extends EventEmitter {
    * back to the OS now rather than at the next scheduled pass.
    */
   releaseMemory(): Promise<{ reclaimedBytes: number; rssBefore: number; rssAfter: number }> {
-    return this.#op(async () => {
+    return this.#intake.run(async () => {
       const rssBefore = process.memoryUsage.rss();
-      let reclaimedBytes = 0;
       const due = (await this.#shardEntries()).filter((e) => e.figures.deletedNodes > 0 || this.#memory.isDue(e));
-      for (const e of due) {
-        const ds = this.#catalog.find(e.dataset);
-        if (ds === undefined || ds.lost) continue;
-        reclaimedBytes += (await this.#compactions.shard(ds, e.shard, 'manual')).reclaimedBytes;
-      }
+      const reclaimedBytes = await this.#compactions.each(due, (name) => this.#catalog.find(name), 'manual');
       await Promise.all(this.#pool.threadIds.map((t) => this.#pool.run(t, { op: 'gc' })));
       return { reclaimedBytes, rssBefore, rssAfter: process.memoryUsage.rss() };
     });
@@ -374,11 +334,11 @@ export class Store extends EventEmitter {
 
   /** Runs the compaction scheduler now (what the background timer does). */
   runCompactionScheduler(): Promise<number> {
-    return this.#op(() => this.#memory.runScheduler('auto'));
+    return this.#intake.run(() => this.#memory.runScheduler('auto'));
   }
 
   stats(): Promise<StoreStats> {
-    return this.#op(async () => {
+    return this.#intake.run(async () => {
       const datasets = await Promise.all(this.#catalog.live().map(async (ds) => {
         // one read of the shards: the totals and the per-shard figures agree
         const shardStats = await this.#scatter.stats(ds.shards);
@@ -408,18 +368,14 @@ export class Store extends EventEmitter {
       return Promise.reject(new RangeError('options.timeoutMs must be a non-negative number'));
     }
     const started = performance.now();
-    this.#closing = (async () => {
-      // timers stop and scheduled compactions are cancelled at once
-      const managerStopped = this.#memory.stop();
-      // running calls, then the manager's own (a tuner sample, a scheduled
-      // compaction), all within the one timeout
-      let forced = !(await settlesWithin(Promise.allSettled([...this.#inflight]), timeoutMs));
-      if (!forced) forced = !(await settlesWithin(managerStopped, Math.max(0, timeoutMs - (performance.now() - started))));
+    // timers stop and scheduled compactions are cancelled at once; the
+    // manager's own work (a tuner sample, a compaction) is drained too
+    this.#closing = this.#intake.drain(this.#memory.stop(), timeoutMs).then(async (forced) => {
       this.#catalog.clear();
       removeMetrics(this.#registry);
       await this.#pool.destroy();
       return { forced, durationMs: performance.now() - started };
-    })();
+    });
     return this.#closing;
   }
 
@@ -427,40 +383,16 @@ export class Store extends EventEmitter {
     await this.close();
   }
 
-  /**
-   * @internal test hooks: make a thread hang forever, or die. Only with
-   * QUIVER_TEST_HOOKS=1 in the environment when the store was opened.
-   */
+  /** @internal test hooks (QUIVER_TEST_HOOKS=1 at open): make a thread hang forever, or die. */
   _testHook(hook: 'hang' | 'exit', thread?: number): Promise<unknown> {
     if (!this.#testHooks) return Promise.reject(new QuiverError(ErrorCode.INVALID_ARGUMENT, 'test hooks are off (open the store with QUIVER_TEST_HOOKS=1)'));
     const t = thread ?? this.#pool.threadIds[0]!;
     // tracked like any call, so close() waits for it (and is forced past a hang)
-    return this.#op(() => this.#pool.run(t, { op: hook }));
+    return this.#intake.run(() => this.#pool.run(t, { op: hook }));
   }
 
   /** @internal the thread that owns each shard of a dataset */
   _shardThreads(name: string): number[] {
     return this.#catalog.get(name).shards.map((s) => s.thread);
   }
-}
-
-/** Whether `p` settles within `ms` (the timer is cleared either way). */
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p.then(() => true, () => true),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function isSingle(query: unknown, dim: number): boolean {
-  if (query instanceof Float32Array) return query.length === dim;
-  if (Array.isArray(query)) return query.length === 0 || typeof query[0] === 'number';
-  return true;
 }
