@@ -3,10 +3,10 @@ import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import { QuiverError, Store, collectGarbage } from '../host/index.js';
+import { clustered } from './helpers/data.js';
 
 // _testHook (a hung or dying worker) is honoured only with this set when a store opens
 process.env.QUIVER_TEST_HOOKS = '1';
-import { clustered } from './helpers/data.js';
 
 const MiB = 1024 * 1024;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
