@@ -121,6 +121,11 @@ export class IdOrder {
     this.#deleted += n;
   }
 
+  /** Ids listed: at least the shard's live ones (deleted and repeated ones may be counted too). */
+  get size(): number {
+    return (this.#base.length + this.#delta.length) / ID_WORDS + this.#pendingRows;
+  }
+
   /** Deleted ids still listed outnumber the live ones: time to rebuild. */
   get stale(): boolean {
     return this.#deleted > 1024 && this.#deleted * 2 > this.#base.length / ID_WORDS;

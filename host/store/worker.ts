@@ -106,7 +106,9 @@ function scroll(task: Extract<Task, { op: 'scroll' }>): Reply<ScrollResult> {
     order = new IdOrder(shard.listIds());
     idOrders.set(task.shard, order);
   }
-  const { limit, withVector, withPayload } = task;
+  const { withVector, withPayload } = task;
+  // never more room than the shard has points (limit can be 100,001)
+  const limit = Math.min(task.limit, order.size);
   const ids = new Uint32Array(limit * ID_WORDS);
   const vectors = withVector ? new Float32Array(limit * shard.dim) : undefined;
   const payloads = withPayload ? new Array<Uint8Array | undefined>() : undefined;
