@@ -3,20 +3,15 @@
  * shards live, which were lost with a thread, and when each was last used
  * (for LRU eviction).
  */
-import type { MetricName } from '../core/abi.js';
 import { ErrorCode, QuiverError } from '../errors.js';
 import type { IndexStats } from '../core/stats.js';
 import type { GraphParams } from '../options.js';
 import type { ShardRef } from './scatter.js';
 import type { DatasetInfo } from './types.js';
 
-export interface Dataset {
+/** A dataset: its graph parameters, and where its shards are. */
+export interface Dataset extends GraphParams {
   name: string;
-  dim: number;
-  metric: MetricName;
-  M: number;
-  efConstruction: number;
-  ef: number;
   shards: ShardRef[];
   /** Unique per dataset instance: also the shard seed. */
   id: number;
