@@ -4,7 +4,7 @@ import type { SearchHits } from '../core/shard.js';
 import type { IndexStats } from '../core/stats.js';
 import { ErrorCode, QuiverError } from '../errors.js';
 import { packIds, type IdList } from '../ids.js';
-import { MemoryManager, type ShardEntry, type TunerOptions, type Trigger } from '../memory/manager.js';
+import { MemoryManager, type ShardEntry, type TunerOptions } from '../memory/manager.js';
 import type { CompactionPolicy } from '../memory/policy.js';
 import { createMetrics, removeMetrics, processMetrics, type Metrics, type Registry } from '../metrics.js';
 import { graphParams, intIn, invalidArgument, MAX_K, storeSettings } from '../options.js';
