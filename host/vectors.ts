@@ -82,3 +82,10 @@ export function toQueries(queries: VectorBatch, dim: number): { flat: Float32Arr
   }
   return { flat: flattenBatch(queries, queries.length, dim), n: queries.length };
 }
+
+/** Whether a search's query is one vector (else a batch of them). */
+export function isSingleQuery(query: unknown, dim: number): boolean {
+  if (query instanceof Float32Array) return query.length === dim;
+  if (Array.isArray(query)) return query.length === 0 || typeof query[0] === 'number';
+  return true;
+}

@@ -3,6 +3,9 @@ import { Store } from '../host/index.js';
 import { codeOf, watch } from './helpers/outcome.js';
 import { backTo, snapshot } from './helpers/resources.js';
 
+// _testHook (a hung or dying worker) is honoured only with this set when a store opens
+process.env.QUIVER_TEST_HOOKS = '1';
+
 // A close that never settles leaves a spinning worker with tasks pending, and
 // the process cannot exit: the root timeout turns that into a failure in
 // seconds instead of tap's file timeout.

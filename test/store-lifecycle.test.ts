@@ -6,6 +6,9 @@ import { settleRss } from './helpers/memory.js';
 import { codeOf, track, watch, type Outcome } from './helpers/outcome.js';
 import { backTo, snapshot } from './helpers/resources.js';
 
+// _testHook (a hung or dying worker) is honoured only with this set when a store opens
+process.env.QUIVER_TEST_HOOKS = '1';
+
 const MiB = 1024 * 1024;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

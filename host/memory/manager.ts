@@ -1,3 +1,4 @@
+import type { CompactionReport } from '../core/compaction.js';
 import { ErrorCode, QuiverError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { needsCompaction, type CompactionPolicy, type ShardFigures } from './policy.js';
@@ -11,12 +12,13 @@ export interface ShardEntry {
 }
 
 export type Trigger = 'auto' | 'manual' | 'tuner';
-export type CompactionResult = 'ok' | 'aborted' | 'error';
+/** How one compaction ended (the `result` label of its metric and event). */
+export type CompactionOutcome = 'ok' | 'aborted' | 'error';
 
 /** What the manager needs from the Store. */
 export interface ManagedStore {
   shards(): Promise<ShardEntry[]>;
-  compactShard(dataset: string, shard: number, trigger: Trigger, signal: AbortSignal): Promise<unknown>;
+  compactShard(dataset: string, shard: number, trigger: Trigger, signal: AbortSignal): Promise<CompactionReport>;
   /** Datasets by last use, least recent first, with what dropping each would free. */
   lruDatasets(): { name: string; committedBytes: number }[];
   /** Drops a dataset; resolves with the committed bytes it held. */
@@ -56,6 +58,8 @@ export const DEFAULT_TUNER: TunerOptions = {
 
 const BUDGET_WINDOW_MS = 10_000;
 
+const futileKey = (dataset: string, shard: number): string => `${dataset}\0${shard}`;
+
 /**
  * The memory manager: the background compaction scheduler, the tuner (the
  * Go plan's GC tuner: Node has no GOGC, so its levers are when to compact,
@@ -73,8 +77,18 @@ export class MemoryManager {
   #tunerTimer: NodeJS.Timeout | undefined;
   #running = new Set<Promise<unknown>>();
   #stopped = false;
-  /** Bytes of admitted inserts still in flight (not in RSS yet). */
+  /**
+   * Bytes of admitted writes that have not settled. A large insert runs for
+   * seconds in steps, so its bytes count until it resolves or fails, not
+   * until the next tuner tick.
+   */
   #pendingBytes = 0;
+  /**
+   * Shards whose last compaction reclaimed under the policy's floor, with
+   * what they looked like after it: while a shard still looks the same, the
+   * policy's verdict (and a compaction's outcome) would be the same too.
+   */
+  readonly #futile = new Map<string, { liveNodes: number; committedBytes: number }>();
   #rejecting = false;
   /** [start, end] of tuner-started compactions, for the CPU budget. */
   #busy: [number, number][] = [];
@@ -133,9 +147,35 @@ export class MemoryManager {
   async runScheduler(trigger: Trigger, filter?: (e: ShardEntry) => boolean): Promise<number> {
     if (this.#stopped) return 0;
     const due = (await this.#store.shards())
-      .filter((e) => (filter === undefined || filter(e)) && needsCompaction(e.figures, this.#policy) !== undefined)
+      .filter((e) => (filter === undefined || filter(e)) && this.isDue(e))
       .sort((a, b) => b.figures.reclaimableBytes - a.figures.reclaimableBytes);
     return this.#compactAll(due, trigger);
+  }
+
+  /** The policy says compact, and the shard changed since a compaction that won back too little. */
+  isDue(e: ShardEntry): boolean {
+    return needsCompaction(e.figures, this.#policy) !== undefined && !this.#unchangedSinceFutile(e);
+  }
+
+  #unchangedSinceFutile(e: ShardEntry): boolean {
+    const after = this.#futile.get(futileKey(e.dataset, e.shard));
+    return after !== undefined && e.figures.deletedNodes === 0 && e.figures.liveNodes === after.liveNodes
+      && e.figures.committedBytes === after.committedBytes;
+  }
+
+  /** Every finished compaction, whoever started it, goes through here. */
+  compacted(dataset: string, shard: number, report: CompactionReport): void {
+    const key = futileKey(dataset, shard);
+    if (report.reclaimedBytes < this.#policy.minReclaimableBytes) {
+      this.#futile.set(key, { liveNodes: report.liveNodes, committedBytes: report.committedAfter });
+    } else {
+      this.#futile.delete(key);
+    }
+  }
+
+  /** A dataset was dropped: forget its shards. */
+  forget(dataset: string): void {
+    for (const key of this.#futile.keys()) if (key.startsWith(`${dataset}\0`)) this.#futile.delete(key);
   }
 
   async #compactAll(due: ShardEntry[], trigger: Trigger): Promise<number> {
@@ -177,7 +217,6 @@ export class MemoryManager {
     const arena = shards.reduce((a, e) => a + e.figures.committedBytes, 0);
     const reclaimable = shards.reduce((a, e) => a + e.figures.reclaimableBytes, 0);
     const limit = this.limitBytes;
-    this.#pendingBytes = 0; // what was admitted is in RSS by now, or failed
     Object.assign(this.last, { rssBytes: mem.rss, heapBytes: mem.heapUsed, arenaBytes: arena, reclaimableBytes: reclaimable });
     const fragmented = arena > this.#options.arenaShare * mem.rss && reclaimable > this.#options.reclaimFloorBytes;
     this.last.pressure = fragmented || (limit > 0 && mem.rss > this.#options.lowWatermark * limit);
@@ -193,7 +232,7 @@ export class MemoryManager {
       return;
     }
     const worst = shards
-      .filter((e) => e.figures.reclaimableBytes >= this.#policy.minReclaimableBytes)
+      .filter((e) => e.figures.reclaimableBytes >= this.#policy.minReclaimableBytes && !this.#unchangedSinceFutile(e))
       .sort((a, b) => b.figures.reclaimableBytes - a.figures.reclaimableBytes);
     if (worst.length === 0) return;
     this.#decide('compact', { dataset: worst[0]!.dataset, shard: worst[0]!.shard, reclaimableBytes: reclaimable });

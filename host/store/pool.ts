@@ -29,14 +29,15 @@ interface Thread {
 /**
  * A fixed set of worker threads with task affinity: `run(thread, task)`
  * runs on that thread or not at all. Emits 'threadLost' (threadId) when a
- * thread dies on its own, and 'threadReady' (threadId) for each live one.
+ * thread dies on its own.
  */
 export class ThreadPool extends EventEmitter {
   readonly #pool: Piscina;
   readonly #threads = new Map<number, Thread>();
   #closing = false;
 
-  constructor(threads: number, cancel: SharedArrayBuffer) {
+  /** `testHooks`: the workers honour the test-only `hang` and `exit` tasks. */
+  constructor(threads: number, cancel: SharedArrayBuffer, testHooks = false) {
     super();
     this.#pool = new Piscina({
       filename: workerFile,
@@ -47,7 +48,7 @@ export class ThreadPool extends EventEmitter {
       // workers wait on their port, not with Atomics.wait: a worker with a
       // long task yielding between steps must keep its event loop turning
       atomics: 'disabled',
-      workerData: { cancel },
+      workerData: { cancel, testHooks },
       loadBalancer: (task, workers) => {
         const owner = ((task as unknown as Record<symbol, { thread?: number } | null>)[OWNER])?.thread;
         // An owner that is gone: any worker answers that it lacks the shard.
@@ -57,7 +58,6 @@ export class ThreadPool extends EventEmitter {
     this.#pool.on('workerCreate', (worker: { id: number }) => {
       if (this.#closing) return;
       this.#threads.set(worker.id, { inFlight: 0, queue: [] });
-      this.emit('threadReady', worker.id);
     });
     // A destroyed worker's threadId reads -1 by the time piscina reports it,
     // so the lost thread is whichever known id no live thread has any more.

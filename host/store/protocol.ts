@@ -1,6 +1,4 @@
-import type { IndexStats } from '../index-class.js';
 import type { ShardParams } from '../core/shard.js';
-
 import { ID_WORDS } from '../ids.js';
 
 /**
@@ -22,10 +20,11 @@ export type Task =
   | { op: 'delete'; shard: ShardKey; ids: Uint32Array }
   | { op: 'get'; shard: ShardKey; ids: Uint32Array; withPayload?: boolean }
   | { op: 'search'; shard: ShardKey; queries: Float32Array; n: number; k: number; ef: number; withPayload?: boolean }
-  | { op: 'ids'; shard: ShardKey }
+  | { op: 'scroll'; shard: ShardKey; from?: Uint32Array; limit: number; withVector: boolean; withPayload: boolean }
   | { op: 'stats'; shard: ShardKey }
   | { op: 'compact'; shard: ShardKey; cancel: number }
   | { op: 'gc' }
+  // test hooks, honoured only by a pool started with testHooks (see pool.ts)
   | { op: 'hang' }
   | { op: 'exit' };
 
@@ -52,13 +51,15 @@ export interface GetResult {
   payloads?: (Uint8Array | undefined)[];
 }
 
-export interface CompactResult {
-  committedBefore: number;
-  committedAfter: number;
-  removedTombstones: number;
+/** Up to `limit` live points of one shard from an id on, in id order. */
+export interface ScrollResult {
+  /** packed ids, ascending */
+  ids: Uint32Array;
+  /** with withVector: n * dim */
+  vectors?: Float32Array;
+  /** with withPayload: n entries */
+  payloads?: (Uint8Array | undefined)[];
 }
-
-export type ShardStats = IndexStats;
 
 export interface GcResult {
   threadId: number;

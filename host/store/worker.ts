@@ -6,19 +6,25 @@
  * in; writes to one shard are serialised.
  */
 import { threadId, workerData } from 'node:worker_threads';
+import { compactInSteps, type CompactionReport } from '../core/compaction.js';
 import { collectGarbage } from '../core/gc.js';
 import { Shard } from '../core/shard.js';
+import { statsOf, type IndexStats } from '../core/stats.js';
 import { QuiverError } from '../errors.js';
-import { statsOf } from '../index-class.js';
 import { isCancelled } from './cancel.js';
+import { IdOrder } from './id-order.js';
 import {
-  ID_WORDS, type CompactResult, type GcResult, type GetResult, type InsertResult, type Reply, type SearchResult,
-  type ShardKey, type ShardStats, type Task,
+  ID_WORDS, type GcResult, type GetResult, type InsertResult, type Reply, type ScrollResult, type SearchResult,
+  type ShardKey, type Task,
 } from './protocol.js';
 
-const cancelFlags = new Int32Array((workerData as { cancel: SharedArrayBuffer }).cancel);
+const { cancel, testHooks } = workerData as { cancel: SharedArrayBuffer; testHooks?: boolean };
+// a growable buffer: this view tracks its length as the host adds slots
+const cancelFlags = new Int32Array(cancel);
 const shards = new Map<ShardKey, Shard>();
 const writeLocks = new Map<ShardKey, Promise<unknown>>();
+/** Each shard's ids in id order, for scroll; built on the first scroll. */
+const idOrders = new Map<ShardKey, IdOrder>();
 
 /** Vectors inserted per step before yielding and checking for cancel. */
 const INSERT_STEP = 256;
@@ -61,10 +67,16 @@ async function insert(task: Extract<Task, { op: 'insert' }>): Promise<Reply<Inse
         return fail('QUIVER_ERR_ABORTED', `insert cancelled after ${applied} of ${n} vectors`, applied);
       }
       const end = Math.min(n, applied + INSERT_STEP);
-      for (; applied < end; applied++) {
-        if (!shard.insert(task.ids, applied, task.vectors, applied * dim, task.payloads?.[applied])) {
-          return fail('QUIVER_ERR_MEMORY_LIMIT', `out of WASM memory after ${applied} of ${n} vectors`, applied);
+      const from = applied;
+      try {
+        for (; applied < end; applied++) {
+          if (!shard.insert(task.ids, applied, task.vectors, applied * dim, task.payloads?.[applied])) {
+            return fail('QUIVER_ERR_MEMORY_LIMIT', `out of WASM memory after ${applied} of ${n} vectors`, applied);
+          }
         }
+      } finally {
+        // what went in is listed for scroll, whatever stopped the step
+        idOrders.get(task.shard)?.inserted(task.ids, from, applied);
       }
       if (applied < n) await yieldToOthers();
     }
@@ -72,30 +84,47 @@ async function insert(task: Extract<Task, { op: 'insert' }>): Promise<Reply<Inse
   });
 }
 
-async function compact(task: Extract<Task, { op: 'compact' }>): Promise<Reply<CompactResult>> {
+async function compact(task: Extract<Task, { op: 'compact' }>): Promise<Reply<CompactionReport>> {
   return exclusive(task.shard, async () => {
-    const shard = shardFor(task.shard);
-    const before = statsOf(shard);
-    const job = shard.startCompaction();
-    try {
-      while (!job.step()) {
-        await yieldToOthers();
-        if (isCancelled(cancelFlags, task.cancel)) {
-          job.abandon();
-          return fail('QUIVER_ERR_ABORTED', 'compaction cancelled; the shard is unchanged');
-        }
-      }
-    } catch (err) {
-      job.abandon();
-      throw err;
-    }
-    job.finish();
-    collectGarbage();
-    return {
-      ok: true,
-      value: { committedBefore: before.committedBytes, committedAfter: shard.committedBytes, removedTombstones: before.deletedNodes },
-    };
+    const report = await compactInSteps(shardFor(task.shard), yieldToOthers, () => isCancelled(cancelFlags, task.cancel));
+    if (report === undefined) return fail('QUIVER_ERR_ABORTED', 'compaction cancelled; the shard is unchanged');
+    // the deleted ids are gone from the shard: list the live ones afresh
+    idOrders.delete(task.shard);
+    return { ok: true, value: report };
   });
+}
+
+/**
+ * Up to `limit` live points from id `from` on, in id order: a seek in the
+ * shard's IdOrder, then one read per point (which is also the liveness
+ * check that skips deleted ids).
+ */
+function scroll(task: Extract<Task, { op: 'scroll' }>): Reply<ScrollResult> {
+  const shard = shardFor(task.shard);
+  let order = idOrders.get(task.shard);
+  if (order === undefined || order.stale) {
+    order = new IdOrder(shard.listIds());
+    idOrders.set(task.shard, order);
+  }
+  const { withVector, withPayload } = task;
+  // never more room than the shard has points (limit can be 100,001)
+  const limit = Math.min(task.limit, order.size);
+  const ids = new Uint32Array(limit * ID_WORDS);
+  const vectors = withVector ? new Float32Array(limit * shard.dim) : undefined;
+  const payloads = withPayload ? new Array<Uint8Array | undefined>() : undefined;
+  let n = 0;
+  order.walk(task.from, 0, (list, row) => {
+    const point = shard.get(list, row);
+    if (point === undefined) return true;
+    ids.set(list.subarray(row * ID_WORDS, (row + 1) * ID_WORDS), n * ID_WORDS);
+    vectors?.set(point.vector, n * shard.dim);
+    payloads?.push(point.payload);
+    return ++n < limit;
+  });
+  const value: ScrollResult = { ids: ids.slice(0, n * ID_WORDS) };
+  if (vectors !== undefined) value.vectors = vectors.slice(0, n * shard.dim);
+  if (payloads !== undefined) value.payloads = payloads;
+  return { ok: true, value };
 }
 
 function search(task: Extract<Task, { op: 'search' }>): Reply<SearchResult> {
@@ -139,6 +168,7 @@ async function run(task: Task): Promise<Reply<unknown>> {
       await Promise.all(task.shards.map((key) => exclusive(key, async () => {
         shards.get(key)?.dispose();
         shards.delete(key);
+        idOrders.delete(key);
       })));
       collectGarbage();
       return { ok: true, value: null };
@@ -149,29 +179,30 @@ async function run(task: Task): Promise<Reply<unknown>> {
         const shard = shardFor(task.shard);
         let deleted = 0;
         for (let i = 0; i < task.ids.length / ID_WORDS; i++) if (shard.remove(task.ids, i)) deleted++;
+        idOrders.get(task.shard)?.deleted(deleted);
         return { ok: true, value: deleted };
       });
     case 'get':
       return get(task);
     case 'search':
       return search(task);
-    case 'ids':
-      return { ok: true, value: shardFor(task.shard).listIds() };
+    case 'scroll':
+      return scroll(task);
     case 'stats':
-      return { ok: true, value: statsOf(shardFor(task.shard)) satisfies ShardStats };
+      return { ok: true, value: statsOf(shardFor(task.shard)) satisfies IndexStats };
     case 'compact':
       return compact(task);
     case 'gc':
       collectGarbage();
       return { ok: true, value: { threadId } satisfies GcResult };
     case 'hang':
-      // test hook: a worker that never answers (close must still finish)
-      for (;;) {
-        // spin
-      }
     case 'exit':
-      // test hook: the thread dies as if it had crashed
-      process.exit(1);
+      // test hooks, off unless the pool was started for tests
+      if (testHooks !== true) return fail('QUIVER_ERR_INVALID_ARGUMENT', `unknown task ${task.op}`);
+      if (task.op === 'exit') process.exit(1); // the thread dies as if it had crashed
+      for (;;) {
+        // a worker that never answers (close must still finish)
+      }
   }
 }
 

@@ -1,9 +1,11 @@
-import { MAX_DIM, MAX_M, METRIC_NAMES, type MetricName } from './core/abi.js';
-import { collectGarbage } from './core/gc.js';
+import type { MetricName } from './core/abi.js';
+import { compactNow, type CompactionReport } from './core/compaction.js';
 import type { Build } from './core/module.js';
 import { Shard, type SearchHits } from './core/shard.js';
+import { statsOf, type IndexStats } from './core/stats.js';
 import { ErrorCode, QuiverError } from './errors.js';
 import { ID_WORDS, packId, packIds, type Id, type IdList } from './ids.js';
+import { graphParams, intIn, invalidArgument, MAX_K, rangeError } from './options.js';
 import { decodePayload, encodePayloads, type Payload } from './payload.js';
 import { flattenBatch, toQueries, toQuery, type Vector, type VectorBatch } from './vectors.js';
 
@@ -31,82 +33,6 @@ export interface SearchOptions {
   withPayload?: boolean;
 }
 
-export interface IndexStats {
-  dim: number;
-  metric: MetricName;
-  M: number;
-  efConstruction: number;
-  ef: number;
-  /** Vectors that can be found. */
-  liveNodes: number;
-  /** Tombstoned vectors still in the graph until compaction. */
-  deletedNodes: number;
-  /** Linear memory size: what the process has committed for this index. */
-  committedBytes: number;
-  /** End of the used prefix: what an image holds. */
-  usedBytes: number;
-  /** Bytes of live node records and their link blocks. */
-  liveBytes: number;
-  /** Id map, search scratch, io buffer, node directory, header and static data. */
-  fixedOverheadBytes: number;
-  /** committed - live - fixed overhead: what a compaction can give back. */
-  reclaimableBytes: number;
-  /** Per arena class: bytes committed to the class and bytes handed out. */
-  arena: Record<'node' | 'links' | 'idmap' | 'scratch', { committed: number; used: number }>;
-}
-
-export interface CompactReport {
-  committedBefore: number;
-  committedAfter: number;
-  reclaimedBytes: number;
-  liveNodes: number;
-  removedTombstones: number;
-  durationMs: number;
-}
-
-const DEFAULTS = { metric: 'l2' as MetricName, M: 16, efConstruction: 200, ef: 64 };
-const MAX_K = 100_000;
-
-function positiveInt(value: unknown, name: string, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-    throw new RangeError(`${name} must be an integer from 1 to ${max} (got ${String(value)})`);
-  }
-  return value;
-}
-
-/** Argument errors on a live index are QuiverErrors, never bare RangeErrors. */
-function searchInt(value: unknown, name: string, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-    throw new QuiverError(ErrorCode.INVALID_ARGUMENT, `${name} must be an integer from 1 to ${max} (got ${String(value)})`);
-  }
-  return value;
-}
-
-export function statsOf(shard: Shard): IndexStats {
-  const s = shard.stats();
-  const fixed = s.arenaBase + s.idmapBytes + s.scratchBytes + s.ioBytes + s.dirBytes;
-  return {
-    dim: s.dim,
-    metric: METRIC_NAMES[s.metric]!,
-    M: s.M,
-    efConstruction: s.efConstruction,
-    ef: s.ef,
-    liveNodes: s.live,
-    deletedNodes: s.deleted,
-    committedBytes: s.committedBytes,
-    usedBytes: s.usedBytes,
-    liveBytes: s.liveBytes,
-    fixedOverheadBytes: fixed,
-    reclaimableBytes: Math.max(0, s.committedBytes - s.liveBytes - fixed),
-    arena: {
-      node: { committed: s.nodeCommitted, used: s.nodeUsed },
-      links: { committed: s.linksCommitted, used: s.linksUsed },
-      idmap: { committed: s.idmapCommitted, used: s.idmapUsed },
-      scratch: { committed: s.scratchCommitted, used: s.scratchUsed },
-    },
-  };
-}
-
 /**
  * A single-thread HNSW index over one WASM instance, for direct embedding.
  * Everything is synchronous. Bad input throws a QuiverError and changes
@@ -126,17 +52,7 @@ export class Index {
       return;
     }
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-    const dim = positiveInt(options.dim, 'options.dim', MAX_DIM);
-    const metric = options.metric ?? DEFAULTS.metric;
-    if (!METRIC_NAMES.includes(metric)) {
-      throw new RangeError(`options.metric must be one of ${METRIC_NAMES.join(', ')} (got ${String(metric)})`);
-    }
-    const M = options.M ?? DEFAULTS.M;
-    if (typeof M !== 'number' || !Number.isInteger(M) || M < 2 || M > MAX_M) {
-      throw new RangeError(`options.M must be an integer from 2 to ${MAX_M} (got ${String(M)})`);
-    }
-    const efConstruction = positiveInt(options.efConstruction ?? DEFAULTS.efConstruction, 'options.efConstruction', 100_000);
-    const ef = positiveInt(options.ef ?? DEFAULTS.ef, 'options.ef', 100_000);
+    const { dim, metric, M, efConstruction, ef } = graphParams(options, rangeError);
     let seed: bigint | undefined;
     if (options.seed !== undefined) {
       if (typeof options.seed !== 'bigint' && !Number.isSafeInteger(options.seed)) {
@@ -194,8 +110,8 @@ export class Index {
   /** The k nearest live vectors, nearest first. */
   search(query: Vector, k: number, options: SearchOptions = {}): SearchHits {
     const q = toQuery(query, this.dim);
-    const kk = searchInt(k, 'k', MAX_K);
-    const ef = searchInt(options.ef ?? this.#ef, 'options.ef', MAX_K);
+    const kk = intIn(k, 'k', 1, MAX_K, invalidArgument);
+    const ef = intIn(options.ef ?? this.#ef, 'options.ef', 1, MAX_K, invalidArgument);
     const hits = this.#shard.search(q, 0, kk, ef, options.withPayload === true);
     if (hits.payloads === undefined) return hits;
     return { ids: hits.ids, distances: hits.distances, payloads: hits.payloads.map(decodePayload) };
@@ -204,8 +120,8 @@ export class Index {
   /** One search per query (flat n*dim, or an array of vectors). */
   searchBatch(queries: VectorBatch, k: number, options: SearchOptions = {}): SearchHits[] {
     const { flat, n } = toQueries(queries, this.dim);
-    const kk = searchInt(k, 'k', MAX_K);
-    const ef = searchInt(options.ef ?? this.#ef, 'options.ef', MAX_K);
+    const kk = intIn(k, 'k', 1, MAX_K, invalidArgument);
+    const ef = intIn(options.ef ?? this.#ef, 'options.ef', 1, MAX_K, invalidArgument);
     const out: SearchHits[] = new Array(n);
     for (let i = 0; i < n; i++) {
       const hits = this.#shard.search(flat, i * this.dim, kk, ef, options.withPayload === true);
@@ -241,27 +157,8 @@ export class Index {
    * a new right-sized memory, drops the old one and runs a GC so its pages go
    * back to the OS.
    */
-  compact(): CompactReport {
-    const started = performance.now();
-    const before = statsOf(this.#shard);
-    const task = this.#shard.startCompaction();
-    try {
-      task.run();
-    } catch (err) {
-      task.abandon();
-      throw err;
-    }
-    task.finish();
-    collectGarbage();
-    const after = this.#shard.committedBytes;
-    return {
-      committedBefore: before.committedBytes,
-      committedAfter: after,
-      reclaimedBytes: before.committedBytes - after,
-      liveNodes: before.liveNodes,
-      removedTombstones: before.deletedNodes,
-      durationMs: performance.now() - started,
-    };
+  compact(): CompactionReport {
+    return compactNow(this.#shard);
   }
 
   stats(): IndexStats {

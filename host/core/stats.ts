@@ -1,0 +1,53 @@
+import { METRIC_NAMES, type MetricName } from './abi.js';
+import type { Shard } from './shard.js';
+
+/** One index's (one shard's) figures, as Index.stats() and Store.stats() report them. */
+export interface IndexStats {
+  dim: number;
+  metric: MetricName;
+  M: number;
+  efConstruction: number;
+  ef: number;
+  /** Vectors that can be found. */
+  liveNodes: number;
+  /** Tombstoned vectors still in the graph until compaction. */
+  deletedNodes: number;
+  /** Linear memory size: what the process has committed for this index. */
+  committedBytes: number;
+  /** End of the used prefix: what an image holds. */
+  usedBytes: number;
+  /** Bytes of live node records and their link blocks. */
+  liveBytes: number;
+  /** Id map, search scratch, io buffer, node directory, header and static data. */
+  fixedOverheadBytes: number;
+  /** committed - live - fixed overhead: what a compaction can give back. */
+  reclaimableBytes: number;
+  /** Per arena class: bytes committed to the class and bytes handed out. */
+  arena: Record<'node' | 'links' | 'idmap' | 'scratch', { committed: number; used: number }>;
+}
+
+/** The core's raw counters of a shard, as the host reports them. */
+export function statsOf(shard: Shard): IndexStats {
+  const s = shard.stats();
+  const fixed = s.arenaBase + s.idmapBytes + s.scratchBytes + s.ioBytes + s.dirBytes;
+  return {
+    dim: s.dim,
+    metric: METRIC_NAMES[s.metric]!,
+    M: s.M,
+    efConstruction: s.efConstruction,
+    ef: s.ef,
+    liveNodes: s.live,
+    deletedNodes: s.deleted,
+    committedBytes: s.committedBytes,
+    usedBytes: s.usedBytes,
+    liveBytes: s.liveBytes,
+    fixedOverheadBytes: fixed,
+    reclaimableBytes: Math.max(0, s.committedBytes - s.liveBytes - fixed),
+    arena: {
+      node: { committed: s.nodeCommitted, used: s.nodeUsed },
+      links: { committed: s.linksCommitted, used: s.linksUsed },
+      idmap: { committed: s.idmapCommitted, used: s.idmapUsed },
+      scratch: { committed: s.scratchCommitted, used: s.scratchUsed },
+    },
+  };
+}

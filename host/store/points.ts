@@ -1,0 +1,112 @@
+/**
+ * The point calls of a dataset as scatter/gather over its shards: writes
+ * (insert, delete) and reads (get, retrieve, scroll). Input is validated by
+ * the Store before it gets here; ids arrive packed.
+ */
+import { QuiverError } from '../errors.js';
+import { unpackId } from '../ids.js';
+import { decodePayload } from '../payload.js';
+import type { Dataset } from './catalog.js';
+import { ID_WORDS, type GetResult, type InsertResult, type ScrollResult, type Task } from './protocol.js';
+import { abortError, mergeScroll, pick, route, type Scatter } from './scatter.js';
+import type { PointRecord, ScrollPage } from './types.js';
+
+/**
+ * Inserts packed ids with their vectors (and encoded payloads) on their
+ * shards, all at once; `cancel` is the cancel slot every shard watches.
+ * Resolves with how many went in; a failure carries that count as `applied`.
+ */
+export async function insertPoints(
+  scatter: Scatter, ds: Dataset, packed: Uint32Array, flat: Float32Array,
+  encoded: (Uint8Array | undefined)[] | undefined, cancel: number, signal: AbortSignal | undefined,
+): Promise<number> {
+  const results = await Promise.allSettled([...route(ds.shards.length, packed)].map(([s, rows]) => {
+    const part = new Float32Array(rows.length * ds.dim);
+    rows.forEach((row, j) => part.set(flat.subarray(row * ds.dim, (row + 1) * ds.dim), j * ds.dim));
+    const partIds = pick(packed, rows);
+    const ref = ds.shards[s]!;
+    const task: Task = { op: 'insert', shard: ref.key, ids: partIds, vectors: part, cancel };
+    if (encoded !== undefined) task.payloads = rows.map((r) => encoded[r]);
+    return scatter.run<InsertResult>(ref, task, [part.buffer, partIds.buffer]);
+  }));
+  let applied = 0;
+  let failure: unknown;
+  for (const r of results) {
+    if (r.status === 'fulfilled') applied += r.value.applied;
+    else {
+      applied += (r.reason as QuiverError).applied ?? 0;
+      failure ??= r.reason;
+    }
+  }
+  if (failure === undefined) return applied;
+  if (signal?.aborted) throw abortError(signal, applied);
+  const err = failure as QuiverError;
+  throw err instanceof QuiverError ? new QuiverError(err.code, err.message, { applied, cause: err.cause }) : err;
+}
+
+export async function deletePoints(scatter: Scatter, ds: Dataset, packed: Uint32Array): Promise<number> {
+  const counts = await Promise.all([...route(ds.shards.length, packed)].map(([s, rows]) => {
+    const ref = ds.shards[s]!;
+    const part = pick(packed, rows);
+    return scatter.run<number>(ref, { op: 'delete', shard: ref.key, ids: part }, [part.buffer]);
+  }));
+  return counts.reduce((a, b) => a + b, 0);
+}
+
+/** Reads packed ids from their shards; calls `found(row, vector, payload)` for each present one. */
+export async function readPoints(
+  scatter: Scatter, ds: Dataset, packed: Uint32Array, withPayload: boolean,
+  found: (row: number, vector: Float32Array, payload: Uint8Array | undefined) => void,
+): Promise<void> {
+  await Promise.all([...route(ds.shards.length, packed)].map(async ([s, rows]) => {
+    const ref = ds.shards[s]!;
+    const part = pick(packed, rows);
+    const got = await scatter.run<GetResult>(ref, { op: 'get', shard: ref.key, ids: part, withPayload }, [part.buffer]);
+    rows.forEach((row, j) => {
+      if (got.found[j] === 1) found(row, got.vectors.slice(j * ds.dim, (j + 1) * ds.dim), got.payloads?.[j]);
+    });
+  }));
+}
+
+/** The stored vectors of packed ids, in order; undefined where one is absent. */
+export async function getVectors(scatter: Scatter, ds: Dataset, packed: Uint32Array): Promise<(Float32Array | undefined)[]> {
+  const out: (Float32Array | undefined)[] = new Array(packed.length / ID_WORDS).fill(undefined);
+  await readPoints(scatter, ds, packed, false, (row, vector) => {
+    out[row] = vector;
+  });
+  return out;
+}
+
+/** The points of packed ids that exist, in the order asked, each once. */
+export async function retrievePoints(scatter: Scatter, ds: Dataset, packed: Uint32Array, withVector: boolean, withPayload: boolean): Promise<PointRecord[]> {
+  const found: (PointRecord | undefined)[] = new Array(packed.length / ID_WORDS);
+  await readPoints(scatter, ds, packed, withPayload, (row, vector, payload) => {
+    const rec: PointRecord = { id: unpackId(packed, row * ID_WORDS, packed[row * ID_WORDS + 4] === 1) };
+    if (withVector) rec.vector = vector;
+    if (withPayload) rec.payload = decodePayload(payload);
+    found[row] = rec;
+  });
+  // an id asked twice comes back once
+  const seen = new Set<string>();
+  return found.filter((r): r is PointRecord => {
+    if (r === undefined) return false;
+    const key = typeof r.id === 'string' ? r.id : `#${String(r.id)}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/**
+ * One scroll page: each shard seeks to `from` in its sorted ids and sends
+ * its next limit + 1 live points; the page is the first `limit` of their
+ * merge, and the next page starts at the one after.
+ */
+export async function scrollPage(
+  scatter: Scatter, ds: Dataset, from: Uint32Array | undefined, limit: number, withVector: boolean, withPayload: boolean,
+): Promise<ScrollPage> {
+  const parts = await Promise.all(ds.shards.map((ref) => scatter.run<ScrollResult>(ref, {
+    op: 'scroll', shard: ref.key, limit: limit + 1, withVector, withPayload, ...(from === undefined ? {} : { from }),
+  })));
+  return mergeScroll(parts, limit, ds.dim);
+}

@@ -1,0 +1,99 @@
+/** The Store's public types: its options, and what its calls resolve with. */
+import type { MetricName } from '../core/abi.js';
+import type { IndexStats } from '../core/stats.js';
+import type { Id } from '../ids.js';
+import type { TunerKnobs } from '../options.js';
+import type { CompactionPolicy } from '../memory/policy.js';
+import type { Registry } from '../metrics.js';
+
+export type { CompactionReport } from '../core/compaction.js';
+
+export interface StoreOptions {
+  /** Worker threads. Default: available cores. */
+  threads?: number;
+  /** prom-client Registry for quiver's metrics. Default: one the store creates (never the global one). */
+  registry?: Registry;
+  /** Background compaction: when a shard qualifies, and how often to look (intervalMs 0 turns it off). */
+  compaction?: Partial<CompactionPolicy> & { intervalMs?: number };
+  /** Keep process RSS under this many bytes: writes that would cross it are rejected (or evict, below). */
+  maxMemoryBytes?: number;
+  /** With maxMemoryBytes: 'reject' writes (default) or drop whole datasets, least recently used first. */
+  evictionPolicy?: 'reject' | 'lru';
+  /** The memory tuner's knobs (see docs/memory-architecture.md). */
+  tuner?: TunerKnobs;
+}
+
+export interface DatasetOptions {
+  dim: number;
+  metric?: MetricName;
+  M?: number;
+  efConstruction?: number;
+  ef?: number;
+  /** Shards, each one WASM memory on one thread. Default: the thread count. */
+  shards?: number;
+}
+
+export interface DatasetInfo {
+  name: string;
+  dim: number;
+  metric: MetricName;
+  M: number;
+  efConstruction: number;
+  ef: number;
+  shards: number;
+  count: number;
+  deleted: number;
+  committedBytes: number;
+  liveBytes: number;
+}
+
+export interface SearchOptions {
+  ef?: number;
+  signal?: AbortSignal;
+  /** Also return each hit's payload (`payloads`, parallel to `ids`). */
+  withPayload?: boolean;
+}
+
+export interface PointRecord {
+  id: Id;
+  vector?: Float32Array;
+  payload?: unknown;
+}
+
+export interface ReadOptions {
+  /** Default true. */
+  withVector?: boolean;
+  /** Default true. */
+  withPayload?: boolean;
+}
+
+export interface ScrollOptions extends ReadOptions {
+  /** The id the page starts at (the first page: none). */
+  offset?: Id;
+  /** Points per page. Default 10. */
+  limit?: number;
+}
+
+export interface ScrollPage {
+  points: PointRecord[];
+  /** Where the next page starts; undefined after the last page. */
+  nextOffset: Id | undefined;
+}
+
+export interface CloseOptions {
+  /** How long running work may take before threads are terminated. Default 30 s. */
+  timeoutMs?: number;
+}
+
+export interface CloseReport {
+  forced: boolean;
+  durationMs: number;
+}
+
+export interface StoreStats {
+  threads: number;
+  rssBytes: number;
+  heapUsedBytes: number;
+  datasets: (DatasetInfo & { shardStats: IndexStats[] })[];
+  tuner: { rssBytes: number; heapBytes: number; arenaBytes: number; reclaimableBytes: number; pressure: boolean; limitBytes: number };
+}
