@@ -9,7 +9,7 @@
  */
 import { DataType, tableFromIPC, type Data, type Table, type Vector } from 'apache-arrow';
 import type { Id } from '../ids.js';
-import { HttpError, parseId, wrongInput, type Payload } from './qdrant.js';
+import { HttpError, parseId, wrongInput, type QdrantPayload } from './qdrant.js';
 
 export const ARROW_STREAM = 'application/vnd.apache.arrow.stream';
 export const ARROW_FILE = 'application/vnd.apache.arrow.file';
@@ -19,7 +19,7 @@ export interface ArrowPoints {
   /** n * dim, row-major. */
   vectors: Float32Array;
   /** Per row, or undefined when the table has no payload column. */
-  payloads: (Payload | undefined)[] | undefined;
+  payloads: (QdrantPayload | undefined)[] | undefined;
 }
 
 function arrowError(message: string): HttpError {
@@ -98,9 +98,9 @@ function readVectors(col: Vector, dim: number): Float32Array {
   return out ?? new Float32Array(0);
 }
 
-function readPayloads(col: Vector): (Payload | undefined)[] {
+function readPayloads(col: Vector): (QdrantPayload | undefined)[] {
   if (!isStringType(col.type as DataType)) throw arrowError(`column \`payload\` is ${String(col.type)}; expected UTF-8 JSON strings`);
-  const out: (Payload | undefined)[] = new Array(col.length);
+  const out: (QdrantPayload | undefined)[] = new Array(col.length);
   for (let i = 0; i < col.length; i++) {
     const text = col.get(i) as string | null;
     if (text === null || text === undefined || text === '') continue;
@@ -112,7 +112,7 @@ function readPayloads(col: Vector): (Payload | undefined)[] {
     }
     if (value === null) continue;
     if (typeof value !== 'object' || Array.isArray(value)) throw arrowError(`payload[${i}] must be a JSON object or null`);
-    if (Object.keys(value).length > 0) out[i] = value as Payload;
+    if (Object.keys(value).length > 0) out[i] = value as QdrantPayload;
   }
   return out;
 }

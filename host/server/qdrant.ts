@@ -177,23 +177,23 @@ export function toVector(values: unknown[], dim: number, where: string): Float32
 
 // ------------------------------------------------------------------ payloads
 
-export type Payload = Record<string, unknown>;
+export type QdrantPayload = Record<string, unknown>;
 
 /** What to return of each payload: nothing, everything, or some keys. */
 export interface PayloadSelector {
   /** Whether payloads are needed at all. */
   fetch: boolean;
-  select(payload: unknown): Payload;
+  select(payload: unknown): QdrantPayload;
 }
 
 const NO_PAYLOAD: PayloadSelector = { fetch: false, select: () => ({}) };
 const ALL_PAYLOAD: PayloadSelector = { fetch: true, select: (p) => (isObject(p) ? p : {}) };
 
-function isObject(value: unknown): value is Payload {
+function isObject(value: unknown): value is QdrantPayload {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
-function getPath(obj: Payload, path: string[]): { found: boolean; value?: unknown } {
+function getPath(obj: QdrantPayload, path: string[]): { found: boolean; value?: unknown } {
   let cur: unknown = obj;
   for (const key of path) {
     if (!isObject(cur) || !Object.hasOwn(cur, key)) return { found: false };
@@ -202,13 +202,13 @@ function getPath(obj: Payload, path: string[]): { found: boolean; value?: unknow
   return { found: true, value: cur };
 }
 
-function setPath(obj: Payload, path: string[], value: unknown): void {
+function setPath(obj: QdrantPayload, path: string[], value: unknown): void {
   let cur = obj;
   for (let i = 0; i < path.length - 1; i++) {
     const key = path[i]!;
     const next = cur[key];
     if (!isObject(next)) cur[key] = {};
-    cur = cur[key] as Payload;
+    cur = cur[key] as QdrantPayload;
   }
   cur[path[path.length - 1]!] = value;
 }
@@ -218,7 +218,7 @@ function include(keys: string[]): PayloadSelector {
   return {
     fetch: keys.length > 0,
     select(p) {
-      const out: Payload = {};
+      const out: QdrantPayload = {};
       if (!isObject(p)) return out;
       for (const path of paths) {
         const got = getPath(p, path);

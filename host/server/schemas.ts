@@ -5,8 +5,10 @@
  * checked by the handlers, which can say more precisely what is wrong.
  */
 
-/** Most results one search may produce (the Store's largest k). */
-export const MAX_RESULTS = 100_000;
+import { MAX_K } from '../options.js';
+
+/** Most results one search may produce: the Store's largest k. */
+export const MAX_RESULTS = MAX_K;
 
 /**
  * An unsigned integer field with a range. Out of range is Qdrant's 422

@@ -7,7 +7,7 @@ import type { PointRecord } from '../../store/store.js';
 import { collectionName, ok, timeoutSignal, updated, type ServerContext } from '../context.js';
 import {
   HttpError, formatError, idKey, notSupported, parseId, parseIds, payloadSelector, plainVector, rejectUnsupported, rejectZeroVectors,
-  showId, vectorWanted, writeVector, UNSUPPORTED_READ_FIELDS, type Payload, type PayloadSelector,
+  showId, vectorWanted, writeVector, UNSUPPORTED_READ_FIELDS, type QdrantPayload, type PayloadSelector,
 } from '../qdrant.js';
 import * as schema from '../schemas.js';
 
@@ -16,13 +16,13 @@ type Body = Record<string, unknown>;
 interface PointsIn {
   ids: Id[];
   vectors: Float32Array;
-  payloads: (Payload | undefined)[];
+  payloads: (QdrantPayload | undefined)[];
 }
 
 /** A stored payload: an object, or nothing (null and {} are both no payload). */
-function payloadIn(value: unknown): Payload | undefined {
+function payloadIn(value: unknown): QdrantPayload | undefined {
   if (value === undefined || value === null) return undefined;
-  const p = value as Payload;
+  const p = value as QdrantPayload;
   return Object.keys(p).length === 0 ? undefined : p;
 }
 
