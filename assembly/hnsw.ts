@@ -14,7 +14,7 @@
 // the repair pass (repair.ts) replaces those links before compaction.
 
 import {
-  CLASS_SCRATCH, ENTRY_BYTES, ERR_EMPTY, ERR_INVALID, ERR_NOT_FOUND, ERR_OUT_OF_MEMORY,
+  CLASS_SCRATCH, ENTRY_BYTES, ERR_INVALID, ERR_NOT_FOUND, ERR_OUT_OF_MEMORY,
   FLAG_DELETED, FLAG_UUID, H_CAND, H_CAND_CAP, H_DELETED, H_DIM, H_EFC, H_ENTRY,
   H_LEVEL_MULT, H_LIVE, H_LIVE_LINK_BYTES, H_M, H_M0, H_MAX_LEVEL, H_METRIC, H_RES, H_RES_CAP,
   H_RNG, H_SEL, H_SEL_CAP, H_SLOTS, H_NODE_DIR, H_DIV_MAGIC, H_PER_SLAB, H_STRIDE, H_VEC_OFF, H_VISITED, H_VISITED_CAP, H_VISIT_GEN, H_IO,
@@ -177,6 +177,12 @@ export function ensureScratch(ef: u32): bool {
   hset(H_SEL, <u32>(p + <usize>(newRes + newCand) * ENTRY_BYTES));
   hset(H_SEL_CAP, newSel);
   return true;
+}
+
+// Bytes of the heaps run in use (0 before the first ensureScratch).
+export function scratchHeapBytes(): usize {
+  const resCap = hget(H_RES_CAP);
+  return resCap == 0 ? 0 : <usize>scratchBytes(resCap, hget(H_CAND_CAP), hget(H_SEL_CAP), hget(H_M0));
 }
 
 export function scratchCommittedBytes(): u64 {
