@@ -24,6 +24,8 @@ import {
 } from "./layout";
 
 // @ts-ignore: decorator
+@inline const BLOCK_ALIGN: u32 = 4; // small blocks hold u32s
+// @ts-ignore: decorator
 @inline const RUN_NEXT: u32 = 0;
 // @ts-ignore: decorator
 @inline const RUN_SLABS: u32 = 4;
@@ -182,7 +184,7 @@ export function freeRunBytes(): u64 {
 
 export function smallInit(sc: u32, blockBytes: u32): void {
   const p = smallPtr(sc);
-  store<u32>(p, (blockBytes + 3) & ~3, SC_BLOCK);
+  store<u32>(p, (blockBytes + BLOCK_ALIGN - 1) & ~(BLOCK_ALIGN - 1), SC_BLOCK);
   store<u32>(p, 0, SC_FREE);
   store<u32>(p, 0, SC_BUMP);
   store<u32>(p, 0, SC_END);

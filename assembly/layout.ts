@@ -422,6 +422,24 @@
 // @ts-ignore: decorator
 @inline export const HEADER_PTR: usize = 16384;
 
+// Element i of a u32 / f32 array at `base` (links, slot tables, vectors).
+// @ts-ignore: decorator
+@inline export function u32At(base: usize, i: u32): u32 {
+  return load<u32>(base + (<usize>i << alignof<u32>()));
+}
+// @ts-ignore: decorator
+@inline export function setU32At(base: usize, i: u32, v: u32): void {
+  store<u32>(base + (<usize>i << alignof<u32>()), v);
+}
+// @ts-ignore: decorator
+@inline export function f32At(base: usize, i: u32): f32 {
+  return load<f32>(base + (<usize>i << alignof<f32>()));
+}
+// @ts-ignore: decorator
+@inline export function setF32At(base: usize, i: u32, v: f32): void {
+  store<f32>(base + (<usize>i << alignof<f32>()), v);
+}
+
 // @ts-ignore: decorator
 @inline export function headerPtr(): usize {
   return HEADER_PTR;
