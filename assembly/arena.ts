@@ -5,14 +5,18 @@
 //   go on an address-ordered free list and coalesce; a free run that
 //   touches the arena top lowers the top, so the used prefix (what an image
 //   and a shrink copy) only ever covers live allocations and holes.
-// - blocks: fixed-size blocks of a small class (upper-level link blocks),
-//   carved from slabs by bumping, recycled through a per-class free list.
+// - blocks: fixed-size blocks of a small class, carved from slabs by
+//   bumping, recycled through a per-class free list. Link classes 1..15
+//   hold upper-level link blocks (accounted as links), payload classes
+//   hold payload blobs of 32 B .. 32 KiB (accounted as payload). A class
+//   never gives its slabs back; compaction does, by copying.
 //
 // A free run keeps its bookkeeping in its own first bytes:
 //
 //   FREE RUN   0 next run ptr u32 (0 = end)   4 slabs u32
 //
-// The arena grows memory a slab at a time (plus headroom) and never assumes
+// The arena grows memory by what a run needs plus headroom (ensureMemory;
+// none while H_EXACT_GROWTH is set, during an import) and never assumes
 // memory shrinks: shrinking is the host's job (copy the prefix into a new,
 // smaller memory). Every committed byte belongs to one accounting class.
 
