@@ -403,6 +403,15 @@ export function markDeleted(slot: u32): void {
   store<u32>(p, 0, NODE_PAYLOAD);
 }
 
+// Checks the vector staged at io + IO_VECTOR (finite; non-zero under cosine,
+// and normalised in place there). Insert and search take the same vectors.
+function stagedVectorOk(vec: usize, dim: u32): bool {
+  for (let i: u32 = 0; i < dim; i++) {
+    if (!isFinite(f32At(vec, i))) return false;
+  }
+  return hget(H_METRIC) != METRIC_COSINE || normalize(vec, dim);
+}
+
 // Writes a new node record for the staged id and vector and links it.
 // Every allocation happens before the first write, so out of memory
 // changes nothing. An existing id is replaced (upsert): the old node is
@@ -411,10 +420,7 @@ export function insertStaged(): i32 {
   const io = <usize>hget(H_IO);
   const dim = hget(H_DIM);
   const vec = io + IO_VECTOR;
-  for (let i: u32 = 0; i < dim; i++) {
-    if (!isFinite(f32At(vec, i))) return ERR_INVALID;
-  }
-  if (hget(H_METRIC) == METRIC_COSINE && !normalize(vec, dim)) return ERR_INVALID;
+  if (!stagedVectorOk(vec, dim)) return ERR_INVALID;
   const lo = load<u64>(io, IO_ID_LO);
   const hi = load<u64>(io, IO_ID_HI);
   const kind = load<u32>(io, IO_KIND) & FLAG_UUID;
@@ -491,10 +497,7 @@ export function searchStaged(k: u32, ef: u32, out: usize): i32 {
   const io = <usize>hget(H_IO);
   const dim = hget(H_DIM);
   const q = io + IO_VECTOR;
-  for (let i: u32 = 0; i < dim; i++) {
-    if (!isFinite(f32At(q, i))) return ERR_INVALID;
-  }
-  if (hget(H_METRIC) == METRIC_COSINE && !normalize(q, dim)) return ERR_INVALID;
+  if (!stagedVectorOk(q, dim)) return ERR_INVALID;
   if (k == 0) return ERR_INVALID;
   if (hget(H_LIVE) == 0) return 0;
   const width = max<u32>(ef, k);

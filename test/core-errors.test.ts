@@ -146,7 +146,7 @@ t.test('an image whose length the checksum words do not cover is refused', async
 // The core's image hash (assembly/index.ts imageHash), in JS.
 function resealed(image: Uint8Array): Uint8Array {
   const h = HEADER_PTR;
-  const checksum = 52; // H_CHECKSUM: the high half of the word at 48
+  const checksum = LAYOUT.H_CHECKSUM; // the high half of the u64 word before it
   const view = new DataView(image.buffer, image.byteOffset, image.byteLength);
   const mask = (1n << 64n) - 1n;
   let acc = 0xcbf29ce484222325n;
