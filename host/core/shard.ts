@@ -29,8 +29,12 @@ const EXPORT_BATCH = 2048;
 /** Slots repaired per step. */
 const REPAIR_BATCH = 1024;
 
+/** Word of a packed id (ids.ts) that holds its kind; the words before it are the id's 16 bytes. */
+const ID_KIND_WORD = 4;
 /** Ids the core lists (LISTED ID records) are packed as host/ids.ts packs them. */
-if (LAYOUT.LISTED_BYTES !== ID_WORDS * 4) throw new Error('host/ids.ts ID_WORDS does not match the core\'s LISTED_BYTES');
+if (LAYOUT.LISTED_BYTES !== ID_WORDS * 4 || LAYOUT.IO_ID_HI !== LAYOUT.IO_ID_LO + 8 || LAYOUT.RESULT_ID_HI !== LAYOUT.RESULT_ID_LO + 8) {
+  throw new Error('host/ids.ts packing does not match the core\'s id records');
+}
 /** Bytes of the largest upper link block, for a shard of `M`. */
 function maxUpperBlockBytes(M: number): number {
   return LAYOUT.MAX_LEVEL * (LAYOUT.UPPER_LINKS + LAYOUT.LINK_BYTES * M);
@@ -194,14 +198,10 @@ export class Shard {
 
   /** Stages id `i` of a packed list (ids.ts) at io. */
   #stageId(io: number, ids: Uint32Array, i: number): void {
-    const w = io >>> 2;
     const at = i * ID_WORDS;
-    const u32 = this.#u32;
-    u32[w] = ids[at]!;
-    u32[w + 1] = ids[at + 1]!;
-    u32[w + 2] = ids[at + 2]!;
-    u32[w + 3] = ids[at + 3]!;
-    u32[w + 4] = ids[at + 4] === 1 ? FLAG_UUID : 0;
+    // the id's 16 bytes (lo u64, hi u64: ids.ts's first four words), then its kind
+    this.#u32.set(ids.subarray(at, at + ID_KIND_WORD), (io + IO.ID_LO) >>> 2);
+    this.#u32[(io + IO.KIND) >>> 2] = ids[at + ID_KIND_WORD] === 1 ? FLAG_UUID : 0;
   }
 
   /**
@@ -256,7 +256,8 @@ export class Shard {
 
   /** Runs a search; the results stay in memory at the returned pointer. */
   #searchRaw(query: Float32Array, offset: number, k: number, ef: number): { out: number; n: number } {
-    const vecBytes = (this.dim * 4 + 7) & ~7;
+    // results start 8-aligned after the query (a result has u64 ids)
+    const vecBytes = (this.dim * Float32Array.BYTES_PER_ELEMENT + 7) & ~7;
     const io = this.#io(IO.VECTOR + vecBytes + k * RESULT_BYTES);
     const out = io + IO.VECTOR + vecBytes;
     this.#f32.set(query.subarray(offset, offset + this.dim), (io + IO.VECTOR) >>> 2);
@@ -307,8 +308,8 @@ export class Shard {
       distances[distAt + i] = f32[(r + RESULT.DIST) >>> 2]!;
       const at = idAt + i * ID_WORDS;
       // the id's 16 bytes: lo u64 then hi u64, as four words
-      ids.set(u32.subarray((r + RESULT.ID_LO) >>> 2, (r + RESULT.ID_HI + 8) >>> 2), at);
-      ids[at + 4] = (u32[(r + RESULT.FLAGS) >>> 2]! & FLAG_UUID) !== 0 ? 1 : 0;
+      ids.set(u32.subarray((r + RESULT.ID_LO) >>> 2, ((r + RESULT.ID_LO) >>> 2) + ID_KIND_WORD), at);
+      ids[at + ID_KIND_WORD] = (u32[(r + RESULT.FLAGS) >>> 2]! & FLAG_UUID) !== 0 ? 1 : 0;
       if (payloads !== undefined) payloads[distAt + i] = this.#payloadAt(out, i);
     }
     return n;
