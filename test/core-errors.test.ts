@@ -159,3 +159,12 @@ function resealed(image: Uint8Array): Uint8Array {
   view.setUint32(h + checksum, Number((acc ^ (acc >> 32n)) & 0xffffffffn), true);
   return image;
 }
+
+t.test('an image of the previous layout (2) is refused with a coded version error', async (t) => {
+  const index = new Index({ dim: 4, M: 4, seed: 5 });
+  index.add([1], [[1, 2, 3, 4]]);
+  const image = index.toImage();
+  new DataView(image.buffer, image.byteOffset).setUint32(HEADER_PTR + LAYOUT.H_VERSION, 2, true);
+  t.throws(() => Index.fromImage(resealed(image)), { code: 'QUIVER_ERR_CORRUPT_IMAGE', message: /layout version 2, this build reads 3/ });
+  index.dispose();
+});
