@@ -66,32 +66,35 @@ export function idmapInit(expected: u32): bool {
   return true;
 }
 
-// The table entry holding the id, or 0 when it is absent: the probe loop
-// find, replace and remove share. The table is never full (3/4 at most),
-// so the walk always reaches an EMPTY entry.
-function entryOf(lo: u64, hi: u64, kind: u32): usize {
-  const table = <usize>hget(H_IDMAP);
-  const mask = hget(H_IDMAP_CAP) - 1;
+// @ts-ignore: decorator
+@inline const PROBE_FIND: u32 = 0; // the entry holding the id, or 0 when absent
+// @ts-ignore: decorator
+@inline const PROBE_FREE: u32 = 1; // the first EMPTY or TOMB on the id's path
+// @ts-ignore: decorator
+@inline const PROBE_EMPTY: u32 = 2; // the first EMPTY on the id's path (a rebuild has no TOMBs)
+
+// The one probe loop of the id map: walks the id's path from its hash and
+// returns an entry pointer as `mode` says (a constant, so each use folds to
+// its own loop). The table is never full (3/4 at most), so every walk
+// reaches an EMPTY entry.
+// @ts-ignore: decorator
+@inline function probe(table: usize, mask: u32, lo: u64, hi: u64, kind: u32, mode: u32): usize {
   let i = hashId(lo, hi, kind) & mask;
   while (true) {
     const p = table + (<usize>i << alignof<u32>());
     const s = load<u32>(p);
-    if (s == EMPTY) return 0;
-    if (s != TOMB && matches(s, lo, hi, kind)) return p;
+    if (s == EMPTY) return mode == PROBE_FIND ? 0 : p;
+    if (s == TOMB) {
+      if (mode == PROBE_FREE) return p;
+    } else if (mode == PROBE_FIND && matches(s, lo, hi, kind)) {
+      return p;
+    }
     i = (i + 1) & mask;
   }
 }
 
-// The first entry on the id's probe path that takes a new slot: EMPTY, or
-// with `reuseTombs` a TOMB as well. Shared by insert and rebuild.
-function freeEntryOf(table: usize, mask: u32, lo: u64, hi: u64, kind: u32, reuseTombs: bool): usize {
-  let i = hashId(lo, hi, kind) & mask;
-  while (true) {
-    const p = table + (<usize>i << alignof<u32>());
-    const s = load<u32>(p);
-    if (s == EMPTY || (reuseTombs && s == TOMB)) return p;
-    i = (i + 1) & mask;
-  }
+function entryOf(lo: u64, hi: u64, kind: u32): usize {
+  return probe(<usize>hget(H_IDMAP), hget(H_IDMAP_CAP) - 1, lo, hi, kind, PROBE_FIND);
 }
 
 export function idmapFind(lo: u64, hi: u64, kind: u32): u32 {
@@ -119,7 +122,7 @@ function idmapRebuild(cap: u32): bool {
     if (s >= TOMB) continue;
     const n = nodePtr(s);
     const id = idOf(n);
-    const p = freeEntryOf(table, mask, load<u64>(id, ID_LO), load<u64>(id, ID_HI), isUuid(metaOf(n)) ? FLAG_UUID : 0, false);
+    const p = probe(table, mask, load<u64>(id, ID_LO), load<u64>(id, ID_HI), isUuid(metaOf(n)) ? FLAG_UUID : 0, PROBE_EMPTY);
     store<u32>(p, s);
   }
   runFree(old, slabsFor(oldCap * ENTRY), CLASS_IDMAP);
@@ -132,7 +135,7 @@ function idmapRebuild(cap: u32): bool {
 // Inserts a new id (the caller has checked it is absent and reserved room).
 export function idmapInsert(lo: u64, hi: u64, kind: u32, slot: u32): void {
   if (DEBUG) assert(entryOf(lo, hi, kind) == 0);
-  const p = freeEntryOf(<usize>hget(H_IDMAP), hget(H_IDMAP_CAP) - 1, lo, hi, kind, true);
+  const p = probe(<usize>hget(H_IDMAP), hget(H_IDMAP_CAP) - 1, lo, hi, kind, PROBE_FREE);
   if (load<u32>(p) == EMPTY) hset(H_IDMAP_USED, hget(H_IDMAP_USED) + 1);
   store<u32>(p, slot);
   hset(H_IDMAP_LIVE, hget(H_IDMAP_LIVE) + 1);
