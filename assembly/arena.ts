@@ -5,14 +5,18 @@
 //   go on an address-ordered free list and coalesce; a free run that
 //   touches the arena top lowers the top, so the used prefix (what an image
 //   and a shrink copy) only ever covers live allocations and holes.
-// - blocks: fixed-size blocks of a small class (upper-level link blocks),
-//   carved from slabs by bumping, recycled through a per-class free list.
+// - blocks: fixed-size blocks of a small class, carved from slabs by
+//   bumping, recycled through a per-class free list. Link classes 1..15
+//   hold upper-level link blocks (accounted as links), payload classes
+//   hold payload blobs of 32 B .. 32 KiB (accounted as payload). A class
+//   never gives its slabs back; compaction does, by copying.
 //
 // A free run keeps its bookkeeping in its own first bytes:
 //
 //   FREE RUN   0 next run ptr u32 (0 = end)   4 slabs u32
 //
-// The arena grows memory a slab at a time (plus headroom) and never assumes
+// The arena grows memory by what a run needs plus headroom (ensureMemory;
+// none while H_EXACT_GROWTH is set, during an import) and never assumes
 // memory shrinks: shrinking is the host's job (copy the prefix into a new,
 // smaller memory). Every committed byte belongs to one accounting class.
 
@@ -23,6 +27,8 @@ import {
   SLAB_BYTES, SLAB_SHIFT, DEBUG, headerPtr, hget, hset,
 } from "./layout";
 
+// @ts-ignore: decorator
+@inline const BLOCK_ALIGN: u32 = 4; // small blocks hold u32s
 // @ts-ignore: decorator
 @inline const RUN_NEXT: u32 = 0;
 // @ts-ignore: decorator
@@ -182,7 +188,7 @@ export function freeRunBytes(): u64 {
 
 export function smallInit(sc: u32, blockBytes: u32): void {
   const p = smallPtr(sc);
-  store<u32>(p, (blockBytes + 3) & ~3, SC_BLOCK);
+  store<u32>(p, (blockBytes + BLOCK_ALIGN - 1) & ~(BLOCK_ALIGN - 1), SC_BLOCK);
   store<u32>(p, 0, SC_FREE);
   store<u32>(p, 0, SC_BUMP);
   store<u32>(p, 0, SC_END);

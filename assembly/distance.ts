@@ -5,10 +5,29 @@
 //   l2      squared Euclidean distance
 //   ip      1 - <a, b>
 //   cosine  1 - <a, b> over vectors normalised on insert
-// The metric is chosen once per search (see hnsw.ts: the search functions
-// are instantiated per metric), never per distance.
+// In a search the metric is chosen once per call (hnsw.ts instantiates
+// greedy and searchLayer per metric, so `distance` folds to one kernel);
+// elsewhere (insert's pruning, repair) `distance` branches on the shard's
+// metric per call, a predictable branch off the hot path.
 
-import { METRIC_L2 } from "./layout";
+import { METRIC_L2, f32At } from "./layout";
+
+// One v128 holds LANES f32s; the unrolled bodies step over STEP floats (four v128s).
+// @ts-ignore: decorator
+@inline const LANES: u32 = 4;
+// @ts-ignore: decorator
+@inline const V1: u32 = LANES * sizeof<f32>(); // byte offset of the second v128
+// @ts-ignore: decorator
+@inline const V2: u32 = 2 * V1;
+// @ts-ignore: decorator
+@inline const V3: u32 = 3 * V1;
+// @ts-ignore: decorator
+@inline const STEP: u32 = 4 * LANES; // floats per unrolled step
+
+// @ts-ignore: decorator
+@inline function at(ptr: usize, i: u32): usize {
+  return ptr + (<usize>i << alignof<f32>());
+}
 
 // @ts-ignore: decorator
 @inline function hsum(v: v128): f32 {
@@ -20,28 +39,28 @@ import { METRIC_L2 } from "./layout";
 @inline export function l2Simd(aPtr: usize, bPtr: usize, dim: u32): f32 {
   let s0 = f32x4.splat(0);
   let s1 = s0, s2 = s0, s3 = s0;
-  const n16 = dim & ~15;
+  const n16 = dim & ~(STEP - 1);
   let i: u32 = 0;
-  for (; i < n16; i += 16) {
-    const a = aPtr + (<usize>i << 2);
-    const b = bPtr + (<usize>i << 2);
+  for (; i < n16; i += STEP) {
+    const a = at(aPtr, i);
+    const b = at(bPtr, i);
     const d0 = f32x4.sub(v128.load(a), v128.load(b));
-    const d1 = f32x4.sub(v128.load(a, 16), v128.load(b, 16));
-    const d2 = f32x4.sub(v128.load(a, 32), v128.load(b, 32));
-    const d3 = f32x4.sub(v128.load(a, 48), v128.load(b, 48));
+    const d1 = f32x4.sub(v128.load(a, V1), v128.load(b, V1));
+    const d2 = f32x4.sub(v128.load(a, V2), v128.load(b, V2));
+    const d3 = f32x4.sub(v128.load(a, V3), v128.load(b, V3));
     s0 = f32x4.add(s0, f32x4.mul(d0, d0));
     s1 = f32x4.add(s1, f32x4.mul(d1, d1));
     s2 = f32x4.add(s2, f32x4.mul(d2, d2));
     s3 = f32x4.add(s3, f32x4.mul(d3, d3));
   }
-  const n4 = dim & ~3;
-  for (; i < n4; i += 4) {
-    const d = f32x4.sub(v128.load(aPtr + (<usize>i << 2)), v128.load(bPtr + (<usize>i << 2)));
+  const n4 = dim & ~(LANES - 1);
+  for (; i < n4; i += LANES) {
+    const d = f32x4.sub(v128.load(at(aPtr, i)), v128.load(at(bPtr, i)));
     s0 = f32x4.add(s0, f32x4.mul(d, d));
   }
   let sum = hsum(f32x4.add(f32x4.add(s0, s1), f32x4.add(s2, s3)));
   for (; i < dim; i++) {
-    const d = load<f32>(aPtr + (<usize>i << 2)) - load<f32>(bPtr + (<usize>i << 2));
+    const d = f32At(aPtr, i) - f32At(bPtr, i);
     sum += d * d;
   }
   return sum;
@@ -51,23 +70,23 @@ import { METRIC_L2 } from "./layout";
 @inline export function dotSimd(aPtr: usize, bPtr: usize, dim: u32): f32 {
   let s0 = f32x4.splat(0);
   let s1 = s0, s2 = s0, s3 = s0;
-  const n16 = dim & ~15;
+  const n16 = dim & ~(STEP - 1);
   let i: u32 = 0;
-  for (; i < n16; i += 16) {
-    const a = aPtr + (<usize>i << 2);
-    const b = bPtr + (<usize>i << 2);
+  for (; i < n16; i += STEP) {
+    const a = at(aPtr, i);
+    const b = at(bPtr, i);
     s0 = f32x4.add(s0, f32x4.mul(v128.load(a), v128.load(b)));
-    s1 = f32x4.add(s1, f32x4.mul(v128.load(a, 16), v128.load(b, 16)));
-    s2 = f32x4.add(s2, f32x4.mul(v128.load(a, 32), v128.load(b, 32)));
-    s3 = f32x4.add(s3, f32x4.mul(v128.load(a, 48), v128.load(b, 48)));
+    s1 = f32x4.add(s1, f32x4.mul(v128.load(a, V1), v128.load(b, V1)));
+    s2 = f32x4.add(s2, f32x4.mul(v128.load(a, V2), v128.load(b, V2)));
+    s3 = f32x4.add(s3, f32x4.mul(v128.load(a, V3), v128.load(b, V3)));
   }
-  const n4 = dim & ~3;
-  for (; i < n4; i += 4) {
-    s0 = f32x4.add(s0, f32x4.mul(v128.load(aPtr + (<usize>i << 2)), v128.load(bPtr + (<usize>i << 2))));
+  const n4 = dim & ~(LANES - 1);
+  for (; i < n4; i += LANES) {
+    s0 = f32x4.add(s0, f32x4.mul(v128.load(at(aPtr, i)), v128.load(at(bPtr, i))));
   }
   let sum = hsum(f32x4.add(f32x4.add(s0, s1), f32x4.add(s2, s3)));
   for (; i < dim; i++) {
-    sum += load<f32>(aPtr + (<usize>i << 2)) * load<f32>(bPtr + (<usize>i << 2));
+    sum += f32At(aPtr, i) * f32At(bPtr, i);
   }
   return sum;
 }
@@ -76,7 +95,7 @@ import { METRIC_L2 } from "./layout";
 export function l2Scalar(aPtr: usize, bPtr: usize, dim: u32): f32 {
   let sum: f32 = 0;
   for (let i: u32 = 0; i < dim; i++) {
-    const d = load<f32>(aPtr + (<usize>i << 2)) - load<f32>(bPtr + (<usize>i << 2));
+    const d = f32At(aPtr, i) - f32At(bPtr, i);
     sum += d * d;
   }
   return sum;
@@ -85,7 +104,7 @@ export function l2Scalar(aPtr: usize, bPtr: usize, dim: u32): f32 {
 export function dotScalar(aPtr: usize, bPtr: usize, dim: u32): f32 {
   let sum: f32 = 0;
   for (let i: u32 = 0; i < dim; i++) {
-    sum += load<f32>(aPtr + (<usize>i << 2)) * load<f32>(bPtr + (<usize>i << 2));
+    sum += f32At(aPtr, i) * f32At(bPtr, i);
   }
   return sum;
 }
@@ -103,14 +122,14 @@ export function dotScalar(aPtr: usize, bPtr: usize, dim: u32): f32 {
 export function normalize(ptr: usize, dim: u32): bool {
   let sum: f64 = 0;
   for (let i: u32 = 0; i < dim; i++) {
-    const x = <f64>load<f32>(ptr + (<usize>i << 2));
+    const x = <f64>f32At(ptr, i);
     sum += x * x;
   }
   const n = Math.sqrt(sum);
   if (!(n > 0) || !isFinite(n)) return false;
   const inv: f64 = 1.0 / n;
   for (let i: u32 = 0; i < dim; i++) {
-    const p = ptr + (<usize>i << 2);
+    const p = at(ptr, i);
     store<f32>(p, <f32>(<f64>load<f32>(p) * inv));
   }
   return true;

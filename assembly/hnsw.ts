@@ -14,104 +14,27 @@
 // the repair pass (repair.ts) replaces those links before compaction.
 
 import {
-  CLASS_SCRATCH, ENTRY_BYTES, ERR_EMPTY, ERR_INVALID, ERR_NOT_FOUND, ERR_OUT_OF_MEMORY,
+  CLASS_SCRATCH, ENTRY_BYTES, ERR_INVALID, ERR_NOT_FOUND, ERR_OUT_OF_MEMORY,
   FLAG_DELETED, FLAG_UUID, H_CAND, H_CAND_CAP, H_DELETED, H_DIM, H_EFC, H_ENTRY,
   H_LEVEL_MULT, H_LIVE, H_LIVE_LINK_BYTES, H_M, H_M0, H_MAX_LEVEL, H_METRIC, H_RES, H_RES_CAP,
   H_RNG, H_SEL, H_SEL_CAP, H_SLOTS, H_NODE_DIR, H_DIV_MAGIC, H_PER_SLAB, H_STRIDE, H_VEC_OFF, H_VISITED, H_VISITED_CAP, H_VISIT_GEN, H_IO,
   IO_ID_HI, IO_ID_LO, IO_KIND, IO_PAYLOAD_LEN, IO_VECTOR, MAX_PAYLOAD_BYTES, NODE_PAYLOAD,
   RESULT_PAYLOAD_LEN, RESULT_PAYLOAD_PTR, MAX_LEVEL, METRIC_COSINE, METRIC_L2, METRIC_IP,
   META_LEVEL_SHIFT, NODE_LINKS, NODE_META, NODE_UPPER, NONE, OK, RESULT_BYTES, RESULT_DIST,
-  RESULT_FLAGS, RESULT_ID_HI, RESULT_ID_LO, DEBUG, headerPtr, hget, hset,
+  RESULT_FLAGS, RESULT_ID_HI, RESULT_ID_LO, DEBUG, ID_HI, ID_LO, SLAB_SHIFT, TAG_SHIFT, f32At, headerPtr, hget, hset,
+  setU32At, u32At,
 } from "./layout";
 import { runAlloc, runFree, slabsFor, smallAlloc, smallFree } from "./arena";
 import { distance, normalize } from "./distance";
-import { payloadFree, payloadStore } from "./payload";
+import { payloadBytesPtr, payloadFree, payloadLen, payloadStore } from "./payload";
 import {
   countAt, ensureSlots, idOf, isDeleted, isUuid, levelOf, linksAt, pinLink, pinnedOf,
   maxLinks, metaOf, nodePtr, setCountAt, slotPtr, upperBlockBytes, vectorOf,
 } from "./node";
 import { idmapFind, idmapInsert, idmapRemove, idmapReplace, idmapReserve } from "./idmap";
-
-// ---------------------------------------------------------------- heaps --
-
-// @ts-ignore: decorator
-@inline function entryDist(base: usize, i: u32): f32 {
-  return load<f32>(base + (<usize>i << 3));
-}
-
-// @ts-ignore: decorator
-@inline function entrySlot(base: usize, i: u32): u32 {
-  return load<u32>(base + (<usize>i << 3), 4);
-}
-
-// @ts-ignore: decorator
-@inline function setEntry(base: usize, i: u32, d: f32, s: u32): void {
-  const p = base + (<usize>i << 3);
-  store<f32>(p, d);
-  store<u32>(p, s, 4);
-}
-
-// Pushes onto a heap of n entries; `max` picks a max-heap. Returns n + 1.
-// @ts-ignore: decorator
-@inline function heapPush(base: usize, n: u32, d: f32, s: u32, max: bool): u32 {
-  let i = n;
-  while (i > 0) {
-    const parent = (i - 1) >> 1;
-    const pd = entryDist(base, parent);
-    if (max ? pd >= d : pd <= d) break;
-    store<u64>(base + (<usize>i << 3), load<u64>(base + (<usize>parent << 3)));
-    i = parent;
-  }
-  setEntry(base, i, d, s);
-  return n + 1;
-}
-
-// Removes the top of a heap of n entries. Returns n - 1.
-// @ts-ignore: decorator
-@inline function heapPop(base: usize, n: u32, max: bool): u32 {
-  const last = n - 1;
-  if (last == 0) return 0;
-  const d = entryDist(base, last);
-  const moved = load<u64>(base + (<usize>last << 3));
-  let i: u32 = 0;
-  while (true) {
-    let child: u32 = 2 * i + 1;
-    if (child >= last) break;
-    let cd = entryDist(base, child);
-    if (child + 1 < last) {
-      const rd = entryDist(base, child + 1);
-      if (max ? rd > cd : rd < cd) { child++; cd = rd; }
-    }
-    if (max ? cd <= d : cd >= d) break;
-    store<u64>(base + (<usize>i << 3), load<u64>(base + (<usize>child << 3)));
-    i = child;
-  }
-  store<u64>(base + (<usize>i << 3), moved);
-  return last;
-}
-
-// Pops a max-heap of n entries into ascending order at `out`.
-function drainAscending(res: usize, n: u32, out: usize): void {
-  let m = n;
-  while (m > 0) {
-    store<u64>(out + (<usize>(m - 1) << 3), load<u64>(res));
-    m = heapPop(res, m, true);
-  }
-}
-
-// Insertion sort by distance; lists here are short (<= M0 + 1).
-function sortAscending(base: usize, n: u32): void {
-  for (let i: u32 = 1; i < n; i++) {
-    const e = load<u64>(base + (<usize>i << 3));
-    const d = entryDist(base, i);
-    let j = i;
-    while (j > 0 && entryDist(base, j - 1) > d) {
-      store<u64>(base + (<usize>j << 3), load<u64>(base + (<usize>(j - 1) << 3)));
-      j--;
-    }
-    store<u64>(base + (<usize>j << 3), e);
-  }
-}
+import {
+  copyEntry, drainAscending, entryDist, entrySlot, heapPop, heapPush, setEntry, sortShort,
+} from "./heap";
 
 // -------------------------------------------------------------- scratch --
 
@@ -120,10 +43,10 @@ export function ensureVisited(slots: u32): bool {
   if (slots <= cap) return true;
   let next = cap < 1024 ? <u32>1024 : cap;
   while (next < slots) next *= 2;
-  const p = runAlloc(slabsFor(next * 2), CLASS_SCRATCH);
+  const p = runAlloc(slabsFor(next << TAG_SHIFT), CLASS_SCRATCH);
   if (p == 0) return false;
-  memory.fill(p, 0, <usize>next << 1);
-  runFree(<usize>hget(H_VISITED), slabsFor(cap * 2), CLASS_SCRATCH);
+  memory.fill(p, 0, <usize>next << TAG_SHIFT);
+  runFree(<usize>hget(H_VISITED), slabsFor(cap << TAG_SHIFT), CLASS_SCRATCH);
   hset(H_VISITED, <u32>p);
   hset(H_VISITED_CAP, next);
   hset(H_VISIT_GEN, 0);
@@ -134,16 +57,23 @@ export function ensureVisited(slots: u32): bool {
 export function nextGen(): u32 {
   let gen = (hget(H_VISIT_GEN) + 1) & 0xffff;
   if (gen == 0) {
-    memory.fill(<usize>hget(H_VISITED), 0, <usize>hget(H_VISITED_CAP) << 1);
+    memory.fill(<usize>hget(H_VISITED), 0, <usize>hget(H_VISITED_CAP) << TAG_SHIFT);
     gen = 1;
   }
   hset(H_VISIT_GEN, gen);
   return gen;
 }
 
+// True when `slot` is tagged with `gen`.
+// @ts-ignore: decorator
+@inline export function seen(visited: usize, slot: u32, gen: u32): bool {
+  return <u32>load<u16>(visited + (<usize>slot << TAG_SHIFT)) == gen;
+}
+
+// Tags `slot` with `gen`; false when it already was.
 // @ts-ignore: decorator
 @inline export function visit(visited: usize, slot: u32, gen: u32): bool {
-  const p = visited + (<usize>slot << 1);
+  const p = visited + (<usize>slot << TAG_SHIFT);
   if (<u32>load<u16>(p) == gen) return false;
   store<u16>(p, <u16>gen);
   return true;
@@ -179,15 +109,22 @@ export function ensureScratch(ef: u32): bool {
   return true;
 }
 
+// Bytes of the heaps run in use (0 before the first ensureScratch).
+export function scratchHeapBytes(): usize {
+  const resCap = hget(H_RES_CAP);
+  return resCap == 0 ? 0 : <usize>scratchBytes(resCap, hget(H_CAND_CAP), hget(H_SEL_CAP), hget(H_M0));
+}
+
 export function scratchCommittedBytes(): u64 {
   const resCap = hget(H_RES_CAP);
   const heaps: u64 = resCap == 0 ? 0
-    : <u64>slabsFor(scratchBytes(resCap, hget(H_CAND_CAP), hget(H_SEL_CAP), hget(H_M0))) << 16;
-  return heaps + (<u64>slabsFor(hget(H_VISITED_CAP) * 2) << 16);
+    : <u64>slabsFor(scratchBytes(resCap, hget(H_CAND_CAP), hget(H_SEL_CAP), hget(H_M0))) << SLAB_SHIFT;
+  return heaps + (<u64>slabsFor(hget(H_VISITED_CAP) << TAG_SHIFT) << SLAB_SHIFT);
 }
 
+// The prune buffer: past SEL, M0 + 2 entries (repair uses it as u32 slots).
 // @ts-ignore: decorator
-@inline function pruneBuf(): usize {
+@inline export function pruneBuf(): usize {
   return <usize>hget(H_SEL) + <usize>hget(H_SEL_CAP) * ENTRY_BYTES;
 }
 
@@ -206,7 +143,7 @@ export function scratchCommittedBytes(): u64 {
     const count = countAt(p, level);
     const links = linksAt(p, level);
     for (let j: u32 = 0; j < count; j++) {
-      const n = load<u32>(links + (<usize>j << 2));
+      const n = u32At(links, j);
       const d = distance(metric, q, vectorOf(nodePtr(n)), dim);
       if (d < curDist) {
         curDist = d;
@@ -263,13 +200,13 @@ export function scratchCommittedBytes(): u64 {
     // first lets the loads overlap before the distances need them.
     // (A load may trap, so neither Binaryen nor V8 drops it.)
     for (let j: u32 = 0; j < count; j++) {
-      const n = load<u32>(links + (<usize>j << 2));
-      if (<u32>load<u16>(visited + (<usize>n << 1)) != gen) {
+      const n = u32At(links, j);
+      if (!seen(visited, n, gen)) {
         load<u32>(slotPtr(n, dir, magic, perSlab, stride) + vecOff);
       }
     }
     for (let j: u32 = 0; j < count; j++) {
-      const n = load<u32>(links + (<usize>j << 2));
+      const n = u32At(links, j);
       if (!visit(visited, n, gen)) continue;
       const nPtr = slotPtr(n, dir, magic, perSlab, stride);
       const d = distance(metric, q, nPtr + vecOff, dim);
@@ -345,7 +282,7 @@ export function selectNeighbors(base: usize, n: u32, maxSel: u32): u32 {
       }
     }
     if (good) {
-      store<u64>(base + (<usize>m << 3), load<u64>(base + (<usize>i << 3)));
+      copyEntry(base, m, base, i);
       m++;
     }
   }
@@ -376,7 +313,7 @@ function addLink(from: u32, to: u32, level: u32): void {
   const links = linksAt(fPtr, level);
   const cap = maxLinks(level);
   if (count < cap) {
-    store<u32>(links + (<usize>count << 2), to);
+    setU32At(links, count, to);
     setCountAt(fPtr, level, count + 1);
     return;
   }
@@ -384,13 +321,13 @@ function addLink(from: u32, to: u32, level: u32): void {
   const buf = pruneBuf();
   let n: u32 = 0;
   for (let j = pinned; j < count; j++) {
-    const x = load<u32>(links + (<usize>j << 2));
+    const x = u32At(links, j);
     setEntry(buf, n++, slotDistance(from, x), x);
   }
   setEntry(buf, n++, slotDistance(from, to), to);
-  sortAscending(buf, n);
+  sortShort(buf, n);
   const kept = selectNeighbors(buf, n, cap - pinned);
-  for (let j: u32 = 0; j < kept; j++) store<u32>(links + (<usize>(pinned + j) << 2), entrySlot(buf, j));
+  for (let j: u32 = 0; j < kept; j++) setU32At(links, pinned + j, entrySlot(buf, j));
   setCountAt(fPtr, level, pinned + kept);
 }
 
@@ -430,7 +367,7 @@ export function connect(slot: u32, level: u32): void {
     const kept = selectNeighbors(sel, nr, m);
     const nPtr = nodePtr(slot);
     const links = linksAt(nPtr, <u32>l);
-    for (let j: u32 = 0; j < kept; j++) store<u32>(links + (<usize>j << 2), entrySlot(sel, j));
+    for (let j: u32 = 0; j < kept; j++) setU32At(links, j, entrySlot(sel, j));
     setCountAt(nPtr, <u32>l, kept);
     // the spanning tree: a new entry point adopts the old one; any other
     // new node is adopted by its nearest neighbour with room
@@ -466,6 +403,15 @@ export function markDeleted(slot: u32): void {
   store<u32>(p, 0, NODE_PAYLOAD);
 }
 
+// Checks the vector staged at io + IO_VECTOR (finite; non-zero under cosine,
+// and normalised in place there). Insert and search take the same vectors.
+function stagedVectorOk(vec: usize, dim: u32): bool {
+  for (let i: u32 = 0; i < dim; i++) {
+    if (!isFinite(f32At(vec, i))) return false;
+  }
+  return hget(H_METRIC) != METRIC_COSINE || normalize(vec, dim);
+}
+
 // Writes a new node record for the staged id and vector and links it.
 // Every allocation happens before the first write, so out of memory
 // changes nothing. An existing id is replaced (upsert): the old node is
@@ -474,10 +420,7 @@ export function insertStaged(): i32 {
   const io = <usize>hget(H_IO);
   const dim = hget(H_DIM);
   const vec = io + IO_VECTOR;
-  for (let i: u32 = 0; i < dim; i++) {
-    if (!isFinite(load<f32>(vec + (<usize>i << 2)))) return ERR_INVALID;
-  }
-  if (hget(H_METRIC) == METRIC_COSINE && !normalize(vec, dim)) return ERR_INVALID;
+  if (!stagedVectorOk(vec, dim)) return ERR_INVALID;
   const lo = load<u64>(io, IO_ID_LO);
   const hi = load<u64>(io, IO_ID_HI);
   const kind = load<u32>(io, IO_KIND) & FLAG_UUID;
@@ -512,8 +455,8 @@ export function insertStaged(): i32 {
   store<u32>(p, <u32>blob, NODE_PAYLOAD);
   memory.copy(vectorOf(p), vec, <usize>dim << 2);
   const id = idOf(p);
-  store<u64>(id, lo);
-  store<u64>(id, hi, 8);
+  store<u64>(id, lo, ID_LO);
+  store<u64>(id, hi, ID_HI);
   hset(H_SLOTS, slot + 1);
   hset(H_LIVE, hget(H_LIVE) + 1);
   if (old != NONE) {
@@ -542,8 +485,9 @@ export function getStaged(): i32 {
   const p = nodePtr(slot);
   memory.copy(io + IO_VECTOR, vectorOf(p), <usize>hget(H_DIM) << 2);
   const blob = <usize>load<u32>(p, NODE_PAYLOAD);
-  store<u32>(io, blob == 0 ? 0 : <u32>(blob + 4), IO_KIND);
-  store<u32>(io, blob == 0 ? 0 : load<u32>(blob), IO_PAYLOAD_LEN);
+  // out: the payload's bytes pointer at IO_KIND, its length at IO_PAYLOAD_LEN
+  store<u32>(io, blob == 0 ? 0 : <u32>payloadBytesPtr(blob), IO_KIND);
+  store<u32>(io, blob == 0 ? 0 : payloadLen(blob), IO_PAYLOAD_LEN);
   return OK;
 }
 
@@ -553,10 +497,7 @@ export function searchStaged(k: u32, ef: u32, out: usize): i32 {
   const io = <usize>hget(H_IO);
   const dim = hget(H_DIM);
   const q = io + IO_VECTOR;
-  for (let i: u32 = 0; i < dim; i++) {
-    if (!isFinite(load<f32>(q + (<usize>i << 2)))) return ERR_INVALID;
-  }
-  if (hget(H_METRIC) == METRIC_COSINE && !normalize(q, dim)) return ERR_INVALID;
+  if (!stagedVectorOk(q, dim)) return ERR_INVALID;
   if (k == 0) return ERR_INVALID;
   if (hget(H_LIVE) == 0) return 0;
   const width = max<u32>(ef, k);
@@ -572,11 +513,11 @@ export function searchStaged(k: u32, ef: u32, out: usize): i32 {
     const id = idOf(p);
     store<f32>(r, entryDist(sel, i), RESULT_DIST);
     store<u32>(r, metaOf(p) & FLAG_UUID, RESULT_FLAGS);
-    store<u64>(r, load<u64>(id), RESULT_ID_LO);
-    store<u64>(r, load<u64>(id, 8), RESULT_ID_HI);
+    store<u64>(r, load<u64>(id, ID_LO), RESULT_ID_LO);
+    store<u64>(r, load<u64>(id, ID_HI), RESULT_ID_HI);
     const blob = <usize>load<u32>(p, NODE_PAYLOAD);
-    store<u32>(r, blob == 0 ? 0 : <u32>(blob + 4), RESULT_PAYLOAD_PTR);
-    store<u32>(r, blob == 0 ? 0 : load<u32>(blob), RESULT_PAYLOAD_LEN);
+    store<u32>(r, blob == 0 ? 0 : <u32>payloadBytesPtr(blob), RESULT_PAYLOAD_PTR);
+    store<u32>(r, blob == 0 ? 0 : payloadLen(blob), RESULT_PAYLOAD_LEN);
   }
   return <i32>n;
 }

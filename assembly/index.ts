@@ -3,22 +3,23 @@
 // go to caller-given pointers or to the io buffer.
 
 import {
-  ACCT_CLASSES, ACCT_COMMITTED, ACCT_USED, ERR_CORRUPT, ERR_INVALID, ERR_OUT_OF_MEMORY,
-  CLASS_PAYLOAD, H_MAX_PAYLOAD, FLAG_DELETED, FLAG_UUID, H_ID_OFF, H_CHECKSUM, H_DELETED, H_EF, H_VISITED, H_VISITED_CAP, H_VISIT_GEN, H_RES, H_SEL, H_SEL_CAP, H_DIM, H_EFC, H_ENTRY, H_IDMAP_CAP, H_IMAGE_BYTES, H_IO, H_IO_BYTES,
-  H_IO_USED, H_LEVEL_MULT, H_LIVE, H_LIVE_LINK_BYTES, H_M, H_M0, H_MAGIC, H_MAX_LEVEL, H_METRIC,
-  H_NODE_DIR_CAP, H_RNG, H_SLOTS, H_STRIDE, H_VERSION, H_ARENA_TOP, H_ARENA_BASE, HEADER_BYTES,
-  CLASS_SCRATCH, LAYOUT_VERSION, MAGIC, MAX_DIM, MAX_M, METRIC_COSINE, NONE, OK, SLAB_BYTES,
-  SMALL_CLASSES, MAX_LEVEL, headerPtr, hget, hset,
+  ACCT_COMMITTED, ACCT_USED, CLASS_IDMAP, CLASS_LINKS, CLASS_NODE, CLASS_PAYLOAD, CLASS_SCRATCH, DEBUG,
+  ERR_CORRUPT, ERR_INVALID, ERR_NOT_FOUND, ERR_OUT_OF_MEMORY, FLAG_DELETED, FLAG_UUID, HEADER_BYTES, HEADER_PTR,
+  H_ARENA_BASE, H_ARENA_TOP, H_CHECKSUM, H_DELETED, H_DIM, H_EF, H_EFC, H_ENTRY, H_EXACT_GROWTH, H_FREE_RUNS,
+  H_IDMAP_CAP, H_IMAGE_BYTES, H_IO, H_IO_BYTES, H_IO_USED, H_LEVEL_MULT, H_LIVE, H_LIVE_LINK_BYTES, H_M, H_M0,
+  H_MAGIC, H_MAX_LEVEL, H_MAX_PAYLOAD, H_METRIC, H_NODE_DIR, H_NODE_DIR_CAP, H_RES, H_RNG, H_SLOTS, H_SMALL, H_STRIDE,
+  H_VERSION, H_VISITED, H_VISITED_CAP, H_VISIT_GEN, IO_ID_HI, IO_ID_LO, IO_KIND, IO_PAYLOAD_LEN, IO_VECTOR,
+  LAYOUT_VERSION, LINK_BYTES, LISTED_BYTES, LISTED_ID_HI, LISTED_ID_LO, LISTED_KIND, MAGIC, MAX_DIM,
+  MAX_LEVEL, MAX_M, MAX_PAYLOAD_BYTES, META_LEVEL_MASK, META_LEVEL_SHIFT, METRIC_COSINE, METRIC_IP, METRIC_L2,
+  NODE_META, NODE_PAYLOAD, NONE, OK, PROBLEM_KINDS, RESULT_BYTES, RESULT_DIST, RESULT_FLAGS, RESULT_ID_HI,
+  RESULT_ID_LO, RESULT_PAYLOAD_LEN, RESULT_PAYLOAD_PTR, SC_STRIDE, SLAB_BYTES, SLAB_SHIFT, SMALL_CLASSES,
+  ID_HI, ID_LO, STAT_COUNT, TAG_SHIFT, UPPER_LINKS, headerPtr, hget, hset,
 } from "./layout";
-import {
-  acctGet, arenaInit, freeRunBytes, scrubFreeRuns, runAlloc, runFree, slabsFor, smallAlloc, smallBlockBytes,
-  smallFree, smallInit,
-} from "./arena";
-import { dotScalar, dotSimd, l2Scalar, l2Simd } from "./distance";
-import { ensureSlots, nodeLayoutInit, nodePtr } from "./node";
+import { acctGet, arenaInit, freeRunBytes, scrubFreeRuns, runAlloc, runFree, slabsFor, smallInit } from "./arena";
+import { ensureSlots, idOf, nodeLayoutInit, nodePtr, upperBlockBytes } from "./node";
 import { idmapBytes, idmapInit } from "./idmap";
 import {
-  ensureScratch, ensureVisited, getStaged, insertStaged, removeStaged, scratchCommittedBytes,
+  ensureScratch, ensureVisited, getStaged, insertStaged, removeStaged, scratchCommittedBytes, scratchHeapBytes,
   searchStaged,
 } from "./hnsw";
 import {
@@ -36,6 +37,10 @@ export {
 
 // @ts-ignore: decorator
 @inline const IO_MIN: u32 = SLAB_BYTES;
+// @ts-ignore: decorator
+@inline const DEFAULT_EF: u32 = 64;
+// @ts-ignore: decorator
+@inline const DEFAULT_SEED: u64 = 0x9e3779b97f4a7c15;
 
 // Lays out an empty shard in this memory. `capacity` pre-sizes node slabs,
 // the id map and the visited tags (compaction passes the live count).
@@ -46,8 +51,8 @@ export function init(
   if (m < 2 || m > MAX_M || efConstruction == 0) return ERR_INVALID;
   if (<usize>__heap_base > headerPtr()) return ERR_CORRUPT;
   const h = headerPtr();
-  if (<u64>memory.size() << 16 < <u64>(h + HEADER_BYTES)) {
-    if (memory.grow(<i32>(((h + HEADER_BYTES) >> 16) + 1 - memory.size())) < 0) return ERR_OUT_OF_MEMORY;
+  if (<u64>memory.size() << SLAB_SHIFT < <u64>(h + HEADER_BYTES)) {
+    if (memory.grow(<i32>(((h + HEADER_BYTES) >> SLAB_SHIFT) + 1 - memory.size())) < 0) return ERR_OUT_OF_MEMORY;
   }
   memory.fill(h, 0, HEADER_BYTES);
   hset(H_MAGIC, MAGIC);
@@ -57,16 +62,17 @@ export function init(
   hset(H_M, m);
   hset(H_M0, 2 * m);
   hset(H_EFC, efConstruction);
-  hset(H_EF, 64);
+  hset(H_EF, DEFAULT_EF);
   hset(H_SLOTS, 0);
   hset(H_LIVE, 0);
   hset(H_DELETED, 0);
   hset(H_ENTRY, NONE);
   hset(H_MAX_LEVEL, <u32>-1);
-  store<u64>(h + H_RNG, seed == 0 ? 0x9e3779b97f4a7c15 : seed);
+  store<u64>(h + H_RNG, seed == 0 ? DEFAULT_SEED : seed);
   store<f64>(h + H_LEVEL_MULT, 1.0 / Math.log(<f64>m));
   nodeLayoutInit(dim, 2 * m);
-  for (let sc: u32 = 1; sc < SMALL_CLASSES; sc++) smallInit(sc, sc * (4 + 4 * m));
+  // link class L holds the upper link block of a level-L node
+  for (let sc: u32 = 1; sc < SMALL_CLASSES; sc++) smallInit(sc, upperBlockBytes(sc));
   payloadInit();
   // the arena starts at the first slab boundary after the header
   arenaInit((h + HEADER_BYTES + SLAB_BYTES - 1) & ~(<usize>SLAB_BYTES - 1));
@@ -81,10 +87,10 @@ export function init(
 // Validates the header of a memory that holds an image (or a copy).
 export function attach(): i32 {
   const h = headerPtr();
-  if (<u64>memory.size() << 16 < <u64>(h + HEADER_BYTES)) return ERR_CORRUPT;
+  if (<u64>memory.size() << SLAB_SHIFT < <u64>(h + HEADER_BYTES)) return ERR_CORRUPT;
   if (hget(H_MAGIC) != MAGIC || hget(H_VERSION) != LAYOUT_VERSION) return ERR_CORRUPT;
   const top = <u64>hget(H_ARENA_TOP);
-  if (top > <u64>memory.size() << 16 || hget(H_ARENA_BASE) < <u32>(h + HEADER_BYTES)) return ERR_CORRUPT;
+  if (top > <u64>memory.size() << SLAB_SHIFT || (top & 7) != 0 || hget(H_ARENA_BASE) < <u32>(h + HEADER_BYTES)) return ERR_CORRUPT;
   if (hget(H_DIM) == 0 || hget(H_DIM) > MAX_DIM || hget(H_M0) != 2 * hget(H_M)) return ERR_CORRUPT;
   if (hget(H_LIVE) + hget(H_DELETED) != hget(H_SLOTS)) return ERR_CORRUPT;
   return OK;
@@ -94,10 +100,10 @@ export function attach(): i32 {
 export function ioReserve(bytes: u32): usize {
   const have = hget(H_IO_BYTES);
   if (have >= bytes && hget(H_IO) != 0) return <usize>hget(H_IO);
-  const size = slabsFor(max<u32>(bytes, IO_MIN)) << 16;
-  const p = runAlloc(size >> 16, CLASS_SCRATCH);
+  const size = slabsFor(max<u32>(bytes, IO_MIN)) << SLAB_SHIFT;
+  const p = runAlloc(size >> SLAB_SHIFT, CLASS_SCRATCH);
   if (p == 0) return 0;
-  if (have != 0) runFree(<usize>hget(H_IO), have >> 16, CLASS_SCRATCH);
+  if (have != 0) runFree(<usize>hget(H_IO), have >> SLAB_SHIFT, CLASS_SCRATCH);
   hset(H_IO, <u32>p);
   hset(H_IO_BYTES, size);
   return p;
@@ -107,7 +113,7 @@ export function ioReserve(bytes: u32): usize {
 export function ioTrim(): void {
   const have = hget(H_IO_BYTES);
   if (have <= IO_MIN) return;
-  runFree(<usize>hget(H_IO), have >> 16, CLASS_SCRATCH);
+  runFree(<usize>hget(H_IO), have >> SLAB_SHIFT, CLASS_SCRATCH);
   hset(H_IO, 0);
   hset(H_IO_BYTES, 0);
   ioReserve(IO_MIN);
@@ -129,15 +135,24 @@ export function usedBytes(): u32 {
   return hget(H_ARENA_TOP);
 }
 
-// 64-bit multiply-xor hash over [headerPtr, top), with the checksum field
-// read as zero: cheap enough to run on every image.
+// @ts-ignore: decorator
+@inline const HASH_BASIS: u64 = 0xcbf29ce484222325;
+// @ts-ignore: decorator
+@inline const HASH_PRIME: u64 = 0x100000001b3;
+
+// 64-bit multiply-xor hash over [headerPtr, top) in u64 words, with the
+// checksum field read as zero: cheap enough to run on every image. The
+// static checks in layout.ts make HEADER_PTR 8-aligned and H_CHECKSUM the
+// high half of a word; attach() refuses a top that is not 8-aligned, so
+// no tail byte escapes the hash.
 function imageHash(top: usize): u32 {
   const h = headerPtr();
-  let acc: u64 = 0xcbf29ce484222325;
+  if (DEBUG) assert(((top - h) & 7) == 0);
+  let acc: u64 = HASH_BASIS;
   for (let p = h; p + 8 <= top; p += 8) {
     let w = load<u64>(p);
     if (p == h + H_CHECKSUM - 4) w &= 0x00000000ffffffff; // H_CHECKSUM is the high half
-    acc = (acc ^ w) * 0x100000001b3;
+    acc = (acc ^ w) * HASH_PRIME;
     acc ^= acc >> 29;
   }
   return <u32>(acc ^ (acc >> 32));
@@ -147,10 +162,9 @@ function imageHash(top: usize): u32 {
 // (visited tags, heaps, io, free runs) is zeroed first: it carries nothing
 // between calls, and zeroed it makes the image a function of the contents.
 export function sealImage(): u32 {
-  memory.fill(<usize>hget(H_VISITED), 0, <usize>hget(H_VISITED_CAP) << 1);
+  memory.fill(<usize>hget(H_VISITED), 0, <usize>hget(H_VISITED_CAP) << TAG_SHIFT);
   hset(H_VISIT_GEN, 0);
-  const heaps = <usize>hget(H_RES);
-  memory.fill(heaps, 0, <usize>(hget(H_SEL) - hget(H_RES)) + <usize>(hget(H_SEL_CAP) + hget(H_M0) + 2) * 8);
+  memory.fill(<usize>hget(H_RES), 0, scratchHeapBytes());
   memory.fill(<usize>hget(H_IO), 0, <usize>hget(H_IO_BYTES));
   hset(H_IO_USED, 0);
   scrubFreeRuns();
@@ -170,7 +184,7 @@ export function verifyImage(bytes: u32): i32 {
 
 // @ts-ignore: decorator
 @inline function put(out: usize, i: u32, v: f64): u32 {
-  store<f64>(out + (<usize>i << 3), v);
+  store<f64>(out + (<usize>i << alignof<f64>()), v);
   return i + 1;
 }
 
@@ -186,7 +200,7 @@ export function stats(out: usize): void {
   i = put(out, i, <f64>hget(H_LIVE));
   i = put(out, i, <f64>hget(H_DELETED));
   i = put(out, i, <f64><i32>hget(H_MAX_LEVEL));
-  i = put(out, i, <f64>(<u64>memory.size() << 16));
+  i = put(out, i, <f64>(<u64>memory.size() << SLAB_SHIFT));
   i = put(out, i, <f64>hget(H_ARENA_TOP));
   i = put(out, i, <f64>freeRunBytes());
   for (let c: u32 = 0; c < CLASS_PAYLOAD; c++) {
@@ -199,7 +213,7 @@ export function stats(out: usize): void {
   i = put(out, i, <f64>idmapBytes());
   i = put(out, i, <f64>scratchCommittedBytes());
   i = put(out, i, <f64>hget(H_IO_BYTES));
-  i = put(out, i, <f64>(<u64>slabsFor(hget(H_NODE_DIR_CAP) * 4) << 16));
+  i = put(out, i, <f64>(<u64>slabsFor(hget(H_NODE_DIR_CAP) * 4) << SLAB_SHIFT));
   i = put(out, i, <f64>hget(H_ENTRY));
   i = put(out, i, <f64>hget(H_IDMAP_CAP));
   i = put(out, i, <f64>h);
@@ -207,7 +221,8 @@ export function stats(out: usize): void {
   i = put(out, i, <f64>livePayloadBytes());
   i = put(out, i, <f64>acctGet(CLASS_PAYLOAD, ACCT_COMMITTED));
   i = put(out, i, <f64>acctGet(CLASS_PAYLOAD, ACCT_USED));
-  put(out, i, <f64>hget(H_MAX_PAYLOAD));
+  i = put(out, i, <f64>hget(H_MAX_PAYLOAD));
+  if (DEBUG) assert(i == STAT_COUNT);
 }
 
 export function setEf(ef: u32): i32 {
@@ -216,58 +231,49 @@ export function setEf(ef: u32): i32 {
   return OK;
 }
 
-// Packed ids (4 id words, then kind: 1 for a UUID) of live nodes from slot
-// `from` on, at most `maxCount`, to `out`. Returns how many; H_IO_USED gets
-// the slot to continue from.
+// Ids of live nodes from slot `from` on, at most `maxCount`, to `out` as
+// LISTED ID records (layout.ts; host/ids.ts packs ids the same way). Returns
+// how many; H_IO_USED gets the slot to continue from.
 export function listIds(from: u32, maxCount: u32, out: usize): i32 {
   const slots = hget(H_SLOTS);
   let n: u32 = 0;
   let s = from;
   for (; s < slots && n < maxCount; s++) {
     const p = nodePtr(s);
-    const meta = load<u32>(p);
+    const meta = load<u32>(p, NODE_META);
     if ((meta & FLAG_DELETED) != 0) continue;
-    const id = p + <usize>hget(H_ID_OFF);
-    const o = out + <usize>n * 20;
-    store<u64>(o, load<u64>(id));
-    store<u64>(o, load<u64>(id, 8), 8);
-    store<u32>(o, (meta & FLAG_UUID) != 0 ? 1 : 0, 16);
+    const id = idOf(p);
+    const o = out + <usize>n * LISTED_BYTES;
+    store<u64>(o, load<u64>(id, ID_LO), LISTED_ID_LO);
+    store<u64>(o, load<u64>(id, ID_HI), LISTED_ID_HI);
+    store<u32>(o, (meta & FLAG_UUID) != 0 ? 1 : 0, LISTED_KIND);
     n++;
   }
   hset(H_IO_USED, s);
   return <i32>n;
 }
 
-// --- test hooks: the arena model test and the kernel test drive these ---
+// ---------------------------------------------------------------------------
+// The layout table: the constants the host mirrors, in the order of LAYOUT
+// in host/core/abi.ts. The host checks every entry at instantiate, so a
+// stale build or a one-sided layout change fails loudly, not silently.
+// ---------------------------------------------------------------------------
+const LAYOUT_TABLE: StaticArray<f64> = [
+  LAYOUT_VERSION, MAGIC, <f64>HEADER_PTR, HEADER_BYTES, SLAB_BYTES, NONE,
+  OK, ERR_INVALID, ERR_NOT_FOUND, ERR_OUT_OF_MEMORY, ERR_CORRUPT,
+  METRIC_L2, METRIC_IP, METRIC_COSINE,
+  MAX_DIM, MAX_M, MAX_LEVEL, MAX_PAYLOAD_BYTES, FLAG_UUID,
+  H_MAGIC, H_VERSION, H_DIM, H_METRIC, H_MAX_LEVEL, H_CHECKSUM, H_RNG, H_ARENA_TOP, H_FREE_RUNS, H_IMAGE_BYTES,
+  H_NODE_DIR, H_SMALL, H_EXACT_GROWTH, SC_STRIDE, SMALL_CLASSES,
+  CLASS_NODE, CLASS_LINKS, CLASS_IDMAP, CLASS_SCRATCH, CLASS_PAYLOAD,
+  IO_ID_LO, IO_ID_HI, IO_KIND, IO_PAYLOAD_LEN, IO_VECTOR,
+  RESULT_DIST, RESULT_FLAGS, RESULT_ID_LO, RESULT_ID_HI, RESULT_PAYLOAD_PTR, RESULT_PAYLOAD_LEN, RESULT_BYTES,
+  LISTED_BYTES,
+  NODE_META, NODE_PAYLOAD, META_LEVEL_SHIFT, META_LEVEL_MASK, UPPER_LINKS, LINK_BYTES,
+  STAT_COUNT, PROBLEM_KINDS,
+];
 
-export function arenaRunAlloc(slabs: u32, cls: u32): usize {
-  return runAlloc(slabs, cls);
-}
-export function arenaRunFree(ptr: usize, slabs: u32, cls: u32): void {
-  runFree(ptr, slabs, cls);
-}
-export function arenaSmallAlloc(sc: u32): usize {
-  if (sc == 0 || sc > MAX_LEVEL) return 0;
-  return smallAlloc(sc);
-}
-export function arenaSmallFree(sc: u32, ptr: usize): void {
-  smallFree(sc, ptr);
-}
-export function arenaSmallBlock(sc: u32): u32 {
-  return smallBlockBytes(sc);
-}
-export function arenaFreeRunBytes(): f64 {
-  return <f64>freeRunBytes();
-}
-export function kernelL2(a: usize, b: usize, dim: u32): f32 {
-  return l2Simd(a, b, dim);
-}
-export function kernelL2Scalar(a: usize, b: usize, dim: u32): f32 {
-  return l2Scalar(a, b, dim);
-}
-export function kernelDot(a: usize, b: usize, dim: u32): f32 {
-  return dotSimd(a, b, dim);
-}
-export function kernelDotScalar(a: usize, b: usize, dim: u32): f32 {
-  return dotScalar(a, b, dim);
+// Entry `i` of the layout table, or -1 past its end.
+export function layoutEntry(i: u32): f64 {
+  return i < <u32>LAYOUT_TABLE.length ? unchecked(LAYOUT_TABLE[i]) : -1;
 }

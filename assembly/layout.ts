@@ -19,7 +19,7 @@
 // @ts-ignore: decorator
 @inline export const MAGIC: u32 = 0x31525651; // "QVR1", little-endian
 // @ts-ignore: decorator
-@inline export const LAYOUT_VERSION: u32 = 2;
+@inline export const LAYOUT_VERSION: u32 = 3; // 3: live payload bytes count whole blocks
 // @ts-ignore: decorator
 @inline export const NONE: u32 = 0xffffffff;
 
@@ -33,8 +33,6 @@
 @inline export const ERR_OUT_OF_MEMORY: i32 = -3;
 // @ts-ignore: decorator
 @inline export const ERR_CORRUPT: i32 = -4;
-// @ts-ignore: decorator
-@inline export const ERR_EMPTY: i32 = -5;
 
 // @ts-ignore: decorator
 @inline export const METRIC_L2: u32 = 0;
@@ -56,8 +54,56 @@
 // @ts-ignore: decorator
 @inline export const MAX_DIM: u32 = 65536;
 
+// Accounting classes: who owns committed slab bytes.
+// @ts-ignore: decorator
+@inline export const CLASS_NODE: u32 = 0;
+// @ts-ignore: decorator
+@inline export const CLASS_LINKS: u32 = 1;
+// @ts-ignore: decorator
+@inline export const CLASS_IDMAP: u32 = 2;
+// @ts-ignore: decorator
+@inline export const CLASS_SCRATCH: u32 = 3;
+// @ts-ignore: decorator
+@inline export const CLASS_PAYLOAD: u32 = 4;
+// @ts-ignore: decorator
+@inline export const ACCT_CLASSES: u32 = 5;
+// @ts-ignore: decorator
+@inline export const ACCT_COMMITTED: u32 = 0;
+// @ts-ignore: decorator
+@inline export const ACCT_USED: u32 = 8;
+// @ts-ignore: decorator
+@inline export const ACCT_STRIDE: u32 = 16;
+
+// Small block classes: class L (1..MAX_LEVEL) holds the upper-level link
+// block of a node of level L. Class 0 is unused. Classes PAYLOAD_CLASS_BASE
+// and up hold payload blobs of 32 << (sc - base) bytes; larger blobs are runs.
+// @ts-ignore: decorator
+@inline export const SMALL_CLASSES: u32 = MAX_LEVEL + 1;
+// @ts-ignore: decorator
+@inline export const PAYLOAD_CLASS_BASE: u32 = SMALL_CLASSES;
+// @ts-ignore: decorator
+@inline export const PAYLOAD_CLASSES: u32 = 11; // 32 B .. 32 KiB
+// @ts-ignore: decorator
+@inline export const PAYLOAD_MIN_SHIFT: u32 = 5;
+// @ts-ignore: decorator
+@inline export const ALL_SMALL_CLASSES: u32 = PAYLOAD_CLASS_BASE + PAYLOAD_CLASSES;
+// @ts-ignore: decorator
+@inline export const MAX_PAYLOAD_BYTES: u32 = 16 << 20;
+// @ts-ignore: decorator
+@inline export const SC_BLOCK: u32 = 0;
+// @ts-ignore: decorator
+@inline export const SC_FREE: u32 = 4;
+// @ts-ignore: decorator
+@inline export const SC_BUMP: u32 = 8;
+// @ts-ignore: decorator
+@inline export const SC_END: u32 = 12;
+// @ts-ignore: decorator
+@inline export const SC_STRIDE: u32 = 16;
+
 // ---------------------------------------------------------------------------
-// HEADER
+// HEADER, HEADER_BYTES at HEADER_PTR. Scalars first, then the per-class
+// regions; every offset is derived from the one before it, and the static
+// checks at the end of this file fail the build if two regions overlap.
 //
 //   0  magic        4  version      8  dim          12 metric
 //   16 M            20 M0           24 efConstruction 28 node stride
@@ -71,14 +117,16 @@
 //   144 visited     148 visited cap 152 visit gen   156 candidates
 //   160 cand cap    164 results     168 result cap  172 io buffer
 //   176 io bytes    180 live link bytes             184 select buf
-//   188 select cap  192 .. 255 accounting: per class {committed u64, used u64}
-//   256 .. 511 small classes: per class {block bytes, free head, bump, bump end}
+//   188 select cap
+//   192 .. 255  ACCT: classes node, links, idmap, scratch: {committed u64, used u64}
+//   256 .. 511  SMALL: link classes 0..15: {block bytes, free head, bump, bump end}
 //   512 remap       516 order       520 plan slots  524 plan live
-//   528 io used     532 exact growth  536 default ef
-//   544 .. 719 payload size classes (11 x {block bytes, free head, bump, bump end})
-//   720 payload accounting {committed u64, used u64}
-//   736 live payload bytes (u64)        744 largest payload blob
-//   .. 1023 reserved
+//   528 io used     532 exact growth  536 default ef  540 (pad)
+//   544 .. 719  PAYLOAD CLASSES: 11 x {block bytes, free head, bump, bump end}
+//   720 .. 735  payload accounting {committed u64, used u64}
+//   736 live payload bytes (u64): the blocks live payloads occupy
+//   744 largest payload blob (len + 4) ever stored
+//   748 .. 1023 reserved
 // ---------------------------------------------------------------------------
 
 // @ts-ignore: decorator
@@ -136,7 +184,7 @@
 // @ts-ignore: decorator
 @inline export const H_NODE_SLAB_BYTES: u32 = H_PER_SLAB + 4; // 112
 // @ts-ignore: decorator
-@inline export const H_DIV_MAGIC: u32 = H_NODE_SLAB_BYTES + 8; // 120, u64
+@inline export const H_DIV_MAGIC: u32 = ((H_NODE_SLAB_BYTES + 4 + 7) & ~7); // 120, u64
 // @ts-ignore: decorator
 @inline export const H_IDMAP: u32 = H_DIV_MAGIC + 8; // 128
 // @ts-ignore: decorator
@@ -170,11 +218,13 @@
 // @ts-ignore: decorator
 @inline export const H_SEL_CAP: u32 = H_SEL + 4;
 // @ts-ignore: decorator
-@inline export const H_ACCT: u32 = 192;
+@inline export const H_SCALARS_END: u32 = H_SEL_CAP + 4; // end of the scalar fields
 // @ts-ignore: decorator
-@inline export const H_SMALL: u32 = 256;
+@inline export const H_ACCT: u32 = ((H_SCALARS_END + 7) & ~7); // 192: ACCT_STRIDE per class below CLASS_PAYLOAD
 // @ts-ignore: decorator
-@inline export const H_REMAP: u32 = 512; // compaction plan: old slot -> new slot
+@inline export const H_SMALL: u32 = H_ACCT + CLASS_PAYLOAD * ACCT_STRIDE; // 256: SC_STRIDE per link class
+// @ts-ignore: decorator
+@inline export const H_REMAP: u32 = H_SMALL + SMALL_CLASSES * SC_STRIDE; // 512, compaction plan: old slot -> new slot
 // @ts-ignore: decorator
 @inline export const H_ORDER: u32 = H_REMAP + 4; // compaction plan: new slot -> old slot
 // @ts-ignore: decorator
@@ -188,61 +238,18 @@
 // @ts-ignore: decorator
 @inline export const H_EF: u32 = H_EXACT_GROWTH + 4; // default search ef
 // @ts-ignore: decorator
-@inline export const H_PAYLOAD_CLASSES: u32 = 544; // payload size classes, SC_STRIDE each
+@inline export const H_PAYLOAD_CLASSES: u32 = ((H_EF + 4 + 15) & ~15); // 544: SC_STRIDE per payload class
 // @ts-ignore: decorator
-@inline export const H_PAYLOAD_ACCT: u32 = 720; // payload accounting: committed u64, used u64
+@inline export const H_PAYLOAD_ACCT: u32 = H_PAYLOAD_CLASSES + PAYLOAD_CLASSES * SC_STRIDE; // 720: committed u64, used u64
 // @ts-ignore: decorator
-@inline export const H_LIVE_PAYLOAD_BYTES: u32 = 736; // payload bytes of live nodes (u64)
+@inline export const H_LIVE_PAYLOAD_BYTES: u32 = H_PAYLOAD_ACCT + ACCT_STRIDE; // 736, u64: blocks of live payloads
 // @ts-ignore: decorator
-@inline export const H_MAX_PAYLOAD: u32 = 744; // largest payload blob ever stored
+@inline export const H_MAX_PAYLOAD: u32 = H_LIVE_PAYLOAD_BYTES + 8; // 744: largest blob (len + 4) ever stored
+// @ts-ignore: decorator
+@inline export const H_END: u32 = H_MAX_PAYLOAD + 4; // 748: first unused header byte
 // @ts-ignore: decorator
 @inline export const HEADER_BYTES: u32 = 1024;
 
-// Accounting classes: who owns committed slab bytes.
-// @ts-ignore: decorator
-@inline export const CLASS_NODE: u32 = 0;
-// @ts-ignore: decorator
-@inline export const CLASS_LINKS: u32 = 1;
-// @ts-ignore: decorator
-@inline export const CLASS_IDMAP: u32 = 2;
-// @ts-ignore: decorator
-@inline export const CLASS_SCRATCH: u32 = 3;
-// @ts-ignore: decorator
-@inline export const CLASS_PAYLOAD: u32 = 4;
-// @ts-ignore: decorator
-@inline export const ACCT_CLASSES: u32 = 5;
-// @ts-ignore: decorator
-@inline export const ACCT_COMMITTED: u32 = 0;
-// @ts-ignore: decorator
-@inline export const ACCT_USED: u32 = 8;
-// @ts-ignore: decorator
-@inline export const ACCT_STRIDE: u32 = 16;
-
-// Small block classes: class L (1..MAX_LEVEL) holds the upper-level link
-// block of a node of level L. Class 0 is unused. Classes PAYLOAD_CLASS_BASE
-// and up hold payload blobs of 32 << (sc - base) bytes; larger blobs are runs.
-// @ts-ignore: decorator
-@inline export const SMALL_CLASSES: u32 = MAX_LEVEL + 1;
-// @ts-ignore: decorator
-@inline export const PAYLOAD_CLASS_BASE: u32 = SMALL_CLASSES;
-// @ts-ignore: decorator
-@inline export const PAYLOAD_CLASSES: u32 = 11; // 32 B .. 32 KiB
-// @ts-ignore: decorator
-@inline export const PAYLOAD_MIN_SHIFT: u32 = 5;
-// @ts-ignore: decorator
-@inline export const ALL_SMALL_CLASSES: u32 = PAYLOAD_CLASS_BASE + PAYLOAD_CLASSES;
-// @ts-ignore: decorator
-@inline export const MAX_PAYLOAD_BYTES: u32 = 16 << 20;
-// @ts-ignore: decorator
-@inline export const SC_BLOCK: u32 = 0;
-// @ts-ignore: decorator
-@inline export const SC_FREE: u32 = 4;
-// @ts-ignore: decorator
-@inline export const SC_BUMP: u32 = 8;
-// @ts-ignore: decorator
-@inline export const SC_END: u32 = 12;
-// @ts-ignore: decorator
-@inline export const SC_STRIDE: u32 = 16;
 
 // ---------------------------------------------------------------------------
 // NODE record (level 0), fixed stride, hnswlib-style:
@@ -261,11 +268,13 @@
 // live or tombstoned, stays reachable at level 0 whatever the heuristic
 // prunes (plain HNSW can strand nodes; with small M it often does).
 //
-// PAYLOAD blob: len u32, then len bytes (the host's JSON, as UTF-8). Blobs
-// come from payload size classes, or from slab runs past 32 KiB.
+// PAYLOAD blob (payload.ts): 0 len u32 | 4 bytes[len] (the host's JSON, as
+// UTF-8). Blobs come from payload size classes, or from slab runs past 32 KiB.
 //
-// UPPER link block of a level-L node: L sub-blocks, level l at
-// (l - 1) * (4 + 4M):  count u32, links u32[M]
+// UPPER link block of a level-L node: L lists, level l at
+// (l - 1) * (UPPER_LINKS + M * LINK_BYTES):
+//
+//   UPPER LIST   0 count u32 | 4 links u32[M]
 // ---------------------------------------------------------------------------
 
 // @ts-ignore: decorator
@@ -277,7 +286,29 @@
 // @ts-ignore: decorator
 @inline export const NODE_LINKS: u32 = NODE_PAYLOAD + 4;
 // @ts-ignore: decorator
-@inline export const ID_BYTES: u32 = 16;
+@inline export const LINK_BYTES: u32 = 4; // a link is a slot number, u32
+// @ts-ignore: decorator
+@inline export const ID_LO: u32 = 0; // at ID_OFF
+// @ts-ignore: decorator
+@inline export const ID_HI: u32 = ID_LO + 8;
+// @ts-ignore: decorator
+@inline export const ID_BYTES: u32 = ID_HI + 8;
+// @ts-ignore: decorator
+@inline export const NODE_ALIGN: u32 = 8; // the stride is a multiple of this
+// @ts-ignore: decorator
+@inline export const MIN_PER_SLAB: u32 = 32; // node records per node slab, at least
+
+// Upper-level list of one level, inside an upper link block.
+// @ts-ignore: decorator
+@inline export const UPPER_COUNT: u32 = 0;
+// @ts-ignore: decorator
+@inline export const UPPER_LINKS: u32 = UPPER_COUNT + 4;
+
+// Payload blob.
+// @ts-ignore: decorator
+@inline export const BLOB_LEN: u32 = 0;
+// @ts-ignore: decorator
+@inline export const BLOB_BYTES: u32 = BLOB_LEN + 4; // the bytes follow the length
 
 // @ts-ignore: decorator
 @inline export const META_COUNT_MASK: u32 = 0xff;
@@ -304,39 +335,110 @@
 //   result:  dist f32, flags u32, id lo u64, id hi u64, payload ptr u32,
 //            payload len u32 (RESULT_BYTES each)
 // ---------------------------------------------------------------------------
+//
+//   IO ITEM   0 id lo u64 | 8 id hi u64 | 16 kind u32 | 20 payload len u32
+//             24 vector f32[dim] | payload bytes
+//   RESULT    0 dist f32 | 4 flags u32 | 8 id lo u64 | 16 id hi u64
+//             24 payload ptr u32 | 28 payload len u32
+//   LISTED ID 0 id lo u64 | 8 id hi u64 | 16 kind u32 (1: UUID)
+// ---------------------------------------------------------------------------
 // @ts-ignore: decorator
 @inline export const IO_ID_LO: u32 = 0;
 // @ts-ignore: decorator
-@inline export const IO_ID_HI: u32 = 8;
+@inline export const IO_ID_HI: u32 = IO_ID_LO + 8;
 // @ts-ignore: decorator
-@inline export const IO_KIND: u32 = 16;
+@inline export const IO_KIND: u32 = IO_ID_HI + 8;
 // @ts-ignore: decorator
-@inline export const IO_PAYLOAD_LEN: u32 = 20;
+@inline export const IO_PAYLOAD_LEN: u32 = IO_KIND + 4;
 // @ts-ignore: decorator
-@inline export const IO_VECTOR: u32 = 24;
+@inline export const IO_VECTOR: u32 = IO_PAYLOAD_LEN + 4;
 // @ts-ignore: decorator
 @inline export const RESULT_DIST: u32 = 0;
 // @ts-ignore: decorator
-@inline export const RESULT_FLAGS: u32 = 4;
+@inline export const RESULT_FLAGS: u32 = RESULT_DIST + 4;
 // @ts-ignore: decorator
-@inline export const RESULT_ID_LO: u32 = 8;
+@inline export const RESULT_ID_LO: u32 = RESULT_FLAGS + 4;
 // @ts-ignore: decorator
-@inline export const RESULT_ID_HI: u32 = 16;
+@inline export const RESULT_ID_HI: u32 = RESULT_ID_LO + 8;
 // @ts-ignore: decorator
-@inline export const RESULT_PAYLOAD_PTR: u32 = 24;
+@inline export const RESULT_PAYLOAD_PTR: u32 = RESULT_ID_HI + 8;
 // @ts-ignore: decorator
-@inline export const RESULT_PAYLOAD_LEN: u32 = 28;
+@inline export const RESULT_PAYLOAD_LEN: u32 = RESULT_PAYLOAD_PTR + 4;
 // @ts-ignore: decorator
-@inline export const RESULT_BYTES: u32 = 32;
+@inline export const RESULT_BYTES: u32 = RESULT_PAYLOAD_LEN + 4;
+// @ts-ignore: decorator
+@inline export const LISTED_ID_LO: u32 = 0;
+// @ts-ignore: decorator
+@inline export const LISTED_ID_HI: u32 = LISTED_ID_LO + 8;
+// @ts-ignore: decorator
+@inline export const LISTED_KIND: u32 = LISTED_ID_HI + 8;
+// @ts-ignore: decorator
+@inline export const LISTED_BYTES: u32 = LISTED_KIND + 4;
 
-// Heap entries: dist f32, slot u32.
+// Heap entry (heap.ts):  0 dist f32 | 4 slot u32
 // @ts-ignore: decorator
-@inline export const ENTRY_BYTES: u32 = 8;
+@inline export const ENTRY_DIST: u32 = 0;
+// @ts-ignore: decorator
+@inline export const ENTRY_SLOT: u32 = ENTRY_DIST + 4;
+// @ts-ignore: decorator
+@inline export const ENTRY_BYTES: u32 = ENTRY_SLOT + 4;
+// @ts-ignore: decorator
+@inline export const ENTRY_SHIFT: u32 = 3; // log2(ENTRY_BYTES)
+
+// Visited tags: a u16 per slot.
+// @ts-ignore: decorator
+@inline export const TAG_SHIFT: u32 = 1;
+
+// checkIntegrity's problem counters, one u32 each, in this order.
+// @ts-ignore: decorator
+@inline export const PROBLEM_LINK_RANGE: u32 = 0;
+// @ts-ignore: decorator
+@inline export const PROBLEM_SELF_LINK: u32 = 1;
+// @ts-ignore: decorator
+@inline export const PROBLEM_DUPLICATE: u32 = 2;
+// @ts-ignore: decorator
+@inline export const PROBLEM_OVERFULL: u32 = 3;
+// @ts-ignore: decorator
+@inline export const PROBLEM_LEVEL: u32 = 4;
+// @ts-ignore: decorator
+@inline export const PROBLEM_UNREACHABLE: u32 = 5;
+// @ts-ignore: decorator
+@inline export const PROBLEM_COUNTS: u32 = 6;
+// @ts-ignore: decorator
+@inline export const PROBLEM_IDMAP: u32 = 7;
+// @ts-ignore: decorator
+@inline export const PROBLEM_ENTRY: u32 = 8;
+// @ts-ignore: decorator
+@inline export const PROBLEM_TREE: u32 = 9;
+// @ts-ignore: decorator
+@inline export const PROBLEM_KINDS: u32 = 10;
+
+// stats(out) writes this many f64s (the order is in index.ts and abi.ts).
+// @ts-ignore: decorator
+@inline export const STAT_COUNT: u32 = 34;
 
 // The header lives at a fixed address above the module's static data, so an
 // image made by the release build loads in the debug build and back.
 // @ts-ignore: decorator
 @inline export const HEADER_PTR: usize = 16384;
+
+// Element i of a u32 / f32 array at `base` (links, slot tables, vectors).
+// @ts-ignore: decorator
+@inline export function u32At(base: usize, i: u32): u32 {
+  return load<u32>(base + (<usize>i << alignof<u32>()));
+}
+// @ts-ignore: decorator
+@inline export function setU32At(base: usize, i: u32, v: u32): void {
+  store<u32>(base + (<usize>i << alignof<u32>()), v);
+}
+// @ts-ignore: decorator
+@inline export function f32At(base: usize, i: u32): f32 {
+  return load<f32>(base + (<usize>i << alignof<f32>()));
+}
+// @ts-ignore: decorator
+@inline export function setF32At(base: usize, i: u32, v: f32): void {
+  store<f32>(base + (<usize>i << alignof<f32>()), v);
+}
 
 // @ts-ignore: decorator
 @inline export function headerPtr(): usize {
@@ -352,3 +454,28 @@
 @inline export function hset(off: u32, v: u32): void {
   store<u32>(headerPtr() + off, v);
 }
+
+// ---------------------------------------------------------------------------
+// Static checks: a layout edit that makes two header regions overlap, or
+// breaks an alignment the code relies on, fails the build here.
+// ---------------------------------------------------------------------------
+
+if (H_SCALARS_END > H_ACCT) ERROR("header: scalar fields overlap ACCT");
+if (H_ACCT + CLASS_PAYLOAD * ACCT_STRIDE > H_SMALL) ERROR("header: ACCT overlaps SMALL");
+if (H_SMALL + SMALL_CLASSES * SC_STRIDE > H_REMAP) ERROR("header: SMALL overlaps the plan fields");
+if (H_EF + 4 > H_PAYLOAD_CLASSES) ERROR("header: plan fields overlap PAYLOAD CLASSES");
+if (H_PAYLOAD_CLASSES + PAYLOAD_CLASSES * SC_STRIDE > H_PAYLOAD_ACCT) ERROR("header: PAYLOAD CLASSES overlap payload accounting");
+if (H_PAYLOAD_ACCT + ACCT_STRIDE > H_LIVE_PAYLOAD_BYTES) ERROR("header: payload accounting overlaps live payload bytes");
+if (H_LIVE_PAYLOAD_BYTES + 8 > H_MAX_PAYLOAD) ERROR("header: live payload bytes overlap max payload");
+if (H_END > HEADER_BYTES) ERROR("header: fields run past HEADER_BYTES");
+if (ACCT_USED + 8 > ACCT_STRIDE || SC_END + 4 > SC_STRIDE) ERROR("header: a class record overflows its stride");
+// u64 / f64 fields are read with 8-byte loads
+if (((HEADER_PTR + H_RNG) | (HEADER_PTR + H_LEVEL_MULT) | (HEADER_PTR + H_DIV_MAGIC) | (HEADER_PTR + H_ACCT)
+  | (HEADER_PTR + H_PAYLOAD_ACCT) | (HEADER_PTR + H_LIVE_PAYLOAD_BYTES)) & 7) ERROR("header: a 64-bit field is not 8-byte aligned");
+// imageHash reads the image as u64 words from HEADER_PTR and clears the
+// checksum as the high half of one word; the image ends on a slab boundary
+if (HEADER_PTR & 7 || (H_CHECKSUM & 7) != 4) ERROR("imageHash: the checksum must be the high half of an aligned u64");
+if (SLAB_BYTES & 7) ERROR("imageHash: the arena top must stay 8-byte aligned");
+if (MAX_M * 2 > META_COUNT_MASK || MAX_LEVEL > META_LEVEL_MASK) ERROR("node: M0 or the level does not fit the meta word");
+if (RESULT_BYTES & 7 || ENTRY_BYTES != 1 << ENTRY_SHIFT) ERROR("records: bad result or heap entry size");
+if (NODE_LINKS != NODE_PAYLOAD + 4 || NODE_LINKS & 3) ERROR("node: links must follow the payload field, aligned");

@@ -16,7 +16,8 @@ import {
   CLASS_NODE, CLASS_SCRATCH, FLAG_DELETED, FLAG_UUID, H_DIV_MAGIC, H_ID_OFF, H_M, H_M0,
   H_NODE_DIR, H_NODE_DIR_CAP, H_NODE_SLAB_BYTES, H_NODE_SLABS, H_PER_SLAB, H_SLOTS, H_STRIDE,
   H_VEC_OFF, META_COUNT_MASK, META_PINNED_MASK, META_PINNED_SHIFT, META_LEVEL_MASK, META_LEVEL_SHIFT,
-  NODE_LINKS, NODE_META, NODE_UPPER, SLAB_BYTES, SLAB_SHIFT, headerPtr, hget, hset,
+  ID_BYTES, LINK_BYTES, MIN_PER_SLAB, NODE_ALIGN, NODE_LINKS, NODE_META, NODE_UPPER, SLAB_BYTES, SLAB_SHIFT,
+  UPPER_COUNT, UPPER_LINKS, DEBUG, headerPtr, hget, hset, setU32At, u32At,
 } from "./layout";
 import { runAlloc, runFree, slabsFor } from "./arena";
 
@@ -30,17 +31,18 @@ export function slotDivMagic(perSlab: u32): u64 {
 
 // Sets stride, offsets and slab geometry for a shard of `dim` and `M0`.
 export function nodeLayoutInit(dim: u32, m0: u32): void {
-  const vecOff = NODE_LINKS + m0 * 4;
-  const idOff = vecOff + dim * 4;
-  const stride = (idOff + 16 + 7) & ~7;
+  const vecOff = NODE_LINKS + m0 * LINK_BYTES;
+  const idOff = vecOff + dim * sizeof<f32>();
+  const stride = (idOff + ID_BYTES + NODE_ALIGN - 1) & ~(NODE_ALIGN - 1);
   hset(H_VEC_OFF, vecOff);
   hset(H_ID_OFF, idOff);
   hset(H_STRIDE, stride);
-  const slabs = slabsFor(stride * 32);
+  const slabs = slabsFor(stride * MIN_PER_SLAB);
   const slabBytes = slabs << SLAB_SHIFT;
   const perSlab = slabBytes / stride;
   hset(H_NODE_SLAB_BYTES, slabBytes);
   hset(H_PER_SLAB, perSlab);
+  if (DEBUG) assert(perSlab >= MIN_PER_SLAB);
   store<u64>(headerPtr() + H_DIV_MAGIC, slotDivMagic(perSlab));
   hset(H_NODE_DIR, 0);
   hset(H_NODE_DIR_CAP, 0);
@@ -53,7 +55,7 @@ export function nodeLayoutInit(dim: u32, m0: u32): void {
 // @ts-ignore: decorator
 @inline export function slotPtr(slot: u32, dir: usize, magic: u64, perSlab: u32, stride: usize): usize {
   const slab = <u32>((<u64>slot * magic) >> DIV_SHIFT);
-  return <usize>load<u32>(dir + (<usize>slab << 2)) + <usize>(slot - slab * perSlab) * stride;
+  return <usize>u32At(dir, slab) + <usize>(slot - slab * perSlab) * stride;
 }
 
 // @ts-ignore: decorator
@@ -61,7 +63,7 @@ export function nodeLayoutInit(dim: u32, m0: u32): void {
   const h = headerPtr();
   const slab = <u32>((<u64>slot * load<u64>(h + H_DIV_MAGIC)) >> DIV_SHIFT);
   const within = slot - slab * load<u32>(h + H_PER_SLAB);
-  const slabPtr = <usize>load<u32>(<usize>load<u32>(h + H_NODE_DIR) + (<usize>slab << 2));
+  const slabPtr = <usize>u32At(<usize>load<u32>(h + H_NODE_DIR), slab);
   return slabPtr + <usize>within * <usize>load<u32>(h + H_STRIDE);
 }
 
@@ -100,34 +102,41 @@ export function nodeLayoutInit(dim: u32, m0: u32): void {
   return nPtr + <usize>hget(H_ID_OFF);
 }
 
+// Bytes of one upper list (layout.ts UPPER LIST) and of a level-L block.
 // @ts-ignore: decorator
-@inline export function upperBlockBytes(level: u32): u32 {
-  return level * (4 + 4 * hget(H_M));
+@inline export function upperListBytes(): u32 {
+  return UPPER_LINKS + hget(H_M) * LINK_BYTES;
 }
 
-// Pointer to the count word of `level`'s link list; the links follow it.
-// Level 0's count is the low byte of the meta word; upper levels have a
-// u32 count of their own.
+// @ts-ignore: decorator
+@inline export function upperBlockBytes(level: u32): u32 {
+  return level * upperListBytes();
+}
+
+// Pointer to `level`'s upper list. Level 0's count is the low byte of the
+// meta word; upper levels have a u32 count of their own.
 // @ts-ignore: decorator
 @inline export function upperListPtr(nPtr: usize, level: u32): usize {
-  return <usize>load<u32>(nPtr, NODE_UPPER) + <usize>((level - 1) * (4 + 4 * hget(H_M)));
+  if (DEBUG) assert(level > 0);
+  return <usize>load<u32>(nPtr, NODE_UPPER) + <usize>((level - 1) * upperListBytes());
 }
 
 export function countAt(nPtr: usize, level: u32): u32 {
   if (level == 0) return linkCount(metaOf(nPtr));
-  return load<u32>(upperListPtr(nPtr, level));
+  return load<u32>(upperListPtr(nPtr, level), UPPER_COUNT);
 }
 
 export function linksAt(nPtr: usize, level: u32): usize {
   if (level == 0) return nPtr + NODE_LINKS;
-  return upperListPtr(nPtr, level) + 4;
+  return upperListPtr(nPtr, level) + UPPER_LINKS;
 }
 
 export function setCountAt(nPtr: usize, level: u32, count: u32): void {
+  if (DEBUG) assert(count <= maxLinks(level));
   if (level == 0) {
     store<u32>(nPtr, (metaOf(nPtr) & ~META_COUNT_MASK) | count, NODE_META);
   } else {
-    store<u32>(upperListPtr(nPtr, level), count);
+    store<u32>(upperListPtr(nPtr, level), count, UPPER_COUNT);
   }
 }
 
@@ -140,6 +149,7 @@ export function pinnedOf(nPtr: usize): u32 {
 }
 
 export function setPinned(nPtr: usize, pinned: u32): void {
+  if (DEBUG) assert(pinned <= linkCount(metaOf(nPtr)));
   const meta = metaOf(nPtr) & ~(META_PINNED_MASK << META_PINNED_SHIFT);
   store<u32>(nPtr, meta | (pinned << META_PINNED_SHIFT), NODE_META);
 }
@@ -152,22 +162,21 @@ export function pinLink(p: usize, to: u32): void {
   const count = countAt(p, 0);
   const pinned = pinnedOf(p);
   const links = linksAt(p, 0);
-  const at = links + (<usize>pinned << 2);
+  if (DEBUG) assert(pinned < hget(H_M0));
   for (let j = pinned; j < count; j++) {
-    const lp = links + (<usize>j << 2);
-    if (load<u32>(lp) == to) {
+    if (u32At(links, j) == to) {
       // already linked: swap it into the pinned run
-      store<u32>(lp, load<u32>(at));
-      store<u32>(at, to);
+      setU32At(links, j, u32At(links, pinned));
+      setU32At(links, pinned, to);
       setPinned(p, pinned + 1);
       return;
     }
   }
   if (count < hget(H_M0)) {
-    if (pinned < count) store<u32>(links + (<usize>count << 2), load<u32>(at));
+    if (pinned < count) setU32At(links, count, u32At(links, pinned));
     setCountAt(p, 0, count + 1);
   }
-  store<u32>(at, to);
+  setU32At(links, pinned, to);
   setPinned(p, pinned + 1);
 }
 
@@ -180,14 +189,14 @@ export function ensureSlots(slots: u32): bool {
   if (needSlabs <= have) return true;
   let dirCap = hget(H_NODE_DIR_CAP);
   if (needSlabs > dirCap) {
-    let cap = dirCap == 0 ? SLAB_BYTES / 4 : dirCap * 2;
+    let cap = dirCap == 0 ? SLAB_BYTES / sizeof<u32>() : dirCap * 2;
     while (cap < needSlabs) cap *= 2;
-    const dir = runAlloc(slabsFor(cap * 4), CLASS_SCRATCH);
+    const dir = runAlloc(slabsFor(cap * sizeof<u32>()), CLASS_SCRATCH);
     if (dir == 0) return false;
     const old = <usize>hget(H_NODE_DIR);
     if (old != 0) {
-      memory.copy(dir, old, <usize>have << 2);
-      runFree(old, slabsFor(dirCap * 4), CLASS_SCRATCH);
+      memory.copy(dir, old, <usize>have * sizeof<u32>());
+      runFree(old, slabsFor(dirCap * sizeof<u32>()), CLASS_SCRATCH);
     }
     hset(H_NODE_DIR, <u32>dir);
     hset(H_NODE_DIR_CAP, cap);
@@ -197,13 +206,9 @@ export function ensureSlots(slots: u32): bool {
   while (have < needSlabs) {
     const slab = runAlloc(slabSlabs, CLASS_NODE);
     if (slab == 0) return false;
-    store<u32>(dir + (<usize>have << 2), <u32>slab);
+    setU32At(dir, have, <u32>slab);
     have++;
     hset(H_NODE_SLABS, have);
   }
   return true;
-}
-
-export function slotCount(): u32 {
-  return hget(H_SLOTS);
 }

@@ -15,50 +15,37 @@
 //    rebuilds its id map. The old shard stays valid (and searchable) until
 //    the host swaps, so a cancelled compaction loses nothing.
 //
-// EXPORT record, in the io buffer:
-//   node record (stride bytes; links renumbered, in-degree 0, upper = 0)
-//   then, for a level-L node, its upper link block (L * (4 + 4M) bytes)
+// EXPORT record, in the io buffer, one per node, back to back:
+//
+//   0                     node record, stride bytes: level-0 links
+//                         renumbered, NODE_UPPER = 0, NODE_PAYLOAD = the
+//                         blob bytes that follow (0 for none)
+//   stride                upper link block, upperBlockBytes(level), lists
+//                         renumbered (absent at level 0)
+//   stride + upper        the payload blob as stored (len u32, bytes)
 
 import {
-  CLASS_SCRATCH, ERR_INVALID, ERR_OUT_OF_MEMORY, FLAG_DELETED, FLAG_UUID, H_ENTRY,
-  H_EXACT_GROWTH, H_IO, H_IO_BYTES, H_IO_USED, H_LIVE, H_LIVE_LINK_BYTES, H_M0, H_MAX_LEVEL,
-  H_M, H_ORDER, H_PLAN_LIVE, H_PLAN_SLOTS, H_REMAP, H_SEL, H_SEL_CAP, H_SLOTS, H_STRIDE, H_VISITED,
-  META_COUNT_MASK, NODE_META, NODE_PAYLOAD, NODE_UPPER, NONE, OK, hget, hset,
+  CLASS_SCRATCH, DEBUG, ERR_INVALID, ERR_OUT_OF_MEMORY, FLAG_DELETED, FLAG_UUID, H_ENTRY, H_EXACT_GROWTH,
+  H_IO, H_IO_BYTES, H_IO_USED, H_LIVE, H_LIVE_LINK_BYTES, H_M, H_M0, H_MAX_LEVEL, H_ORDER, H_PLAN_LIVE,
+  H_PLAN_SLOTS, H_REMAP, H_SEL, H_SEL_CAP, H_SLOTS, H_STRIDE, H_VISITED, ID_HI, ID_LO, LINK_BYTES,
+  META_COUNT_MASK, NODE_META, NODE_PAYLOAD, NODE_UPPER, NONE, OK, UPPER_COUNT, UPPER_LINKS, hget, hset,
+  setU32At, u32At,
 } from "./layout";
 import { runAlloc, runFree, slabsFor, smallAlloc } from "./arena";
 import {
   countAt, ensureSlots, idOf, isDeleted, levelOf, pinnedOf, setPinned, linksAt, maxLinks, metaOf,
   nodePtr, setCountAt, upperBlockBytes,
 } from "./node";
-import { ensureScratch, ensureVisited, nextGen, slotDistance, visit } from "./hnsw";
+import { ensureScratch, ensureVisited, nextGen, pruneBuf, seen, slotDistance, visit } from "./hnsw";
+import { entryDist, entrySlot, setEntry, sortLong } from "./heap";
 import { idmapInsert, idmapReserve } from "./idmap";
-import { payloadStore, payloadTotal } from "./payload";
+import { payloadBytesPtr, payloadFree, payloadLen, payloadStore, payloadTotal } from "./payload";
+import { WALK_LIVE, WALK_REPIN, walkLevel0 } from "./walk";
 
-// Heap sort of (dist, slot) entries, ascending. Repair candidate lists can
-// hold M0 * (M0 + 1) entries, too many for insertion sort.
-function siftDown(base: usize, start: u32, n: u32): void {
-  let i = start;
-  while (true) {
-    let c: u32 = 2 * i + 1;
-    if (c >= n) return;
-    if (c + 1 < n && load<f32>(base + (<usize>(c + 1) << 3)) > load<f32>(base + (<usize>c << 3))) c++;
-    if (load<f32>(base + (<usize>c << 3)) <= load<f32>(base + (<usize>i << 3))) return;
-    const t = load<u64>(base + (<usize>c << 3));
-    store<u64>(base + (<usize>c << 3), load<u64>(base + (<usize>i << 3)));
-    store<u64>(base + (<usize>i << 3), t);
-    i = c;
-  }
-}
-
-function sortEntries(base: usize, n: u32): void {
-  if (n < 2) return;
-  for (let i = <i32>(n / 2) - 1; i >= 0; i--) siftDown(base, <u32>i, n);
-  for (let end = n - 1; end > 0; end--) {
-    const t = load<u64>(base);
-    store<u64>(base, load<u64>(base + (<usize>end << 3)));
-    store<u64>(base + (<usize>end << 3), t);
-    siftDown(base, 0, end);
-  }
+// @ts-ignore: decorator
+@inline function slotTableSlabs(n: u32): u32 {
+  // (an empty shard still gets one slab, so 0 always means failure)
+  return slabsFor(max<u32>(n, 1) * LINK_BYTES);
 }
 
 function repairList(slot: u32, p: usize, level: u32): void {
@@ -66,7 +53,7 @@ function repairList(slot: u32, p: usize, level: u32): void {
   const links = linksAt(p, level);
   let hasDead = false;
   for (let j: u32 = 0; j < count; j++) {
-    if (isDeleted(metaOf(nodePtr(load<u32>(links + (<usize>j << 2)))))) { hasDead = true; break; }
+    if (isDeleted(metaOf(nodePtr(u32At(links, j))))) { hasDead = true; break; }
   }
   if (!hasDead) return;
   const visited = <usize>hget(H_VISITED);
@@ -76,7 +63,7 @@ function repairList(slot: u32, p: usize, level: u32): void {
   // dropped (repairFinish re-pins the whole tree).
   const hadPinned = level == 0 ? pinnedOf(p) : 0;
   for (let j: u32 = 0; j < hadPinned; j++) {
-    const x = load<u32>(links + (<usize>j << 2));
+    const x = u32At(links, j);
     if (!isDeleted(metaOf(nodePtr(x)))) visit(visited, x, gen);
   }
   const sel = <usize>hget(H_SEL);
@@ -87,68 +74,64 @@ function repairList(slot: u32, p: usize, level: u32): void {
   // for the heuristic at low efConstruction).
   let dead: u32 = 0;
   for (let j: u32 = 0; j < count; j++) {
-    if (isDeleted(metaOf(nodePtr(load<u32>(links + (<usize>j << 2)))))) dead++;
+    if (isDeleted(metaOf(nodePtr(u32At(links, j))))) dead++;
   }
   const wide = dead * 4 >= count;
   for (let j: u32 = 0; j < count && n < selCap; j++) {
-    const x = load<u32>(links + (<usize>j << 2));
+    const x = u32At(links, j);
     const xPtr = nodePtr(x);
     if (!isDeleted(metaOf(xPtr))) {
       if (j >= hadPinned && visit(visited, x, gen)) {
-        store<f32>(sel + (<usize>n << 3), slotDistance(slot, x));
-        store<u32>(sel + (<usize>n << 3), x, 4);
-        n++;
+        setEntry(sel, n++, slotDistance(slot, x), x);
       }
       if (!wide) continue;
     }
     const xc = countAt(xPtr, level);
     const xl = linksAt(xPtr, level);
     for (let i: u32 = 0; i < xc && n < selCap; i++) {
-      const y = load<u32>(xl + (<usize>i << 2));
+      const y = u32At(xl, i);
       if (isDeleted(metaOf(nodePtr(y)))) continue;
       if (!visit(visited, y, gen)) continue;
-      store<f32>(sel + (<usize>n << 3), slotDistance(slot, y));
-      store<u32>(sel + (<usize>n << 3), y, 4);
-      n++;
+      setEntry(sel, n++, slotDistance(slot, y), y);
     }
   }
   let pinned: u32 = 0;
   for (let j: u32 = 0; j < hadPinned; j++) {
-    const x = load<u32>(links + (<usize>j << 2));
+    const x = u32At(links, j);
     if (isDeleted(metaOf(nodePtr(x)))) continue;
-    store<u32>(links + (<usize>pinned << 2), x);
+    setU32At(links, pinned, x);
     pinned++;
   }
-  sortEntries(sel, n);
+  sortLong(sel, n);
   // The heuristic alone would leave a repaired list short (insertion makes up
   // for that with backlinks; repair has none): keep what it selects, then
   // fill up to M with the nearest of the rest, and link back from each new
   // neighbour that has room.
   const cap = maxLinks(level) - pinned;
   const floor = min<u32>(cap, hget(H_M));
-  const chosen = <usize>hget(H_SEL) + <usize>hget(H_SEL_CAP) * 8; // the prune buffer, as u32s
+  const chosen = pruneBuf(); // as u32 slots
   let kept: u32 = 0;
   for (let i: u32 = 0; i < n && kept < cap; i++) {
-    const e = load<u32>(sel + (<usize>i << 3), 4);
-    const de = load<f32>(sel + (<usize>i << 3));
+    const e = entrySlot(sel, i);
+    const de = entryDist(sel, i);
     let good = true;
     for (let j: u32 = 0; j < kept; j++) {
-      if (slotDistance(e, load<u32>(chosen + (<usize>j << 2))) < de) { good = false; break; }
+      if (slotDistance(e, u32At(chosen, j)) < de) { good = false; break; }
     }
-    if (good) store<u32>(chosen + (<usize>(kept++) << 2), e);
+    if (good) setU32At(chosen, kept++, e);
   }
   for (let i: u32 = 0; i < n && kept < floor; i++) {
-    const e = load<u32>(sel + (<usize>i << 3), 4);
+    const e = entrySlot(sel, i);
     let have = false;
-    for (let j: u32 = 0; j < kept; j++) if (load<u32>(chosen + (<usize>j << 2)) == e) { have = true; break; }
-    if (!have) store<u32>(chosen + (<usize>(kept++) << 2), e);
+    for (let j: u32 = 0; j < kept; j++) if (u32At(chosen, j) == e) { have = true; break; }
+    if (!have) setU32At(chosen, kept++, e);
   }
   for (let j: u32 = 0; j < kept; j++) {
-    store<u32>(links + (<usize>(pinned + j) << 2), load<u32>(chosen + (<usize>j << 2)));
+    setU32At(links, pinned + j, u32At(chosen, j));
   }
   setCountAt(p, level, pinned + kept);
   if (level == 0) setPinned(p, pinned);
-  for (let j: u32 = 0; j < kept; j++) linkBack(load<u32>(chosen + (<usize>j << 2)), slot, level);
+  for (let j: u32 = 0; j < kept; j++) linkBack(u32At(chosen, j), slot, level);
 }
 
 // Appends `from -> to` at `level` if there is room and it is not there yet.
@@ -157,8 +140,8 @@ function linkBack(from: u32, to: u32, level: u32): void {
   const count = countAt(p, level);
   if (count >= maxLinks(level)) return;
   const links = linksAt(p, level);
-  for (let i: u32 = 0; i < count; i++) if (load<u32>(links + (<usize>i << 2)) == to) return;
-  store<u32>(links + (<usize>count << 2), to);
+  for (let i: u32 = 0; i < count; i++) if (u32At(links, i) == to) return;
+  setU32At(links, count, to);
   setCountAt(p, level, count + 1);
 }
 
@@ -194,29 +177,6 @@ function chooseEntry(): void {
   hset(H_MAX_LEVEL, <u32>bestLevel);
 }
 
-// Breadth-first over live nodes at level 0 from `start`, marking with
-// `gen`. `queue` holds one u32 per slot.
-function walkFrom(start: u32, gen: u32, queue: usize): void {
-  const visited = <usize>hget(H_VISITED);
-  visit(visited, start, gen);
-  store<u32>(queue, start);
-  let head: u32 = 0;
-  let tail: u32 = 1;
-  while (head < tail) {
-    const p = nodePtr(load<u32>(queue + (<usize>head << 2)));
-    head++;
-    const count = countAt(p, 0);
-    const links = linksAt(p, 0);
-    for (let j: u32 = 0; j < count; j++) {
-      const n = load<u32>(links + (<usize>j << 2));
-      if (isDeleted(metaOf(nodePtr(n)))) continue;
-      if (!visit(visited, n, gen)) continue;
-      store<u32>(queue + (<usize>tail << 2), n);
-      tail++;
-    }
-  }
-}
-
 // Links every live node that level 0 cannot reach from the entry point.
 export function repairFinish(): i32 {
   chooseEntry();
@@ -224,24 +184,24 @@ export function repairFinish(): i32 {
   if (entry == NONE) return OK;
   const slots = hget(H_SLOTS);
   if (!ensureVisited(slots)) return ERR_OUT_OF_MEMORY;
-  const queue = runAlloc(slabsFor(slots * 4), CLASS_SCRATCH);
+  const queue = runAlloc(slotTableSlabs(slots), CLASS_SCRATCH);
   if (queue == 0) return ERR_OUT_OF_MEMORY;
   const visited = <usize>hget(H_VISITED);
   const m0 = hget(H_M0);
   for (let round = 0; round < 4; round++) {
     const gen = nextGen();
-    walkFrom(entry, gen, queue);
+    walkLevel0(entry, gen, queue, WALK_LIVE);
     let replaced = false;
     for (let s: u32 = 0; s < slots; s++) {
       if (isDeleted(metaOf(nodePtr(s)))) continue;
-      if (<u32>load<u16>(visited + (<usize>s << 1)) == gen) continue;
+      if (seen(visited, s, gen)) continue;
       // nearest reachable node, preferring one with room for a link
       let best = NONE;
       let bestDist = Infinity;
       let anyBest = NONE;
       let anyDist = Infinity;
       for (let r: u32 = 0; r < slots; r++) {
-        if (<u32>load<u16>(visited + (<usize>r << 1)) != gen) continue;
+        if (!seen(visited, r, gen)) continue;
         const d = slotDistance(s, r);
         if (d < anyDist) { anyDist = d; anyBest = r; }
         if (countAt(nodePtr(r), 0) < m0 && d < bestDist) { bestDist = d; best = r; }
@@ -257,49 +217,24 @@ export function repairFinish(): i32 {
       }
       const fp = nodePtr(from);
       const c = countAt(fp, 0);
-      store<u32>(linksAt(fp, 0) + (<usize>c << 2), s);
+      setU32At(linksAt(fp, 0), c, s);
       setCountAt(fp, 0, c + 1);
-      walkFrom(s, gen, queue);
+      walkLevel0(s, gen, queue, WALK_LIVE);
     }
     if (!replaced) break;
   }
   repin(entry, queue);
-  runFree(queue, slabsFor(slots * 4), CLASS_SCRATCH);
+  runFree(queue, slotTableSlabs(slots), CLASS_SCRATCH);
   return OK;
 }
 
 // Rebuilds the pinned spanning tree over live nodes as the breadth-first
-// tree from the entry point: each tree edge is swapped into its parent's
-// pinned run. Tombstoned nodes lose their pins (they leave at compaction).
+// tree from the entry point. Tombstoned nodes lose their pins (they leave
+// at compaction).
 function repin(entry: u32, queue: usize): void {
   const slots = hget(H_SLOTS);
   for (let s: u32 = 0; s < slots; s++) setPinned(nodePtr(s), 0);
-  const visited = <usize>hget(H_VISITED);
-  const gen = nextGen();
-  visit(visited, entry, gen);
-  store<u32>(queue, entry);
-  let head: u32 = 0;
-  let tail: u32 = 1;
-  while (head < tail) {
-    const p = nodePtr(load<u32>(queue + (<usize>head << 2)));
-    head++;
-    const count = countAt(p, 0);
-    const links = linksAt(p, 0);
-    let pinned: u32 = 0;
-    for (let j: u32 = 0; j < count; j++) {
-      const lp = links + (<usize>j << 2);
-      const n = load<u32>(lp);
-      if (isDeleted(metaOf(nodePtr(n))) || !visit(visited, n, gen)) continue;
-      // j >= pinned: swap the tree edge into the pinned run
-      const pp = links + (<usize>pinned << 2);
-      store<u32>(lp, load<u32>(pp));
-      store<u32>(pp, n);
-      pinned++;
-      store<u32>(queue + (<usize>tail << 2), n);
-      tail++;
-    }
-    setPinned(p, pinned);
-  }
+  walkLevel0(entry, nextGen(), queue, WALK_REPIN);
 }
 
 // Numbers live nodes densely in slot order. Returns the live count.
@@ -307,21 +242,20 @@ export function compactPlan(): i32 {
   compactDone();
   const slots = hget(H_SLOTS);
   const live = hget(H_LIVE);
-  // (an empty shard still gets one slab each, so 0 always means failure)
-  const remap = runAlloc(slabsFor(max<u32>(slots, 1) * 4), CLASS_SCRATCH);
+  const remap = runAlloc(slotTableSlabs(slots), CLASS_SCRATCH);
   if (remap == 0) return ERR_OUT_OF_MEMORY;
-  const order = runAlloc(slabsFor(max<u32>(live, 1) * 4), CLASS_SCRATCH);
+  const order = runAlloc(slotTableSlabs(live), CLASS_SCRATCH);
   if (order == 0) {
-    runFree(remap, slabsFor(max<u32>(slots, 1) * 4), CLASS_SCRATCH);
+    runFree(remap, slotTableSlabs(slots), CLASS_SCRATCH);
     return ERR_OUT_OF_MEMORY;
   }
   let next: u32 = 0;
   for (let s: u32 = 0; s < slots; s++) {
     if (isDeleted(metaOf(nodePtr(s)))) {
-      store<u32>(remap + (<usize>s << 2), NONE);
+      setU32At(remap, s, NONE);
     } else {
-      store<u32>(remap + (<usize>s << 2), next);
-      store<u32>(order + (<usize>next << 2), s);
+      setU32At(remap, s, next);
+      setU32At(order, next, s);
       next++;
     }
   }
@@ -335,8 +269,8 @@ export function compactPlan(): i32 {
 export function compactDone(): void {
   const remap = <usize>hget(H_REMAP);
   if (remap == 0) return;
-  runFree(remap, slabsFor(max<u32>(hget(H_PLAN_SLOTS), 1) * 4), CLASS_SCRATCH);
-  runFree(<usize>hget(H_ORDER), slabsFor(max<u32>(hget(H_PLAN_LIVE), 1) * 4), CLASS_SCRATCH);
+  runFree(remap, slotTableSlabs(hget(H_PLAN_SLOTS)), CLASS_SCRATCH);
+  runFree(<usize>hget(H_ORDER), slotTableSlabs(hget(H_PLAN_LIVE)), CLASS_SCRATCH);
   hset(H_REMAP, 0);
   hset(H_ORDER, 0);
 }
@@ -346,9 +280,9 @@ export function compactDone(): void {
 function remapList(links: usize, count: u32, remap: usize): u32 {
   let m: u32 = 0;
   for (let j: u32 = 0; j < count; j++) {
-    const to = load<u32>(remap + (<usize>load<u32>(links + (<usize>j << 2)) << 2));
+    const to = u32At(remap, u32At(links, j));
     if (to == NONE) continue;
-    store<u32>(links + (<usize>m << 2), to);
+    setU32At(links, m, to);
     m++;
   }
   return m;
@@ -358,7 +292,7 @@ function remapList(links: usize, count: u32, remap: usize): u32 {
 export function planEntry(): u32 {
   const entry = hget(H_ENTRY);
   if (entry == NONE) return NONE;
-  return load<u32>(<usize>hget(H_REMAP) + (<usize>entry << 2));
+  return u32At(<usize>hget(H_REMAP), entry);
 }
 
 // Writes export records of new slots from `from` on into io, as many as
@@ -375,7 +309,7 @@ export function exportNodes(from: u32, maxNodes: u32, maxBytes: u32): i32 {
   let used: usize = 0;
   let n: u32 = 0;
   for (let i = from; i < live && n < maxNodes; i++) {
-    const p = nodePtr(load<u32>(order + (<usize>i << 2)));
+    const p = nodePtr(u32At(order, i));
     const meta = metaOf(p);
     const level = levelOf(meta);
     const upperBytes = <usize>upperBlockBytes(level);
@@ -396,7 +330,7 @@ export function exportNodes(from: u32, maxNodes: u32, maxBytes: u32): i32 {
       const per = upperBytes / level;
       for (let l: u32 = 0; l < level; l++) {
         const list = blk + <usize>l * per;
-        store<u32>(list, remapList(list + 4, load<u32>(list), remap));
+        store<u32>(list, remapList(list + UPPER_LINKS, load<u32>(list, UPPER_COUNT), remap), UPPER_COUNT);
       }
     }
     used += stride + upperBytes + blobBytes;
@@ -408,7 +342,10 @@ export function exportNodes(from: u32, maxNodes: u32, maxBytes: u32): i32 {
 
 // Appends `count` export records from io as new slots. The importing
 // shard was made with room for them (init's capacity), so this only
-// allocates link blocks and, rarely, id map room.
+// allocates link blocks, payload blobs and, rarely, id map room, growing
+// memory without headroom. Out of memory leaves the target consistent:
+// the records before the failing one are in (H_SLOTS counts them), the
+// failing one leaves nothing behind, and growth is back to normal.
 export function importNodes(count: u32): i32 {
   const io = <usize>hget(H_IO);
   const stride = <usize>hget(H_STRIDE);
@@ -420,19 +357,24 @@ export function importNodes(count: u32): i32 {
     const level = levelOf(meta);
     const upperBytes = upperBlockBytes(level);
     const slot = hget(H_SLOTS);
-    if (!ensureSlots(slot + 1) || !idmapReserve()) return ERR_OUT_OF_MEMORY;
-    let upper: usize = 0;
-    if (level > 0) {
-      upper = smallAlloc(level);
-      if (upper == 0) return ERR_OUT_OF_MEMORY;
-      memory.copy(upper, rec + stride, upperBytes);
-      hset(H_LIVE_LINK_BYTES, hget(H_LIVE_LINK_BYTES) + upperBytes);
-    }
+    if (!ensureSlots(slot + 1) || !idmapReserve()) return importFailed();
     const blobBytes = load<u32>(rec, NODE_PAYLOAD);
     let blob: usize = 0;
     if (blobBytes > 0) {
-      blob = payloadStore(rec + stride + upperBytes + 4, blobBytes - 4);
-      if (blob == 0) return ERR_OUT_OF_MEMORY;
+      const src = rec + stride + upperBytes;
+      blob = payloadStore(payloadBytesPtr(src), payloadLen(src));
+      if (blob == 0) return importFailed();
+      if (DEBUG) assert(payloadTotal(blob) == blobBytes);
+    }
+    let upper: usize = 0;
+    if (level > 0) {
+      upper = smallAlloc(level);
+      if (upper == 0) {
+        payloadFree(blob);
+        return importFailed();
+      }
+      memory.copy(upper, rec + stride, upperBytes);
+      hset(H_LIVE_LINK_BYTES, hget(H_LIVE_LINK_BYTES) + upperBytes);
     }
     const p = nodePtr(slot);
     memory.copy(p, rec, stride);
@@ -440,13 +382,18 @@ export function importNodes(count: u32): i32 {
     store<u32>(p, <u32>blob, NODE_PAYLOAD);
     store<u32>(p, meta & ~FLAG_DELETED, NODE_META);
     const id = idOf(p);
-    idmapInsert(load<u64>(id), load<u64>(id, 8), meta & FLAG_UUID, slot);
+    idmapInsert(load<u64>(id, ID_LO), load<u64>(id, ID_HI), meta & FLAG_UUID, slot);
     hset(H_SLOTS, slot + 1);
     hset(H_LIVE, hget(H_LIVE) + 1);
     off += stride + upperBytes + blobBytes;
   }
   hset(H_EXACT_GROWTH, 0);
   return <i32>count;
+}
+
+function importFailed(): i32 {
+  hset(H_EXACT_GROWTH, 0);
+  return ERR_OUT_OF_MEMORY;
 }
 
 // Sets the entry point once every node is in, after checking the links.
@@ -458,7 +405,7 @@ export function importFinish(entry: u32, maxLevel: i32): i32 {
     const count = countAt(p, 0);
     const links = linksAt(p, 0);
     for (let j: u32 = 0; j < count; j++) {
-      if (load<u32>(links + (<usize>j << 2)) >= slots) return ERR_INVALID;
+      if (u32At(links, j) >= slots) return ERR_INVALID;
     }
   }
   hset(H_ENTRY, entry);

@@ -10,6 +10,8 @@ export const ErrorCode = {
   CORRUPT_IMAGE: 'QUIVER_ERR_CORRUPT_IMAGE',
   WORKER_LOST: 'QUIVER_ERR_WORKER_LOST',
   CORE_TRAP: 'QUIVER_ERR_CORE_TRAP',
+  /** The WASM build and the host disagree on the core's layout (a stale build). */
+  CORE_ABI: 'QUIVER_ERR_CORE_ABI',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -20,15 +20,13 @@
 
 import t from 'tap';
 import fc from 'fast-check';
-import { instantiate } from '../host/core/module.js';
-import { ArenaClass, HEADER_PTR, STAT_FIELDS, type CoreExports, type RawStats } from '../host/core/abi.js';
+import { instantiateDebug } from '../host/core/module.js';
+import { ArenaClass, HEADER_PTR, LAYOUT, STAT_FIELDS, type DebugCoreExports, type RawStats } from '../host/core/abi.js';
 
-const SLAB = 65536;
-// header offsets (assembly/layout.ts)
-const H_FREE_RUNS = 88;
-const H_SMALL = 256;
-const SC_STRIDE = 16;
-const SMALL_CLASSES = 16; // classes 1..15
+const SLAB = LAYOUT.SLAB_BYTES;
+// header offsets: the layout table the core is checked against
+const { H_FREE_RUNS, H_SMALL, SC_STRIDE } = LAYOUT;
+const SMALL_CLASSES = LAYOUT.SMALL_CLASSES; // classes 1..15
 const M = 4;
 const CLASSES = 4;
 const CLASS_KEYS = ['node', 'links', 'idmap', 'scratch'] as const;
@@ -44,12 +42,12 @@ function check(cond: boolean, msg: string): asserts cond {
 
 interface Inst {
   memory: WebAssembly.Memory;
-  core: CoreExports;
+  core: DebugCoreExports;
 }
 
 function fresh(): Inst {
   const memory = new WebAssembly.Memory({ initial: 1 });
-  const core = instantiate('debug', memory);
+  const core = instantiateDebug(memory);
   const status = core.init(16, 0, M, 16, 1n, 0);
   check(status === 0, `init returned ${status}`);
   return { memory, core };
@@ -555,7 +553,7 @@ t.test('post-init baseline', async (t) => {
   const inst = fresh();
   const s = readStats(inst);
   t.equal(s.arenaBase % SLAB, 0, 'arena base is slab aligned');
-  t.ok(s.arenaBase >= HEADER_PTR + 1024, 'arena base is above the header');
+  t.ok(s.arenaBase >= HEADER_PTR + LAYOUT.HEADER_BYTES, 'arena base is above the header');
   t.equal(s.usedBytes, new ArenaModel(inst, s).top);
   t.equal(inst.core.ioPtr() % SLAB, 0, 'io buffer is a run');
   t.ok(inst.core.ioPtr() >= s.arenaBase && inst.core.ioPtr() + s.ioBytes <= s.usedBytes, 'io buffer inside the arena');

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { Index, QuiverError } from '../host/index.js';
+import { HEADER_PTR, LAYOUT } from '../host/core/abi.js';
 
 const DIM = 4;
 
@@ -91,13 +92,13 @@ t.test('corrupt images are refused with QUIVER_ERR_CORRUPT_IMAGE', async (t) => 
   t.throws(() => Index.fromImage(image.subarray(0, image.byteLength - 8)), { ...corrupt, message: /length/ });
   t.throws(() => Index.fromImage('x' as unknown as Uint8Array), corrupt);
   const badMagic = image.slice();
-  badMagic[16384] ^= 0xff;
+  badMagic[HEADER_PTR + LAYOUT.H_MAGIC] ^= 0xff;
   t.throws(() => Index.fromImage(badMagic), { ...corrupt, message: /magic/ });
   const badVersion = image.slice();
-  badVersion[16384 + 4] = 9;
+  badVersion[HEADER_PTR + LAYOUT.H_VERSION] = 9;
   t.throws(() => Index.fromImage(badVersion), { ...corrupt, message: /layout version 9/ });
   // one flipped bit anywhere in the body: the checksum catches it
-  for (const at of [16384 + 40, 70_000, image.byteLength - 3]) {
+  for (const at of [HEADER_PTR + 40, 70_000, image.byteLength - 3]) {
     const flipped = image.slice();
     flipped[at] ^= 0x10;
     t.throws(() => Index.fromImage(flipped), { ...corrupt, message: /checksum|header/ }, `bit flip at ${at}`);
@@ -109,11 +110,11 @@ t.test('corrupt images are refused with QUIVER_ERR_CORRUPT_IMAGE', async (t) => 
 t.test('a trap in the core is a coded error, never a crash, and the index refuses further calls', async (t) => {
   const index = seeded();
   const image = index.toImage();
-  // Point the node directory (header offset 96) far outside memory, then
+  // Point the node directory (header field H_NODE_DIR) far outside memory, then
   // re-seal: a valid image whose contents make the core read out of bounds.
   const loaded = Index.fromImage(image);
   const hacked = loaded.toImage();
-  new DataView(hacked.buffer).setUint32(16384 + 96, 0xfff00000, true);
+  new DataView(hacked.buffer).setUint32(HEADER_PTR + LAYOUT.H_NODE_DIR, 0xfff00000, true);
   const reloaded = Index.fromImage(resealed(hacked));
   t.throws(() => reloaded.search([1, 0, 0, 0], 1), { code: 'QUIVER_ERR_CORE_TRAP' });
   t.throws(() => reloaded.add([5], [[1, 1, 1, 1]]), { code: 'QUIVER_ERR_CORE_TRAP', message: /refuses further calls/ });
@@ -126,16 +127,16 @@ t.test('a trap in the core is a coded error, never a crash, and the index refuse
 
 /** Recomputes the image checksum the way assembly/index.ts does. */
 function resealed(image: Uint8Array): Uint8Array {
-  const h = 16384;
+  const h = HEADER_PTR;
   const view = new DataView(image.buffer, image.byteOffset, image.byteLength);
   const mask = (1n << 64n) - 1n;
   let acc = 0xcbf29ce484222325n;
   for (let p = h; p + 8 <= image.byteLength; p += 8) {
     let w = view.getBigUint64(p, true);
-    if (p === h + 48) w &= 0xffffffffn;
+    if (p === h + LAYOUT.H_CHECKSUM - 4) w &= 0xffffffffn; // the checksum is the high half
     acc = ((acc ^ w) * 0x100000001b3n) & mask;
     acc ^= acc >> 29n;
   }
-  view.setUint32(h + 52, Number((acc ^ (acc >> 32n)) & 0xffffffffn), true);
+  view.setUint32(h + LAYOUT.H_CHECKSUM, Number((acc ^ (acc >> 32n)) & 0xffffffffn), true);
   return image;
 }

@@ -25,8 +25,8 @@
 
 import t from 'tap';
 import fc from 'fast-check';
-import { instantiate } from '../host/core/module.js';
-import type { CoreExports } from '../host/core/abi.js';
+import { instantiateDebug } from '../host/core/module.js';
+import type { DebugCoreExports } from '../host/core/abi.js';
 import { Index, QuiverError } from '../host/index.js';
 
 const U23 = 2 ** -23;
@@ -39,7 +39,7 @@ const EDGE_DIMS = [1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127,
 // ---------------------------------------------------------------------------
 
 const memory = new WebAssembly.Memory({ initial: 1 });
-const core: CoreExports = instantiate('debug', memory);
+const core: DebugCoreExports = instantiateDebug(memory);
 const status = core.init(16, 0, 4, 16, 1n, 0);
 if (status !== 0) throw new Error(`init returned ${status}`);
 const IO = core.ioPtr();

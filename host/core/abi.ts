@@ -1,10 +1,14 @@
+import { ErrorCode, QuiverError } from '../errors.js';
+
 /**
- * The WASM core's ABI, as the host sees it. Mirrors assembly/index.ts and
- * assembly/layout.ts: keep the two in step (test/abi.test.ts checks the
- * exports exist).
+ * The WASM core's ABI, as the host sees it: the exported functions, and the
+ * layout table (offsets, strides, record layouts, codes). The core exports
+ * the same table (assembly/index.ts `layoutEntry`), and `instantiate`
+ * checks the two agree before a shard touches memory (test/abi.test.ts).
  */
 export interface CoreExports {
   memory: WebAssembly.Memory;
+  layoutEntry(i: number): number;
   init(dim: number, metric: number, m: number, efConstruction: number, seed: bigint, capacity: number): number;
   attach(): number;
   setEf(ef: number): number;
@@ -31,6 +35,10 @@ export interface CoreExports {
   importFinish(entry: number, maxLevel: number): number;
   checkIntegrity(out: number): number;
   listIds(from: number, maxCount: number, out: number): number;
+}
+
+/** The debug build (assembly/debug.ts) adds hooks the arena and kernel tests drive. */
+export interface DebugCoreExports extends CoreExports {
   arenaRunAlloc(slabs: number, cls: number): number;
   arenaRunFree(ptr: number, slabs: number, cls: number): void;
   arenaSmallAlloc(sc: number): number;
@@ -43,48 +51,143 @@ export interface CoreExports {
   kernelDotScalar(a: number, b: number, dim: number): number;
 }
 
-export const OK = 0;
-export const ERR_INVALID = -1;
-export const ERR_NOT_FOUND = -2;
-export const ERR_OUT_OF_MEMORY = -3;
-export const ERR_CORRUPT = -4;
+/** Names of the exports only the debug build has. */
+export const DEBUG_ONLY_EXPORTS = [
+  'arenaRunAlloc', 'arenaRunFree', 'arenaSmallAlloc', 'arenaSmallFree', 'arenaSmallBlock', 'arenaFreeRunBytes',
+  'kernelL2', 'kernelL2Scalar', 'kernelDot', 'kernelDotScalar',
+] as const;
 
-export const NONE = 0xffffffff;
-export const PAGE_BYTES = 65536;
-export const MAX_PAGES = 65536;
-export const HEADER_PTR = 16384;
-export const HEADER_BYTES = 1024;
-export const MAGIC = 0x31525651;
-export const LAYOUT_VERSION = 2;
-export const MAX_DIM = 65536;
-export const MAX_M = 127;
+/**
+ * The layout table: every constant of assembly/layout.ts the host relies
+ * on, in the order `layoutEntry(i)` returns them. Add an entry here and in
+ * assembly/index.ts together; the check at instantiate names the first
+ * entry that differs.
+ */
+export const LAYOUT = {
+  LAYOUT_VERSION: 3,
+  MAGIC: 0x31525651,
+  HEADER_PTR: 16384,
+  HEADER_BYTES: 1024,
+  SLAB_BYTES: 65536,
+  NONE: 0xffffffff,
+  OK: 0,
+  ERR_INVALID: -1,
+  ERR_NOT_FOUND: -2,
+  ERR_OUT_OF_MEMORY: -3,
+  ERR_CORRUPT: -4,
+  METRIC_L2: 0,
+  METRIC_IP: 1,
+  METRIC_COSINE: 2,
+  MAX_DIM: 65536,
+  MAX_M: 127,
+  MAX_LEVEL: 15,
+  MAX_PAYLOAD_BYTES: 16 << 20,
+  FLAG_UUID: 1 << 14,
+  H_MAGIC: 0,
+  H_VERSION: 4,
+  H_DIM: 8,
+  H_METRIC: 12,
+  H_MAX_LEVEL: 48,
+  H_CHECKSUM: 52,
+  H_RNG: 56,
+  H_ARENA_TOP: 84,
+  H_FREE_RUNS: 88,
+  H_IMAGE_BYTES: 92,
+  H_NODE_DIR: 96,
+  H_SMALL: 256,
+  H_EXACT_GROWTH: 532,
+  SC_STRIDE: 16,
+  SMALL_CLASSES: 16,
+  CLASS_NODE: 0,
+  CLASS_LINKS: 1,
+  CLASS_IDMAP: 2,
+  CLASS_SCRATCH: 3,
+  CLASS_PAYLOAD: 4,
+  IO_ID_LO: 0,
+  IO_ID_HI: 8,
+  IO_KIND: 16,
+  IO_PAYLOAD_LEN: 20,
+  IO_VECTOR: 24,
+  RESULT_DIST: 0,
+  RESULT_FLAGS: 4,
+  RESULT_ID_LO: 8,
+  RESULT_ID_HI: 16,
+  RESULT_PAYLOAD_PTR: 24,
+  RESULT_PAYLOAD_LEN: 28,
+  RESULT_BYTES: 32,
+  LISTED_BYTES: 20,
+  NODE_META: 0,
+  NODE_PAYLOAD: 8,
+  META_LEVEL_SHIFT: 8,
+  META_LEVEL_MASK: 0x1f,
+  UPPER_LINKS: 4,
+  LINK_BYTES: 4,
+  STAT_COUNT: 34,
+  PROBLEM_KINDS: 10,
+} as const;
+export type LayoutName = keyof typeof LAYOUT;
+export const LAYOUT_NAMES = Object.keys(LAYOUT) as LayoutName[];
 
-/** Header field offsets the host reads directly (assembly/layout.ts). */
+/**
+ * Checks a core's layout table against LAYOUT; `entry(i)` is the core's
+ * i-th value, -1 past its last. Throws CORE_ABI naming the first mismatch.
+ */
+export function checkLayout(entry: (i: number) => number, expected: Readonly<Record<string, number>> = LAYOUT): void {
+  const names = Object.keys(expected);
+  names.forEach((name, i) => {
+    const got = entry(i);
+    if (got !== expected[name]) {
+      throw new QuiverError(ErrorCode.CORE_ABI, `the WASM core disagrees with host/core/abi.ts: ${name} is ${got} in the core, ${expected[name]} in the host (rebuild with npm run build)`);
+    }
+  });
+  if (entry(names.length) !== -1) {
+    throw new QuiverError(ErrorCode.CORE_ABI, `the WASM core's layout table has more than the host's ${names.length} entries (rebuild with npm run build)`);
+  }
+}
+
+export const {
+  OK, ERR_INVALID, ERR_NOT_FOUND, ERR_OUT_OF_MEMORY, ERR_CORRUPT, NONE, HEADER_PTR, HEADER_BYTES, MAGIC,
+  LAYOUT_VERSION, MAX_DIM, MAX_M, FLAG_UUID, RESULT_BYTES, MAX_PAYLOAD_BYTES,
+} = LAYOUT;
+export const PAGE_BYTES = LAYOUT.SLAB_BYTES;
+
+/** Header field offsets the host reads directly. */
 export const H = {
-  MAGIC: 0,
-  VERSION: 4,
-  DIM: 8,
-  MAX_LEVEL: 48,
-  RNG: 56,
-  ARENA_TOP: 84,
-  IMAGE_BYTES: 92,
+  MAGIC: LAYOUT.H_MAGIC,
+  VERSION: LAYOUT.H_VERSION,
+  DIM: LAYOUT.H_DIM,
+  METRIC: LAYOUT.H_METRIC,
+  MAX_LEVEL: LAYOUT.H_MAX_LEVEL,
+  RNG: LAYOUT.H_RNG,
+  ARENA_TOP: LAYOUT.H_ARENA_TOP,
+  FREE_RUNS: LAYOUT.H_FREE_RUNS,
+  IMAGE_BYTES: LAYOUT.H_IMAGE_BYTES,
+  EXACT_GROWTH: LAYOUT.H_EXACT_GROWTH,
 } as const;
 
-export const Metric = { l2: 0, ip: 1, cosine: 2 } as const;
+export const Metric = { l2: LAYOUT.METRIC_L2, ip: LAYOUT.METRIC_IP, cosine: LAYOUT.METRIC_COSINE } as const;
 export type MetricName = keyof typeof Metric;
 export const METRIC_NAMES: readonly MetricName[] = ['l2', 'ip', 'cosine'];
 
 /** io buffer layout for one staged item. */
-export const IO = { ID_LO: 0, ID_HI: 8, KIND: 16, PAYLOAD_LEN: 20, VECTOR: 24 } as const;
-export const FLAG_UUID = 1 << 14;
-export const RESULT_BYTES = 32;
-/** Largest payload one vector can carry (assembly/layout.ts MAX_PAYLOAD_BYTES). */
-export const MAX_PAYLOAD_BYTES = 16 << 20;
+export const IO = {
+  ID_LO: LAYOUT.IO_ID_LO, ID_HI: LAYOUT.IO_ID_HI, KIND: LAYOUT.IO_KIND,
+  PAYLOAD_LEN: LAYOUT.IO_PAYLOAD_LEN, VECTOR: LAYOUT.IO_VECTOR,
+} as const;
+
+/** One search result record, RESULT_BYTES long. */
+export const RESULT = {
+  DIST: LAYOUT.RESULT_DIST, FLAGS: LAYOUT.RESULT_FLAGS, ID_LO: LAYOUT.RESULT_ID_LO, ID_HI: LAYOUT.RESULT_ID_HI,
+  PAYLOAD_PTR: LAYOUT.RESULT_PAYLOAD_PTR, PAYLOAD_LEN: LAYOUT.RESULT_PAYLOAD_LEN,
+} as const;
 
 /** Arena accounting classes. */
-export const ArenaClass = { node: 0, links: 1, idmap: 2, scratch: 3, payload: 4 } as const;
+export const ArenaClass = {
+  node: LAYOUT.CLASS_NODE, links: LAYOUT.CLASS_LINKS, idmap: LAYOUT.CLASS_IDMAP,
+  scratch: LAYOUT.CLASS_SCRATCH, payload: LAYOUT.CLASS_PAYLOAD,
+} as const;
 
-/** The order of the f64s `stats(out)` writes. */
+/** The order of the f64s `stats(out)` writes (LAYOUT.STAT_COUNT of them). */
 export const STAT_FIELDS = [
   'dim', 'metric', 'M', 'efConstruction', 'slots', 'live', 'deleted', 'maxLevel',
   'committedBytes', 'usedBytes', 'freeRunBytes',
@@ -95,9 +198,14 @@ export const STAT_FIELDS = [
 ] as const;
 export type RawStats = Record<(typeof STAT_FIELDS)[number], number>;
 
-/** checkIntegrity's problem counters, in order. */
+/** checkIntegrity's problem counters, in order (LAYOUT.PROBLEM_KINDS of them). */
 export const INTEGRITY_FIELDS = [
   'linksOutOfRange', 'selfLinks', 'duplicateLinks', 'overfullLists', 'levelViolations',
   'unreachable', 'countMismatches', 'idmapMismatches', 'badEntryPoint', 'treeFaults',
 ] as const;
 export type IntegrityReport = Record<(typeof INTEGRITY_FIELDS)[number], number> & { ok: boolean };
+
+// the record lists above and the table must agree in length too
+if (STAT_FIELDS.length !== LAYOUT.STAT_COUNT || INTEGRITY_FIELDS.length !== LAYOUT.PROBLEM_KINDS) {
+  throw new Error('host/core/abi.ts: STAT_FIELDS or INTEGRITY_FIELDS does not match LAYOUT');
+}

@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { CoreExports } from './abi.js';
+import { checkLayout, type CoreExports, type DebugCoreExports } from './abi.js';
 
 export type Build = 'release' | 'debug';
 
 const FILES: Record<Build, string> = { release: 'quiver.wasm', debug: 'quiver.debug.wasm' };
 const modules = new Map<Build, WebAssembly.Module>();
+/** Modules whose layout table has been checked against abi.ts. */
+const checked = new WeakSet<WebAssembly.Module>();
 
 /** Where the compiled cores live: build/ at the package root. */
 function wasmPath(build: Build): string {
@@ -47,7 +49,11 @@ function readString(memory: WebAssembly.Memory, ptr: number): string {
   return String.fromCharCode(...new Uint16Array(memory.buffer, ptr, bytes >>> 1));
 }
 
-/** Instantiates the core over `memory` (a fresh one or one holding an image). */
+/**
+ * Instantiates the core over `memory` (a fresh one or one holding an image).
+ * The first instance of each module has its layout table checked against
+ * abi.ts (CORE_ABI on a mismatch) before anyone reads memory through it.
+ */
 export function instantiate(build: Build, memory: WebAssembly.Memory): CoreExports {
   const imports = {
     env: {
@@ -57,6 +63,16 @@ export function instantiate(build: Build, memory: WebAssembly.Memory): CoreExpor
       },
     },
   };
-  const instance = new WebAssembly.Instance(coreModule(build), imports);
-  return instance.exports as unknown as CoreExports;
+  const mod = coreModule(build);
+  const core = new WebAssembly.Instance(mod, imports).exports as unknown as CoreExports;
+  if (!checked.has(mod)) {
+    checkLayout((i) => core.layoutEntry(i));
+    checked.add(mod);
+  }
+  return core;
+}
+
+/** The debug build with its test hooks (assembly/debug.ts); tests only. */
+export function instantiateDebug(memory: WebAssembly.Memory): DebugCoreExports {
+  return instantiate('debug', memory) as DebugCoreExports;
 }

@@ -2,8 +2,8 @@ import { ErrorCode, QuiverError } from '../errors.js';
 import { ID_WORDS, unpackId, type Id } from '../ids.js';
 import {
   ERR_CORRUPT, ERR_INVALID, ERR_NOT_FOUND, ERR_OUT_OF_MEMORY, FLAG_UUID, H, HEADER_BYTES, HEADER_PTR,
-  INTEGRITY_FIELDS, IO, LAYOUT_VERSION, MAGIC, MAX_PAYLOAD_BYTES, Metric, METRIC_NAMES, NONE, PAGE_BYTES, RESULT_BYTES,
-  STAT_FIELDS, type CoreExports, type IntegrityReport, type MetricName, type RawStats,
+  INTEGRITY_FIELDS, IO, LAYOUT, LAYOUT_VERSION, MAGIC, MAX_PAYLOAD_BYTES, Metric, METRIC_NAMES, NONE, OK, PAGE_BYTES,
+  RESULT, RESULT_BYTES, STAT_FIELDS, type CoreExports, type IntegrityReport, type MetricName, type RawStats,
 } from './abi.js';
 import { CoreAbort, instantiate, type Build } from './module.js';
 
@@ -29,15 +29,58 @@ const EXPORT_BATCH = 2048;
 /** Slots repaired per step. */
 const REPAIR_BATCH = 1024;
 
+/** Word of a packed id (ids.ts) that holds its kind; the words before it are the id's 16 bytes. */
+const ID_KIND_WORD = 4;
+/** Ids the core lists (LISTED ID records) are packed as host/ids.ts packs them. */
+if (LAYOUT.LISTED_BYTES !== ID_WORDS * 4 || LAYOUT.IO_ID_HI !== LAYOUT.IO_ID_LO + 8 || LAYOUT.RESULT_ID_HI !== LAYOUT.RESULT_ID_LO + 8) {
+  throw new Error('host/ids.ts packing does not match the core\'s id records');
+}
+/** Bytes of the largest upper link block, for a shard of `M`. */
+function maxUpperBlockBytes(M: number): number {
+  return LAYOUT.MAX_LEVEL * (LAYOUT.UPPER_LINKS + LAYOUT.LINK_BYTES * M);
+}
+
 function pagesFor(bytes: number): number {
   return Math.max(1, Math.ceil(bytes / PAGE_BYTES));
+}
+
+/** A new linear memory; the engine refusing one is MEMORY_LIMIT, like the core failing to grow. */
+function newMemory(pages: number, what: string): WebAssembly.Memory {
+  try {
+    return new WebAssembly.Memory({ initial: pages });
+  } catch (err) {
+    if (err instanceof RangeError) {
+      throw new QuiverError(ErrorCode.MEMORY_LIMIT, `cannot allocate ${pages * PAGE_BYTES} bytes of WASM memory for ${what}`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/**
+ * The coded error for a negative core status (assembly/layout.ts ERR_*).
+ * CORE_TRAP is kept for real traps (#call); a status this host does not
+ * know means the core and the host disagree: CORE_ABI.
+ */
+export function coreStatusError(status: number, what: string): QuiverError {
+  switch (status) {
+    case ERR_INVALID:
+      return new QuiverError(ErrorCode.INVALID_ARGUMENT, `${what}: the core rejected its input`);
+    case ERR_NOT_FOUND:
+      return new QuiverError(ErrorCode.NOT_FOUND, `${what}: not found`);
+    case ERR_OUT_OF_MEMORY:
+      return new QuiverError(ErrorCode.MEMORY_LIMIT, `out of WASM memory during ${what} (the 4 GiB limit of one shard)`);
+    case ERR_CORRUPT:
+      return new QuiverError(ErrorCode.CORRUPT_IMAGE, `${what}: the shard's memory does not hold a valid layout`);
+    default:
+      return new QuiverError(ErrorCode.CORE_ABI, `${what}: the core returned status ${status}, which this host does not know`);
+  }
 }
 
 /**
  * One WASM instance and its linear memory: the unit the store shards by.
  * Validation of user input is the caller's job (Index, Store); a Shard maps
- * core status codes to coded errors and turns a trap into CORE_TRAP, after
- * which the shard refuses all calls.
+ * core status codes to coded errors (coreStatusError) and turns a trap into
+ * CORE_TRAP, after which the shard refuses all calls.
  */
 export class Shard {
   readonly dim: number;
@@ -59,20 +102,21 @@ export class Shard {
     this.build = build;
     this.#views();
     this.dim = this.#u32[(HEADER_PTR + H.DIM) >>> 2]!;
-    this.metric = METRIC_NAMES[this.#u32[(HEADER_PTR + 12) >>> 2]!]!;
+    this.metric = METRIC_NAMES[this.#u32[(HEADER_PTR + H.METRIC) >>> 2]!]!;
   }
 
   /** An empty shard with room for `capacity` vectors before it grows. */
   static create(params: ShardParams, capacity = 0): Shard {
     const build = params.build ?? 'release';
-    const memory = new WebAssembly.Memory({ initial: 1 });
+    const memory = newMemory(1, 'a new shard');
     const core = instantiate(build, memory);
     const seed = params.seed ?? 0x9e3779b97f4a7c15n;
     const status = core.init(params.dim, Metric[params.metric], params.M, params.efConstruction, seed, capacity);
     if (status === ERR_OUT_OF_MEMORY) {
       throw new QuiverError(ErrorCode.MEMORY_LIMIT, `cannot reserve memory for ${capacity} vectors of dim ${params.dim}`);
     }
-    if (status !== 0) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, `the core rejected the index parameters (status ${status})`);
+    if (status === ERR_INVALID) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'the core rejected the index parameters');
+    if (status !== OK) throw coreStatusError(status, 'init');
     core.setEf(params.ef);
     return new Shard(memory, core, build);
   }
@@ -89,7 +133,7 @@ export class Shard {
     const version = view.getUint32(HEADER_PTR + H.VERSION, true);
     if (version !== LAYOUT_VERSION) throw corrupt(`layout version ${version}, this build reads ${LAYOUT_VERSION}`);
     if (view.getUint32(HEADER_PTR + H.IMAGE_BYTES, true) !== bytes.byteLength) throw corrupt('length does not match the header');
-    const memory = new WebAssembly.Memory({ initial: pagesFor(bytes.byteLength) });
+    const memory = newMemory(pagesFor(bytes.byteLength), 'an image');
     new Uint8Array(memory.buffer).set(bytes);
     let core: CoreExports;
     let status: number;
@@ -97,6 +141,7 @@ export class Shard {
       core = instantiate(build, memory);
       status = core.verifyImage(bytes.byteLength);
     } catch (err) {
+      if (err instanceof QuiverError) throw err;
       throw new QuiverError(ErrorCode.CORRUPT_IMAGE, 'not a valid quiver image: the core trapped reading it', { cause: err });
     }
     if (status !== 0) throw corrupt('checksum or header fields do not match');
@@ -153,14 +198,10 @@ export class Shard {
 
   /** Stages id `i` of a packed list (ids.ts) at io. */
   #stageId(io: number, ids: Uint32Array, i: number): void {
-    const w = io >>> 2;
     const at = i * ID_WORDS;
-    const u32 = this.#u32;
-    u32[w] = ids[at]!;
-    u32[w + 1] = ids[at + 1]!;
-    u32[w + 2] = ids[at + 2]!;
-    u32[w + 3] = ids[at + 3]!;
-    u32[w + 4] = ids[at + 4] === 1 ? FLAG_UUID : 0;
+    // the id's 16 bytes (lo u64, hi u64: ids.ts's first four words), then its kind
+    this.#u32.set(ids.subarray(at, at + ID_KIND_WORD), (io + IO.ID_LO) >>> 2);
+    this.#u32[(io + IO.KIND) >>> 2] = ids[at + ID_KIND_WORD] === 1 ? FLAG_UUID : 0;
   }
 
   /**
@@ -183,7 +224,7 @@ export class Shard {
     if (status === ERR_INVALID) {
       throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'the vector is not finite, or is zero under the cosine metric');
     }
-    if (status !== 0) throw new QuiverError(ErrorCode.CORE_TRAP, `insert failed with status ${status}`);
+    if (status !== OK) throw coreStatusError(status, 'insert');
     return true;
   }
 
@@ -193,7 +234,7 @@ export class Shard {
     this.#stageId(io, ids, i);
     const status = this.#call((c) => c.remove());
     if (status === ERR_NOT_FOUND) return false;
-    if (status !== 0) throw new QuiverError(ErrorCode.CORE_TRAP, `remove failed with status ${status}`);
+    if (status !== OK) throw coreStatusError(status, 'remove');
     return true;
   }
 
@@ -206,6 +247,7 @@ export class Shard {
     this.#stageId(io, ids, i);
     const status = this.#call((c) => c.get());
     if (status === ERR_NOT_FOUND) return undefined;
+    if (status !== OK) throw coreStatusError(status, 'get');
     const at = (io + IO.VECTOR) >>> 2;
     const ptr = this.#u32[(io + IO.KIND) >>> 2]!;
     const len = this.#u32[(io + IO.PAYLOAD_LEN) >>> 2]!;
@@ -214,13 +256,15 @@ export class Shard {
 
   /** Runs a search; the results stay in memory at the returned pointer. */
   #searchRaw(query: Float32Array, offset: number, k: number, ef: number): { out: number; n: number } {
-    const vecBytes = (this.dim * 4 + 7) & ~7;
+    // results start 8-aligned after the query (a result has u64 ids)
+    const vecBytes = (this.dim * Float32Array.BYTES_PER_ELEMENT + 7) & ~7;
     const io = this.#io(IO.VECTOR + vecBytes + k * RESULT_BYTES);
     const out = io + IO.VECTOR + vecBytes;
     this.#f32.set(query.subarray(offset, offset + this.dim), (io + IO.VECTOR) >>> 2);
     const n = this.#call((c) => c.search(k, ef, out));
     if (n === ERR_OUT_OF_MEMORY) throw new QuiverError(ErrorCode.MEMORY_LIMIT, 'out of WASM memory for search scratch');
-    if (n < 0) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'the query is not finite, or is zero under the cosine metric');
+    if (n === ERR_INVALID) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'the query is not finite, or is zero under the cosine metric');
+    if (n < 0) throw coreStatusError(n, 'search');
     return { out, n };
   }
 
@@ -232,18 +276,18 @@ export class Shard {
     const u32 = this.#u32;
     const f32 = this.#f32;
     for (let i = 0; i < n; i++) {
-      const r = (out + i * RESULT_BYTES) >>> 2;
-      distances[i] = f32[r]!;
-      ids[i] = unpackId(u32, r + 2, (u32[r + 1]! & FLAG_UUID) !== 0);
+      const r = out + i * RESULT_BYTES;
+      distances[i] = f32[(r + RESULT.DIST) >>> 2]!;
+      ids[i] = unpackId(u32, (r + RESULT.ID_LO) >>> 2, (u32[(r + RESULT.FLAGS) >>> 2]! & FLAG_UUID) !== 0);
     }
     if (!withPayload) return { ids, distances };
     return { ids, distances, payloads: Array.from({ length: n }, (_, i) => this.#payloadAt(out, i)) };
   }
 
   #payloadAt(out: number, i: number): Uint8Array | undefined {
-    const r = (out + i * RESULT_BYTES) >>> 2;
-    const ptr = this.#u32[r + 6]!;
-    return ptr === 0 ? undefined : this.#u8.slice(ptr, ptr + this.#u32[r + 7]!);
+    const r = out + i * RESULT_BYTES;
+    const ptr = this.#u32[(r + RESULT.PAYLOAD_PTR) >>> 2]!;
+    return ptr === 0 ? undefined : this.#u8.slice(ptr, ptr + this.#u32[(r + RESULT.PAYLOAD_LEN) >>> 2]!);
   }
 
   /**
@@ -260,14 +304,12 @@ export class Shard {
     const u32 = this.#u32;
     const f32 = this.#f32;
     for (let i = 0; i < n; i++) {
-      const r = (out + i * RESULT_BYTES) >>> 2;
-      distances[distAt + i] = f32[r]!;
+      const r = out + i * RESULT_BYTES;
+      distances[distAt + i] = f32[(r + RESULT.DIST) >>> 2]!;
       const at = idAt + i * ID_WORDS;
-      ids[at] = u32[r + 2]!;
-      ids[at + 1] = u32[r + 3]!;
-      ids[at + 2] = u32[r + 4]!;
-      ids[at + 3] = u32[r + 5]!;
-      ids[at + 4] = (u32[r + 1]! & FLAG_UUID) !== 0 ? 1 : 0;
+      // the id's 16 bytes: lo u64 then hi u64, as four words
+      ids.set(u32.subarray((r + RESULT.ID_LO) >>> 2, ((r + RESULT.ID_LO) >>> 2) + ID_KIND_WORD), at);
+      ids[at + ID_KIND_WORD] = (u32[(r + RESULT.FLAGS) >>> 2]! & FLAG_UUID) !== 0 ? 1 : 0;
       if (payloads !== undefined) payloads[distAt + i] = this.#payloadAt(out, i);
     }
     return n;
@@ -281,7 +323,7 @@ export class Shard {
     let n = 0;
     while (n < live) {
       const io = this.#io(PAGE_BYTES);
-      const got = this.#call((c) => c.listIds(from, Math.floor(PAGE_BYTES / (ID_WORDS * 4)), io));
+      const got = this.#call((c) => c.listIds(from, Math.floor(PAGE_BYTES / LAYOUT.LISTED_BYTES), io));
       if (got <= 0) break;
       out.set(this.#u32.subarray(io >>> 2, (io >>> 2) + got * ID_WORDS), n * ID_WORDS);
       n += got;
@@ -291,7 +333,7 @@ export class Shard {
   }
 
   stats(): RawStats {
-    const io = this.#io(STAT_FIELDS.length * 8);
+    const io = this.#io(LAYOUT.STAT_COUNT * Float64Array.BYTES_PER_ELEMENT);
     this.#call((c) => c.stats(io));
     const out = {} as RawStats;
     const at = io >>> 3;
@@ -306,7 +348,7 @@ export class Shard {
   }
 
   integrity(): IntegrityReport {
-    const io = this.#io(INTEGRITY_FIELDS.length * 4);
+    const io = this.#io(LAYOUT.PROBLEM_KINDS * Uint32Array.BYTES_PER_ELEMENT);
     const total = this.#call((c) => c.checkIntegrity(io));
     if (total < 0) throw new QuiverError(ErrorCode.MEMORY_LIMIT, 'out of WASM memory for the integrity walk');
     const out = { ok: total === 0 } as IntegrityReport;
@@ -333,10 +375,11 @@ export class Shard {
     const before = this.committedBytes;
     const pages = pagesFor(used);
     if (pages * PAGE_BYTES >= before) return 0;
-    const memory = new WebAssembly.Memory({ initial: pages });
+    const memory = newMemory(pages, 'a shrunk copy');
     new Uint8Array(memory.buffer).set(this.#u8.subarray(0, used));
     const core = instantiate(this.build, memory);
-    if (core.attach() !== 0) throw new QuiverError(ErrorCode.CORE_TRAP, 'a shrunk copy failed to attach');
+    const status = core.attach();
+    if (status !== OK) throw coreStatusError(status, 'attaching a shrunk copy');
     this.#memory = memory;
     this.#core = core;
     this.#views();
@@ -393,8 +436,7 @@ export class Shard {
 }
 
 function check(status: number, what: string): number {
-  if (status === ERR_OUT_OF_MEMORY) throw new QuiverError(ErrorCode.MEMORY_LIMIT, `out of WASM memory during ${what}`);
-  if (status === ERR_CORRUPT || status < 0) throw new QuiverError(ErrorCode.CORE_TRAP, `${what} failed with status ${status}`);
+  if (status < 0) throw coreStatusError(status, what);
   return status;
 }
 
@@ -448,12 +490,13 @@ export class Compaction {
           this.#live,
         );
         // the level generator carries on where the source left off
+        // (a u64: both of its words)
         this.#target.setHeader32(H.RNG, src.header32(H.RNG));
-        this.#target.setHeader32(H.RNG + 4, src.header32(H.RNG + 4));
+        this.#target.setHeader32(H.RNG + Uint32Array.BYTES_PER_ELEMENT, src.header32(H.RNG + Uint32Array.BYTES_PER_ELEMENT));
         // Batches go through the target's io buffer, sized once here, before
         // the import allocates: grown later, it would leave a hole in the
         // prefix. It holds at least one record of the highest level.
-        const record = s.stride + 15 * (4 + 4 * s.M) + s.maxPayload;
+        const record = s.stride + maxUpperBlockBytes(s.M) + s.maxPayload;
         this.#ioBytes = Math.max(PAGE_BYTES, record);
         for (const shard of [src, this.#target]) {
           check(shard.core((c) => c.ioReserve(this.#ioBytes) === 0 ? ERR_OUT_OF_MEMORY : 0), 'compaction');
