@@ -2,7 +2,7 @@ import { ErrorCode, QuiverError } from '../errors.js';
 import { ID_WORDS, unpackId, type Id } from '../ids.js';
 import {
   ERR_CORRUPT, ERR_INVALID, ERR_NOT_FOUND, ERR_OUT_OF_MEMORY, FLAG_UUID, H, HEADER_BYTES, HEADER_PTR,
-  INTEGRITY_FIELDS, IO, LAYOUT, LAYOUT_VERSION, MAGIC, MAX_PAYLOAD_BYTES, Metric, METRIC_NAMES, NONE, OK, PAGE_BYTES,
+  INTEGRITY_FIELDS, IO, LAYOUT, LAYOUT_VERSION, MAGIC, MAX_PAYLOAD_BYTES, Metric, METRIC_NAMES, OK, PAGE_BYTES,
   RESULT, RESULT_BYTES, STAT_FIELDS, type CoreExports, type IntegrityReport, type MetricName, type RawStats,
 } from './abi.js';
 import { CoreAbort, instantiate, type Build } from './module.js';
@@ -24,20 +24,12 @@ export interface SearchHits {
   payloads?: unknown[];
 }
 
-/** Most nodes moved per compaction step (the io buffer bounds it too). */
-const EXPORT_BATCH = 2048;
-/** Slots repaired per step. */
-const REPAIR_BATCH = 1024;
 
 /** Word of a packed id (ids.ts) that holds its kind; the words before it are the id's 16 bytes. */
 const ID_KIND_WORD = 4;
 /** Ids the core lists (LISTED ID records) are packed as host/ids.ts packs them. */
 if (LAYOUT.LISTED_BYTES !== ID_WORDS * 4 || LAYOUT.IO_ID_HI !== LAYOUT.IO_ID_LO + 8 || LAYOUT.RESULT_ID_HI !== LAYOUT.RESULT_ID_LO + 8) {
   throw new Error('host/ids.ts packing does not match the core\'s id records');
-}
-/** Bytes of the largest upper link block, for a shard of `M`. */
-function maxUpperBlockBytes(M: number): number {
-  return LAYOUT.MAX_LEVEL * (LAYOUT.UPPER_LINKS + LAYOUT.LINK_BYTES * M);
 }
 
 function pagesFor(bytes: number): number {
@@ -386,14 +378,6 @@ export class Shard {
     return before - this.committedBytes;
   }
 
-  /**
-   * Starts a compaction: repair, plan, then stream the live nodes into a new
-   * shard. The returned task runs in bounded steps; until `finish`, this
-   * shard is unchanged apart from its repaired links, and fully usable.
-   */
-  startCompaction(): Compaction {
-    return new Compaction(this);
-  }
 
   /** Adopts another shard's memory and instance (the end of a compaction). */
   adopt(other: Shard): void {
@@ -432,128 +416,5 @@ export class Shard {
     this.#core = undefined as unknown as CoreExports;
     this.#buffer = undefined as unknown as ArrayBuffer;
     this.#u8 = this.#u32 = this.#f32 = this.#f64 = undefined as never;
-  }
-}
-
-function check(status: number, what: string): number {
-  if (status < 0) throw coreStatusError(status, what);
-  return status;
-}
-
-type Phase = 'repair' | 'finish-repair' | 'plan' | 'copy' | 'done';
-
-/**
- * A compaction in bounded steps: repair REPAIR_BATCH slots, or copy
- * EXPORT_BATCH nodes, per `step()`. `finish()` swaps the new memory in.
- * Abandoning a compaction (never calling finish) leaves the source valid.
- */
-export class Compaction {
-  readonly source: Shard;
-  #phase: Phase = 'repair';
-  #cursor = 0;
-  #slots: number;
-  #live = 0;
-  #target: Shard | undefined;
-  #ioBytes = 0;
-  readonly committedBefore: number;
-
-  constructor(source: Shard) {
-    this.source = source;
-    this.#slots = source.stats().slots;
-    this.committedBefore = source.committedBytes;
-  }
-
-  get done(): boolean {
-    return this.#phase === 'done';
-  }
-
-  /** Runs one bounded step; returns true when the copy is complete. */
-  step(): boolean {
-    const src = this.source;
-    switch (this.#phase) {
-      case 'repair': {
-        const to = Math.min(this.#cursor + REPAIR_BATCH, this.#slots);
-        check(src.core((c) => c.repairRange(this.#cursor, to)), 'repair');
-        this.#cursor = to;
-        if (to >= this.#slots) this.#phase = 'finish-repair';
-        return false;
-      }
-      case 'finish-repair':
-        check(src.core((c) => c.repairFinish()), 'repair');
-        this.#phase = 'plan';
-        return false;
-      case 'plan': {
-        const s = src.stats();
-        this.#live = check(src.core((c) => c.compactPlan()), 'planning');
-        this.#target = Shard.create(
-          { dim: s.dim, metric: METRIC_NAMES[s.metric]!, M: s.M, efConstruction: s.efConstruction, ef: s.ef, build: src.build },
-          this.#live,
-        );
-        // the level generator carries on where the source left off
-        // (a u64: both of its words)
-        this.#target.setHeader32(H.RNG, src.header32(H.RNG));
-        this.#target.setHeader32(H.RNG + Uint32Array.BYTES_PER_ELEMENT, src.header32(H.RNG + Uint32Array.BYTES_PER_ELEMENT));
-        // Batches go through the target's io buffer, sized once here, before
-        // the import allocates: grown later, it would leave a hole in the
-        // prefix. It holds at least one record of the highest level.
-        const record = s.stride + maxUpperBlockBytes(s.M) + s.maxPayload;
-        this.#ioBytes = Math.max(PAGE_BYTES, record);
-        for (const shard of [src, this.#target]) {
-          check(shard.core((c) => c.ioReserve(this.#ioBytes) === 0 ? ERR_OUT_OF_MEMORY : 0), 'compaction');
-        }
-        this.#cursor = 0;
-        this.#phase = 'copy';
-        return false;
-      }
-      case 'copy': {
-        const target = this.#target!;
-        if (this.#cursor < this.#live) {
-          const n = check(src.core((c) => c.exportNodes(this.#cursor, EXPORT_BATCH, this.#ioBytes)), 'export');
-          const bytes = src.core((c) => c.ioUsed());
-          const dst = target.core((c) => c.ioPtr());
-          const from = src.core((c) => c.ioPtr());
-          target.bytes(dst, bytes).set(src.bytes(from, bytes));
-          check(target.core((c) => c.importNodes(n)), 'import');
-          this.#cursor += n;
-          return false;
-        }
-        const entry = src.core((c) => c.planEntry());
-        const maxLevel = entry === NONE ? -1 : src.header32(H.MAX_LEVEL) | 0;
-        check(target.core((c) => c.importFinish(entry, maxLevel)), 'import');
-        src.core((c) => c.compactDone());
-        target.core((c) => c.ioTrim());
-        src.core((c) => c.ioTrim());
-        target.shrinkToFit();
-        this.#phase = 'done';
-        return true;
-      }
-      case 'done':
-        return true;
-    }
-  }
-
-  /** Runs every remaining step. */
-  run(): void {
-    while (!this.step()) {
-      // bounded steps; callers that must yield drive step() themselves
-    }
-  }
-
-  /** Swaps the compacted memory into the source shard; returns bytes released. */
-  finish(): number {
-    if (!this.done) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'compaction is not complete');
-    const before = this.source.committedBytes;
-    this.source.adopt(this.#target!);
-    this.#target = undefined;
-    return before - this.source.committedBytes;
-  }
-
-  /** Drops the partial copy; the source keeps serving as it was. */
-  abandon(): void {
-    if (this.#target !== undefined) {
-      this.#target.dispose();
-      this.#target = undefined;
-    }
-    if (!this.source.disposed) this.source.core((c) => c.compactDone());
   }
 }

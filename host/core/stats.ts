@@ -16,7 +16,7 @@ export interface IndexStats {
   committedBytes: number;
   /** End of the used prefix: what an image holds. */
   usedBytes: number;
-  /** Bytes of live node records and their link blocks. */
+  /** Bytes of live node records, their link blocks and the whole blocks their payloads occupy. */
   liveBytes: number;
   /** Id map, search scratch, io buffer, node directory, header and static data. */
   fixedOverheadBytes: number;
