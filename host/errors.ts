@@ -10,6 +10,9 @@ export const ErrorCode = {
   CORRUPT_IMAGE: 'QUIVER_ERR_CORRUPT_IMAGE',
   WORKER_LOST: 'QUIVER_ERR_WORKER_LOST',
   CORE_TRAP: 'QUIVER_ERR_CORE_TRAP',
+  CORRUPT: 'QUIVER_ERR_CORRUPT',
+  LOCKED: 'QUIVER_ERR_LOCKED',
+  IO: 'QUIVER_ERR_IO',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
