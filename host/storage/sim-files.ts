@@ -15,6 +15,10 @@
  * operations succeed and fails every later one, so a test can stop a
  * multi-step procedure after each step and then crash().
  *
+ * A failed sync behaves as Linux after a writeback error: the dirty pages
+ * stay readable but are marked clean, so a later successful sync does not
+ * write them; only bytes written again after the failure reach the disk.
+ *
  * Directories themselves always exist once made (mkdir is durable at once).
  */
 import { dirname, basename } from 'node:path/posix';
@@ -25,6 +29,8 @@ export type SimOp = 'open' | 'read' | 'write' | 'sync' | 'truncate' | 'rename' |
 interface Inode {
   current: Uint8Array;
   durable: Uint8Array;
+  /** Bytes that were dirty when a sync failed and not written since: marked clean, never to reach the disk. */
+  lost: Uint8Array | null;
 }
 
 interface Fault {
@@ -52,6 +58,8 @@ export class SimFiles implements Files {
   private cutAfter = Infinity;
   /** Mutating operations that succeeded (writes, syncs, truncates, creates, renames, unlinks, dir syncs). */
   mutations = 0;
+  /** Milliseconds each operation of a kind takes (default 0), to let work queue behind a slow sync. */
+  readonly latency: Partial<Record<SimOp, number>> = {};
   /** Per-operation counts, for tests that count fsyncs. */
   readonly counts: Record<SimOp, number> = { open: 0, read: 0, write: 0, sync: 0, truncate: 0, rename: 0, unlink: 0, syncDir: 0, readdir: 0 };
 
@@ -82,6 +90,7 @@ export class SimFiles implements Files {
     this.current = new Map();
     for (const [path, inode] of this.durable) {
       inode.current = inode.durable.slice();
+      inode.lost = null;
       this.current.set(path, inode);
     }
     // An unlinked-but-open inode's unsynced bytes are gone too: nothing refers to it any more.
@@ -135,6 +144,12 @@ export class SimFiles implements Files {
     return undefined;
   }
 
+  /** @internal Waits the configured latency of `op`. */
+  async wait(op: SimOp): Promise<void> {
+    const ms = this.latency[op];
+    if (ms) await new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
   isLive(generation: number): boolean {
     return generation === this.generation;
   }
@@ -151,7 +166,7 @@ export class SimFiles implements Files {
     if (flags === 'wx' && inode) throw new SimError('EEXIST', path);
     if (!inode) {
       if (!creates) throw new SimError('ENOENT', path);
-      inode = { current: new Uint8Array(0), durable: new Uint8Array(0) };
+      inode = { current: new Uint8Array(0), durable: new Uint8Array(0), lost: null };
       this.current.set(path, inode);
     } else if (flags === 'w') {
       inode.current = new Uint8Array(0);
@@ -215,6 +230,7 @@ class SimHandle implements FileHandle {
   }
 
   async write(data: Uint8Array, position: number): Promise<void> {
+    await this.sim.wait('write');
     this.alive();
     if (!this.writable) throw new SimError('EBADF', `${this.path} is read-only`);
     const fault = this.sim.check('write', true, this.path);
@@ -226,13 +242,31 @@ class SimHandle implements FileHandle {
       this.inode.current = grown;
     }
     this.inode.current.set(data.subarray(0, n), position);
+    this.inode.lost?.fill(0, position, end);
     if (fault !== undefined) throw fault;
   }
 
   async datasync(): Promise<void> {
+    await this.sim.wait('sync');
     this.alive();
-    this.sim.check('sync', true, this.path);
-    this.inode.durable = this.inode.current.slice();
+    const { inode } = this;
+    try {
+      this.sim.check('sync', true, this.path);
+    } catch (err) {
+      // Writeback error: whatever was dirty is now "clean" and will never be written.
+      const lost = new Uint8Array(inode.current.length);
+      for (let i = 0; i < lost.length; i++) {
+        if (i >= inode.durable.length || inode.current[i] !== inode.durable[i] || inode.lost?.[i]) lost[i] = 1;
+      }
+      inode.lost = lost;
+      throw err;
+    }
+    const next = inode.current.slice();
+    if (inode.lost) {
+      for (let i = 0; i < next.length && i < inode.lost.length; i++) if (inode.lost[i]) next[i] = inode.durable[i] ?? 0;
+    }
+    inode.durable = next;
+    inode.lost = null;
   }
 
   sync(): Promise<void> {
@@ -245,6 +279,11 @@ class SimHandle implements FileHandle {
     const next = new Uint8Array(size);
     next.set(this.inode.current.subarray(0, size));
     this.inode.current = next;
+    if (this.inode.lost) {
+      const lost = new Uint8Array(size);
+      lost.set(this.inode.lost.subarray(0, size));
+      this.inode.lost = lost;
+    }
   }
 
   async size(): Promise<number> {

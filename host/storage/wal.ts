@@ -375,17 +375,26 @@ export class Wal {
     return this.closing;
   }
 
-  /** Closes at once: no sync, queued appends rejected. For a crashed or abandoned log. Idempotent. */
+  /**
+   * Closes without a final sync: queued appends are rejected, the one write
+   * in flight (if any) is let finish, and no file is created after this
+   * call. For a log being abandoned. Idempotent.
+   */
   async destroy(): Promise<void> {
-    if (this.state === 'closed') return;
+    if (this.state === 'closed') return this.lane;
     this.state = 'closed';
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const queued = this.queue;
     this.queue = [];
-    const err = new QuiverError(ErrorCode.CLOSED, `the write-ahead log in ${this.dir} is closed`);
+    const err = this.closedError();
     for (const p of queued) p.reject(err);
+    await this.lane;
     await this.active.close().catch(() => undefined);
+  }
+
+  private closedError(): QuiverError {
+    return new QuiverError(ErrorCode.CLOSED, `the write-ahead log in ${this.dir} is closed`);
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -510,6 +519,7 @@ export class Wal {
       this.unsynced = [];
       this.durable = this.last;
     }
+    if (this.state === 'closed') throw this.closedError();
     const seg = { first, name: segmentName(first) };
     // 'w', not 'wx': a file of this name can only be an empty leftover of a rotation that failed.
     const h = await this.files.open(join(this.dir, seg.name), 'w');
