@@ -2,7 +2,7 @@ import t from 'tap';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SimFiles } from '../host/storage/sim-files.js';
-import { Wal } from '../host/storage/wal.js';
+import { Wal, MAX_GROUP_BYTES } from '../host/storage/wal.js';
 import { Op, RECORD_HEADER } from '../host/storage/record.js';
 import { segmentName } from '../host/storage/segment.js';
 
@@ -76,4 +76,21 @@ t.test("'never': acknowledged at write; synced at rotation and close only", asyn
   await wal.sync();
   t.equal(wal.durableLsn, 30, 'sync() makes it durable');
   await wal.close();
+});
+
+t.test('a backlog larger than MAX_GROUP_BYTES goes out in several writes, in order, and close() flushes all of it', async (t) => {
+  const sim = new SimFiles();
+  const wal = await Wal.open({ dir: DIR, files: sim });
+  const big = MAX_GROUP_BYTES / 2 - 100;
+  const acks = Array.from({ length: 5 }, (_, i) => wal.append(Op.UPSERT, new Uint8Array(big).fill(i)));
+  const closed = wal.close();
+  t.same(await Promise.all(acks), [1, 2, 3, 4, 5], 'all acknowledged in order');
+  await closed;
+  t.equal(wal.stats.writes, 3, 'two records per write');
+  t.equal(wal.stats.records, 5);
+  const again = await Wal.open({ dir: DIR, files: sim });
+  let good = 0;
+  for await (const r of again.replay()) if (r.lsn === good + 1 && r.body.length === big && r.body[7] === good) good++;
+  t.equal(good, 5, 'all five replay intact');
+  await again.destroy();
 });

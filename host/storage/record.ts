@@ -49,10 +49,6 @@ export interface LogRecord {
 
 const TWO_32 = 4294967296;
 
-export function recordSize(bodyLength: number): number {
-  return RECORD_HEADER + bodyLength;
-}
-
 /** Encodes a record into `out` at `at`; returns the offset after it. */
 export function encodeRecord(out: Uint8Array, at: number, lsn: number, op: number, body: Uint8Array): number {
   const view = new DataView(out.buffer, out.byteOffset + at, RECORD_HEADER);

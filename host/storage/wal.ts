@@ -38,10 +38,12 @@
  *
  * Segment size (default 64 MiB): recovery reads the log after the last
  * checkpoint, and a checkpoint can delete only whole segments, so up to one
- * segment of already-checkpointed records is re-read at startup (64 MiB
- * replays in well under a second); smaller segments mean more files and
- * more rotations (a sync and a directory sync each), larger ones keep more
- * disk after a checkpoint. etcd uses 64 MB, PostgreSQL 16 MiB.
+ * segment of already-checkpointed records is re-read at startup; open +
+ * replay of one full 64 MiB segment of 1 KiB records took ~0.7 s here
+ * (Node 20, warm page cache, CRC32C in JS most of it). Smaller segments mean
+ * more files and more rotations (a sync and a directory sync each); larger
+ * ones keep more disk and more replay after a checkpoint. etcd uses 64 MB,
+ * PostgreSQL 16 MiB.
  */
 import { join } from 'node:path';
 import { ErrorCode, QuiverError } from '../errors.js';
@@ -53,6 +55,11 @@ export type FsyncPolicy = 'always' | 'interval' | 'never';
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_INTERVAL_MS = 1000;
+/**
+ * Most bytes one group write carries: bounds the buffer a burst of large
+ * appends concatenates into; a bigger backlog takes several writes.
+ */
+export const MAX_GROUP_BYTES = 8 * 1024 * 1024;
 
 export interface WalOptions {
   /** The shard's log directory (created if missing). */
@@ -369,7 +376,7 @@ export class Wal {
     if (this.closing) return this.closing;
     this.state = 'closing';
     this.closing = this.serial(async () => {
-      await this.flushGroup();
+      while (this.queue.length > 0) await this.flushGroup();
       await this.syncNow();
     }).finally(() => this.destroy());
     return this.closing;
@@ -411,8 +418,19 @@ export class Wal {
   }
 
   private async flushGroup(): Promise<void> {
-    const group = this.queue;
-    this.queue = [];
+    // Take what is queued, up to MAX_GROUP_BYTES (at least one record); the rest goes in the next flush.
+    let take = 0;
+    for (let bytes = 0; take < this.queue.length && (take === 0 || bytes + RECORD_HEADER + this.queue[take]!.body.length <= MAX_GROUP_BYTES); take++) {
+      bytes += RECORD_HEADER + this.queue[take]!.body.length;
+    }
+    const group = this.queue.splice(0, take);
+    if (this.queue.length > 0 && !this.flushQueued) {
+      this.flushQueued = true;
+      void this.serial(() => {
+        this.flushQueued = false;
+        return this.flushGroup();
+      });
+    }
     if (group.length === 0) return;
     if (this.state === 'closed') {
       const err = new QuiverError(ErrorCode.CLOSED, `the write-ahead log in ${this.dir} is closed`);
