@@ -171,13 +171,14 @@ export class SimFiles implements Files {
     } else if (flags === 'w') {
       inode.current = new Uint8Array(0);
     }
-    return new SimHandle(this, inode, path, this.generation, flags !== 'r');
+    return new SimHandle(this, inode, path, this.generation, flags !== 'r', flags === 'r' || flags === 'r+');
   }
 
   async readdir(dir: string): Promise<string[]> {
     this.check('readdir', false, dir);
     const out: string[] = [];
     for (const p of this.current.keys()) if (dirname(p) === dir) out.push(basename(p));
+    for (const d of this.dirs) if (d !== dir && dirname(d) === dir) out.push(basename(d));
     return out.sort();
   }
 
@@ -214,6 +215,7 @@ class SimHandle implements FileHandle {
     private readonly path: string,
     private readonly generation: number,
     private readonly writable: boolean,
+    private readonly readable: boolean,
   ) {}
 
   private alive(): void {
@@ -222,6 +224,7 @@ class SimHandle implements FileHandle {
 
   async read(into: Uint8Array, position: number, length = into.length): Promise<number> {
     this.alive();
+    if (!this.readable) throw new SimError('EBADF', `${this.path} is write-only`);
     this.sim.check('read', false, this.path);
     const src = this.inode.current;
     const n = Math.max(0, Math.min(length, src.length - position));
