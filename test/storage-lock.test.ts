@@ -94,8 +94,16 @@ if (mode) {
     await writeFile(path, '{"pid":');
     await t.rejects(DirLock.acquire(dir), { code: 'QUIVER_ERR_LOCKED', message: /cannot be read as a lock \(remove it if no quiver process uses/ });
 
-    // Our own pid with another start time: the pid was reused, the holder is dead (Linux: /proc).
-    const reused = { ...(JSON.parse(mine) as object), start: '1', token: 'old' };
+    // Our own pid with another start time: a previous incarnation of this pid (a restarted container's pid 1).
+    const reused = { ...(JSON.parse(mine) as object), start: 'other-boot/1', token: 'old' };
+    await writeFile(path, JSON.stringify(reused));
+    if (process.platform === 'linux') {
+      const own = await DirLock.acquire(dir);
+      t.notMatch(await readFile(path, 'utf8'), '"token":"old"', 'our pid from an earlier incarnation is stale: taken over');
+      await own.release();
+    } else {
+      await t.rejects(DirLock.acquire(dir), { code: 'QUIVER_ERR_LOCKED' }, 'without /proc our own pid counts as live');
+    }
     await writeFile(path, JSON.stringify(reused));
     if (process.platform === 'linux') {
       // Our pid is always live to us, so use a live child's pid with a start time that is not its own.

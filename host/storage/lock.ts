@@ -6,10 +6,11 @@
  *
  * Acquire creates LOCK exclusively (O_EXCL). If it exists, its holder is
  * checked: a live holder (same host, `kill(pid, 0)` succeeds or says EPERM,
- * and, on Linux, /proc/<pid>/stat shows the start time it recorded) means
- * QUIVER_ERR_LOCKED at once, naming the directory and the pid. This
- * process's own pid counts as live, so a second open in the same process
- * fails too. A dead holder (SIGKILLed, crashed) left a stale LOCK: the
+ * and, on Linux, the boot id and /proc/<pid>/stat start time match what it
+ * recorded) means QUIVER_ERR_LOCKED at once, naming the directory and the
+ * pid. A lock this process holds is refused too (a second open in the same
+ * process); our own pid with another start time is a previous incarnation
+ * (a container restarted as pid 1) and is stale. A dead holder (SIGKILLed, crashed) left a stale LOCK: the
  * taker creates LOCK.takeover exclusively, re-reads LOCK to check it is
  * still the same stale one, deletes it, removes LOCK.takeover, and retries
  * the exclusive create. Only one process can hold LOCK.takeover, so two
@@ -18,8 +19,9 @@
  * Limits: a lock written on another host (a shared file system) is never
  * taken over (liveness cannot be checked there): an operator removes it.
  * Without /proc (macOS, Windows) a dead holder whose pid was reused by an
- * unrelated live process looks alive: the error says which pid and file to
- * check. A process that dies while holding LOCK.takeover leaves it behind;
+ * unrelated live process (or by this one) looks alive: the error says which
+ * pid and file to check. Another worker thread of this process that holds
+ * the lock is recognised only by the start time, so it is refused too. A process that dies while holding LOCK.takeover leaves it behind;
  * the next taker removes it if its pid is dead, with a narrow race if two
  * takers do so at the same instant.
  */
@@ -41,21 +43,33 @@ interface Holder {
   token: string;
 }
 
-/** The start time of a process (field 22 of /proc/<pid>/stat), or '' where there is no /proc. */
+/** Lock files this module instance holds (a second open in this process is refused by this). */
+const heldHere = new Set<string>();
+
+/**
+ * Which incarnation of a pid this is: the boot id and the process start
+ * time (field 22 of /proc/<pid>/stat, in ticks since boot); '' without /proc.
+ */
 async function startTime(pid: number): Promise<string> {
   try {
     const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
+    const boot = (await fs.readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => '')).trim();
     // The command name (field 2) is in parentheses and may hold spaces: count fields after its ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19] ?? '';
+    return fields[19] === undefined ? '' : `${boot}/${fields[19]}`;
   } catch {
     return '';
   }
 }
 
-async function alive(h: Holder): Promise<boolean> {
-  if (h.host !== hostname()) return true;
-  if (h.pid === process.pid) return true;
+async function alive(h: Holder, path: string, me: Holder): Promise<boolean> {
+  if (h.host !== me.host) return true;
+  if (h.pid === process.pid) {
+    if (heldHere.has(path)) return true;
+    // Our own pid but another start time: a previous incarnation (a container restarted as pid 1 again).
+    // The same start time, or none known: maybe another thread of this process; count it as live.
+    return !(h.start !== '' && me.start !== '' && h.start !== me.start);
+  }
   try {
     process.kill(h.pid, 0);
   } catch (err) {
@@ -121,15 +135,18 @@ export class DirLock {
     try {
       await fs.mkdir(dir, { recursive: true });
       for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-        if (await createExclusive(path, JSON.stringify(me))) return new DirLock(dir, path, me.token);
+        if (await createExclusive(path, JSON.stringify(me))) {
+          heldHere.add(path);
+          return new DirLock(dir, path, me.token);
+        }
         const holder = await readHolder(path);
         if (holder === null) continue; // released meanwhile: try again
         if (holder === 'unreadable') throw locked(dir, `${path} exists but cannot be read as a lock (remove it if no quiver process uses ${dir})`);
-        if (await alive(holder)) {
+        if (await alive(holder, path, me)) {
           const where = holder.host === me.host ? '' : ` on host ${holder.host}`;
           throw locked(dir, `held by process ${holder.pid}${where} (${path})`);
         }
-        await takeOver(dir, path, holder);
+        await takeOver(dir, path, holder, me);
       }
       throw locked(dir, `${path} kept changing hands; try again`);
     } catch (err) {
@@ -142,6 +159,7 @@ export class DirLock {
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
+    heldHere.delete(this.path);
     const holder = await readHolder(this.path);
     if (holder !== null && holder !== 'unreadable' && holder.token === this.token) {
       await fs.unlink(this.path).catch((err: unknown) => {
@@ -156,12 +174,11 @@ export class DirLock {
 }
 
 /** Removes a stale LOCK under LOCK.takeover, so only one process can remove a given stale lock. */
-async function takeOver(dir: string, path: string, stale: Holder): Promise<void> {
+async function takeOver(dir: string, path: string, stale: Holder, me: Holder): Promise<void> {
   const takeover = join(dir, TAKEOVER_FILE);
-  const me: Holder = { pid: process.pid, start: await startTime(process.pid), host: hostname(), token: randomUUID() };
   if (!(await createExclusive(takeover, JSON.stringify(me)))) {
     const other = await readHolder(takeover);
-    if (other !== null && other !== 'unreadable' && (await alive(other))) {
+    if (other !== null && other !== 'unreadable' && (await alive(other, takeover, me))) {
       throw locked(dir, `process ${other.pid} is taking over the stale lock of process ${stale.pid}`);
     }
     // A taker died mid-takeover (or its file is unreadable): clear it; the caller retries.
