@@ -2,7 +2,7 @@ import t from 'tap';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SimFiles } from '../host/storage/sim-files.js';
-import { Wal, MAX_GROUP_BYTES } from '../host/storage/wal.js';
+import { Wal, MAX_GROUP_BYTES, MAX_UNSYNCED_BYTES } from '../host/storage/wal.js';
 import { Op, RECORD_HEADER } from '../host/storage/record.js';
 import { segmentName } from '../host/storage/segment.js';
 
@@ -93,4 +93,16 @@ t.test('a backlog larger than MAX_GROUP_BYTES goes out in several writes, in ord
   for await (const r of again.replay()) if (r.lsn === good + 1 && r.body.length === big && r.body[7] === good) good++;
   t.equal(good, 5, 'all five replay intact');
   await again.destroy();
+});
+
+t.test("'interval': past MAX_UNSYNCED_BYTES of unsynced records it syncs without waiting for the timer", async (t) => {
+  const sim = new SimFiles();
+  const wal = await Wal.open({ dir: DIR, files: sim, fsync: 'interval', intervalMs: 1_000_000 });
+  const chunk = 1024 * 1024;
+  for (let i = 0; i < MAX_UNSYNCED_BYTES / chunk - 1; i++) await wal.append(Op.UPSERT, new Uint8Array(chunk));
+  t.equal(wal.stats.fsyncs, 0, 'below the bound: the timer decides');
+  await wal.append(Op.UPSERT, new Uint8Array(chunk));
+  t.equal(wal.stats.fsyncs, 1, 'past it: synced at once');
+  t.equal(wal.durableLsn, wal.lastLsn, 'everything durable');
+  await wal.destroy();
 });

@@ -60,6 +60,12 @@ export const DEFAULT_INTERVAL_MS = 1000;
  * appends concatenates into; a bigger backlog takes several writes.
  */
 export const MAX_GROUP_BYTES = 8 * 1024 * 1024;
+/**
+ * 'interval' keeps the acknowledged-but-unsynced bytes to re-write them if a
+ * sync fails; past this many it syncs at once rather than wait for the
+ * timer, so that copy stays bounded (and a crash loses less, never more).
+ */
+export const MAX_UNSYNCED_BYTES = 16 * 1024 * 1024;
 
 export interface WalOptions {
   /** The shard's log directory (created if missing). */
@@ -150,6 +156,7 @@ export class Wal {
   private dirDirty = false;
   /** 'interval' only: acknowledged bytes not yet synced, to re-write if a sync fails. */
   private unsynced: { at: number; bytes: Uint8Array }[] = [];
+  private unsyncedBytes = 0;
   private queue: Pending[] = [];
   private flushQueued = false;
   private lane: Promise<void> = Promise.resolve();
@@ -465,7 +472,9 @@ export class Wal {
         this.dataDirty = true;
         if (this.policy === 'interval') {
           this.unsynced.push({ at: pos, bytes: buf });
-          this.armTimer();
+          this.unsyncedBytes += buf.length;
+          if (this.unsyncedBytes > MAX_UNSYNCED_BYTES) await this.syncNow().catch(() => undefined);
+          else this.armTimer();
         }
       }
       this.stats.writes++;
@@ -501,6 +510,7 @@ export class Wal {
       throw this.broken;
     }
     this.unsynced = [];
+    this.unsyncedBytes = 0;
     this.dataDirty = false;
     this.durable = this.last;
     this.broken = null;
@@ -525,6 +535,7 @@ export class Wal {
     this.dataDirty = false;
     this.dirDirty = false;
     this.unsynced = [];
+    this.unsyncedBytes = 0;
     this.durable = this.last;
   }
 
@@ -535,6 +546,7 @@ export class Wal {
       this.stats.fsyncs++;
       this.dataDirty = false;
       this.unsynced = [];
+      this.unsyncedBytes = 0;
       this.durable = this.last;
     }
     if (this.state === 'closed') throw this.closedError();
