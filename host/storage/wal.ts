@@ -161,6 +161,8 @@ export class Wal {
   private flushQueued = false;
   private lane: Promise<void> = Promise.resolve();
   private broken: QuiverError | null = null;
+  /** The fault that first broke the log, for the messages of failed repairs. */
+  private fault: string | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private state: 'open' | 'closing' | 'closed' = 'open';
   private closing: Promise<void> | null = null;
@@ -506,7 +508,8 @@ export class Wal {
         this.dirDirty = false;
       }
     } catch (err) {
-      this.broken = ioError(`repairing ${this.activePath()} after a failed write (the last fault: ${this.broken?.message ?? 'none'})`, err);
+      this.fault ??= this.broken?.message ?? null;
+      this.broken = ioError(`repairing ${this.activePath()}${this.fault ? ` after: ${this.fault};` : ''}`, err);
       throw this.broken;
     }
     this.unsynced = [];
@@ -514,6 +517,7 @@ export class Wal {
     this.dataDirty = false;
     this.durable = this.last;
     this.broken = null;
+    this.fault = null;
   }
 
   private async syncNow(): Promise<void> {
