@@ -12,6 +12,9 @@ export const ErrorCode = {
   CORE_TRAP: 'QUIVER_ERR_CORE_TRAP',
   /** The WASM build and the host disagree on the core's layout (a stale build). */
   CORE_ABI: 'QUIVER_ERR_CORE_ABI',
+  CORRUPT: 'QUIVER_ERR_CORRUPT',
+  LOCKED: 'QUIVER_ERR_LOCKED',
+  IO: 'QUIVER_ERR_IO',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

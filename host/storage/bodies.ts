@@ -1,0 +1,125 @@
+/**
+ * Encodings of log record bodies for the operations that carry points. The
+ * log itself treats a body as opaque bytes; these are the shapes the host
+ * writes and replays. All integers little-endian; sections are 4-byte
+ * aligned so the id and vector sections can be viewed in place.
+ *
+ * UPSERT
+ *   0       4     8           12
+ *   +-------+-----+-----------+----------------------+----------------------+----------------------+
+ *   | count | dim | idWords   | ids: u32 x idWords   | vectors: f32 x       | payloads: count x    |
+ *   |  u32  | u32 | u32       | (packed id words)    |   count * dim        | [u32 len][bytes][pad]|
+ *   +-------+-----+-----------+----------------------+----------------------+----------------------+
+ *   A payload length of 0xFFFFFFFF means "no payload"; each payload's bytes
+ *   are padded with zeros to a multiple of 4.
+ *
+ * DELETE
+ *   +-------+-----------+----------------------+
+ *   | count | idWords   | ids: u32 x idWords   |
+ *   +-------+-----------+----------------------+
+ *
+ * `ids` is whatever packing of ids into u32 words the host uses (it knows
+ * how many words each id takes); only `count` and the word count are checked.
+ */
+import { ErrorCode, QuiverError } from '../errors.js';
+
+const NO_PAYLOAD = 0xffffffff;
+
+export interface UpsertBody {
+  count: number;
+  dim: number;
+  ids: Uint32Array;
+  vectors: Float32Array;
+  /** One entry per point; null = no payload. */
+  payloads: readonly (Uint8Array | null)[];
+}
+
+export interface DeleteBody {
+  count: number;
+  ids: Uint32Array;
+}
+
+const pad4 = (n: number): number => (n + 3) & ~3;
+
+function bad(why: string): QuiverError {
+  return new QuiverError(ErrorCode.CORRUPT, `not a valid log record body: ${why}`);
+}
+
+export function encodeUpsert(b: UpsertBody): Uint8Array {
+  if (b.vectors.length !== b.count * b.dim) {
+    throw new QuiverError(ErrorCode.INVALID_ARGUMENT, `upsert body: ${b.vectors.length} vector values for ${b.count} x ${b.dim}`);
+  }
+  if (b.payloads.length !== b.count) {
+    throw new QuiverError(ErrorCode.INVALID_ARGUMENT, `upsert body: ${b.payloads.length} payloads for ${b.count} points`);
+  }
+  let size = 12 + b.ids.length * 4 + b.vectors.length * 4;
+  for (const p of b.payloads) size += 4 + (p === null ? 0 : pad4(p.length));
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, b.count, true);
+  view.setUint32(4, b.dim, true);
+  view.setUint32(8, b.ids.length, true);
+  let at = 12;
+  out.set(new Uint8Array(b.ids.buffer, b.ids.byteOffset, b.ids.byteLength), at);
+  at += b.ids.byteLength;
+  out.set(new Uint8Array(b.vectors.buffer, b.vectors.byteOffset, b.vectors.byteLength), at);
+  at += b.vectors.byteLength;
+  for (const p of b.payloads) {
+    view.setUint32(at, p === null ? NO_PAYLOAD : p.length, true);
+    at += 4;
+    if (p !== null) {
+      out.set(p, at);
+      at += pad4(p.length);
+    }
+  }
+  return out;
+}
+
+/** Decodes an upsert body; the typed arrays are copies (the body's buffer may be reused). */
+export function decodeUpsert(body: Uint8Array): UpsertBody {
+  if (body.length < 12) throw bad(`upsert body of ${body.length} bytes`);
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  const count = view.getUint32(0, true);
+  const dim = view.getUint32(4, true);
+  const idWords = view.getUint32(8, true);
+  let at = 12;
+  const fixed = at + idWords * 4 + count * dim * 4;
+  if (fixed + count * 4 > body.length) throw bad(`upsert body of ${body.length} bytes cannot hold ${count} x ${dim} and ${idWords} id words`);
+  const ids = new Uint32Array(body.slice(at, at + idWords * 4).buffer);
+  at += idWords * 4;
+  const vectors = new Float32Array(body.slice(at, at + count * dim * 4).buffer);
+  at += count * dim * 4;
+  const payloads: (Uint8Array | null)[] = [];
+  for (let i = 0; i < count; i++) {
+    if (at + 4 > body.length) throw bad(`upsert body ends inside payload ${i}`);
+    const len = view.getUint32(at, true);
+    at += 4;
+    if (len === NO_PAYLOAD) {
+      payloads.push(null);
+      continue;
+    }
+    if (at + len > body.length) throw bad(`payload ${i} of ${len} bytes runs past the body`);
+    payloads.push(body.slice(at, at + len));
+    at += pad4(len);
+  }
+  if (at !== body.length) throw bad(`${body.length - at} bytes after the last payload`);
+  return { count, dim, ids, vectors, payloads };
+}
+
+export function encodeDelete(b: DeleteBody): Uint8Array {
+  const out = new Uint8Array(8 + b.ids.byteLength);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, b.count, true);
+  view.setUint32(4, b.ids.length, true);
+  out.set(new Uint8Array(b.ids.buffer, b.ids.byteOffset, b.ids.byteLength), 8);
+  return out;
+}
+
+export function decodeDelete(body: Uint8Array): DeleteBody {
+  if (body.length < 8) throw bad(`delete body of ${body.length} bytes`);
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  const count = view.getUint32(0, true);
+  const idWords = view.getUint32(4, true);
+  if (8 + idWords * 4 !== body.length) throw bad(`delete body of ${body.length} bytes for ${idWords} id words`);
+  return { count, ids: new Uint32Array(body.slice(8).buffer) };
+}
