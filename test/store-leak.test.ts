@@ -11,8 +11,8 @@ const DIM = 64;
 const N = 5000;
 const WARMUP = 5;
 const CYCLES = Number(process.env.QUIVER_LEAK_CYCLES ?? 30);
-/** Well under the 0.3-0.5 MiB per cycle the bug leaked. */
-const MAX_SLOPE = 0.12 * MiB;
+/** Under the 0.3-0.5 MiB per cycle the bug leaked, with room for the noise of a loaded 2-core machine (82 KiB measured there). */
+const MAX_SLOPE = 0.2 * MiB;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const DATA = clustered(N, DIM, 20, 8);
