@@ -33,6 +33,8 @@ import {
 @inline const RUN_NEXT: u32 = 0;
 // @ts-ignore: decorator
 @inline const RUN_SLABS: u32 = 4;
+// @ts-ignore: decorator
+@inline const RUN_HEADER: u32 = RUN_SLABS + 4; // a free run's bookkeeping words, at its start
 
 // @ts-ignore: decorator
 @inline function acctPtr(cls: u32): usize {
@@ -170,7 +172,7 @@ export function runFree(ptr: usize, slabs: u32, cls: u32): void {
 export function scrubFreeRuns(): void {
   let run = <usize>hget(H_FREE_RUNS);
   while (run != 0) {
-    memory.fill(run + 8, 0, (<usize>load<u32>(run, RUN_SLABS) << SLAB_SHIFT) - 8);
+    memory.fill(run + RUN_HEADER, 0, (<usize>load<u32>(run, RUN_SLABS) << SLAB_SHIFT) - RUN_HEADER);
     run = <usize>load<u32>(run, RUN_NEXT);
   }
 }

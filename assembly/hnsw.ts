@@ -18,7 +18,7 @@ import {
   FLAG_DELETED, FLAG_UUID, H_CAND, H_CAND_CAP, H_DELETED, H_DIM, H_EFC, H_ENTRY,
   H_LEVEL_MULT, H_LIVE, H_LIVE_LINK_BYTES, H_M, H_M0, H_MAX_LEVEL, H_METRIC, H_RES, H_RES_CAP,
   H_RNG, H_SEL, H_SEL_CAP, H_SLOTS, H_NODE_DIR, H_DIV_MAGIC, H_PER_SLAB, H_STRIDE, H_VEC_OFF, H_VISITED, H_VISITED_CAP, H_VISIT_GEN, H_IO,
-  IO_ID_HI, IO_ID_LO, IO_KIND, IO_PAYLOAD_LEN, IO_VECTOR, MAX_PAYLOAD_BYTES, NODE_PAYLOAD,
+  IO_ID_HI, IO_ID_LO, IO_KIND, IO_PAYLOAD, IO_PAYLOAD_LEN, IO_VECTOR, MAX_PAYLOAD_BYTES, NODE_PAYLOAD,
   RESULT_PAYLOAD_LEN, RESULT_PAYLOAD_PTR, MAX_LEVEL, METRIC_COSINE, METRIC_L2, METRIC_IP,
   META_LEVEL_SHIFT, NODE_LINKS, NODE_META, NODE_UPPER, NONE, OK, RESULT_BYTES, RESULT_DIST,
   RESULT_FLAGS, RESULT_ID_HI, RESULT_ID_LO, DEBUG, ID_HI, ID_LO, SLAB_SHIFT, TAG_SHIFT, f32At, headerPtr, hget, hset,
@@ -485,8 +485,8 @@ export function getStaged(): i32 {
   const p = nodePtr(slot);
   memory.copy(io + IO_VECTOR, vectorOf(p), <usize>hget(H_DIM) << 2);
   const blob = <usize>load<u32>(p, NODE_PAYLOAD);
-  // out: the payload's bytes pointer at IO_KIND, its length at IO_PAYLOAD_LEN
-  store<u32>(io, blob == 0 ? 0 : <u32>payloadBytesPtr(blob), IO_KIND);
+  // out: the payload's bytes pointer at IO_PAYLOAD, its length at IO_PAYLOAD_LEN
+  store<u32>(io, blob == 0 ? 0 : <u32>payloadBytesPtr(blob), IO_PAYLOAD);
   store<u32>(io, blob == 0 ? 0 : payloadLen(blob), IO_PAYLOAD_LEN);
   return OK;
 }

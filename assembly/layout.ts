@@ -329,8 +329,8 @@
 // IO buffer: the host stages inputs here and reads outputs back.
 //   insert:  id lo u64, id hi u64, kind u32 (FLAG_UUID or 0), payload len u32,
 //            vector f32[dim], payload bytes
-//   get:     in as insert; out: payload ptr at IO_KIND, payload len at
-//            IO_PAYLOAD_LEN, vector at IO_VECTOR
+//   get:     in as insert; out: payload ptr at IO_PAYLOAD (IO_KIND's
+//            slot, reused), payload len at IO_PAYLOAD_LEN, vector at IO_VECTOR
 //   search:  query f32[dim]; results go to a caller-given pointer
 //   result:  dist f32, flags u32, id lo u64, id hi u64, payload ptr u32,
 //            payload len u32 (RESULT_BYTES each)
@@ -338,6 +338,8 @@
 //
 //   IO ITEM   0 id lo u64 | 8 id hi u64 | 16 kind u32 | 20 payload len u32
 //             24 vector f32[dim] | payload bytes
+//   GET OUT   16 payload ptr u32 (IO_PAYLOAD, an alias of IO_KIND: the kind
+//             is read before get() writes the pointer over it)
 //   RESULT    0 dist f32 | 4 flags u32 | 8 id lo u64 | 16 id hi u64
 //             24 payload ptr u32 | 28 payload len u32
 //   LISTED ID 0 id lo u64 | 8 id hi u64 | 16 kind u32 (1: UUID)
@@ -350,6 +352,8 @@
 @inline export const IO_KIND: u32 = IO_ID_HI + 8;
 // @ts-ignore: decorator
 @inline export const IO_PAYLOAD_LEN: u32 = IO_KIND + 4;
+// @ts-ignore: decorator
+@inline export const IO_PAYLOAD: u32 = IO_KIND; // get()'s out: the payload bytes pointer
 // @ts-ignore: decorator
 @inline export const IO_VECTOR: u32 = IO_PAYLOAD_LEN + 4;
 // @ts-ignore: decorator

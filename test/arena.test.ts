@@ -233,6 +233,7 @@ interface Alloc {
   word: number; // the pattern: every u32 of the allocation holds it
 }
 
+// not the shared PRNG on purpose: a hash of the serial gives every allocation a distinct nonzero word (random ones could collide)
 let serial = 0;
 function patternWord(): number {
   serial++;

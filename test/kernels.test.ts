@@ -28,6 +28,7 @@ import fc from 'fast-check';
 import { instantiateDebug } from '../host/core/module.js';
 import type { DebugCoreExports } from '../host/core/abi.js';
 import { Index, QuiverError } from '../host/index.js';
+import { rng } from './helpers/data.js';
 
 const U23 = 2 ** -23;
 const SUBNORMAL_ULP = 2 ** -149;
@@ -143,14 +144,9 @@ const pairArb = (el: fc.Arbitrary<number>) =>
   dimArb.chain((dim) => fc.tuple(vecArb(dim, el), vecArb(dim, el), shiftArb, shiftArb));
 
 /** Deterministic float32 values in [-100, 100] for the fixed edge cases. */
-function lcgVector(dim: number, seed: number): Float32Array {
-  const out = new Float32Array(dim);
-  let x = seed >>> 0;
-  for (let i = 0; i < dim; i++) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    out[i] = Math.fround((x / 2 ** 32) * 200 - 100);
-  }
-  return out;
+function seededVector(dim: number, seed: number): Float32Array {
+  const rand = rng(seed);
+  return Float32Array.from({ length: dim }, () => rand() * 200 - 100);
 }
 
 // ---------------------------------------------------------------------------
@@ -214,8 +210,8 @@ t.test('identical vectors are at l2 distance exactly 0', async (t) => {
 
 t.test('edge dimensions', async (t) => {
   for (const dim of [1, 3, 4, 15, 16, 17, 128, 1023]) {
-    const a = lcgVector(dim, dim * 7 + 1);
-    const b = lcgVector(dim, dim * 13 + 5);
+    const a = seededVector(dim, dim * 7 + 1);
+    const b = seededVector(dim, dim * 13 + 5);
     for (let shift = 0; shift < 4; shift++) {
       t.doesNotThrow(() => checkKernels(a, b, shift, (shift + 1) & 3), `dim ${dim}, shift ${shift}`);
     }

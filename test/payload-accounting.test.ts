@@ -4,6 +4,7 @@
 import t from 'tap';
 import { Index } from '../host/index.js';
 import { needsCompaction } from '../host/memory/policy.js';
+import { rng } from './helpers/data.js';
 
 t.test('after compacting a payload-heavy index, nothing reclaimable is left to trigger another', async (t) => {
   const dim = 8;
@@ -12,8 +13,7 @@ t.test('after compacting a payload-heavy index, nothing reclaimable is left to t
   // JSON of {"s":"xxx..."} is 520 bytes: a 524-byte blob in a 1 KiB block
   const payload = { s: 'x'.repeat(520 - 8) };
   t.equal(Buffer.byteLength(JSON.stringify(payload)), 520);
-  let seed = 12345;
-  const rand = (): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const rand = rng(12345);
   const batch = 1000;
   for (let b = 0; b < n; b += batch) {
     const ids = Array.from({ length: batch }, (_, i) => b + i);

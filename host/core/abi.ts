@@ -106,6 +106,7 @@ export const LAYOUT = {
   IO_ID_LO: 0,
   IO_ID_HI: 8,
   IO_KIND: 16,
+  IO_PAYLOAD: 16,
   IO_PAYLOAD_LEN: 20,
   IO_VECTOR: 24,
   RESULT_DIST: 0,
@@ -118,6 +119,8 @@ export const LAYOUT = {
   LISTED_BYTES: 20,
   NODE_META: 0,
   NODE_PAYLOAD: 8,
+  NODE_LINKS: 12,
+  ID_BYTES: 16,
   META_LEVEL_SHIFT: 8,
   META_LEVEL_MASK: 0x1f,
   UPPER_LINKS: 4,
@@ -171,9 +174,27 @@ export const METRIC_NAMES: readonly MetricName[] = ['l2', 'ip', 'cosine'];
 
 /** io buffer layout for one staged item. */
 export const IO = {
-  ID_LO: LAYOUT.IO_ID_LO, ID_HI: LAYOUT.IO_ID_HI, KIND: LAYOUT.IO_KIND,
+  ID_LO: LAYOUT.IO_ID_LO, ID_HI: LAYOUT.IO_ID_HI, KIND: LAYOUT.IO_KIND, PAYLOAD: LAYOUT.IO_PAYLOAD,
   PAYLOAD_LEN: LAYOUT.IO_PAYLOAD_LEN, VECTOR: LAYOUT.IO_VECTOR,
 } as const;
+
+/**
+ * About the bytes one inserted vector makes the core touch (its payload
+ * not included), derived from the layout:
+ * - its node record: the fixed words (meta, upper pointer, payload
+ *   pointer, NODE_LINKS), M0 = 2M level-0 links, the f32 vector, the id;
+ * - its share of upper-level link lists (UPPER_LINKS + M links each): the
+ *   level multiplier 1/ln(M) gives a node 1/(M - 1) of them on average;
+ * - its id map entry, a u32 slot number like a link, counted twice: the
+ *   table is at most 3/4 full, and a rebuild holds the old and the new one;
+ * - its item header in the io buffer while it is staged (IO_VECTOR).
+ */
+export function insertBytesPerVector(M: number, dim: number): number {
+  const record = LAYOUT.NODE_LINKS + 2 * M * LAYOUT.LINK_BYTES + dim * Float32Array.BYTES_PER_ELEMENT + LAYOUT.ID_BYTES;
+  const upper = Math.ceil((LAYOUT.UPPER_LINKS + M * LAYOUT.LINK_BYTES) / (M - 1));
+  const idmap = 2 * LAYOUT.LINK_BYTES;
+  return record + upper + idmap + LAYOUT.IO_VECTOR;
+}
 
 /** One search result record, RESULT_BYTES long. */
 export const RESULT = {

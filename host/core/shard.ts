@@ -241,7 +241,7 @@ export class Shard {
     if (status === ERR_NOT_FOUND) return undefined;
     if (status !== OK) throw coreStatusError(status, 'get');
     const at = (io + IO.VECTOR) >>> 2;
-    const ptr = this.#u32[(io + IO.KIND) >>> 2]!;
+    const ptr = this.#u32[(io + IO.PAYLOAD) >>> 2]!;
     const len = this.#u32[(io + IO.PAYLOAD_LEN) >>> 2]!;
     return { vector: this.#f32.slice(at, at + this.dim), payload: ptr === 0 ? undefined : this.#u8.slice(ptr, ptr + len) };
   }

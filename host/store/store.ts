@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { insertBytesPerVector } from '../core/abi.js';
 import type { CompactionReport } from '../core/compaction.js';
 import type { SearchHits } from '../core/shard.js';
 import type { IndexStats } from '../core/stats.js';
@@ -200,9 +201,9 @@ export class Store extends EventEmitter {
       const encoded = encodePayloads(options.payloads, n);
       const signal = options.signal;
       if (signal?.aborted) throw abortError(signal, 0);
-      // about what the shards will touch: node records plus id map and links
+      // about what the shards will touch: node records, links, id map and io staging (abi.ts), plus the payloads
       const payloadBytes = encoded?.reduce((a, p) => a + (p?.byteLength ?? 0), 0) ?? 0;
-      const releaseAdmission = await this.#memory.admit(ds.name, n * (8 * ds.M + 4 * ds.dim + 24 + 48) + payloadBytes);
+      const releaseAdmission = await this.#memory.admit(ds.name, n * insertBytesPerVector(ds.M, ds.dim) + payloadBytes);
       let applied = 0;
       let cancel: ReturnType<CancelSlots['acquire']> | undefined;
       try {
