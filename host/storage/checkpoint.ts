@@ -27,9 +27,8 @@
 import { join } from 'node:path';
 import { ErrorCode, QuiverError } from '../errors.js';
 import { crc32c } from './crc32c.js';
-import { errorCode, nodeFiles, readWhole, type Files } from './files.js';
+import { errorCode, ioError, nodeFiles, readWhole, type Files } from './files.js';
 import { readManifest, writeManifest, MANIFEST, MANIFEST_PREV, type ImageRef, type Manifest } from './manifest.js';
-import { ioError } from './wal.js';
 
 const MAGIC = 0x54495651; // 'QVIT'
 const VERSION = 1;

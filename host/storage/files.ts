@@ -12,6 +12,7 @@
  */
 import * as fs from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { ErrorCode, QuiverError } from '../errors.js';
 
 /** 'r' read; 'r+' read/write an existing file; 'w' create or truncate; 'wx' create, fail if it exists. */
 export type OpenFlags = 'r' | 'r+' | 'w' | 'wx';
@@ -155,3 +156,16 @@ export const nodeFiles: Files = {
     }
   },
 };
+
+/** A QUIVER_ERR_CORRUPT naming the file and the byte offset. */
+export function corrupt(file: string, offset: number, why: string, cause?: unknown): QuiverError {
+  return new QuiverError(ErrorCode.CORRUPT, `${file}: corrupt at byte ${offset}: ${why}`, cause === undefined ? {} : { cause });
+}
+
+/** A file-system failure as QUIVER_ERR_IO, saying what was being done and the system code (QuiverErrors pass through). */
+export function ioError(what: string, err: unknown): QuiverError {
+  if (err instanceof QuiverError) return err;
+  const code = errorCode(err);
+  const message = err instanceof Error ? err.message : String(err);
+  return new QuiverError(ErrorCode.IO, `${what} failed${code ? ` (${code})` : ''}: ${message}`, { cause: err });
+}

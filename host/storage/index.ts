@@ -6,7 +6,7 @@
  *   <data dir>/LOCK                      lock.ts
  *   <shard dir>/MANIFEST, MANIFEST.prev  manifest.ts
  *   <shard dir>/image-<seq>.qvi          checkpoint.ts
- *   <shard dir>/wal/<first lsn>.wal      wal.ts, segment.ts, record.ts
+ *   <shard dir>/wal/<first lsn>.wal      wal.ts, wal-dir.ts, segment.ts, record.ts
  *
  * Not exported from the package yet. SimFiles (sim-files.ts) is for tests.
  */

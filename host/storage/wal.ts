@@ -29,112 +29,25 @@
  * succeeds, the rejected group may reappear at recovery (only that group:
  * nothing was acknowledged after it).
  *
- * Recovery. open() scans the last segment: a bad record with no whole record
- * after it is the torn end of an interrupted write and is truncated; any
- * other bad record is corruption (QUIVER_ERR_CORRUPT with file and offset).
- * Only the last segment can be torn: a segment is synced before the next
- * one is created. replay(from) reads records from LSN `from` and refuses
- * any bad record or any gap in the LSNs.
- *
- * Segment size (default 64 MiB): recovery reads the log after the last
- * checkpoint, and a checkpoint can delete only whole segments, so up to one
- * segment of already-checkpointed records is re-read at startup; open +
- * replay of one full 64 MiB segment of 1 KiB records took ~0.7 s here
- * (Node 20, warm page cache, CRC32C in JS most of it). Smaller segments mean
- * more files and more rotations (a sync and a directory sync each); larger
- * ones keep more disk and more replay after a checkpoint. etcd uses 64 MB,
- * PostgreSQL 16 MiB.
+ * Recovery (wal-dir.ts). open() cuts a torn tail off the last segment and
+ * refuses any other bad record; replay() refuses a bad record or a gap.
+ * Options, counters and limits are in wal-options.ts.
  */
 import { join } from 'node:path';
 import { ErrorCode, QuiverError } from '../errors.js';
-import { errorCode, nodeFiles, type FileHandle, type Files } from './files.js';
+import { ioError, type FileHandle, type Files } from './files.js';
 import { encodeRecord, MAX_BODY, MAX_LSN, RECORD_HEADER, type LogRecord } from './record.js';
-import { BadRecord, parseSegmentName, scanSegment, segmentName, wholeRecordAfter, Window } from './segment.js';
+import { segmentName } from './segment.js';
+import { deleteSegmentsBefore, openLogDir, replaySegments, type LogDir, type Segment } from './wal-dir.js';
+import { MAX_GROUP_BYTES, MAX_UNSYNCED_BYTES, resolveOptions, type FsyncPolicy, type ResolvedWalOptions, type WalOptions, type WalRecovery, type WalStats } from './wal-options.js';
 
-export type FsyncPolicy = 'always' | 'interval' | 'never';
-
-export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
-export const DEFAULT_INTERVAL_MS = 1000;
-/**
- * Most bytes one group write carries: bounds the buffer a burst of large
- * appends concatenates into; a bigger backlog takes several writes.
- */
-export const MAX_GROUP_BYTES = 8 * 1024 * 1024;
-/**
- * 'interval' keeps the acknowledged-but-unsynced bytes to re-write them if a
- * sync fails; past this many it syncs at once rather than wait for the
- * timer, so that copy stays bounded (and a crash loses less, never more).
- */
-export const MAX_UNSYNCED_BYTES = 16 * 1024 * 1024;
-
-export interface WalOptions {
-  /** The shard's log directory (created if missing). */
-  dir: string;
-  files?: Files;
-  fsync?: FsyncPolicy;
-  /** For 'interval': how often to sync, in ms. */
-  intervalMs?: number;
-  /** Rotate to a new segment once the active one holds this many bytes. */
-  segmentBytes?: number;
-  /**
-   * The LSN the log continues at if it is empty or ends before it (records
-   * before it are covered by a checkpoint image). Default 1.
-   */
-  startLsn?: number;
-}
-
-/** Counters for benchmarks and metrics. */
-export interface WalStats {
-  /** fdatasyncs of segment files. */
-  fsyncs: number;
-  /** fsyncs of the log directory. */
-  dirSyncs: number;
-  /** Group writes (one write() each). */
-  writes: number;
-  records: number;
-  bytes: number;
-  /** Segments rotated to. */
-  rotations: number;
-}
-
-/** What open() repaired. */
-export interface WalRecovery {
-  /** Bytes of a torn tail that were cut off the last segment. */
-  truncatedBytes: number;
-  /** The segment that was cut, if any. */
-  file: string | null;
-}
+export { DEFAULT_INTERVAL_MS, DEFAULT_SEGMENT_BYTES, MAX_GROUP_BYTES, MAX_UNSYNCED_BYTES, type FsyncPolicy, type WalOptions, type WalRecovery, type WalStats } from './wal-options.js';
 
 interface Pending {
   op: number;
   body: Uint8Array;
   resolve: (lsn: number) => void;
   reject: (err: unknown) => void;
-}
-
-interface Segment {
-  first: number;
-  name: string;
-}
-
-const POLICIES: readonly FsyncPolicy[] = ['always', 'interval', 'never'];
-
-function positiveInt(value: unknown, name: string, min = 1): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw new RangeError(`options.${name} must be an integer >= ${min}`);
-  }
-  return value;
-}
-
-export function corrupt(file: string, offset: number, why: string, cause?: unknown): QuiverError {
-  return new QuiverError(ErrorCode.CORRUPT, `${file}: corrupt at byte ${offset}: ${why}`, cause === undefined ? {} : { cause });
-}
-
-export function ioError(what: string, err: unknown): QuiverError {
-  if (err instanceof QuiverError) return err;
-  const code = errorCode(err);
-  const message = err instanceof Error ? err.message : String(err);
-  return new QuiverError(ErrorCode.IO, `${what} failed${code ? ` (${code})` : ''}: ${message}`, { cause: err });
 }
 
 export class Wal {
@@ -167,79 +80,27 @@ export class Wal {
   private state: 'open' | 'closing' | 'closed' = 'open';
   private closing: Promise<void> | null = null;
 
-  private constructor(o: Required<Omit<WalOptions, 'startLsn'>>, segments: Segment[], active: FileHandle, end: number, last: number, recovery: WalRecovery) {
+  private constructor(o: ResolvedWalOptions, d: LogDir) {
     this.dir = o.dir;
     this.files = o.files;
     this.policy = o.fsync;
     this.intervalMs = o.intervalMs;
     this.segmentBytes = o.segmentBytes;
-    this.segments = segments;
-    this.active = active;
-    this.end = end;
-    this.last = last;
-    this.durable = last;
-    this.recovery = recovery;
+    this.segments = d.segments;
+    this.active = d.active;
+    this.end = d.end;
+    this.last = d.last;
+    this.durable = d.last;
+    this.recovery = d.recovery;
   }
 
   /** Opens (or creates) the log in `options.dir`, truncating a torn tail. */
   static async open(options: WalOptions): Promise<Wal> {
-    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-    if (typeof options.dir !== 'string' || options.dir === '') throw new TypeError('options.dir must be a non-empty string');
-    const fsync = options.fsync ?? 'always';
-    if (!POLICIES.includes(fsync)) throw new RangeError(`options.fsync must be one of ${POLICIES.join(', ')}`);
-    const o = {
-      dir: options.dir,
-      files: options.files ?? nodeFiles,
-      fsync,
-      intervalMs: positiveInt(options.intervalMs ?? DEFAULT_INTERVAL_MS, 'intervalMs'),
-      segmentBytes: positiveInt(options.segmentBytes ?? DEFAULT_SEGMENT_BYTES, 'segmentBytes', 64),
-    };
-    const startLsn = positiveInt(options.startLsn ?? 1, 'startLsn');
+    const { o, startLsn } = resolveOptions(options);
     const { files, dir } = o;
     try {
-      await files.mkdir(dir);
-      const segments: Segment[] = [];
-      for (const name of await files.readdir(dir)) {
-        const first = parseSegmentName(name);
-        if (first !== undefined) segments.push({ first, name });
-      }
-      segments.sort((a, b) => a.first - b.first);
-      const recovery: WalRecovery = { truncatedBytes: 0, file: null };
-      const tail = segments.at(-1);
-      if (tail === undefined) {
-        const seg = { first: startLsn, name: segmentName(startLsn) };
-        const h = await files.open(join(dir, seg.name), 'w');
-        await files.syncDir(dir);
-        return new Wal(o, [seg], h, 0, startLsn - 1, recovery);
-      }
-      const path = join(dir, tail.name);
-      const h = await files.open(path, 'r+');
-      let end = 0;
-      let last = tail.first - 1;
-      try {
-        const w = new Window(h, await h.size());
-        try {
-          for await (const r of scanSegment(w, tail.first, false)) {
-            end = r.end;
-            last = r.lsn;
-          }
-        } catch (err) {
-          if (!(err instanceof BadRecord)) throw err;
-          const whole = err.whole ? err.offset : await wholeRecordAfter(w, err.offset, last + 1);
-          if (whole >= 0) throw corrupt(path, err.offset, `${err.why}, and a whole record follows at byte ${whole}`);
-          recovery.truncatedBytes = w.size - err.offset;
-          recovery.file = path;
-          await h.truncate(err.offset);
-        }
-        // What a killed process left may still be only in the page cache: make it durable before appending after it.
-        await h.datasync();
-        await files.syncDir(dir);
-      } catch (err) {
-        await h.close();
-        throw err;
-      }
-      const wal = new Wal(o, segments, h, end, last, recovery);
-      if (last + 1 < startLsn) {
+      const wal = new Wal(o, await openLogDir(files, dir, startLsn));
+      if (wal.last + 1 < startLsn) {
         try {
           await wal.rotate(startLsn);
         } catch (err) {
@@ -315,38 +176,7 @@ export class Wal {
   async *replay(from = this.firstLsn): AsyncGenerator<LogRecord> {
     if (!Number.isSafeInteger(from) || from < 1) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, `replay: from must be a positive integer LSN, got ${String(from)}`);
     if (from > this.last + 1) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, `replay: from LSN ${from} is past the end of the log (next LSN ${this.last + 1})`);
-    const segments = [...this.segments];
-    const activeName = segments.at(-1)!.name;
-    const activeEnd = this.end;
-    let i = segments.length - 1;
-    while (i > 0 && segments[i]!.first > from) i--;
-    if (segments[i]!.first > from) {
-      throw corrupt(join(this.dir, segments[i]!.name), 0, `the log starts at LSN ${segments[i]!.first}; records ${from}..${segments[i]!.first - 1} are gone`);
-    }
-    let expected = segments[i]!.first;
-    for (; i < segments.length; i++) {
-      const seg = segments[i]!;
-      const path = join(this.dir, seg.name);
-      if (seg.first !== expected) throw corrupt(path, 0, `segment starts at LSN ${seg.first} where LSN ${expected} belongs (records ${expected}..${seg.first - 1} are missing)`);
-      let h: FileHandle;
-      try {
-        h = await this.files.open(path, 'r');
-      } catch (err) {
-        throw ioError(`reading ${path}`, err);
-      }
-      try {
-        const w = new Window(h, seg.name === activeName ? activeEnd : await h.size());
-        for await (const r of scanSegment(w, expected)) {
-          expected = r.lsn + 1;
-          if (r.lsn >= from) yield { lsn: r.lsn, op: r.op, body: r.body };
-        }
-      } catch (err) {
-        if (err instanceof BadRecord) throw corrupt(path, err.offset, err.why);
-        throw ioError(`reading ${path}`, err);
-      } finally {
-        await h.close();
-      }
-    }
+    yield* replaySegments(this.files, this.dir, [...this.segments], this.end, from);
   }
 
   /**
@@ -356,28 +186,7 @@ export class Wal {
   truncateBefore(lsn: number): Promise<number> {
     if (!Number.isSafeInteger(lsn) || lsn < 1) return Promise.reject(new QuiverError(ErrorCode.INVALID_ARGUMENT, `truncateBefore: lsn must be a positive integer, got ${String(lsn)}`));
     if (this.state === 'closed') return Promise.reject(new QuiverError(ErrorCode.CLOSED, `the write-ahead log in ${this.dir} is closed`));
-    return this.serial(async () => {
-      let removed = 0;
-      try {
-        while (this.segments.length > 1 && this.segments[1]!.first <= lsn) {
-          const path = join(this.dir, this.segments[0]!.name);
-          try {
-            await this.files.unlink(path);
-          } catch (err) {
-            if (errorCode(err) !== 'ENOENT') throw err;
-          }
-          this.segments.shift();
-          removed++;
-        }
-        if (removed > 0) {
-          await this.files.syncDir(this.dir);
-          this.stats.dirSyncs++;
-        }
-      } catch (err) {
-        throw ioError(`deleting checkpointed segments in ${this.dir}`, err);
-      }
-      return removed;
-    });
+    return this.serial(() => deleteSegmentsBefore(this.files, this.dir, this.segments, lsn, this.stats));
   }
 
   /** Writes what is queued, syncs, and closes. Idempotent. */
