@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { Shard, type ShardParams } from '../core/shard.js';
 import { ErrorCode, QuiverError } from '../errors.js';
 import {
-  decodeDelete, decodePartial, decodeUpsert, encodeDelete, encodePartial, encodeUpsert, loadCheckpoint, nodeFiles, Op, Wal,
+  decodeDelete, decodePartial, decodeUpsert, encodeDelete, encodePartial, encodeUpsert, loadCheckpointInto, nodeFiles, Op, Wal,
   writeCheckpoint, type Files, type FsyncPolicy,
 } from '../storage/index.js';
 import { ID_WORDS } from './protocol.js';
@@ -92,11 +92,12 @@ export class ShardLog {
    */
   static async recover(d: Durability, params: ShardParams): Promise<Recovered> {
     const files = d.files ?? nodeFiles;
-    const loaded = await loadCheckpoint({ dir: d.dir, files });
-    let shard: Shard | undefined;
+    // the image file is read straight into the shard's new linear memory
+    const loaded = await loadCheckpointInto({ dir: d.dir, files }, (length, fill, path) => imageShard(length, fill, path, params));
+    let shard: Shard | undefined = loaded?.value;
     let wal: Wal | undefined;
     try {
-      shard = loaded === null ? Shard.create(params) : imageShard(loaded.bytes, join(d.dir, loaded.file), params);
+      shard ??= Shard.create(params);
       const imageLsn = loaded?.lsn ?? 0;
       wal = await Wal.open({ dir: join(d.dir, 'wal'), files, fsync: d.fsync, intervalMs: d.intervalMs, startLsn: imageLsn + 1 });
       const replayed = await replay(wal, shard, imageLsn + 1);
@@ -209,10 +210,10 @@ export class ShardLog {
   }
 }
 
-/** A shard from image bytes read from `path`; damage is QUIVER_ERR_CORRUPT naming the file. */
-function imageShard(bytes: Uint8Array, path: string, params: ShardParams): Shard {
+/** A shard from an image file that `fill` reads into its memory; damage is QUIVER_ERR_CORRUPT naming the file. */
+async function imageShard(length: number, fill: (into: Uint8Array) => Promise<void>, path: string, params: ShardParams): Promise<Shard> {
   try {
-    const shard = Shard.fromImage(bytes, params.build ?? 'release');
+    const shard = await Shard.loadImage(length, fill, params.build ?? 'release');
     if (shard.dim !== params.dim) {
       shard.dispose();
       throw new QuiverError(ErrorCode.CORRUPT, `${path}: the image holds dim ${shard.dim}, the catalog says ${params.dim}`);
