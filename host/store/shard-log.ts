@@ -17,6 +17,7 @@
  */
 import { join } from 'node:path';
 import { Shard, type ShardParams } from '../core/shard.js';
+import type { LogFigures } from '../core/stats.js';
 import { ErrorCode, QuiverError } from '../errors.js';
 import {
   decodeDelete, decodePartial, decodeUpsert, encodeDelete, encodePartial, encodeUpsert, loadCheckpointInto, nodeFiles, Op, Wal,
@@ -125,8 +126,13 @@ export class ShardLog {
     return this.#sinceImage;
   }
 
-  get walStats(): Wal['stats'] {
-    return this.#wal.stats;
+  /** The log's figures for stats(). */
+  figures(): LogFigures {
+    const w = this.#wal.stats;
+    return {
+      appliedLsn: this.#applied, imageLsn: this.#imageLsn, bytesSinceImage: this.#sinceImage,
+      fsyncs: w.fsyncs, writes: w.writes, records: w.records, bytes: w.bytes, checkpoints: this.checkpoints,
+    };
   }
 
   /** While a checkpoint streams the image, reads of the shard wait for this. */

@@ -427,11 +427,21 @@ export class Store extends EventEmitter {
       const mem = process.memoryUsage();
       const arenaBytes = datasets.reduce((a, d) => a + d.committedBytes, 0);
       const reclaimableBytes = datasets.reduce((a, d) => a + d.shardStats.reduce((b, s) => b + s.reclaimableBytes, 0), 0);
-      return {
+      const out: StoreStats = {
         threads: this.#pool.size, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, datasets,
         // the tuner's pressure and limit, with this call's fresh byte counts
         tuner: { ...this.#memory.last, rssBytes: mem.rss, heapBytes: mem.heapUsed, arenaBytes, reclaimableBytes, limitBytes: this.#memory.limitBytes },
       };
+      const dir = this.#durable?.dir;
+      if (dir !== undefined) {
+        const logs = datasets.flatMap((d) => d.shardStats.map((s) => s.log)).filter((l) => l !== undefined);
+        const sum = (f: (l: (typeof logs)[number]) => number): number => logs.reduce((a, l) => a + f(l), 0);
+        out.durability = {
+          path: dir.path, fsync: dir.settings.fsync,
+          fsyncs: sum((l) => l.fsyncs), writes: sum((l) => l.writes), records: sum((l) => l.records), bytes: sum((l) => l.bytes), checkpoints: sum((l) => l.checkpoints),
+        };
+      }
+      return out;
     });
   }
 

@@ -128,4 +128,6 @@ export interface StoreStats {
   heapUsedBytes: number;
   datasets: (DatasetInfo & { shardStats: IndexStats[] })[];
   tuner: { rssBytes: number; heapBytes: number; arenaBytes: number; reclaimableBytes: number; pressure: boolean; limitBytes: number };
+  /** A durable store: its directory and policy, and its shards' log figures summed (per shard: shardStats[i].log). */
+  durability?: { path: string; fsync: 'always' | 'interval' | 'never'; fsyncs: number; writes: number; records: number; bytes: number; checkpoints: number };
 }

@@ -333,8 +333,12 @@ async function run(task: Task): Promise<Reply<unknown>> {
       return search(task);
     case 'scroll':
       return scroll(task);
-    case 'stats':
-      return { ok: true, value: statsOf(await readable(task.shard)) satisfies IndexStats };
+    case 'stats': {
+      const stats: IndexStats = statsOf(await readable(task.shard));
+      const log = logs.get(task.shard);
+      if (log !== undefined) stats.log = log.figures();
+      return { ok: true, value: stats };
+    }
     case 'compact':
       return compact(task);
     case 'gc':
