@@ -269,7 +269,8 @@ export class Store extends EventEmitter {
       let applied = 0;
       let cancel: ReturnType<CancelSlots['acquire']> | undefined;
       try {
-        cancel = this.#cancel.acquire(signal);
+        // wait false: the apply outlives this call, so it must not watch a slot that is freed when the call returns
+        cancel = this.#cancel.acquire(wait ? signal : undefined);
         applied = await insertPoints(this.#scatter, ds, packed, flat, encoded, cancel.slot, signal, wait).catch((err: unknown) => {
           applied = (err as QuiverError).applied ?? 0;
           throw err;
