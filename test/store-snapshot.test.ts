@@ -169,6 +169,30 @@ t.test('durable: snapshots under <path>/snapshots; recovered datasets survive cl
   t.same(await store.listSnapshots('docs'), [snap], 'the snapshot is still listed');
 });
 
+t.test('durable: a dataset that refuses to open (damaged images) is repaired from its snapshot', async (t) => {
+  const path = await tmp(t);
+  let store = await Store.open({ threads: 2, path });
+  await fill(store, 'docs');
+  const before = await view(store, 'docs');
+  const file = await store.snapshotPath('docs', (await store.createSnapshot('docs')).name);
+  await store.close();
+  // every image of one shard damaged: no image to fall back to
+  const [id] = await readdir(join(path, 'datasets'));
+  const shardDir = join(path, 'datasets', id!, 'shard-0');
+  for (const name of (await readdir(shardDir)).filter((n) => n.endsWith('.qvi'))) {
+    const bytes = await readFile(join(shardDir, name));
+    bytes[100] ^= 0xff;
+    await writeFile(join(shardDir, name), bytes);
+  }
+  store = await Store.open({ threads: 2, path });
+  t.teardown(() => store.close());
+  t.match(store.recovery, [{ dataset: 'docs', error: /corrupt/ }], 'the dataset refuses to open');
+  await t.rejects(store.count('docs'), { code: 'QUIVER_ERR_CORRUPT' });
+  t.match(await store.recoverSnapshot('docs', file), { name: 'docs', count: N - 100 });
+  t.same(await view(store, 'docs'), before);
+  t.notOk(existsSync(join(path, 'datasets', id!)), 'the damaged files are gone');
+});
+
 t.test('a snapshot of an in-memory store recovers into a durable one, and back', async (t) => {
   const snaps = await tmp(t);
   const path = await tmp(t);
