@@ -215,6 +215,19 @@ t.test('a snapshot of an in-memory store recovers into a durable one, and back',
   t.same(await view(mem, 'again'), before);
 });
 
+t.test('recovery is a write under maxMemoryBytes: refused over the limit, nothing changes', async (t) => {
+  const dir = await tmp(t);
+  const source = await Store.open({ threads: 1, snapshotsPath: dir });
+  t.teardown(() => source.close());
+  await fill(source, 'docs');
+  const file = await source.snapshotPath('docs', (await source.createSnapshot('docs')).name);
+  // a limit below what the process holds already: every write is refused
+  const tight = await Store.open({ threads: 1, snapshotsPath: dir, maxMemoryBytes: 1024 * 1024 });
+  t.teardown(() => tight.close());
+  await t.rejects(tight.recoverSnapshot('docs', file), { code: 'QUIVER_ERR_MEMORY_LIMIT' });
+  t.same(tight.listDatasets(), []);
+});
+
 t.test('the default snapshots path in memory is in the OS temp dir', async (t) => {
   const store = await Store.open({ threads: 1 });
   t.teardown(() => store.close());

@@ -57,6 +57,8 @@ export interface RecoverDeps {
   threads: () => number[];
   /** The memory manager lets go of a dataset that was replaced. */
   forget: (name: string) => void;
+  /** Admission under maxMemoryBytes: the restored shards take about the images' bytes. */
+  admit: (name: string, bytes: number) => Promise<() => void>;
 }
 
 export class Snapshots {
@@ -176,6 +178,16 @@ export class Snapshots {
     checkName(dataset);
     const { catalog, durable } = this.#deps;
     const { entry, shards } = await this.read(file);
+    const release = await this.#deps.admit(dataset, shards.reduce((a, s) => a + s.length, 0));
+    try {
+      return await this.#recover(dataset, file, entry, shards);
+    } finally {
+      release();
+    }
+  }
+
+  async #recover(dataset: string, file: string, entry: SnapshotEntry, shards: SnapshotShard[]): Promise<Dataset> {
+    const { catalog, durable } = this.#deps;
     const params = graphParams({ ...entry, metric: entry.metric as GraphParams['metric'] }, (m) => corrupt(file, 0, `the collection entry: ${m}`));
     // a fresh id, taken before the first await: the restored shards never meet the old ones
     const id = catalog.nextId;

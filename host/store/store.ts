@@ -68,6 +68,7 @@ export class Store extends EventEmitter {
     this.#durable = dir === undefined ? undefined : new Durable(dir, this.#catalog, this.#scatter, pool);
     this.#snapshots = new Snapshots(snapshotsPath, this.#scatter, {
       catalog: this.#catalog, durable: this.#durable, threads: () => pool.threadIds, forget: (name) => this.#memory.forget(name),
+      admit: (name, bytes) => this.#memory.admit(name, bytes),
     });
     pool.on('threadLost', (threadId: number) => this.#onThreadLost(threadId));
     this.#metrics = createMetrics(registry, {
