@@ -1,7 +1,7 @@
 import t from 'tap';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store, type Id } from '../host/index.js';
@@ -53,8 +53,14 @@ t.test('in memory: create, list, path, recover into a new name and over an exist
   t.equal(store.snapshotsPath, dir);
   await fill(store, 'docs');
   const before = await view(store, 'docs');
+  // what a dead process left (pid 999999999 is past any pid_max) goes; this process's own stays
+  await mkdir(join(dir, '.parts-999999999-1-abc'));
+  await writeFile(join(dir, '.upload-999999999-abc.snapshot'), 'x');
+  await writeFile(join(dir, `.upload-${process.pid}-abc.snapshot`), 'x');
 
   const snap = await store.createSnapshot('docs');
+  t.same((await readdir(dir)).sort(), [`.upload-${process.pid}-abc.snapshot`, 'docs'], 'leftovers of a dead process are gone, the part files too');
+  await rm(join(dir, `.upload-${process.pid}-abc.snapshot`));
   t.match(snap.name, /^docs-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z\.snapshot$/);
   t.match(snap.creationTime, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}$/, 'ISO without the zone letter, as Qdrant');
   const file = await store.snapshotPath('docs', snap.name);
@@ -63,7 +69,6 @@ t.test('in memory: create, list, path, recover into a new name and over an exist
   t.equal(snap.size, bytes.length);
   t.equal(snap.checksum, createHash('sha256').update(bytes).digest('hex'));
   t.same(await store.listSnapshots('docs'), [snap]);
-  t.same((await readdir(dir)).sort(), ['docs'], 'the part files are gone');
 
   // a second snapshot in the same millisecond still gets its own name
   const [a, b] = await Promise.all([store.createSnapshot('docs'), store.createSnapshot('docs')]);

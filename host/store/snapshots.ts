@@ -3,7 +3,11 @@
  *
  *   <snapshotsPath>/<dataset>/<dataset>-<ISO time, ':' as '-'>.snapshot
  *   <snapshotsPath>/<dataset>/<...>.snapshot.sha256    its SHA-256, for listing
- *   <snapshotsPath>/.parts-<id>-<random>/              shard images while one is made
+ *   <snapshotsPath>/.parts-<pid>-<id>-<random>/        shard images while one is made
+ *   <snapshotsPath>/.upload-<pid>-<random>.snapshot    an upload being received (server)
+ *
+ * What a process that died left there (by its pid) is removed by the next
+ * snapshot taken.
  *
  * A snapshot holds each shard's image at that shard's last applied write
  * (writes to other shards may land between two shards' images: it is
@@ -29,6 +33,19 @@ import type { SnapshotInfo, StoreOptions } from './types.js';
 
 const SUFFIX = '.snapshot';
 const SHA_SUFFIX = '.sha256';
+/** Temp names carry the pid of the process writing them, so leftovers of a dead one can be told apart. */
+const LEFTOVER = /^\.(parts|upload)-(\d+)-/;
+
+/** Whether a process with this pid runs (EPERM: it does, as another user). */
+function alive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errorCode(err) === 'EPERM';
+  }
+}
 
 /** Where a store's snapshots go: options.snapshotsPath, <path>/snapshots, or a directory in the OS temp dir. */
 export function snapshotsDir(options: StoreOptions): string {
@@ -67,6 +84,7 @@ export class Snapshots {
   readonly #deps: RecoverDeps;
   /** Names being written now (two snapshots in one millisecond get distinct names). */
   readonly #pending = new Set<string>();
+  #swept = false;
 
   constructor(dir: string, scatter: Scatter, deps: RecoverDeps) {
     this.dir = dir;
@@ -76,7 +94,8 @@ export class Snapshots {
 
   /** Every shard writes its image to a part file, in parallel; the parts become one snapshot file. */
   async create(ds: Dataset): Promise<SnapshotInfo> {
-    const parts = join(this.dir, `.parts-${ds.id}-${randomBytes(6).toString('hex')}`);
+    await this.#sweep();
+    const parts = join(this.dir, `.parts-${process.pid}-${ds.id}-${randomBytes(6).toString('hex')}`);
     const dsDir = join(this.dir, ds.name);
     try {
       await nodeFiles.mkdir(parts);
@@ -99,6 +118,16 @@ export class Snapshots {
     } finally {
       this.#pending.delete(name);
       await rm(parts, { recursive: true, force: true }).catch(() => {});
+    }
+  }
+
+  /** Once per store: removes part dirs and uploads that a dead process left. */
+  async #sweep(): Promise<void> {
+    if (this.#swept) return;
+    this.#swept = true;
+    for (const name of await nodeFiles.readdir(this.dir).catch(() => [] as string[])) {
+      const m = LEFTOVER.exec(name);
+      if (m !== null && !alive(Number(m[2]))) await rm(join(this.dir, name), { recursive: true, force: true }).catch(() => {});
     }
   }
 

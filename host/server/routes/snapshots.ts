@@ -247,7 +247,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, ctx: ServerContext)
         throw new HttpError(415, 'Unsupported media type: send the snapshot as multipart/form-data (field `snapshot`) or application/octet-stream');
       }
       await mkdir(ctx.store.snapshotsPath, { recursive: true });
-      const file = join(ctx.store.snapshotsPath, `.upload-${randomBytes(8).toString('hex')}.snapshot`);
+      const file = join(ctx.store.snapshotsPath, `.upload-${process.pid}-${randomBytes(8).toString('hex')}.snapshot`);
       try {
         checkChecksum((request.query as { checksum?: string }).checksum, await receive(request, file));
         ctx.collections.remember(await recovering(() => ctx.store.recoverSnapshot(name, file)));
