@@ -205,7 +205,6 @@ export class Snapshots {
    */
   async recover(dataset: string, file: string): Promise<Dataset> {
     checkName(dataset);
-    const { catalog, durable } = this.#deps;
     const { entry, shards } = await this.read(file);
     const release = await this.#deps.admit(dataset, shards.reduce((a, s) => a + s.length, 0));
     try {
