@@ -267,3 +267,27 @@ t.test('the real file system: segments on disk, reopen, torn tail', async (t) =>
   expectRecords(t, await collect(again.replay()), 1, 699, 'replay from disk');
   await again.close();
 });
+
+t.test('startSegment: the log goes on in a new segment at the next LSN, so replay from there opens only it', async (t) => {
+  const sim = new SimFiles();
+  const wal = await writeLog(sim, 30);
+  await wal.startSegment();
+  t.same(wal.segmentNames, [segmentName(1), segmentName(31)], 'a new segment starting at LSN 31');
+  await wal.startSegment();
+  t.same(wal.segmentNames, [segmentName(1), segmentName(31)], 'an empty active segment is kept');
+  for (let lsn = 31; lsn <= 40; lsn++) t.equal(await wal.append(Op.UPSERT, body(lsn)), lsn);
+  await wal.close();
+  const again = await Wal.open({ dir: DIR, files: sim });
+  expectRecords(t, await collect(again.replay()), 1, 40, 'every record, across the new segment');
+  // replay from 31 must not touch the first segment: damage it, and it still works
+  const h = await sim.open(join(DIR, segmentName(1)), 'r+');
+  await h.write(new Uint8Array([0xff, 0xff, 0xff, 0xff]), 8);
+  await h.datasync();
+  await h.close();
+  expectRecords(t, await collect(again.replay(31)), 31, 40, 'from the new segment, the old one unread');
+  await t.rejects(collect(again.replay(1)), { code: 'QUIVER_ERR_CORRUPT' }, 'reading the old one does see the damage');
+  await again.close();
+  const closed = await Wal.open({ dir: join(DIR, 'other'), files: sim });
+  await closed.close();
+  await t.rejects(closed.startSegment(), { code: 'QUIVER_ERR_CLOSED' });
+});

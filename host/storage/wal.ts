@@ -189,6 +189,19 @@ export class Wal {
     return this.serial(() => deleteSegmentsBefore(this.files, this.dir, this.segments, lsn, this.stats));
   }
 
+  /**
+   * Syncs and starts a new segment at the next LSN (unless the active one is
+   * empty). A checkpoint at the last LSN calls this, so that recovery from
+   * that image starts reading at a segment's first record instead of
+   * scanning the records the image already holds.
+   */
+  startSegment(): Promise<void> {
+    if (this.state !== 'open') return Promise.reject(this.closedError());
+    return this.serial(async () => {
+      if (this.end > 0) await this.rotate(this.last + 1);
+    });
+  }
+
   /** Writes what is queued, syncs, and closes. Idempotent. */
   close(): Promise<void> {
     if (this.closing) return this.closing;

@@ -184,8 +184,11 @@ export class ShardLog {
    */
   async checkpoint(shard: Shard): Promise<{ bytes: number; lsn: number }> {
     const lsn = this.#applied;
-    // the image must not claim records the log might still lose
-    await this.#wal.sync();
+    // the image must not claim records the log might still lose; and when it
+    // holds every record so far, the log goes on in a new segment, so that a
+    // recovery from this image reads none of what it covers
+    if (this.#wal.lastLsn === lsn) await this.#wal.startSegment();
+    else await this.#wal.sync();
     let release!: () => void;
     this.#busy = new Promise<void>((resolve) => {
       release = resolve;
