@@ -16,9 +16,13 @@ export interface ServerChild {
   stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `quiver serve --port 0 ...args` and waits for its "listening" line. */
+/**
+ * Starts `quiver serve --port 0 ...args` and waits for its "listening" line;
+ * in memory unless args name a --data-dir (tests never write ./quiver-data).
+ */
 export async function startServer(args: string[] = [], env: Record<string, string> = {}, timeoutMs = 90_000): Promise<ServerChild> {
-  const proc = spawn(process.execPath, [...process.execArgv, CLI, 'serve', '--port', '0', ...args], {
+  const storage = args.includes('--data-dir') || args.includes('--in-memory') ? [] : ['--in-memory'];
+  const proc = spawn(process.execPath, [...process.execArgv, CLI, 'serve', '--port', '0', ...storage, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
