@@ -28,7 +28,9 @@ t.test('quiver serve options: flags, environment, defaults', async (t) => {
   t.same(parseCommand(['serve', '-h']), { command: 'help' });
   t.same(parseCommand(['-v']), { command: 'version' });
   const d = parseCommand(['serve']);
-  t.same(d, { command: 'serve', config: { host: '127.0.0.1', port: DEFAULT_PORT, threads: undefined, maxMemoryBytes: undefined, apiKey: undefined, readOnlyApiKey: undefined, bodyLimit: DEFAULT_BODY_LIMIT, shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS, logLevel: 'warn', testHooks: false, dataDir: resolve('quiver-data'), fsync: 'always', fsyncIntervalMs: 1000 } });
+  t.same(d, { command: 'serve', config: { host: '127.0.0.1', port: DEFAULT_PORT, threads: undefined, maxMemoryBytes: undefined, apiKey: undefined, readOnlyApiKey: undefined, bodyLimit: DEFAULT_BODY_LIMIT, shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS, logLevel: 'warn', testHooks: false, dataDir: resolve('quiver-data'), fsync: 'always', fsyncIntervalMs: 1000, checkpointLogBytes: undefined, snapshotsDir: undefined } });
+  t.match(parseCommand(['serve', '--snapshots-dir', 'snaps']), { config: { snapshotsDir: resolve('snaps') } });
+  t.match(parseCommand(['serve', '--checkpoint-log', '1MiB']), { config: { checkpointLogBytes: 1048576 } });
   t.match(parseCommand(['serve', '--in-memory']), { config: { dataDir: undefined } }, '--in-memory keeps nothing on disk');
   t.match(parseCommand(['serve', '--data-dir', 'x', '--fsync', 'interval', '--fsync-interval', '250']), { config: { dataDir: resolve('x'), fsync: 'interval', fsyncIntervalMs: 250 } });
   t.match(parseCommand(['serve'], { QUIVER_DATA_DIR: '/srv/q', QUIVER_FSYNC: 'never' }), { config: { dataDir: '/srv/q', fsync: 'never' } });
@@ -152,7 +154,7 @@ t.test('in-process server: version, probes, collection routes', async (t) => {
   t.equal((await json('PUT', '/collections/v', { vectors: { size: 3, distance: 'Cosine', multivector_config: { comparator: 'max_sim' } } })).status, 400);
 
   const up = await json('PUT', '/collections/u/points?wait=false&ordering=strong', { points: [{ id: 1, vector: { '': [1, 0, 0] }, payload: {} }, { id: 2, vector: [0, 2, 0], payload: null }, { id: 3, vector: [0, 0, 3], payload: { k: 'v' } }] });
-  t.match(up.body, { result: { status: 'completed', operation_id: 0 }, status: 'ok' });
+  t.match(up.body, { result: { status: 'acknowledged', operation_id: 0 }, status: 'ok' });
   const q = await json('POST', '/collections/u/points/query?consistency=majority&timeout=10', { query: [0, 1, 1], limit: 2, with_payload: true, params: { exact: true }, using: '' });
   t.same(q.body.result.points.map((p: { id: number; score: number; payload: unknown }) => [p.id, p.score, p.payload]), [[3, 3, { k: 'v' }], [2, 2, {}]], 'exact search, Dot scores, {} for no payload');
   const legacy = await json('POST', '/collections/u/points/search', { vector: { name: '', vector: [1, 0, 0] }, limit: 1, with_vector: [''] });

@@ -21,6 +21,9 @@ export interface ServeConfig {
   dataDir: string | undefined;
   fsync: 'always' | 'interval' | 'never';
   fsyncIntervalMs: number;
+  checkpointLogBytes: number | undefined;
+  /** Where snapshots go (resolved), or undefined for the store's default. */
+  snapshotsDir: string | undefined;
 }
 
 export const DEFAULT_PORT = 6333;
@@ -44,6 +47,10 @@ Options (each also read from the environment variable shown):
                             every --fsync-interval ms; a crash can lose that window) or never
                             (QUIVER_FSYNC; default always)
   --fsync-interval MS       for --fsync interval (QUIVER_FSYNC_INTERVAL_MS; default 1000)
+  --checkpoint-log SIZE     checkpoint a shard once its log holds SIZE past its image
+                            (QUIVER_CHECKPOINT_LOG; default 64MiB)
+  --snapshots-dir DIR       where collection snapshots are written (QUIVER_SNAPSHOTS_DIR;
+                            default DATA_DIR/snapshots, or a temporary directory with --in-memory)
   --max-memory SIZE         keep the process under SIZE: writes beyond it get 503
                             (QUIVER_MAX_MEMORY; bytes or 512MiB, 4GiB, 2GB, ...; default: no limit)
   --api-key KEY             require KEY in the api-key header or as Authorization: Bearer KEY
@@ -119,6 +126,8 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = {
         'in-memory': { type: 'boolean' },
         fsync: { type: 'string' },
         'fsync-interval': { type: 'string' },
+        'checkpoint-log': { type: 'string' },
+        'snapshots-dir': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -146,6 +155,8 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = {
   const fsync = pick(values.fsync, 'QUIVER_FSYNC') ?? 'always';
   if (fsync !== 'always' && fsync !== 'interval' && fsync !== 'never') throw new ConfigError(`--fsync: expected always, interval or never (got ${JSON.stringify(fsync)})`);
   const fsyncInterval = pick(values['fsync-interval'], 'QUIVER_FSYNC_INTERVAL_MS');
+  const checkpointLog = pick(values['checkpoint-log'], 'QUIVER_CHECKPOINT_LOG');
+  const snapshotsDir = pick(values['snapshots-dir'], 'QUIVER_SNAPSHOTS_DIR');
   const apiKey = pick(values['api-key'], 'QUIVER_API_KEY');
   const readOnlyApiKey = pick(values['read-only-api-key'], 'QUIVER_READ_ONLY_API_KEY');
   return {
@@ -164,6 +175,8 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = {
       dataDir: inMemory ? undefined : resolve(dataDir ?? DEFAULT_DATA_DIR),
       fsync,
       fsyncIntervalMs: fsyncInterval === undefined ? 1000 : parseInteger(fsyncInterval, '--fsync-interval', 1, 3_600_000),
+      checkpointLogBytes: checkpointLog === undefined ? undefined : parseBytes(checkpointLog, '--checkpoint-log'),
+      snapshotsDir: snapshotsDir === undefined ? undefined : resolve(snapshotsDir),
     },
   };
 }

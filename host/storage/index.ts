@@ -17,5 +17,5 @@ export { Wal, type WalOptions, type WalStats, type WalRecovery, type FsyncPolicy
 export { encodeUpsert, decodeUpsert, encodeDelete, decodeDelete, encodePartial, decodePartial, type UpsertBody, type DeleteBody, type PartialBody } from './bodies.js';
 export { replaceFile, readWhole, errorCode, ioError, corrupt } from './files.js';
 export { readManifest, writeManifest, type Manifest, type ImageRef } from './manifest.js';
-export { writeCheckpoint, loadCheckpoint, readImage, type CheckpointOptions, type CheckpointResult, type LoadedImage } from './checkpoint.js';
+export { writeCheckpoint, loadCheckpoint, loadCheckpointInto, readImageInto, readImage, type CheckpointOptions, type CheckpointResult, type LoadedImage } from './checkpoint.js';
 export { DirLock } from './lock.js';

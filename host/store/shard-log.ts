@@ -17,9 +17,10 @@
  */
 import { join } from 'node:path';
 import { Shard, type ShardParams } from '../core/shard.js';
+import type { LogFigures } from '../core/stats.js';
 import { ErrorCode, QuiverError } from '../errors.js';
 import {
-  decodeDelete, decodePartial, decodeUpsert, encodeDelete, encodePartial, encodeUpsert, loadCheckpoint, nodeFiles, Op, Wal,
+  decodeDelete, decodePartial, decodeUpsert, encodeDelete, encodePartial, encodeUpsert, loadCheckpointInto, nodeFiles, Op, Wal,
   writeCheckpoint, type Files, type FsyncPolicy,
 } from '../storage/index.js';
 import { ID_WORDS } from './protocol.js';
@@ -37,12 +38,21 @@ export interface Durability {
 /** Bytes per chunk of a streamed image. */
 const IMAGE_CHUNK = 4 * 1024 * 1024;
 
-/** Applies rows [from, to) of an upsert; false when memory ran out at `applied`. */
+/**
+ * Applies rows [from, to) of an upsert. Stops at the first row that does not
+ * go in: `full` when memory ran out, `error` when the shard refused it;
+ * `applied` is the row it stopped at either way.
+ */
 export function applyUpsert(
   shard: Shard, ids: Uint32Array, vectors: Float32Array, payloads: readonly (Uint8Array | null | undefined)[] | undefined, from: number, to: number,
-): { applied: number; full: boolean } {
-  for (let i = from; i < to; i++) {
-    if (!shard.insert(ids, i, vectors, i * shard.dim, payloads?.[i] ?? undefined)) return { applied: i, full: true };
+): { applied: number; full: boolean; error?: unknown } {
+  let i = from;
+  try {
+    for (; i < to; i++) {
+      if (!shard.insert(ids, i, vectors, i * shard.dim, payloads?.[i] ?? undefined)) return { applied: i, full: true };
+    }
+  } catch (error) {
+    return { applied: i, full: false, error };
   }
   return { applied: to, full: false };
 }
@@ -92,11 +102,12 @@ export class ShardLog {
    */
   static async recover(d: Durability, params: ShardParams): Promise<Recovered> {
     const files = d.files ?? nodeFiles;
-    const loaded = await loadCheckpoint({ dir: d.dir, files });
-    let shard: Shard | undefined;
+    // the image file is read straight into the shard's new linear memory
+    const loaded = await loadCheckpointInto({ dir: d.dir, files }, (length, fill, path) => imageShard(length, fill, path, params));
+    let shard: Shard | undefined = loaded?.value;
     let wal: Wal | undefined;
     try {
-      shard = loaded === null ? Shard.create(params) : imageShard(loaded.bytes, join(d.dir, loaded.file), params);
+      shard ??= Shard.create(params);
       const imageLsn = loaded?.lsn ?? 0;
       wal = await Wal.open({ dir: join(d.dir, 'wal'), files, fsync: d.fsync, intervalMs: d.intervalMs, startLsn: imageLsn + 1 });
       const replayed = await replay(wal, shard, imageLsn + 1);
@@ -124,8 +135,13 @@ export class ShardLog {
     return this.#sinceImage;
   }
 
-  get walStats(): Wal['stats'] {
-    return this.#wal.stats;
+  /** The log's figures for stats(). */
+  figures(): LogFigures {
+    const w = this.#wal.stats;
+    return {
+      appliedLsn: this.#applied, imageLsn: this.#imageLsn, bytesSinceImage: this.#sinceImage,
+      fsyncs: w.fsyncs, writes: w.writes, records: w.records, bytes: w.bytes, checkpoints: this.checkpoints,
+    };
   }
 
   /** While a checkpoint streams the image, reads of the shard wait for this. */
@@ -209,10 +225,10 @@ export class ShardLog {
   }
 }
 
-/** A shard from image bytes read from `path`; damage is QUIVER_ERR_CORRUPT naming the file. */
-function imageShard(bytes: Uint8Array, path: string, params: ShardParams): Shard {
+/** A shard from an image file that `fill` reads into its memory; damage is QUIVER_ERR_CORRUPT naming the file. */
+async function imageShard(length: number, fill: (into: Uint8Array) => Promise<void>, path: string, params: ShardParams): Promise<Shard> {
   try {
-    const shard = Shard.fromImage(bytes, params.build ?? 'release');
+    const shard = await Shard.loadImage(length, fill, params.build ?? 'release');
     if (shard.dim !== params.dim) {
       shard.dispose();
       throw new QuiverError(ErrorCode.CORRUPT, `${path}: the image holds dim ${shard.dim}, the catalog says ${params.dim}`);
@@ -245,6 +261,7 @@ async function replay(wal: Wal, shard: Shard, from: number): Promise<{ records: 
       if (b.dim !== shard.dim) throw new QuiverError(ErrorCode.CORRUPT, `${wal.dir}: record ${rec.lsn} holds vectors of dim ${b.dim}, the shard has ${shard.dim}`);
       const to = Math.min(b.count, partial.get(rec.lsn) ?? b.count);
       const r = applyUpsert(shard, b.ids, b.vectors, b.payloads, 0, to);
+      if (r.error !== undefined) throw r.error;
       if (r.full) throw new QuiverError(ErrorCode.MEMORY_LIMIT, `${wal.dir}: out of WASM memory replaying record ${rec.lsn}`);
     } else if (rec.op === Op.DELETE) {
       applyDelete(shard, decodeDelete(rec.body).ids);

@@ -112,6 +112,17 @@ export interface CloseReport {
   durationMs: number;
 }
 
+/** One snapshot file of a dataset (Qdrant's SnapshotDescription). */
+export interface SnapshotInfo {
+  /** The file's name in <snapshotsPath>/<dataset>/. */
+  name: string;
+  /** ISO 8601 in UTC without the zone letter, as Qdrant writes it. */
+  creationTime: string;
+  size: number;
+  /** SHA-256 of the file, hex. */
+  checksum: string;
+}
+
 /** What opening a durable store recovered, per dataset. */
 export interface RecoveryReport {
   dataset: string;
@@ -128,4 +139,6 @@ export interface StoreStats {
   heapUsedBytes: number;
   datasets: (DatasetInfo & { shardStats: IndexStats[] })[];
   tuner: { rssBytes: number; heapBytes: number; arenaBytes: number; reclaimableBytes: number; pressure: boolean; limitBytes: number };
+  /** A durable store: its directory and policy, and its shards' log figures summed (per shard: shardStats[i].log). */
+  durability?: { path: string; fsync: 'always' | 'interval' | 'never'; fsyncs: number; writes: number; records: number; bytes: number; checkpoints: number };
 }
