@@ -212,6 +212,7 @@ const READ_CHUNK = 4 * 1024 * 1024;
  */
 export async function readImageInto<T>(
   files: Files, dir: string, ref: ImageRef, load: (length: number, fill: (into: Uint8Array) => Promise<void>) => T | Promise<T>,
+  verify = true,
 ): Promise<T> {
   const path = join(dir, ref.file);
   const bad = (offset: number, why: string): QuiverError => new QuiverError(ErrorCode.CORRUPT, `${path}: corrupt at byte ${offset}: ${why}`);
@@ -239,10 +240,10 @@ export async function readImageInto<T>(
       for (let done = 0; done < at;) {
         const n = await handle.read(into.subarray(done, Math.min(at, done + READ_CHUNK)), done, Math.min(READ_CHUNK, at - done));
         if (n === 0) throw bad(done, 'the file ends inside the image');
-        crc = crc32c(into.subarray(done, done + n), crc);
+        if (verify) crc = crc32c(into.subarray(done, done + n), crc);
         done += n;
       }
-      if (crc32c(trailer.subarray(0, T_CRC), crc) !== v.getUint32(T_CRC, true)) throw bad(at + T_CRC, 'checksum mismatch');
+      if (verify && crc32c(trailer.subarray(0, T_CRC), crc) !== v.getUint32(T_CRC, true)) throw bad(at + T_CRC, 'checksum mismatch');
     });
   } catch (err) {
     if (err instanceof QuiverError) throw err;
@@ -256,10 +257,12 @@ export async function readImageInto<T>(
  * loadCheckpoint with the image read straight into caller memory (see
  * readImageInto): the newest valid image, else the previous one; null when
  * the directory has none. A `load` that throws QUIVER_ERR_CORRUPT (the
- * caller's own check of the bytes) falls back the same way.
+ * caller's own check of the bytes) falls back the same way. `verify: false`
+ * skips the file's CRC32C over the image (the trailer is still checked) for
+ * a caller whose own check covers every byte it uses.
  */
 export async function loadCheckpointInto<T>(
-  options: { dir: string; files?: Files }, load: (length: number, fill: (into: Uint8Array) => Promise<void>, path: string) => T | Promise<T>,
+  options: { dir: string; files?: Files; verify?: boolean }, load: (length: number, fill: (into: Uint8Array) => Promise<void>, path: string) => T | Promise<T>,
 ): Promise<{ value: T; lsn: number; file: string; fallbackReason: string | null; manifest: Manifest } | null> {
   const files = options.files ?? nodeFiles;
   const { dir } = options;
@@ -270,7 +273,7 @@ export async function loadCheckpointInto<T>(
   for (const ref of [manifest.current, manifest.previous]) {
     if (!ref) continue;
     try {
-      const value = await readImageInto(files, dir, ref, (length, fill) => load(length, fill, join(dir, ref.file)));
+      const value = await readImageInto(files, dir, ref, (length, fill) => load(length, fill, join(dir, ref.file)), options.verify ?? true);
       return { value, lsn: ref.lsn, file: ref.file, fallbackReason: reasons.length ? reasons.join('; ') : null, manifest };
     } catch (err) {
       if (!(err instanceof QuiverError) || err.code !== ErrorCode.CORRUPT) throw err;
