@@ -6,10 +6,11 @@
 // here), outside tap's loaders, whose own allocations and GCs would hide what
 // the Store leaves on the main thread. What is asserted: the ArrayBuffer
 // bytes the main thread holds are back at the pre-insert baseline after the
-// drop. At 5b186a0 (the code the issue was filed against) and before the
-// drop's main-thread GC they stayed 3-4 MiB above it (the packed ids of the
-// insert and the delete, garbage no GC collected while the process idled);
-// RSS ended +5.0 to +6.0 MiB over the baseline in the 99.8% case.
+// drop. At 5b186a0 (the code the issue was filed against) they stayed +2.9
+// MiB (half) and +3.8 MiB (99.8%) above it: the packed ids of the insert and
+// the delete, garbage no GC collected while the process idled (RSS ended
+// +7.5 and +14.4 MiB over the baseline in that run). With the drop's
+// main-thread GC they are back exactly (0.00 MiB).
 //
 // RSS itself is printed, not asserted: it moves by tens of MiB with V8's
 // sizing of the main heap, and the glibc residue after a drop (about 3.6 MiB
