@@ -1,0 +1,82 @@
+/**
+ * What a compacted dataset leaves behind after its drop (issue 8), in a
+ * process of its own: open a Store (2 threads), insert 100,000 x 128,
+ * delete a share of them, compact, drop; the caller runs no GC of its own
+ * after the baseline, as a user would not. Prints one JSON line: RSS before
+ * the insert (settled after a GC) and after the drop (polled until within
+ * `--bound` MiB of it, or the deadline), with the change split by mapping
+ * kind from /proc/self/smaps, and the ArrayBuffer bytes this (the main)
+ * thread still holds before and after. test/memory-drop.test.ts runs it under plain
+ * node, outside tap's loaders.
+ *
+ *   node dist/scripts/drop-residue.js [deleteFraction=0.5] [--warmup] [--bound=2]
+ *
+ * --warmup first runs a 2,000-vector dataset through the same calls: the
+ * first large insert and compaction of a process page in node's own code
+ * (about 2 MiB of file-backed pages, shared with every node process and no
+ * leak), which would otherwise be counted against the dataset.
+ */
+import { readFileSync } from 'node:fs';
+import { settle, STABLE } from '../bench/lib/rss.js';
+import { clustered } from '../bench/lib/random.js';
+import { Store, collectGarbage } from '../host/index.js';
+
+const MiB = 1024 * 1024;
+const DIM = 128;
+const N = 100_000;
+const args = process.argv.slice(2);
+const fraction = Number(args.find((a) => !a.startsWith('--')) ?? 0.5);
+const warmup = args.includes('--warmup');
+const bound = Number(args.find((a) => a.startsWith('--bound='))?.slice('--bound='.length) ?? 2) * MiB;
+
+/** Resident KiB by mapping kind: glibc's 64 MiB-aligned thread arenas are told from other anonymous maps by their alignment. */
+function residentByKind(): Record<string, number> {
+  const kinds: Record<string, number> = { file: 0, heap: 0, arenas: 0, anon: 0 };
+  let kind = 'anon';
+  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (m !== null) {
+      const [start, end, perm, name] = [parseInt(m[1]!, 16), parseInt(m[2]!, 16), m[3]!, m[4]!];
+      if (name.startsWith('/')) kind = 'file';
+      else if (name === '[heap]') kind = 'heap';
+      else if (name === '' && start % (64 * MiB) === 0 && end - start <= 64 * MiB && perm === 'rw-p') kind = 'arenas';
+      else kind = 'anon';
+      continue;
+    }
+    const r = /^Rss:\s+(\d+) kB/.exec(line);
+    if (r !== null) kinds[kind]! += Number(r[1]);
+  }
+  return kinds;
+}
+
+/** The caller's arrays are made before the baseline and outlive the drop: only the Store's own leftovers count. */
+function workload(n: number, seed: number): { ids: number[]; gone: number[]; data: Float32Array } {
+  const ids = Array.from({ length: n }, (_, i) => i);
+  return { ids, gone: ids.slice(0, Math.round(n * fraction)), data: clustered(n, DIM, 50, seed) };
+}
+
+async function cycle(store: Store, name: string, { ids, gone, data }: ReturnType<typeof workload>): Promise<void> {
+  await store.createDataset(name, { dim: DIM });
+  await store.insert(name, ids, data);
+  await store.delete(name, gone);
+  await store.compact(name);
+  await store.dropDataset(name);
+}
+
+const store = await Store.open({ threads: 2 });
+if (warmup) await cycle(store, 'warmup', workload(2000, 9));
+const big = workload(N, 1);
+const base = (await settle({ gc: collectGarbage, until: { stable: STABLE }, deadlineMs: 4000 })).rss;
+const kindsBefore = residentByKind();
+const buffersBefore = process.memoryUsage().arrayBuffers;
+await cycle(store, 'big', big);
+// no GC of ours from here: whatever the Store left must go by itself
+const after = await settle({ gc: () => {}, until: { rss: (rss) => rss - base <= bound }, deadlineMs: 5000, pollMs: 200 });
+const kindsAfter = residentByKind();
+// ArrayBuffer bytes still allocated on this thread: exact, where RSS moves
+// with V8's heap sizing and glibc's arenas
+const buffersAfter = process.memoryUsage().arrayBuffers;
+const change = Object.fromEntries(Object.keys(kindsAfter).map((k) => [k, +((kindsAfter[k]! - kindsBefore[k]!) / 1024).toFixed(2)]));
+await store.close();
+if (big.ids.length !== N) throw new Error('the workload must outlive the drop');
+process.stdout.write(`${JSON.stringify({ fraction, warmup, base, after: after.rss, buffersBefore, buffersAfter, tookMs: Math.round(after.tookMs), changeMiB: change })}\n`);
