@@ -40,6 +40,8 @@ const USAGE = `Usage: node dist/scripts/crasher.js [options]
   --fsync POLICY      passed to the server as --fsync
   --server-arg ARG    one more argument for \`quiver serve\` (repeatable)
   --no-storage-args   pass neither --data-dir nor --in-memory (a server without them)
+  --sabotage-logs     a negative control: after each kill, cut every shard's newest log
+                      segment to half (acknowledged writes are lost; the check must fail)
 `;
 
 function int(text: string | undefined, fallback: number, what: string, min = 0): number {
@@ -58,7 +60,7 @@ async function main(): Promise<number> {
         shards: { type: 'string' }, threads: { type: 'string' }, ids: { type: 'string' }, 'max-batch': { type: 'string' },
         'kill-min-ms': { type: 'string' }, 'kill-max-ms': { type: 'string' }, 'data-dir': { type: 'string' },
         'in-memory': { type: 'boolean' }, fsync: { type: 'string' }, 'server-arg': { type: 'string', multiple: true },
-        'no-storage-args': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        'no-storage-args': { type: 'boolean' }, 'sabotage-logs': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
     }));
   } catch (err) {
@@ -90,7 +92,9 @@ async function main(): Promise<number> {
       cwd: runDir,
       serverArgs: [...(values.fsync === undefined ? [] : ['--fsync', values.fsync]), ...(values['server-arg'] ?? [])],
       log: (l) => process.stdout.write(`${l}\n`),
+      ...(values['sabotage-logs'] === true ? { sabotage: { cutLogTails: dataDir } } : {}),
     };
+    if (opts.sabotage !== undefined && opts.storageArgs[0] !== '--data-dir') throw new Error('--sabotage-logs needs a data directory');
   } catch (err) {
     process.stderr.write(`crasher: ${(err as Error).message}\n\n${USAGE}`);
     rmSync(runDir, { recursive: true, force: true });

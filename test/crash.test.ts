@@ -127,4 +127,17 @@ t.test('the crash test', async (t) => {
     t.equal(kinds.get('collection-lost'), 1, 'the collection is reported lost');
     t.ok((kinds.get('missing') ?? 0) > 0, `the acknowledged points are reported missing (${kinds.get('missing')})`);
   });
+
+  t.test('negative control: cutting every shard\'s log tail after a kill fails the check', async (t) => {
+    const run = await crasher(['--rounds', '6', '--seed', String(SEED), '--sabotage-logs']);
+    t.comment(run.stdout.trim());
+    t.not(run.result, undefined, `the harness ran to its verdict\n${run.stderr.slice(-3000)}`);
+    const r = run.result!;
+    t.equal(run.code, 1, 'exit 1');
+    t.equal(r.ok, false);
+    const failed = r.rounds.at(-1)!;
+    t.ok(failed.sabotagedBytes > 0, `the failing round had its logs cut (${failed.sabotagedBytes} bytes)`);
+    const lost = r.failures.filter((f) => ['missing', 'resurrected', 'wrong-vector', 'wrong-payload'].includes(f.kind));
+    t.ok(lost.length > 0, `lost writes are reported (${r.failures.map((f) => `${f.kind} x${f.count}`).join(', ')})`);
+  });
 });

@@ -7,6 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { rng, sample } from '../../bench/lib/random.js';
 import { Failures, Model, keyOf, type Failure, type IdKey, type Payload, type State, type Version } from './model.js';
+import { cutLogTails } from './sabotage.js';
 import { spawnServer, type ServerChild } from './server-child.js';
 
 export interface CrashOptions {
@@ -30,6 +31,8 @@ export interface CrashOptions {
   cwd: string;
   /** Further `quiver serve` arguments. */
   serverArgs: string[];
+  /** A negative control: after each kill, cut the tail of every shard's log in this data directory. */
+  sabotage?: { cutLogTails: string };
   log: (line: string) => void;
 }
 
@@ -49,6 +52,8 @@ export interface RoundReport {
   restartMs: number;
   live: number;
   selfQueries: number;
+  /** Log bytes cut by the sabotage before the restart. */
+  sabotagedBytes: number;
   failures: Failure[];
 }
 
@@ -288,7 +293,7 @@ async function check(opts: CrashOptions, st: RoundState, rand: () => number): Pr
 function newReport(round: number | 'graceful', seed: number): RoundReport {
   return {
     round, seed, upserts: 0, upsertedPoints: 0, deletes: 0, deletedIds: 0, compactions: 0,
-    unknown: 0, unknownApplied: 0, killAtMs: 0, restartMs: 0, live: 0, selfQueries: 0, failures: [],
+    unknown: 0, unknownApplied: 0, killAtMs: 0, restartMs: 0, live: 0, selfQueries: 0, sabotagedBytes: 0, failures: [],
   };
 }
 
@@ -296,7 +301,7 @@ function line(r: RoundReport): string {
   const head = r.round === 'graceful' ? 'graceful restart' : `round ${r.round}`;
   return `${head} seed ${r.seed}: acked ${r.upserts} upserts (${r.upsertedPoints} points), ${r.deletes} deletes (${r.deletedIds} ids), `
     + `${r.compactions} compactions; ${r.round === 'graceful' ? 'SIGTERM' : 'SIGKILL'} at ${r.killAtMs} ms; unknown ${r.unknown} (${r.unknownApplied} applied); `
-    + `restart ${r.restartMs} ms; live ${r.live}; ${r.selfQueries} self-queries; ${r.failures.length === 0 ? 'ok' : `FAILED: ${r.failures.map((f) => `${f.kind} x${f.count}`).join(', ')}`}`;
+    + `${r.sabotagedBytes > 0 ? `SABOTAGE: cut ${r.sabotagedBytes} log bytes; ` : ''}restart ${r.restartMs} ms; live ${r.live}; ${r.selfQueries} self-queries; ${r.failures.length === 0 ? 'ok' : `FAILED: ${r.failures.map((f) => `${f.kind} x${f.count}`).join(', ')}`}`;
 }
 
 export async function crash(opts: CrashOptions): Promise<CrashResult> {
@@ -338,6 +343,7 @@ export async function crash(opts: CrashOptions): Promise<CrashResult> {
       } else {
         await server.kill();
         await Promise.all(tasks);
+        if (opts.sabotage !== undefined) st.report.sabotagedBytes = await cutLogTails(opts.sabotage.cutLogTails);
       }
       const t0 = performance.now();
       server = await start();
