@@ -12,7 +12,7 @@
  * and kill times; the interleaving of the writers is the scheduler's), one
  * line per round, and last a line `CRASHER_RESULT {json}`. Exits 0 when
  * every round passed, 1 when one failed (the data directory is kept and
- * named), 2 on bad arguments.
+ * named), 2 on bad arguments or when the harness itself could not run.
  */
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -103,16 +103,24 @@ async function main(): Promise<number> {
   if (values['data-dir'] !== undefined) mkdirSync(dataDir, { recursive: true });
   opts.log(`crasher: seed ${opts.seed} (rerun with --seed ${opts.seed}); ${opts.rounds} rounds, ${opts.writers} writers, `
     + `${opts.ids} ids x ${opts.dim} in ${opts.shards} shards; server: ${[...opts.storageArgs, ...opts.serverArgs].join(' ') || '(defaults)'}`);
-  const result = await crash(opts);
-  const passed = result.rounds.filter((r) => r.failures.length === 0).length;
-  if (result.ok) {
-    opts.log(`crasher: passed: ${passed} rounds, seed ${opts.seed}`);
+  let result;
+  try {
+    result = await crash(opts);
+  } catch (err) {
+    process.stderr.write(`crasher: the harness could not run: ${(err as Error).stack ?? String(err)}\n`);
     rmSync(runDir, { recursive: true, force: true });
-  } else {
-    const failed = result.rounds.at(-1)!;
-    opts.log(`crasher: FAILED in round ${String(failed.round)} (round seed ${failed.seed}) after ${passed} passing; run seed ${opts.seed}; data kept in ${dataDir}`);
+    return 2;
   }
-  reportResult(RESULT_MARKER, { ...result, dataDir: result.ok ? null : dataDir });
+  const passed = result.rounds.filter((r) => r.failures.length === 0).length;
+  // what to keep for a post-mortem: the data the server wrote, nothing else
+  const kept = result.ok || values['in-memory'] === true ? null : values['no-storage-args'] === true ? runDir : dataDir;
+  if (kept === null || values['data-dir'] !== undefined) rmSync(runDir, { recursive: true, force: true });
+  if (result.ok) opts.log(`crasher: passed: ${passed} rounds, seed ${opts.seed}`);
+  else {
+    const failed = result.rounds.at(-1)!;
+    opts.log(`crasher: FAILED in round ${String(failed.round)} (round seed ${failed.seed}) after ${passed} passing; run seed ${opts.seed}${kept === null ? '' : `; data kept in ${kept}`}`);
+  }
+  reportResult(RESULT_MARKER, { ...result, dataDir: kept });
   return result.ok ? 0 : 1;
 }
 

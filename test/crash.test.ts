@@ -9,7 +9,10 @@
 // The seeds are printed; rerun a failure with QUIVER_CRASH_SEED=N.
 import t from 'tap';
 import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Failures, Model, keyOf, type Version } from '../scripts/crasher/model.js';
 import type { CrashResult } from '../scripts/crasher/run.js';
@@ -26,11 +29,11 @@ interface Run {
   stderr: string;
 }
 
-/** node dist/scripts/crasher.js ARGS, under plain node (not tap's loaders or coverage). */
-function crasher(args: string[]): Promise<Run> {
+/** node SCRIPT ARGS (the compiled scripts/crasher.ts), under plain node (not tap's loaders or coverage). */
+function crasher(script: string, args: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS' && k !== 'NODE_V8_COVERAGE'));
-    const child = spawn(process.execPath, ['dist/scripts/crasher.js', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
@@ -44,6 +47,9 @@ function crasher(args: string[]): Promise<Run> {
     });
   });
 }
+
+/** The harness's log without its result line (the test reads that). */
+const shown = (run: Run): string => run.stdout.split('\n').filter((l) => !l.startsWith(MARKER)).join('\n').trim();
 
 const version = (values: number[], payload?: Record<string, unknown>): Version => ({ vector: Float32Array.from(values), payload });
 
@@ -96,13 +102,21 @@ t.test('the model accepts exactly what was acknowledged, or an unanswered write'
 });
 
 t.test('the crash test', async (t) => {
-  // the harness and the server it runs are the compiled ones: compile what is in the tree now
+  // the harness and the server it runs are the compiled ones: compile what is
+  // in the tree now, into a directory of this test's own (other tests rebuild
+  // dist/ while they run), beside a link to build/ where the host looks for
+  // the wasm (../../../build from dist/host/core)
+  const out = join(ROOT, 'tmp', `crash-test-${process.pid}`);
+  t.teardown(() => rmSync(out, { recursive: true, force: true }));
+  mkdirSync(out, { recursive: true });
+  symlinkSync(join(ROOT, 'build'), join(out, 'build'));
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-  execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+  execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', join(out, 'dist')], { cwd: ROOT, stdio: 'inherit' });
+  const script = join(out, 'dist', 'scripts', 'crasher.js');
 
   t.test(`${ROUNDS} SIGKILL rounds on a data directory: nothing acknowledged is lost (seed ${SEED})`, async (t) => {
-    const run = await crasher(['--rounds', String(ROUNDS), '--seed', String(SEED)]);
-    t.comment(run.stdout.trim());
+    const run = await crasher(script, ['--rounds', String(ROUNDS), '--seed', String(SEED)]);
+    t.comment(shown(run));
     t.not(run.result, undefined, `the harness ran to its verdict\n${run.stderr.slice(-3000)}`);
     const r = run.result!;
     t.equal(r.seed, SEED);
@@ -116,21 +130,25 @@ t.test('the crash test', async (t) => {
   });
 
   t.test('negative control: an in-memory server fails the check at the first restart', async (t) => {
-    const run = await crasher(['--rounds', '3', '--seed', String(SEED), '--in-memory']);
-    t.comment(run.stdout.trim());
+    const run = await crasher(script, ['--rounds', '3', '--seed', String(SEED), '--in-memory']);
+    t.comment(shown(run));
     t.not(run.result, undefined, `the harness ran to its verdict\n${run.stderr.slice(-3000)}`);
     const r = run.result!;
     t.equal(run.code, 1, 'exit 1');
     t.equal(r.ok, false);
     t.equal(r.rounds.length, 1, 'it stops at the failing round');
+    t.equal(r.failures.some((f) => f.kind === 'restart-failed'), false, 'the server restarted');
     const kinds = new Map(r.failures.map((f) => [f.kind, f.count]));
     t.equal(kinds.get('collection-lost'), 1, 'the collection is reported lost');
     t.ok((kinds.get('missing') ?? 0) > 0, `the acknowledged points are reported missing (${kinds.get('missing')})`);
   });
 
   t.test('negative control: cutting every shard\'s log tail after a kill fails the check', async (t) => {
-    const run = await crasher(['--rounds', '6', '--seed', String(SEED), '--sabotage-logs']);
-    t.comment(run.stdout.trim());
+    // the harness keeps a failed run's data directory: give it one this test removes
+    const dir = mkdtempSync(join(tmpdir(), 'quiver-crash-test-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const run = await crasher(script, ['--rounds', '6', '--seed', String(SEED), '--sabotage-logs', '--data-dir', join(dir, 'data')]);
+    t.comment(shown(run));
     t.not(run.result, undefined, `the harness ran to its verdict\n${run.stderr.slice(-3000)}`);
     const r = run.result!;
     t.equal(run.code, 1, 'exit 1');

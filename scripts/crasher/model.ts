@@ -17,6 +17,7 @@ export interface Version {
 export type State = Version | null;
 
 export type FailureKind =
+  | 'restart-failed'
   | 'collection-lost'
   | 'collection-config'
   | 'missing'

@@ -346,14 +346,17 @@ export async function crash(opts: CrashOptions): Promise<CrashResult> {
         if (opts.sabotage !== undefined) st.report.sabotagedBytes = await cutLogTails(opts.sabotage.cutLogTails);
       }
       const t0 = performance.now();
-      server = await start();
-      st.report.restartMs = Math.round(performance.now() - t0);
-      st.url = server.url;
+      let restarted = false;
       try {
+        server = await start();
+        restarted = true;
+        st.report.restartMs = Math.round(performance.now() - t0);
+        st.url = server.url;
         await check(opts, st, rand);
       } catch (err) {
-        if (!(err instanceof Unanswered)) throw err;
-        st.failures.add('read-error', `${err.message}\n${server.stderr().slice(-2000)}`);
+        if (!restarted) st.failures.add('restart-failed', (err as Error).message);
+        else if (err instanceof Unanswered) st.failures.add('read-error', `${err.message}\n${server.stderr().slice(-2000)}`);
+        else throw err;
       }
       st.report.failures = st.failures.list();
       result.rounds.push(st.report);
