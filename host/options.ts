@@ -89,6 +89,7 @@ export interface StoreSettings {
   policy: CompactionPolicy;
   tuner: TunerOptions;
   registry: Registry;
+  durability: { path: string; fsync: 'always' | 'interval' | 'never'; intervalMs: number; checkpointLogBytes: number } | undefined;
 }
 
 export function storeSettings(options: StoreOptions): StoreSettings {
@@ -111,5 +112,26 @@ export function storeSettings(options: StoreOptions): StoreSettings {
   if (registry.getSingleMetric('quiver_arena_memory_bytes') !== undefined) {
     throw new TypeError('options.registry already holds quiver metrics: another open Store uses it');
   }
-  return { threads, policy, tuner, registry };
+  return { threads, policy, tuner, registry, durability: durabilitySettings(options) };
+}
+
+const FSYNC_POLICIES = ['always', 'interval', 'never'] as const;
+
+/** The durable store's options: undefined without `path`. */
+function durabilitySettings(options: StoreOptions): StoreSettings['durability'] {
+  const { path } = options;
+  if (path === undefined) {
+    for (const key of ['fsync', 'fsyncIntervalMs', 'checkpointLogBytes'] as const) {
+      if (options[key] !== undefined) throw new TypeError(`options.${key} needs options.path (a store without a data directory keeps nothing)`);
+    }
+    return undefined;
+  }
+  if (typeof path !== 'string' || path === '') throw new TypeError('options.path must be a non-empty string');
+  const fsync = options.fsync ?? 'always';
+  if (!FSYNC_POLICIES.includes(fsync)) throw new RangeError(`options.fsync must be one of ${FSYNC_POLICIES.join(', ')} (got ${String(fsync)})`);
+  const intervalMs = options.fsyncIntervalMs ?? 1000;
+  if (!Number.isInteger(intervalMs) || intervalMs < 1 || intervalMs > 3_600_000) throw new RangeError('options.fsyncIntervalMs must be an integer from 1 to 3600000');
+  const checkpointLogBytes = options.checkpointLogBytes ?? 64 * 1024 * 1024;
+  if (!Number.isSafeInteger(checkpointLogBytes) || checkpointLogBytes < 1) throw new RangeError('options.checkpointLogBytes must be a positive integer');
+  return { path, fsync, intervalMs, checkpointLogBytes };
 }

@@ -1,3 +1,6 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
 import { Index, QuiverError, Store } from '../host/index.js';
 
@@ -46,4 +49,34 @@ t.test('options.tuner: wrong types are TypeErrors, out-of-range values RangeErro
   const ok = await Store.open({ threads: 1, compaction: { intervalMs: 0 }, tuner: { tunerIntervalMs: 0, arenaShare: 1, cpuBudget: 0.1, lowWatermark: 0.5, reclaimFloorBytes: 0, pressureIntervalMs: 100 } });
   t.equal(ok.threads, 1, 'good tuner values open a store');
   await ok.close();
+});
+
+t.test('durability options: checked before anything is opened or written', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'quiver-opts-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'data');
+  const cases: [Record<string, unknown>, string, RegExp][] = [
+    [{ fsync: 'always' }, 'TypeError', /needs options.path/],
+    [{ fsyncIntervalMs: 10 }, 'TypeError', /needs options.path/],
+    [{ checkpointLogBytes: 1 }, 'TypeError', /needs options.path/],
+    [{ path: '' }, 'TypeError', /options.path/],
+    [{ path: 42 }, 'TypeError', /options.path/],
+    [{ path, fsync: 'sometimes' }, 'RangeError', /options.fsync/],
+    [{ path, fsyncIntervalMs: 0 }, 'RangeError', /fsyncIntervalMs/],
+    [{ path, checkpointLogBytes: -1 }, 'RangeError', /checkpointLogBytes/],
+    [{ path, maxMemoryBytes: 1e9, evictionPolicy: 'lru' }, 'TypeError', /durable store/],
+  ];
+  for (const [options, name, message] of cases) {
+    await t.rejects(Store.open({ threads: 1, ...options } as never), { name, message }, JSON.stringify(options));
+  }
+  t.notOk(existsSync(path), 'no refused open created the data directory');
+  const store = await Store.open({ threads: 1, path, fsync: 'interval', fsyncIntervalMs: 50, checkpointLogBytes: 1 << 20 });
+  t.equal(store.path, path);
+  t.equal((await store.stats()).durability?.fsync, 'interval');
+  await t.rejects(store.insert('none', [1], [[1]], { wait: 'yes' as never }), { code: 'QUIVER_ERR_NOT_FOUND' }, 'the dataset is looked up first');
+  await store.createDataset('d', { dim: 1 });
+  await t.rejects(store.insert('d', [1], [[1]], { wait: 'yes' as never }), { code: 'QUIVER_ERR_INVALID_ARGUMENT', message: /wait/ });
+  await t.rejects(store.delete('d', [1], { wait: 1 as never }), { code: 'QUIVER_ERR_INVALID_ARGUMENT', message: /wait/ });
+  t.equal(await store.count('d'), 0, 'nothing was written');
+  await store.close();
 });

@@ -1,5 +1,6 @@
 // The server in-process (buildServer + inject) and its pieces: option
 // parsing, shapes, error mapping, Arrow checks, what a closed store answers.
+import { resolve } from 'node:path';
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { Field, FixedSizeList, Float32, Float64, Int32, List, Table, Utf8, tableToIPC, vectorFromArray } from 'apache-arrow';
@@ -27,7 +28,14 @@ t.test('quiver serve options: flags, environment, defaults', async (t) => {
   t.same(parseCommand(['serve', '-h']), { command: 'help' });
   t.same(parseCommand(['-v']), { command: 'version' });
   const d = parseCommand(['serve']);
-  t.same(d, { command: 'serve', config: { host: '127.0.0.1', port: DEFAULT_PORT, threads: undefined, maxMemoryBytes: undefined, apiKey: undefined, readOnlyApiKey: undefined, bodyLimit: DEFAULT_BODY_LIMIT, shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS, logLevel: 'warn', testHooks: false } });
+  t.same(d, { command: 'serve', config: { host: '127.0.0.1', port: DEFAULT_PORT, threads: undefined, maxMemoryBytes: undefined, apiKey: undefined, readOnlyApiKey: undefined, bodyLimit: DEFAULT_BODY_LIMIT, shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS, logLevel: 'warn', testHooks: false, dataDir: resolve('quiver-data'), fsync: 'always', fsyncIntervalMs: 1000, checkpointLogBytes: undefined } });
+  t.match(parseCommand(['serve', '--checkpoint-log', '1MiB']), { config: { checkpointLogBytes: 1048576 } });
+  t.match(parseCommand(['serve', '--in-memory']), { config: { dataDir: undefined } }, '--in-memory keeps nothing on disk');
+  t.match(parseCommand(['serve', '--data-dir', 'x', '--fsync', 'interval', '--fsync-interval', '250']), { config: { dataDir: resolve('x'), fsync: 'interval', fsyncIntervalMs: 250 } });
+  t.match(parseCommand(['serve'], { QUIVER_DATA_DIR: '/srv/q', QUIVER_FSYNC: 'never' }), { config: { dataDir: '/srv/q', fsync: 'never' } });
+  t.match(parseCommand(['serve'], { QUIVER_IN_MEMORY: '1' }), { config: { dataDir: undefined } });
+  t.throws(() => parseCommand(['serve', '--fsync', 'sometimes']), /--fsync/);
+  t.throws(() => parseCommand(['serve', '--in-memory', '--data-dir', 'x']), /choose one/);
   const f = parseCommand(['serve', '--host', '0.0.0.0', '--port', '0', '--threads', '3', '--max-memory', '4GiB', '--api-key', 'k', '--body-limit', '1MiB', '--shutdown-timeout', '500', '--log-level', 'info']);
   t.match(f, { config: { host: '0.0.0.0', port: 0, threads: 3, maxMemoryBytes: 4 * 2 ** 30, apiKey: 'k', bodyLimit: 2 ** 20, shutdownTimeoutMs: 500, logLevel: 'info' } });
   const env = { QUIVER_HOST: '::1', QUIVER_PORT: '7000', QUIVER_THREADS: '2', QUIVER_MAX_MEMORY: '2GB', QUIVER_API_KEY: 'e', QUIVER_READ_ONLY_API_KEY: 'r', QUIVER_BODY_LIMIT: '1000', QUIVER_SHUTDOWN_TIMEOUT_MS: '10', QUIVER_TEST_HOOKS: '1' };
@@ -112,6 +120,11 @@ t.test('QuiverError codes map to Qdrant\'s HTTP statuses', async (t) => {
   t.equal(status(ErrorCode.CLOSED).statusCode, 503);
   t.equal(status(ErrorCode.WORKER_LOST).statusCode, 500);
   t.equal(status(ErrorCode.CORE_TRAP).statusCode, 500);
+  const io = toHttpError(new QuiverError(ErrorCode.IO, 'disk full'), 'c');
+  t.equal(io.statusCode, 507, 'a write the disk refused: 507, retryable');
+  t.same(io.headers, { 'retry-after': '5' });
+  t.match(io.message, /not applied/);
+  t.match(status(ErrorCode.CORRUPT), { statusCode: 500, message: /damaged/ });
   t.equal(toHttpError(new Error('boom'), undefined).statusCode, 500);
   t.equal(toHttpError({ statusCode: 418, message: 'teapot' }, undefined).statusCode, 418);
 });
@@ -140,7 +153,7 @@ t.test('in-process server: version, probes, collection routes', async (t) => {
   t.equal((await json('PUT', '/collections/v', { vectors: { size: 3, distance: 'Cosine', multivector_config: { comparator: 'max_sim' } } })).status, 400);
 
   const up = await json('PUT', '/collections/u/points?wait=false&ordering=strong', { points: [{ id: 1, vector: { '': [1, 0, 0] }, payload: {} }, { id: 2, vector: [0, 2, 0], payload: null }, { id: 3, vector: [0, 0, 3], payload: { k: 'v' } }] });
-  t.match(up.body, { result: { status: 'completed', operation_id: 0 }, status: 'ok' });
+  t.match(up.body, { result: { status: 'acknowledged', operation_id: 0 }, status: 'ok' });
   const q = await json('POST', '/collections/u/points/query?consistency=majority&timeout=10', { query: [0, 1, 1], limit: 2, with_payload: true, params: { exact: true }, using: '' });
   t.same(q.body.result.points.map((p: { id: number; score: number; payload: unknown }) => [p.id, p.score, p.payload]), [[3, 3, { k: 'v' }], [2, 2, {}]], 'exact search, Dot scores, {} for no payload');
   const legacy = await json('POST', '/collections/u/points/search', { vector: { name: '', vector: [1, 0, 0] }, limit: 1, with_vector: [''] });

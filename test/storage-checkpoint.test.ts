@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { SimFiles } from '../host/storage/sim-files.js';
 import { Wal } from '../host/storage/wal.js';
 import { Op, type LogRecord } from '../host/storage/record.js';
-import { writeCheckpoint, loadCheckpoint, IMAGE_TRAILER } from '../host/storage/checkpoint.js';
+import { writeCheckpoint, loadCheckpoint, loadCheckpointInto, IMAGE_TRAILER } from '../host/storage/checkpoint.js';
 import { decodeManifest, encodeManifest, readManifest, writeManifest, MANIFEST, MANIFEST_PREV, type Manifest } from '../host/storage/manifest.js';
 import { QuiverError } from '../host/errors.js';
 
@@ -26,9 +26,28 @@ const tagsOf = (bytes: Uint8Array): number[] => [...new Uint32Array(bytes.slice(
 const seq = (from: number, to: number): number[] => Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
 const rec = (tag: number): Uint8Array => new Uint8Array(Uint32Array.of(tag, tag, tag).buffer);
 
+function loadImageInto(sim: SimFiles): ReturnType<typeof loadCheckpointInto<Uint8Array>> {
+  return loadCheckpointInto({ dir: DIR, files: sim }, async (length, fill) => {
+    const into = new Uint8Array(length);
+    await fill(into);
+    return into;
+  });
+}
+
 /** Recovery: newest valid image + the log after it. Returns the recovered tags. */
 async function recover(sim: SimFiles): Promise<{ tags: number[]; lsn: number; fallbackReason: string | null }> {
-  const img = await loadCheckpoint({ dir: DIR, files: sim });
+  const img = await loadCheckpoint({ dir: DIR, files: sim }).catch(async (err: unknown) => {
+    // the streaming loader refuses the same state with the same code
+    const other = await loadImageInto(sim).then(() => null, (e: unknown) => e);
+    if ((other as QuiverError | null)?.code !== (err as QuiverError).code) throw new Error(`loadCheckpointInto did not refuse like loadCheckpoint: ${String(other)}`);
+    throw err;
+  });
+  // the loader recovery uses (the image read straight into caller memory) agrees exactly
+  const into = await loadImageInto(sim);
+  if ((img === null) !== (into === null) || (img !== null && (img.lsn !== into!.lsn || img.file !== into!.file
+    || (img.fallbackReason === null) !== (into!.fallbackReason === null) || Buffer.compare(img.bytes, into!.value) !== 0))) {
+    throw new Error('loadCheckpointInto disagrees with loadCheckpoint');
+  }
   const lsn = img?.lsn ?? 0;
   const tags = img ? tagsOf(img.bytes) : [];
   const wal = await Wal.open({ dir: WAL, files: sim, startLsn: lsn + 1 });

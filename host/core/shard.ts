@@ -118,26 +118,39 @@ export class Shard {
     if (!(bytes instanceof Uint8Array)) {
       throw new QuiverError(ErrorCode.CORRUPT_IMAGE, 'an image must be a Uint8Array');
     }
+    return Shard.loadImage(bytes.byteLength, (into) => into.set(bytes), build);
+  }
+
+  /**
+   * A shard over an image of `length` bytes that `fill` writes straight into
+   * the new linear memory (a file read into it: no second copy), validated.
+   */
+  static loadImage(length: number, fill: (into: Uint8Array) => void, build?: Build): Shard;
+  static loadImage(length: number, fill: (into: Uint8Array) => Promise<void>, build?: Build): Promise<Shard>;
+  static loadImage(length: number, fill: (into: Uint8Array) => void | Promise<void>, build: Build = 'release'): Shard | Promise<Shard> {
     const corrupt = (why: string): QuiverError => new QuiverError(ErrorCode.CORRUPT_IMAGE, `not a valid quiver image: ${why}`);
-    if (bytes.byteLength < HEADER_PTR + HEADER_BYTES) throw corrupt('too short');
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (view.getUint32(HEADER_PTR + H.MAGIC, true) !== MAGIC) throw corrupt('bad magic');
-    const version = view.getUint32(HEADER_PTR + H.VERSION, true);
-    if (version !== LAYOUT_VERSION) throw corrupt(`layout version ${version}, this build reads ${LAYOUT_VERSION}`);
-    if (view.getUint32(HEADER_PTR + H.IMAGE_BYTES, true) !== bytes.byteLength) throw corrupt('length does not match the header');
-    const memory = newMemory(pagesFor(bytes.byteLength), 'an image');
-    new Uint8Array(memory.buffer).set(bytes);
-    let core: CoreExports;
-    let status: number;
-    try {
-      core = instantiate(build, memory);
-      status = core.verifyImage(bytes.byteLength);
-    } catch (err) {
-      if (err instanceof QuiverError) throw err;
-      throw new QuiverError(ErrorCode.CORRUPT_IMAGE, 'not a valid quiver image: the core trapped reading it', { cause: err });
-    }
-    if (status !== 0) throw corrupt('checksum or header fields do not match');
-    return new Shard(memory, core, build);
+    if (!Number.isSafeInteger(length) || length < HEADER_PTR + HEADER_BYTES) throw corrupt('too short');
+    const memory = newMemory(pagesFor(length), 'an image');
+    const filled = fill(new Uint8Array(memory.buffer, 0, length));
+    const attach = (): Shard => {
+      const view = new DataView(memory.buffer, 0, length);
+      if (view.getUint32(HEADER_PTR + H.MAGIC, true) !== MAGIC) throw corrupt('bad magic');
+      const version = view.getUint32(HEADER_PTR + H.VERSION, true);
+      if (version !== LAYOUT_VERSION) throw corrupt(`layout version ${version}, this build reads ${LAYOUT_VERSION}`);
+      if (view.getUint32(HEADER_PTR + H.IMAGE_BYTES, true) !== length) throw corrupt('length does not match the header');
+      let core: CoreExports;
+      let status: number;
+      try {
+        core = instantiate(build, memory);
+        status = core.verifyImage(length);
+      } catch (err) {
+        if (err instanceof QuiverError) throw err;
+        throw new QuiverError(ErrorCode.CORRUPT_IMAGE, 'not a valid quiver image: the core trapped reading it', { cause: err });
+      }
+      if (status !== 0) throw corrupt('checksum or header fields do not match');
+      return new Shard(memory, core, build);
+    };
+    return filled instanceof Promise ? filled.then(attach) : attach();
   }
 
   get memory(): WebAssembly.Memory {

@@ -24,6 +24,23 @@ export interface IndexStats {
   reclaimableBytes: number;
   /** Per arena class: bytes committed to the class and bytes handed out. */
   arena: Record<'node' | 'links' | 'idmap' | 'scratch', { committed: number; used: number }>;
+  /** A durable store's shard: its log and checkpoints (absent in memory). */
+  log?: LogFigures;
+}
+
+/** A durable shard's write-ahead log and checkpoints. */
+export interface LogFigures {
+  /** The last LSN applied to the shard, and the LSN of its current image. */
+  appliedLsn: number;
+  imageLsn: number;
+  /** Log bytes past the current image (a checkpoint is due past checkpointLogBytes). */
+  bytesSinceImage: number;
+  /** Since the shard was opened: fdatasyncs of log segments, group writes, records, bytes, checkpoints. */
+  fsyncs: number;
+  writes: number;
+  records: number;
+  bytes: number;
+  checkpoints: number;
 }
 
 /** The core's raw counters of a shard, as the host reports them. */

@@ -24,7 +24,12 @@ async function serve(config: ServeConfig): Promise<void> {
   const store = await Store.open({
     ...(config.threads === undefined ? {} : { threads: config.threads }),
     ...(config.maxMemoryBytes === undefined ? {} : { maxMemoryBytes: config.maxMemoryBytes }),
+    ...(config.dataDir === undefined ? {} : { path: config.dataDir, fsync: config.fsync, fsyncIntervalMs: config.fsyncIntervalMs }),
+    ...(config.dataDir === undefined || config.checkpointLogBytes === undefined ? {} : { checkpointLogBytes: config.checkpointLogBytes }),
   });
+  for (const r of store.recovery) {
+    log(r.error === undefined ? `recovered collection ${r.dataset} (${r.shards} shards, ${r.replayed} log records replayed)` : `collection ${r.dataset} cannot be opened: ${r.error}`);
+  }
   store.on('error', (err: Error) => log(`store error: ${err.message}`));
   store.on('eviction', (e: { dataset: string }) => log(`memory limit: evicted collection ${e.dataset}`));
 

@@ -2,6 +2,7 @@
  * `quiver serve` options, from the command line and the environment
  * (a flag wins over its variable).
  */
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_BODY_LIMIT } from './app.js';
 
@@ -16,20 +17,36 @@ export interface ServeConfig {
   shutdownTimeoutMs: number;
   logLevel: string;
   testHooks: boolean;
+  /** The data directory (resolved against the working directory), or undefined with --in-memory. */
+  dataDir: string | undefined;
+  fsync: 'always' | 'interval' | 'never';
+  fsyncIntervalMs: number;
+  checkpointLogBytes: number | undefined;
 }
 
 export const DEFAULT_PORT = 6333;
+export const DEFAULT_DATA_DIR = './quiver-data';
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 
 export const USAGE = `Usage: quiver serve [options]
 
-Serves quiver's in-memory vector store over HTTP, speaking the subset of
-Qdrant's REST API that clients use most (see docs/api.md).
+Serves a quiver vector store over HTTP, speaking the subset of Qdrant's REST
+API that clients use most (see docs/api.md). Durable by default: data lives in
+the data directory and survives a restart (see docs/durability.md).
 
 Options (each also read from the environment variable shown):
   --host HOST               address to listen on (QUIVER_HOST; default 127.0.0.1, loopback only)
   --port PORT               port, 0 for any free one (QUIVER_PORT; default ${DEFAULT_PORT})
   --threads N               worker threads (QUIVER_THREADS; default: available cores)
+  --data-dir DIR            where the data lives, locked while the server runs
+                            (QUIVER_DATA_DIR; default ${DEFAULT_DATA_DIR}, relative to the working directory)
+  --in-memory               keep nothing on disk: a restart starts empty (QUIVER_IN_MEMORY=1)
+  --fsync POLICY            always (a write is answered after it is synced), interval (synced
+                            every --fsync-interval ms; a crash can lose that window) or never
+                            (QUIVER_FSYNC; default always)
+  --fsync-interval MS       for --fsync interval (QUIVER_FSYNC_INTERVAL_MS; default 1000)
+  --checkpoint-log SIZE     checkpoint a shard once its log holds SIZE past its image
+                            (QUIVER_CHECKPOINT_LOG; default 64MiB)
   --max-memory SIZE         keep the process under SIZE: writes beyond it get 503
                             (QUIVER_MAX_MEMORY; bytes or 512MiB, 4GiB, 2GB, ...; default: no limit)
   --api-key KEY             require KEY in the api-key header or as Authorization: Bearer KEY
@@ -101,6 +118,11 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = {
         'body-limit': { type: 'string' },
         'shutdown-timeout': { type: 'string' },
         'log-level': { type: 'string' },
+        'data-dir': { type: 'string' },
+        'in-memory': { type: 'boolean' },
+        fsync: { type: 'string' },
+        'fsync-interval': { type: 'string' },
+        'checkpoint-log': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -122,6 +144,13 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = {
   const shutdown = pick(values['shutdown-timeout'], 'QUIVER_SHUTDOWN_TIMEOUT_MS');
   const logLevel = pick(values['log-level'], 'QUIVER_LOG_LEVEL') ?? 'warn';
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`--log-level: expected one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(logLevel)})`);
+  const inMemory = values['in-memory'] === true || (values['data-dir'] === undefined && env.QUIVER_IN_MEMORY === '1');
+  const dataDir = pick(values['data-dir'], 'QUIVER_DATA_DIR');
+  if (inMemory && values['data-dir'] !== undefined) throw new ConfigError('--in-memory and --data-dir: choose one');
+  const fsync = pick(values.fsync, 'QUIVER_FSYNC') ?? 'always';
+  if (fsync !== 'always' && fsync !== 'interval' && fsync !== 'never') throw new ConfigError(`--fsync: expected always, interval or never (got ${JSON.stringify(fsync)})`);
+  const fsyncInterval = pick(values['fsync-interval'], 'QUIVER_FSYNC_INTERVAL_MS');
+  const checkpointLog = pick(values['checkpoint-log'], 'QUIVER_CHECKPOINT_LOG');
   const apiKey = pick(values['api-key'], 'QUIVER_API_KEY');
   const readOnlyApiKey = pick(values['read-only-api-key'], 'QUIVER_READ_ONLY_API_KEY');
   return {
@@ -137,6 +166,10 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = {
       shutdownTimeoutMs: shutdown === undefined ? DEFAULT_SHUTDOWN_TIMEOUT_MS : parseInteger(shutdown, '--shutdown-timeout', 0, 86_400_000),
       logLevel,
       testHooks: env.QUIVER_TEST_HOOKS === '1',
+      dataDir: inMemory ? undefined : resolve(dataDir ?? DEFAULT_DATA_DIR),
+      fsync,
+      fsyncIntervalMs: fsyncInterval === undefined ? 1000 : parseInteger(fsyncInterval, '--fsync-interval', 1, 3_600_000),
+      checkpointLogBytes: checkpointLog === undefined ? undefined : parseBytes(checkpointLog, '--checkpoint-log'),
     },
   };
 }

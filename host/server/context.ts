@@ -27,9 +27,18 @@ export function ok(reply: FastifyReply, result: unknown): FastifyReply {
   return reply.send({ result, status: 'ok', time: elapsed(reply) });
 }
 
-/** Qdrant's UpdateResult for a write that has been applied. */
-export function updated(ctx: ServerContext, reply: FastifyReply, extra: Record<string, unknown> = {}): FastifyReply {
-  return ok(reply, { operation_id: ctx.nextOperationId(), status: 'completed', ...extra });
+/**
+ * Qdrant's UpdateResult: `completed` for a write that is durable and
+ * applied (wait=true, and an absent wait), `acknowledged` for one that is
+ * in the log and applied shortly after (wait=false).
+ */
+export function updated(ctx: ServerContext, reply: FastifyReply, acknowledged = false, extra: Record<string, unknown> = {}): FastifyReply {
+  return ok(reply, { operation_id: ctx.nextOperationId(), status: acknowledged ? 'acknowledged' : 'completed', ...extra });
+}
+
+/** The `wait` query parameter: false only when it says so (quiver's default is true, stricter than Qdrant's). */
+export function waitParam(request: FastifyRequest): boolean {
+  return (request.query as { wait?: string } | undefined)?.wait !== 'false';
 }
 
 export interface NameParams {

@@ -69,7 +69,12 @@ function fromQuiver(err: QuiverError, collection: string | undefined): HttpError
       return new HttpError(503, `Service unavailable: memory limit reached: ${err.message}${applied(err)}`, { 'retry-after': String(RETRY_AFTER_SECONDS) });
     case ErrorCode.CLOSED:
       return new HttpError(503, 'Service unavailable: the store is shutting down', { 'retry-after': String(RETRY_AFTER_SECONDS) });
+    case ErrorCode.IO:
+      // the disk refused the write (full, EIO): nothing was applied; retry once there is room
+      return new HttpError(507, `Insufficient storage: the write could not be made durable and was not applied: ${err.message}`, { 'retry-after': String(RETRY_AFTER_SECONDS) });
     case ErrorCode.WORKER_LOST:
+    case ErrorCode.CORRUPT:
+      return new HttpError(500, `Service internal error: the collection's files are damaged and it cannot be opened (see docs/durability.md): ${err.message} (${err.code})`);
     case ErrorCode.CORE_TRAP:
     case ErrorCode.CORRUPT_IMAGE:
     default:

@@ -123,3 +123,24 @@ export function decodeDelete(body: Uint8Array): DeleteBody {
   if (8 + idWords * 4 !== body.length) throw bad(`delete body of ${body.length} bytes for ${idWords} id words`);
   return { count, ids: new Uint32Array(body.slice(8).buffer) };
 }
+
+/** Of the record at `lsn`, only the first `applied` rows took effect. */
+export interface PartialBody {
+  lsn: number;
+  applied: number;
+}
+
+export function encodePartial(b: PartialBody): Uint8Array {
+  const out = new Uint8Array(12);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, b.lsn % 4294967296, true);
+  view.setUint32(4, Math.floor(b.lsn / 4294967296), true);
+  view.setUint32(8, b.applied, true);
+  return out;
+}
+
+export function decodePartial(body: Uint8Array): PartialBody {
+  if (body.length !== 12) throw bad(`partial body of ${body.length} bytes`);
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  return { lsn: view.getUint32(4, true) * 4294967296 + view.getUint32(0, true), applied: view.getUint32(8, true) };
+}

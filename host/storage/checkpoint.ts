@@ -226,4 +226,84 @@ export async function loadCheckpoint(options: { dir: string; files?: Files }): P
   throw new QuiverError(ErrorCode.CORRUPT, `no valid checkpoint image in ${dir} (${read.path}): ${reasons.join('; ')}`);
 }
 
+/** Bytes read per call when an image streams into its destination. */
+const READ_CHUNK = 4 * 1024 * 1024;
+
+/**
+ * Reads one image file straight into memory the caller provides: `load`
+ * gets the image's length and a `fill(into)` that reads the file into
+ * `into` and verifies its checksum; whatever `load` returns is the result.
+ * The trailer is checked before `load` runs. QUIVER_ERR_CORRUPT names the
+ * file and offset.
+ */
+export async function readImageInto<T>(
+  files: Files, dir: string, ref: ImageRef, load: (length: number, fill: (into: Uint8Array) => Promise<void>) => T | Promise<T>,
+): Promise<T> {
+  const path = join(dir, ref.file);
+  const bad = (offset: number, why: string): QuiverError => new QuiverError(ErrorCode.CORRUPT, `${path}: corrupt at byte ${offset}: ${why}`);
+  let h;
+  try {
+    h = await files.open(path, 'r');
+  } catch (err) {
+    if (errorCode(err) === 'ENOENT') throw new QuiverError(ErrorCode.CORRUPT, `${path}: the image the manifest names is missing`);
+    throw ioError(`opening ${path}`, err);
+  }
+  try {
+    const size = await h.size();
+    if (size < IMAGE_TRAILER) throw bad(0, `${size} bytes, shorter than an image trailer`);
+    const at = size - IMAGE_TRAILER;
+    const trailer = new Uint8Array(IMAGE_TRAILER);
+    if ((await h.read(trailer, at, IMAGE_TRAILER)) !== IMAGE_TRAILER) throw bad(at, 'the trailer cannot be read');
+    const v = new DataView(trailer.buffer);
+    if (v.getUint32(T_MAGIC, true) !== MAGIC) throw bad(at, 'no image trailer (wrong magic)');
+    if (v.getUint32(T_VERSION, true) !== VERSION) throw bad(at + T_VERSION, `unknown image version ${v.getUint32(T_VERSION, true)}`);
+    if (get64(v, T_LENGTH) !== at) throw bad(at + T_LENGTH, `trailer says ${get64(v, T_LENGTH)} bytes, the file holds ${at}`);
+    if (get64(v, T_LSN) !== ref.lsn) throw bad(at + T_LSN, `image is at LSN ${get64(v, T_LSN)}, the manifest says ${ref.lsn}`);
+    const handle = h;
+    return await load(at, async (into) => {
+      let crc = 0;
+      for (let done = 0; done < at;) {
+        const n = await handle.read(into.subarray(done, Math.min(at, done + READ_CHUNK)), done, Math.min(READ_CHUNK, at - done));
+        if (n === 0) throw bad(done, 'the file ends inside the image');
+        crc = crc32c(into.subarray(done, done + n), crc);
+        done += n;
+      }
+      if (crc32c(trailer.subarray(0, T_CRC), crc) !== v.getUint32(T_CRC, true)) throw bad(at + T_CRC, 'checksum mismatch');
+    });
+  } catch (err) {
+    if (err instanceof QuiverError) throw err;
+    throw ioError(`reading ${path}`, err);
+  } finally {
+    await h.close().catch(() => {});
+  }
+}
+
+/**
+ * loadCheckpoint with the image read straight into caller memory (see
+ * readImageInto): the newest valid image, else the previous one; null when
+ * the directory has none. A `load` that throws QUIVER_ERR_CORRUPT (the
+ * caller's own check of the bytes) falls back the same way.
+ */
+export async function loadCheckpointInto<T>(
+  options: { dir: string; files?: Files }, load: (length: number, fill: (into: Uint8Array) => Promise<void>, path: string) => T | Promise<T>,
+): Promise<{ value: T; lsn: number; file: string; fallbackReason: string | null } | null> {
+  const files = options.files ?? nodeFiles;
+  const { dir } = options;
+  const read = await readManifest(files, dir);
+  if (!read) return null;
+  const { manifest } = read;
+  const reasons: string[] = read.fallbackReason ? [read.fallbackReason] : [];
+  for (const ref of [manifest.current, manifest.previous]) {
+    if (!ref) continue;
+    try {
+      const value = await readImageInto(files, dir, ref, (length, fill) => load(length, fill, join(dir, ref.file)));
+      return { value, lsn: ref.lsn, file: ref.file, fallbackReason: reasons.length ? reasons.join('; ') : null };
+    } catch (err) {
+      if (!(err instanceof QuiverError) || err.code !== ErrorCode.CORRUPT) throw err;
+      reasons.push(err.message);
+    }
+  }
+  throw new QuiverError(ErrorCode.CORRUPT, `no valid checkpoint image in ${dir} (${read.path}): ${reasons.join('; ')}`);
+}
+
 export { MANIFEST, MANIFEST_PREV };

@@ -38,6 +38,8 @@ export const Op = {
   CLEAR_PAYLOAD: 6,
   CREATE_INDEX: 7,
   DELETE_INDEX: 8,
+  /** Of the record at `lsn`, only the first `applied` rows took effect (an insert cut short by a cancel or a memory limit). */
+  PARTIAL: 9,
 } as const;
 export type Op = (typeof Op)[keyof typeof Op];
 

@@ -17,6 +17,10 @@ export interface Dataset extends GraphParams {
   id: number;
   lost: boolean;
   lastUsed: number;
+  /** A durable dataset that could not be opened (damaged files): every call but drop gets this error. */
+  broken?: QuiverError;
+  /** A durable dataset whose shards are being recovered onto a new thread: calls wait for this. */
+  recovering?: Promise<void>;
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -45,6 +49,7 @@ export class Catalog {
     const ds = this.#datasets.get(name);
     if (ds === undefined) throw notFound(name);
     if (ds.lost) throw new QuiverError(ErrorCode.WORKER_LOST, `dataset ${JSON.stringify(name)} was lost with its worker thread`);
+    if (ds.broken !== undefined) throw new QuiverError(ds.broken.code, `dataset ${JSON.stringify(name)} cannot be opened: ${ds.broken.message}`, { cause: ds.broken });
     ds.lastUsed = performance.now();
     return ds;
   }
@@ -64,9 +69,23 @@ export class Catalog {
     return [...this.#datasets.keys()];
   }
 
-  /** Datasets not lost with a thread. */
+  /** Datasets not lost with a thread, not broken and not being recovered. */
   live(): Dataset[] {
-    return [...this.#datasets.values()].filter((d) => !d.lost);
+    return [...this.#datasets.values()].filter((d) => !d.lost && d.broken === undefined && d.recovering === undefined);
+  }
+
+  /** Every dataset, for the catalog file. */
+  all(): Dataset[] {
+    return [...this.#datasets.values()];
+  }
+
+  get nextId(): number {
+    return this.#nextId;
+  }
+
+  /** Ids below `next` are taken (a durable store's catalog file says so). */
+  advanceId(next: number): void {
+    this.#nextId = Math.max(this.#nextId, next);
   }
 
   /** Throws EXISTS when the name is taken. */
@@ -78,9 +97,10 @@ export class Catalog {
    * Reserves a name before the first await (a concurrent create of the same
    * name gets EXISTS) and places its shards round-robin over `threads`.
    */
-  reserve(name: string, params: GraphParams, shardCount: number, threads: number[]): Dataset {
+  reserve(name: string, params: GraphParams, shardCount: number, threads: number[], knownId?: number): Dataset {
     this.checkFree(name);
-    const id = this.#nextId++;
+    const id = knownId ?? this.#nextId;
+    this.#nextId = Math.max(this.#nextId, id + 1);
     const shards: ShardRef[] = [];
     for (let i = 0; i < shardCount; i++) {
       shards.push({ key: `${id}:${i}`, thread: threads[(this.#nextThread + i) % threads.length]! });

@@ -18,14 +18,14 @@ import type { PointRecord, ScrollPage } from './types.js';
  */
 export async function insertPoints(
   scatter: Scatter, ds: Dataset, packed: Uint32Array, flat: Float32Array,
-  encoded: (Uint8Array | undefined)[] | undefined, cancel: number, signal: AbortSignal | undefined,
+  encoded: (Uint8Array | undefined)[] | undefined, cancel: number, signal: AbortSignal | undefined, wait = true,
 ): Promise<number> {
   const results = await Promise.allSettled([...route(ds.shards.length, packed)].map(([s, rows]) => {
     const part = new Float32Array(rows.length * ds.dim);
     rows.forEach((row, j) => part.set(flat.subarray(row * ds.dim, (row + 1) * ds.dim), j * ds.dim));
     const partIds = pick(packed, rows);
     const ref = ds.shards[s]!;
-    const task: Task = { op: 'insert', shard: ref.key, ids: partIds, vectors: part, cancel };
+    const task: Task = { op: 'insert', shard: ref.key, ids: partIds, vectors: part, cancel, wait };
     if (encoded !== undefined) task.payloads = rows.map((r) => encoded[r]);
     return scatter.run<InsertResult>(ref, task, [part.buffer, partIds.buffer]);
   }));
@@ -44,11 +44,11 @@ export async function insertPoints(
   throw err instanceof QuiverError ? new QuiverError(err.code, err.message, { applied, cause: err.cause }) : err;
 }
 
-export async function deletePoints(scatter: Scatter, ds: Dataset, packed: Uint32Array): Promise<number> {
+export async function deletePoints(scatter: Scatter, ds: Dataset, packed: Uint32Array, wait = true): Promise<number> {
   const counts = await Promise.all([...route(ds.shards.length, packed)].map(([s, rows]) => {
     const ref = ds.shards[s]!;
     const part = pick(packed, rows);
-    return scatter.run<number>(ref, { op: 'delete', shard: ref.key, ids: part }, [part.buffer]);
+    return scatter.run<number>(ref, { op: 'delete', shard: ref.key, ids: part, wait }, [part.buffer]);
   }));
   return counts.reduce((a, b) => a + b, 0);
 }

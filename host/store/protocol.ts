@@ -1,4 +1,5 @@
 import type { ShardParams } from '../core/shard.js';
+import type { Durability } from './shard-log.js';
 import { ID_WORDS } from '../ids.js';
 
 /**
@@ -14,10 +15,19 @@ export { ID_WORDS };
 export type ShardKey = string;
 
 export type Task =
-  | { op: 'create'; shard: ShardKey; params: ShardParams }
+  // with `durable`: open (or recover) the shard from its directory
+  | { op: 'create'; shard: ShardKey; params: ShardParams; durable?: Durability }
+  // a shard from the raw image at [offset, offset + length) of `file` (a snapshot); durable: checkpointed at once
+  | { op: 'restore'; shard: ShardKey; params: ShardParams; file: string; offset: number; length: number; durable?: Durability }
+  | { op: 'checkpoint'; shard: ShardKey }
+  // writes the shard's raw image to `file` (for a snapshot)
+  | { op: 'writeImage'; shard: ShardKey; file: string }
+  // a graceful close: checkpoint (durable shards) and close the logs
+  | { op: 'close'; shards: ShardKey[] }
   | { op: 'drop'; shards: ShardKey[] }
-  | { op: 'insert'; shard: ShardKey; ids: Uint32Array; vectors: Float32Array; payloads?: (Uint8Array | undefined)[]; cancel: number }
-  | { op: 'delete'; shard: ShardKey; ids: Uint32Array }
+  // wait false: answer once the record is logged (durable per the policy); it is applied after, in order
+  | { op: 'insert'; shard: ShardKey; ids: Uint32Array; vectors: Float32Array; payloads?: (Uint8Array | undefined)[]; cancel: number; wait?: boolean }
+  | { op: 'delete'; shard: ShardKey; ids: Uint32Array; wait?: boolean }
   | { op: 'get'; shard: ShardKey; ids: Uint32Array; withPayload?: boolean }
   | { op: 'search'; shard: ShardKey; queries: Float32Array; n: number; k: number; ef: number; withPayload?: boolean }
   | { op: 'scroll'; shard: ShardKey; from?: Uint32Array; limit: number; withVector: boolean; withPayload: boolean }
@@ -33,6 +43,21 @@ export type Reply<T> = { ok: true; value: T } | { ok: false; code: string; messa
 
 export interface InsertResult {
   applied: number;
+  /** wait false: logged, not yet applied */
+  acknowledged?: boolean;
+}
+
+export interface OpenResult {
+  threadId: number;
+  /** durable: records replayed after the image, and the image's LSN */
+  replayed?: number;
+  imageLsn?: number;
+  fallbackReason?: string | null;
+}
+
+export interface ImageResult {
+  bytes: number;
+  lsn: number;
 }
 
 export interface SearchResult {

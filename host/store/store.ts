@@ -15,14 +15,15 @@ import { CancelSlots } from './cancel.js';
 import { Catalog, checkName, infoOf, type Dataset } from './catalog.js';
 import { SearchCoalescer } from './coalescer.js';
 import { Compactions } from './compactions.js';
+import { DataDir, Durable } from './durable.js';
 import { Intake } from './intake.js';
 import { ThreadPool } from './pool.js';
 import { deletePoints, getVectors, insertPoints, retrievePoints, scrollPage } from './points.js';
 import { ID_WORDS, type SearchResult } from './protocol.js';
 import { abortError, Scatter } from './scatter.js';
 import type {
-  CloseOptions, CloseReport, DatasetInfo, DatasetOptions, PointRecord, ReadOptions, ScrollOptions, ScrollPage, SearchOptions,
-  StoreOptions, StoreStats,
+  CloseOptions, CloseReport, DatasetInfo, DatasetOptions, PointRecord, ReadOptions, RecoveryReport, ScrollOptions, ScrollPage, SearchOptions,
+  StoreOptions, StoreStats, WriteOptions,
 } from './types.js';
 
 export type * from './types.js';
@@ -47,9 +48,13 @@ export class Store extends EventEmitter {
   readonly #coalescer: SearchCoalescer;
   readonly #compactions: Compactions;
   readonly #testHooks: boolean;
+  readonly #durable: Durable | undefined;
+  #recovery: RecoveryReport[] = [];
   #closing: Promise<CloseReport> | undefined;
 
-  private constructor(pool: ThreadPool, cancel: CancelSlots, registry: Registry, policy: CompactionPolicy, tuner: TunerOptions, testHooks: boolean) {
+  private constructor(
+    pool: ThreadPool, cancel: CancelSlots, registry: Registry, policy: CompactionPolicy, tuner: TunerOptions, testHooks: boolean, dir: DataDir | undefined,
+  ) {
     super();
     this.#pool = pool;
     this.#cancel = cancel;
@@ -57,6 +62,7 @@ export class Store extends EventEmitter {
     this.#testHooks = testHooks;
     this.#scatter = new Scatter(pool, () => this.#intake.closed);
     this.#coalescer = new SearchCoalescer((ref, task) => this.#scatter.run<SearchResult>(ref, task));
+    this.#durable = dir === undefined ? undefined : new Durable(dir, this.#catalog, this.#scatter, pool);
     pool.on('threadLost', (threadId: number) => this.#onThreadLost(threadId));
     this.#metrics = createMetrics(registry, {
       shards: () => this.#shardEntries().then((all) => all.map((e) => ({ dataset: e.dataset, shard: e.shard, ...e.figures }))),
@@ -82,18 +88,52 @@ export class Store extends EventEmitter {
     }, policy, tuner, this.#metrics);
   }
 
-  /** Starts the worker pool. QUIVER_TEST_HOOKS=1 in the environment (and only that) turns `_testHook` on. */
+  /**
+   * Starts the worker pool. With `path` the store is durable: it takes the
+   * directory's lock (QUIVER_ERR_LOCKED if another process has it) and
+   * recovers every dataset there, each shard on its thread, in parallel; a
+   * dataset whose files are damaged answers QUIVER_ERR_CORRUPT while the
+   * others open (`recovery` says which). QUIVER_TEST_HOOKS=1 in the
+   * environment (and only that) turns `_testHook` on.
+   */
   static async open(options: StoreOptions = {}): Promise<Store> {
-    const { threads, policy, tuner, registry } = storeSettings(options);
+    const { threads, policy, tuner, registry, durability } = storeSettings(options);
+    if (durability !== undefined && tuner.evictionPolicy === 'lru') {
+      throw new TypeError("options.evictionPolicy 'lru' drops whole datasets, which a durable store would delete from disk: use 'reject' with options.path");
+    }
     const testHooks = process.env.QUIVER_TEST_HOOKS === '1';
+    const dir = durability === undefined ? undefined : await DataDir.open(durability.path, durability);
     const cancel = new CancelSlots();
     const pool = new ThreadPool(threads, cancel.buffer, testHooks);
-    await pool.ready(threads);
     try {
-      return new Store(pool, cancel, registry, policy, tuner, testHooks);
+      await pool.ready(threads);
+      const store = new Store(pool, cancel, registry, policy, tuner, testHooks, dir);
+      if (store.#durable !== undefined) store.#recovery = await store.#durable.recover();
+      return store;
     } catch (err) {
+      removeMetrics(registry);
       await pool.destroy();
+      await dir?.release();
       throw err;
+    }
+  }
+
+  /** The data directory, or undefined for a store in memory. */
+  get path(): string | undefined {
+    return this.#durable?.dir.path;
+  }
+
+  /** What opening a durable store recovered, per dataset (empty in memory). */
+  get recovery(): RecoveryReport[] {
+    return this.#recovery.map((r) => ({ ...r }));
+  }
+
+  /** A dataset to use; while a lost thread's shards are recovered, waits for that. */
+  async #dataset(name: string): Promise<Dataset> {
+    for (;;) {
+      const ds = this.#catalog.get(name);
+      if (ds.recovering === undefined) return ds;
+      await ds.recovering;
     }
   }
 
@@ -128,6 +168,12 @@ export class Store extends EventEmitter {
   }
 
   #onThreadLost(threadId: number): void {
+    if (this.#intake.closed) return;
+    if (this.#durable !== undefined) {
+      // the shards come back from their directories; nothing is lost
+      this.#durable.recoverLost(threadId);
+      return;
+    }
     const hit = this.#catalog.markLost(threadId);
     const err = new QuiverError(ErrorCode.WORKER_LOST, `worker thread ${threadId} died; lost datasets: ${hit.join(', ') || 'none'}`);
     // an 'error' event with no listener would throw; the coded error reaches
@@ -144,11 +190,19 @@ export class Store extends EventEmitter {
       const threads = this.#pool.threadIds;
       const shardCount = intIn(options.shards ?? threads.length, 'options.shards', 1, 1024, invalidArgument);
       const ds = this.#catalog.reserve(name, params, shardCount, threads);
+      const durable = this.#durable;
       try {
-        await Promise.all(ds.shards.map((s) => this.#scatter.run(s, { op: 'create', shard: s.key, params: { ...params, seed: BigInt(ds.id) } })));
+        if (durable === undefined) {
+          await Promise.all(ds.shards.map((s) => this.#scatter.run(s, { op: 'create', shard: s.key, params: { ...params, seed: BigInt(ds.id) } })));
+        } else {
+          // the shard directories first, then the catalog naming them: acknowledged means durable
+          await Promise.all(ds.shards.map((_, i) => durable.openShard(ds, i)));
+          await durable.persist();
+        }
       } catch (err) {
         this.#catalog.remove(name);
         await this.#scatter.drop(ds.shards).catch(() => {});
+        await durable?.dir.removeDataset(ds.id).catch(() => {});
         throw err;
       }
       return this.#info(ds);
@@ -160,7 +214,7 @@ export class Store extends EventEmitter {
   }
 
   datasetInfo(name: string): Promise<DatasetInfo> {
-    return this.#intake.run(async () => this.#info(this.#catalog.get(name)));
+    return this.#intake.run(async () => this.#info(await this.#dataset(name)));
   }
 
   async #info(ds: Dataset, known?: IndexStats[]): Promise<DatasetInfo> {
@@ -179,10 +233,15 @@ export class Store extends EventEmitter {
   async #drop(name: string): Promise<number> {
     const ds = this.#catalog.find(name);
     if (ds === undefined) return 0;
-    const committed = ds.lost ? 0 : (await this.#scatter.stats(ds.shards).catch(() => [] as IndexStats[])).reduce((a, s) => a + s.committedBytes, 0);
+    await ds.recovering;
+    const gone = ds.lost || ds.broken !== undefined;
+    const committed = gone ? 0 : (await this.#scatter.stats(ds.shards).catch(() => [] as IndexStats[])).reduce((a, s) => a + s.committedBytes, 0);
+    // durable: the catalog without it first; a crash after leaves files the next open removes
+    await this.#durable?.persist(ds);
     this.#catalog.remove(name);
     this.#memory.forget(name);
     await this.#scatter.drop(ds.shards);
+    await this.#durable?.dir.removeDataset(ds.id);
     this.#metrics.compaction.reclaimed.inc(committed);
     return committed;
   }
@@ -192,9 +251,12 @@ export class Store extends EventEmitter {
    * between steps; the rejection's `applied` says how many vectors went in
    * (they are searchable; none is half-inserted).
    */
-  insert(name: string, ids: IdList, vectors: VectorBatch, options: { signal?: AbortSignal; payloads?: readonly Payload[] } = {}): Promise<{ inserted: number }> {
+  insert(
+    name: string, ids: IdList, vectors: VectorBatch, options: WriteOptions & { signal?: AbortSignal; payloads?: readonly Payload[] } = {},
+  ): Promise<{ inserted: number; acknowledged?: true }> {
     return this.#intake.run(async () => {
-      const ds = this.#catalog.get(name);
+      const ds = await this.#dataset(name);
+      const wait = waitOption(options.wait);
       const packed = packIds(ids, true);
       const n = packed.length / ID_WORDS;
       const flat = flattenBatch(vectors, n, ds.dim);
@@ -207,12 +269,13 @@ export class Store extends EventEmitter {
       let applied = 0;
       let cancel: ReturnType<CancelSlots['acquire']> | undefined;
       try {
-        cancel = this.#cancel.acquire(signal);
-        applied = await insertPoints(this.#scatter, ds, packed, flat, encoded, cancel.slot, signal).catch((err: unknown) => {
+        // wait false: the apply outlives this call, so it must not watch a slot that is freed when the call returns
+        cancel = this.#cancel.acquire(wait ? signal : undefined);
+        applied = await insertPoints(this.#scatter, ds, packed, flat, encoded, cancel.slot, signal, wait).catch((err: unknown) => {
           applied = (err as QuiverError).applied ?? 0;
           throw err;
         });
-        return { inserted: applied };
+        return wait ? { inserted: applied } : { inserted: applied, acknowledged: true };
       } finally {
         cancel?.release();
         releaseAdmission();
@@ -221,19 +284,36 @@ export class Store extends EventEmitter {
     });
   }
 
-  /** Deletes ids; unknown ids are skipped. Resolves with how many were deleted. */
-  delete(name: string, ids: IdList): Promise<{ deleted: number }> {
+  /**
+   * Deletes ids; unknown ids are skipped. Resolves with how many were
+   * deleted (with wait false: 0 and acknowledged, before it is applied).
+   */
+  delete(name: string, ids: IdList, options: WriteOptions = {}): Promise<{ deleted: number; acknowledged?: true }> {
     return this.#intake.run(async () => {
-      const ds = this.#catalog.get(name);
+      const ds = await this.#dataset(name);
+      const wait = waitOption(options?.wait);
       const packed = packIds(ids, false);
-      return { deleted: await deletePoints(this.#scatter, ds, packed) };
+      const deleted = await deletePoints(this.#scatter, ds, packed, wait);
+      return wait ? { deleted } : { deleted, acknowledged: true };
+    });
+  }
+
+  /**
+   * Checkpoints every shard of a dataset (or of every dataset): its image
+   * at its last write replaces the log before it. Nothing to do in memory.
+   */
+  checkpoint(name?: string): Promise<void> {
+    return this.#intake.run(async () => {
+      const datasets = name === undefined ? this.#catalog.live() : [await this.#dataset(name)];
+      if (this.#durable === undefined) return;
+      await Promise.all(datasets.flatMap((ds) => ds.shards.map((s) => this.#scatter.run(s, { op: 'checkpoint', shard: s.key }))));
     });
   }
 
   /** The stored vectors of ids, in order; undefined where an id is absent. */
   get(name: string, ids: IdList): Promise<(Float32Array | undefined)[]> {
     return this.#intake.run(async () => {
-      const ds = this.#catalog.get(name);
+      const ds = await this.#dataset(name);
       const packed = packIds(ids, false);
       return getVectors(this.#scatter, ds, packed);
     });
@@ -245,7 +325,7 @@ export class Store extends EventEmitter {
    */
   retrieve(name: string, ids: IdList, options: ReadOptions = {}): Promise<PointRecord[]> {
     return this.#intake.run(async () => {
-      const ds = this.#catalog.get(name);
+      const ds = await this.#dataset(name);
       const packed = packIds(ids, false);
       return retrievePoints(this.#scatter, ds, packed, options.withVector ?? true, options.withPayload ?? true);
     });
@@ -259,7 +339,7 @@ export class Store extends EventEmitter {
    */
   scroll(name: string, options: ScrollOptions = {}): Promise<ScrollPage> {
     return this.#intake.run(async () => {
-      const ds = this.#catalog.get(name);
+      const ds = await this.#dataset(name);
       const limit = intIn(options.limit ?? 10, 'options.limit', 1, MAX_K, invalidArgument);
       const from = options.offset === undefined ? undefined : packIds([options.offset], false);
       return scrollPage(this.#scatter, ds, from, limit, options.withVector ?? true, options.withPayload ?? true);
@@ -267,7 +347,7 @@ export class Store extends EventEmitter {
   }
 
   count(name: string): Promise<number> {
-    return this.#intake.run(async () => (await this.#info(this.#catalog.get(name))).count);
+    return this.#intake.run(async () => (await this.#info(await this.#dataset(name))).count);
   }
 
   /**
@@ -280,7 +360,7 @@ export class Store extends EventEmitter {
   search(name: string, query: Vector | VectorBatch, k: number, options?: SearchOptions): Promise<SearchHits | SearchHits[]>;
   search(name: string, query: Vector | VectorBatch, k: number, options: SearchOptions = {}): Promise<SearchHits | SearchHits[]> {
     return this.#intake.run(async () => {
-      const ds = this.#catalog.get(name);
+      const ds = await this.#dataset(name);
       const single = isSingleQuery(query, ds.dim);
       const { flat, n } = single ? { flat: toQuery(query as Vector, ds.dim), n: 1 } : toQueries(query as VectorBatch, ds.dim);
       const merged = await this.#searchFlat(ds, flat, n, k, options);
@@ -291,7 +371,7 @@ export class Store extends EventEmitter {
   /** One result per query: an array of vectors, or a flat Float32Array of n x dim. */
   searchBatch(name: string, queries: VectorBatch, k: number, options: SearchOptions = {}): Promise<SearchHits[]> {
     return this.#intake.run(async () => {
-      const ds = this.#catalog.get(name);
+      const ds = await this.#dataset(name);
       const { flat, n } = toQueries(queries, ds.dim);
       return this.#searchFlat(ds, flat, n, k, options);
     });
@@ -313,7 +393,7 @@ export class Store extends EventEmitter {
   /** Compacts every shard of a dataset (repair, renumber, shrink, GC). */
   compact(name: string, options: { signal?: AbortSignal } = {}): Promise<CompactionReport> {
     return this.#intake.run(async () => {
-      const ds = this.#catalog.get(name);
+      const ds = await this.#dataset(name);
       return this.#compactions.dataset(ds, 'manual', options.signal);
     });
   }
@@ -348,11 +428,21 @@ export class Store extends EventEmitter {
       const mem = process.memoryUsage();
       const arenaBytes = datasets.reduce((a, d) => a + d.committedBytes, 0);
       const reclaimableBytes = datasets.reduce((a, d) => a + d.shardStats.reduce((b, s) => b + s.reclaimableBytes, 0), 0);
-      return {
+      const out: StoreStats = {
         threads: this.#pool.size, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, datasets,
         // the tuner's pressure and limit, with this call's fresh byte counts
         tuner: { ...this.#memory.last, rssBytes: mem.rss, heapBytes: mem.heapUsed, arenaBytes, reclaimableBytes, limitBytes: this.#memory.limitBytes },
       };
+      const dir = this.#durable?.dir;
+      if (dir !== undefined) {
+        const logs = datasets.flatMap((d) => d.shardStats.map((s) => s.log)).filter((l) => l !== undefined);
+        const sum = (f: (l: (typeof logs)[number]) => number): number => logs.reduce((a, l) => a + f(l), 0);
+        out.durability = {
+          path: dir.path, fsync: dir.settings.fsync,
+          fsyncs: sum((l) => l.fsyncs), writes: sum((l) => l.writes), records: sum((l) => l.records), bytes: sum((l) => l.bytes), checkpoints: sum((l) => l.checkpoints),
+        };
+      }
+      return out;
     });
   }
 
@@ -372,12 +462,34 @@ export class Store extends EventEmitter {
     // timers stop and scheduled compactions are cancelled at once; the
     // manager's own work (a tuner sample, a compaction) is drained too
     this.#closing = this.#intake.drain(this.#memory.stop(), timeoutMs).then(async (forced) => {
+      const durable = this.#durable;
+      let closeError: unknown;
+      if (durable !== undefined && !forced) {
+        // a graceful close checkpoints every shard within what is left of the timeout; past it the logs still hold everything
+        const left = Math.max(0, timeoutMs - (performance.now() - started));
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<'late'>((resolve) => {
+          timer = setTimeout(() => resolve('late'), left);
+        });
+        const done = await Promise.race([durable.close(this.#catalog.all()).then(() => 'done' as const, (err: unknown) => {
+          closeError = err;
+          return 'done' as const;
+        }), late]);
+        clearTimeout(timer);
+        if (done === 'late') forced = true;
+      }
       this.#catalog.clear();
       removeMetrics(this.#registry);
       await this.#pool.destroy();
+      await durable?.dir.release();
+      if (closeError !== undefined) this.#reportError(closeError);
       return { forced, durationMs: performance.now() - started };
     });
     return this.#closing;
+  }
+
+  #reportError(err: unknown): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -396,4 +508,10 @@ export class Store extends EventEmitter {
   _shardThreads(name: string): number[] {
     return this.#catalog.get(name).shards.map((s) => s.thread);
   }
+}
+
+function waitOption(wait: unknown): boolean {
+  if (wait === undefined) return true;
+  if (typeof wait !== 'boolean') throw invalidArgument('options.wait must be a boolean');
+  return wait;
 }

@@ -21,6 +21,28 @@ export interface StoreOptions {
   evictionPolicy?: 'reject' | 'lru';
   /** The memory tuner's knobs (see docs/memory-architecture.md). */
   tuner?: TunerKnobs;
+  /**
+   * A data directory: the store is durable (docs/durability.md) and holds the
+   * directory's lock for its life. Without it the store lives in memory.
+   */
+  path?: string;
+  /** With path: when a write is synced before it is acknowledged. Default 'always'. */
+  fsync?: 'always' | 'interval' | 'never';
+  /** With fsync 'interval': ms between syncs. Default 1000. */
+  fsyncIntervalMs?: number;
+  /** With path: checkpoint a shard once its log holds this many bytes past its image. Default 64 MiB. */
+  checkpointLogBytes?: number;
+  /** Where snapshots go. Default <path>/snapshots, or <os tmpdir>/quiver-snapshots-<pid> in memory. */
+  snapshotsPath?: string;
+}
+
+export interface WriteOptions {
+  /**
+   * Default true: resolve once the write is durable (per the fsync policy)
+   * and applied, so the next read sees it. false: resolve once it is in the
+   * log (`acknowledged`); it is applied shortly after, in order.
+   */
+  wait?: boolean;
 }
 
 export interface DatasetOptions {
@@ -90,10 +112,22 @@ export interface CloseReport {
   durationMs: number;
 }
 
+/** What opening a durable store recovered, per dataset. */
+export interface RecoveryReport {
+  dataset: string;
+  shards: number;
+  /** Log records replayed after the images. */
+  replayed: number;
+  /** Set when the dataset could not be opened (its calls get this error's code). */
+  error?: string;
+}
+
 export interface StoreStats {
   threads: number;
   rssBytes: number;
   heapUsedBytes: number;
   datasets: (DatasetInfo & { shardStats: IndexStats[] })[];
   tuner: { rssBytes: number; heapBytes: number; arenaBytes: number; reclaimableBytes: number; pressure: boolean; limitBytes: number };
+  /** A durable store: its directory and policy, and its shards' log figures summed (per shard: shardStats[i].log). */
+  durability?: { path: string; fsync: 'always' | 'interval' | 'never'; fsyncs: number; writes: number; records: number; bytes: number; checkpoints: number };
 }

@@ -11,12 +11,14 @@ import { collectGarbage } from '../core/gc.js';
 import { Shard } from '../core/shard.js';
 import { statsOf, type IndexStats } from '../core/stats.js';
 import { QuiverError } from '../errors.js';
+import { nodeFiles, writeCheckpoint } from '../storage/index.js';
 import { isCancelled } from './cancel.js';
 import { IdOrder } from './id-order.js';
 import {
-  ID_WORDS, type GcResult, type GetResult, type InsertResult, type Reply, type ScrollResult, type SearchResult,
-  type ShardKey, type Task,
+  ID_WORDS, type GcResult, type GetResult, type ImageResult, type InsertResult, type OpenResult, type Reply, type ScrollResult,
+  type SearchResult, type ShardKey, type Task,
 } from './protocol.js';
+import { applyDelete, applyUpsert, ShardLog, writeImageFile, type Durability } from './shard-log.js';
 
 const { cancel, testHooks } = workerData as { cancel: SharedArrayBuffer; testHooks?: boolean };
 // a growable buffer: this view tracks its length as the host adds slots
@@ -25,6 +27,12 @@ const shards = new Map<ShardKey, Shard>();
 const writeLocks = new Map<ShardKey, Promise<unknown>>();
 /** Each shard's ids in id order, for scroll; built on the first scroll. */
 const idOrders = new Map<ShardKey, IdOrder>();
+/** The logs of durable shards. */
+const logs = new Map<ShardKey, ShardLog>();
+/** Image writes of in-memory shards (snapshots) that reads must wait for. */
+const imageBusy = new Map<ShardKey, Promise<void>>();
+/** Shards with a checkpoint queued because their log passed the threshold. */
+const checkpointQueued = new Set<ShardKey>();
 
 /** Vectors inserted per step before yielding and checking for cancel. */
 const INSERT_STEP = 256;
@@ -43,6 +51,15 @@ function shardFor(key: ShardKey): Shard {
   return shard;
 }
 
+/** A shard to read: waits while a checkpoint streams its image (a read writes into the scratch the image covers). */
+async function readable(key: ShardKey): Promise<Shard> {
+  for (;;) {
+    const busy = logs.get(key)?.busy ?? imageBusy.get(key);
+    if (busy === undefined) return shardFor(key);
+    await busy;
+  }
+}
+
 /** Runs `fn` after every earlier write to `key` has finished. */
 async function exclusive<T>(key: ShardKey, fn: () => Promise<T>): Promise<T> {
   const previous = writeLocks.get(key) ?? Promise.resolve();
@@ -56,32 +73,148 @@ async function exclusive<T>(key: ShardKey, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** The body of an insert: rows in steps, yielding and checking for cancel between them. */
+async function applyInsert(task: Extract<Task, { op: 'insert' }>, shard: Shard): Promise<Reply<InsertResult>> {
+  const n = task.ids.length / ID_WORDS;
+  let applied = 0;
+  while (applied < n) {
+    if (isCancelled(cancelFlags, task.cancel)) {
+      return fail('QUIVER_ERR_ABORTED', `insert cancelled after ${applied} of ${n} vectors`, applied);
+    }
+    const from = applied;
+    let full = false;
+    try {
+      ({ applied, full } = applyUpsert(shard, task.ids, task.vectors, task.payloads, applied, Math.min(n, applied + INSERT_STEP)));
+    } finally {
+      // what went in is listed for scroll, whatever stopped the step
+      idOrders.get(task.shard)?.inserted(task.ids, from, applied);
+    }
+    if (full) return fail('QUIVER_ERR_MEMORY_LIMIT', `out of WASM memory after ${applied} of ${n} vectors`, applied);
+    if (applied < n) await yieldToOthers();
+  }
+  return { ok: true, value: { applied } };
+}
+
+/**
+ * Inserts. A durable shard logs the record first (at once, so records keep
+ * the order tasks arrive in) and applies it, in that order, once it is
+ * durable; an insert cut short is followed by a PARTIAL record. With wait
+ * false the reply goes once the record is logged.
+ */
 async function insert(task: Extract<Task, { op: 'insert' }>): Promise<Reply<InsertResult>> {
+  const log = logs.get(task.shard);
+  if (log === undefined) return exclusive(task.shard, () => applyInsert(task, shardFor(task.shard)));
+  const shard = shardFor(task.shard);
+  const logged = log.logUpsert(task.ids, task.vectors, task.payloads, shard.dim);
+  const done = exclusive(task.shard, async () => {
+    const lsn = await logged;
+    const reply = await applyInsert(task, shard);
+    const n = task.ids.length / ID_WORDS;
+    if (!reply.ok && (reply.applied ?? 0) < n) await log.logPartial(lsn, reply.applied ?? 0);
+    log.applied(lsn);
+    afterWrite(task.shard, log);
+    return reply;
+  });
+  if (task.wait !== false) return done;
+  // logged is all wait false waits for; a failure after that is the shard's (and is logged as PARTIAL)
+  done.catch(() => {});
+  await logged;
+  return { ok: true, value: { applied: task.ids.length / ID_WORDS, acknowledged: true } };
+}
+
+async function remove(task: Extract<Task, { op: 'delete' }>): Promise<Reply<number>> {
+  const log = logs.get(task.shard);
+  const logged = log?.logDelete(task.ids);
+  const done = exclusive(task.shard, async () => {
+    const lsn = await logged;
+    const shard = shardFor(task.shard);
+    const deleted = applyDelete(shard, task.ids);
+    idOrders.get(task.shard)?.deleted(deleted);
+    if (log !== undefined && lsn !== undefined) {
+      log.applied(lsn);
+      afterWrite(task.shard, log);
+    }
+    return { ok: true, value: deleted } as const;
+  });
+  if (task.wait !== false || logged === undefined) return done;
+  done.catch(() => {});
+  await logged;
+  return { ok: true, value: 0 };
+}
+
+/** A log past its threshold gets a checkpoint, queued behind the writes already waiting. */
+function afterWrite(key: ShardKey, log: ShardLog): void {
+  if (!log.due || checkpointQueued.has(key)) return;
+  checkpointQueued.add(key);
+  void exclusive(key, async () => {
+    checkpointQueued.delete(key);
+    if (shards.has(key) && log.due) await log.checkpoint(shardFor(key));
+  }).catch(() => {
+    // the log still holds every record: durability is intact, the next write retries
+  });
+}
+
+async function open(key: ShardKey, durable: Durability, params: Extract<Task, { op: 'create' }>['params']): Promise<Reply<OpenResult>> {
+  if (shards.has(key)) return fail('QUIVER_ERR_EXISTS', `shard ${key} exists`);
+  const r = await ShardLog.recover(durable, params);
+  if (shards.has(key)) {
+    r.shard.dispose();
+    await r.log.destroy();
+    return fail('QUIVER_ERR_EXISTS', `shard ${key} exists`);
+  }
+  shards.set(key, r.shard);
+  logs.set(key, r.log);
+  return { ok: true, value: { threadId, replayed: r.replayed, imageLsn: r.imageLsn, fallbackReason: r.fallbackReason } };
+}
+
+async function restore(task: Extract<Task, { op: 'restore' }>): Promise<Reply<OpenResult>> {
+  if (shards.has(task.shard)) return fail('QUIVER_ERR_EXISTS', `shard ${task.shard} exists`);
+  const h = await nodeFiles.open(task.file, 'r');
+  const bytes = new Uint8Array(task.length);
+  try {
+    let done = 0;
+    while (done < task.length) {
+      const n = await h.read(bytes.subarray(done), task.offset + done, task.length - done);
+      if (n === 0) throw new QuiverError('QUIVER_ERR_CORRUPT', `${task.file}: ends inside a shard image at byte ${task.offset + done}`);
+      done += n;
+    }
+  } finally {
+    await h.close();
+  }
+  if (task.durable !== undefined) {
+    // checked before it is written: a bad image never becomes a checkpoint
+    Shard.fromImage(bytes, task.params.build ?? 'release').dispose();
+    await writeCheckpoint({ dir: task.durable.dir, lsn: 0, chunks: [bytes] });
+    return open(task.shard, task.durable, task.params);
+  }
+  const shard = Shard.fromImage(bytes, task.params.build ?? 'release');
+  shards.set(task.shard, shard);
+  return { ok: true, value: { threadId } };
+}
+
+async function writeImage(task: Extract<Task, { op: 'writeImage' }>): Promise<Reply<ImageResult>> {
   return exclusive(task.shard, async () => {
     const shard = shardFor(task.shard);
-    const n = task.ids.length / ID_WORDS;
-    const dim = shard.dim;
-    let applied = 0;
-    while (applied < n) {
-      if (isCancelled(cancelFlags, task.cancel)) {
-        return fail('QUIVER_ERR_ABORTED', `insert cancelled after ${applied} of ${n} vectors`, applied);
-      }
-      const end = Math.min(n, applied + INSERT_STEP);
-      const from = applied;
-      try {
-        for (; applied < end; applied++) {
-          if (!shard.insert(task.ids, applied, task.vectors, applied * dim, task.payloads?.[applied])) {
-            return fail('QUIVER_ERR_MEMORY_LIMIT', `out of WASM memory after ${applied} of ${n} vectors`, applied);
-          }
-        }
-      } finally {
-        // what went in is listed for scroll, whatever stopped the step
-        idOrders.get(task.shard)?.inserted(task.ids, from, applied);
-      }
-      if (applied < n) await yieldToOthers();
-    }
-    return { ok: true, value: { applied } };
+    const log = logs.get(task.shard);
+    if (log !== undefined) return { ok: true, value: await log.writeImage(shard, task.file) } as const;
+    const bytes = await writeImageFile(shard, task.file, nodeFiles, (b) => {
+      if (b === undefined) imageBusy.delete(task.shard);
+      else imageBusy.set(task.shard, b);
+    });
+    return { ok: true, value: { bytes, lsn: 0 } } as const;
   });
+}
+
+/** Drops shards: a write in progress finishes first, then the log closes and the memory goes. */
+async function drop(keys: ShardKey[]): Promise<void> {
+  await Promise.all(keys.map((key) => exclusive(key, async () => {
+    shards.get(key)?.dispose();
+    shards.delete(key);
+    idOrders.delete(key);
+    const log = logs.get(key);
+    logs.delete(key);
+    await log?.destroy();
+  })));
 }
 
 async function compact(task: Extract<Task, { op: 'compact' }>): Promise<Reply<CompactionReport>> {
@@ -90,6 +223,8 @@ async function compact(task: Extract<Task, { op: 'compact' }>): Promise<Reply<Co
     if (report === undefined) return fail('QUIVER_ERR_ABORTED', 'compaction cancelled; the shard is unchanged');
     // the deleted ids are gone from the shard: list the live ones afresh
     idOrders.delete(task.shard);
+    // the image is right-sized now: make it the checkpoint
+    await logs.get(task.shard)?.checkpoint(shardFor(task.shard));
     return { ok: true, value: report };
   });
 }
@@ -99,8 +234,8 @@ async function compact(task: Extract<Task, { op: 'compact' }>): Promise<Reply<Co
  * shard's IdOrder, then one read per point (which is also the liveness
  * check that skips deleted ids).
  */
-function scroll(task: Extract<Task, { op: 'scroll' }>): Reply<ScrollResult> {
-  const shard = shardFor(task.shard);
+async function scroll(task: Extract<Task, { op: 'scroll' }>): Promise<Reply<ScrollResult>> {
+  const shard = await readable(task.shard);
   let order = idOrders.get(task.shard);
   if (order === undefined || order.stale) {
     order = new IdOrder(shard.listIds());
@@ -127,8 +262,8 @@ function scroll(task: Extract<Task, { op: 'scroll' }>): Reply<ScrollResult> {
   return { ok: true, value };
 }
 
-function search(task: Extract<Task, { op: 'search' }>): Reply<SearchResult> {
-  const shard = shardFor(task.shard);
+async function search(task: Extract<Task, { op: 'search' }>): Promise<Reply<SearchResult>> {
+  const shard = await readable(task.shard);
   const { n, k } = task;
   const counts = new Uint32Array(n);
   const ids = new Uint32Array(n * k * ID_WORDS);
@@ -140,8 +275,8 @@ function search(task: Extract<Task, { op: 'search' }>): Reply<SearchResult> {
   return { ok: true, value: payloads === undefined ? { counts, ids, distances } : { counts, ids, distances, payloads } };
 }
 
-function get(task: Extract<Task, { op: 'get' }>): Reply<GetResult> {
-  const shard = shardFor(task.shard);
+async function get(task: Extract<Task, { op: 'get' }>): Promise<Reply<GetResult>> {
+  const shard = await readable(task.shard);
   const n = task.ids.length / ID_WORDS;
   const found = new Uint8Array(n);
   const vectors = new Float32Array(n * shard.dim);
@@ -160,36 +295,50 @@ function get(task: Extract<Task, { op: 'get' }>): Reply<GetResult> {
 async function run(task: Task): Promise<Reply<unknown>> {
   switch (task.op) {
     case 'create':
+      if (task.durable !== undefined) return open(task.shard, task.durable, task.params);
       if (shards.has(task.shard)) return fail('QUIVER_ERR_EXISTS', `shard ${task.shard} exists`);
       shards.set(task.shard, Shard.create(task.params));
-      return { ok: true, value: threadId };
+      return { ok: true, value: { threadId } satisfies OpenResult };
+    case 'restore':
+      return restore(task);
     case 'drop':
-      // a write in progress finishes first, then the memory goes
-      await Promise.all(task.shards.map((key) => exclusive(key, async () => {
-        shards.get(key)?.dispose();
-        shards.delete(key);
-        idOrders.delete(key);
-      })));
+      await drop(task.shards);
       collectGarbage();
       return { ok: true, value: null };
     case 'insert':
       return insert(task);
     case 'delete':
+      return remove(task);
+    case 'checkpoint':
       return exclusive(task.shard, async () => {
-        const shard = shardFor(task.shard);
-        let deleted = 0;
-        for (let i = 0; i < task.ids.length / ID_WORDS; i++) if (shard.remove(task.ids, i)) deleted++;
-        idOrders.get(task.shard)?.deleted(deleted);
-        return { ok: true, value: deleted };
+        const log = logs.get(task.shard);
+        shardFor(task.shard);
+        return { ok: true, value: log === undefined ? null : await log.checkpoint(shardFor(task.shard)) };
       });
+    case 'writeImage':
+      return writeImage(task);
+    case 'close':
+      // a graceful close: every shard's image at its last write, then its log synced and closed
+      await Promise.all(task.shards.map((key) => exclusive(key, async () => {
+        const log = logs.get(key);
+        if (log === undefined) return;
+        if (log.appliedLsn > log.imageLsn) await log.checkpoint(shardFor(key));
+        // kept in the map, closed: a write that still came would be refused, never applied unlogged
+        await log.close();
+      })));
+      return { ok: true, value: null };
     case 'get':
       return get(task);
     case 'search':
       return search(task);
     case 'scroll':
       return scroll(task);
-    case 'stats':
-      return { ok: true, value: statsOf(shardFor(task.shard)) satisfies IndexStats };
+    case 'stats': {
+      const stats: IndexStats = statsOf(await readable(task.shard));
+      const log = logs.get(task.shard);
+      if (log !== undefined) stats.log = log.figures();
+      return { ok: true, value: stats };
+    }
     case 'compact':
       return compact(task);
     case 'gc':

@@ -8,9 +8,13 @@ export { spawnServer, type ServerChild };
 
 export const CLI = fileURLToPath(new URL('../../host/server/cli.ts', import.meta.url));
 
-/** Starts `quiver serve --port 0 ...args` and waits for its "listening" line. */
+/**
+ * Starts `quiver serve --port 0 ...args` and waits for its "listening" line;
+ * in memory unless args name a --data-dir (tests never write ./quiver-data).
+ */
 export function startServer(args: string[] = [], env: Record<string, string> = {}, timeoutMs = 90_000): Promise<ServerChild> {
-  return spawnServer({ cli: CLI, nodeArgs: process.execArgv, args: ['serve', '--port', '0', ...args], env, timeoutMs });
+  const storage = args.includes('--data-dir') || args.includes('--in-memory') ? [] : ['--in-memory'];
+  return spawnServer({ cli: CLI, nodeArgs: process.execArgv, args: ['serve', '--port', '0', ...storage, ...args], env, timeoutMs });
 }
 
 /** fetch with a JSON body (or a raw string), returning status, headers and the parsed body. */

@@ -4,7 +4,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Id } from '../../ids.js';
 import type { PointRecord } from '../../store/store.js';
-import { collectionName, ok, timeoutSignal, updated, type ServerContext } from '../context.js';
+import { collectionName, ok, timeoutSignal, updated, waitParam, type ServerContext } from '../context.js';
 import {
   HttpError, formatError, idKey, notSupported, parseId, parseIds, payloadSelector, plainVector, rejectUnsupported, rejectZeroVectors,
   showId, vectorWanted, writeVector, UNSUPPORTED_READ_FIELDS, type QdrantPayload, type PayloadSelector,
@@ -102,14 +102,16 @@ export function registerPointRoutes(app: FastifyInstance, ctx: ServerContext): v
     const points = keepLast(parseUpsert(request.body as Body, meta.dim), meta.dim);
     if (meta.metric === 'cosine') rejectZeroVectors(points.ids, points.vectors, meta.dim);
     const signal = timeoutSignal(request);
+    const wait = waitParam(request);
     if (points.ids.length > 0) {
       const anyPayload = points.payloads.some((p) => p !== undefined);
       await ctx.store.insert(name, points.ids, points.vectors, {
         ...(anyPayload ? { payloads: points.payloads } : {}),
         ...(signal === undefined ? {} : { signal }),
+        wait,
       });
     }
-    return updated(ctx, reply);
+    return updated(ctx, reply, !wait);
   });
 
   app.post('/collections/:name/points/delete', { schema: { ...write, body: schema.deletePoints }, config: { write: true } }, async (request, reply) => {
@@ -117,8 +119,9 @@ export function registerPointRoutes(app: FastifyInstance, ctx: ServerContext): v
     rejectUnsupported(body, { filter: '`filter` (deleting points by filter)', shard_key: '`shard_key` (custom sharding)' });
     if (body.points === undefined) throw formatError('expected `points`: a list of point ids');
     const ids = parseIds(body.points as unknown[], 'points');
-    await ctx.store.delete(collectionName(request), ids);
-    return updated(ctx, reply);
+    const wait = waitParam(request);
+    await ctx.store.delete(collectionName(request), ids, { wait });
+    return updated(ctx, reply, !wait);
   });
 
   app.post('/collections/:name/points', { schema: { ...read, body: schema.retrieve } }, async (request, reply) => {

@@ -105,7 +105,7 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: ServerContext):
       }
       inserted += to - from;
     }
-    return updated(ctx, reply, { inserted });
+    return updated(ctx, reply, false, { inserted });
   });
 
   if (ctx.testHooks) {

@@ -1,0 +1,307 @@
+/**
+ * One durable shard: its Shard (the WASM memory), its write-ahead log and
+ * its checkpoints, in one shard directory (host/storage/index.ts has the
+ * layout). The worker that owns the shard owns this object.
+ *
+ * A write is logged before it is applied, and applied in log order:
+ * `log*()` enqueues the record at once (so records and applies keep the
+ * order tasks arrived in) and resolves when it is durable per the policy.
+ * An insert cut short (cancel, memory limit) is followed by a PARTIAL
+ * record saying how many of its rows took effect, so replay reproduces
+ * exactly the state that was acknowledged.
+ *
+ * A checkpoint streams the shard's image straight from linear memory
+ * (sealImage, then views of the used prefix) at `appliedLsn`; reads of the
+ * shard must wait while it streams (`busy`), since a search writes into the
+ * scratch regions the image checksum covers.
+ */
+import { join } from 'node:path';
+import { Shard, type ShardParams } from '../core/shard.js';
+import type { LogFigures } from '../core/stats.js';
+import { ErrorCode, QuiverError } from '../errors.js';
+import {
+  decodeDelete, decodePartial, decodeUpsert, encodeDelete, encodePartial, encodeUpsert, loadCheckpointInto, nodeFiles, Op, Wal,
+  writeCheckpoint, type Files, type FsyncPolicy,
+} from '../storage/index.js';
+import { ID_WORDS } from './protocol.js';
+
+export interface Durability {
+  /** The shard directory. */
+  dir: string;
+  fsync: FsyncPolicy;
+  intervalMs: number;
+  /** Checkpoint once the log after the current image holds this many bytes. */
+  checkpointLogBytes: number;
+  files?: Files;
+}
+
+/** Bytes per chunk of a streamed image. */
+const IMAGE_CHUNK = 4 * 1024 * 1024;
+
+/** Applies rows [from, to) of an upsert; false when memory ran out at `applied`. */
+export function applyUpsert(
+  shard: Shard, ids: Uint32Array, vectors: Float32Array, payloads: readonly (Uint8Array | null | undefined)[] | undefined, from: number, to: number,
+): { applied: number; full: boolean } {
+  for (let i = from; i < to; i++) {
+    if (!shard.insert(ids, i, vectors, i * shard.dim, payloads?.[i] ?? undefined)) return { applied: i, full: true };
+  }
+  return { applied: to, full: false };
+}
+
+export function applyDelete(shard: Shard, ids: Uint32Array): number {
+  let deleted = 0;
+  for (let i = 0; i < ids.length / ID_WORDS; i++) if (shard.remove(ids, i)) deleted++;
+  return deleted;
+}
+
+export interface Recovered {
+  log: ShardLog;
+  shard: Shard;
+  /** Records replayed after the image. */
+  replayed: number;
+  imageLsn: number;
+  /** Why an older image was used, if one was. */
+  fallbackReason: string | null;
+}
+
+export class ShardLog {
+  readonly dir: string;
+  readonly #wal: Wal;
+  readonly #files: Files;
+  readonly #threshold: number;
+  /** The last LSN whose effect is in the shard's memory. */
+  #applied: number;
+  /** LSN of the current image (0: none yet). */
+  #imageLsn: number;
+  /** Log bytes appended since the current image. */
+  #sinceImage = 0;
+  #busy: Promise<void> | undefined;
+  checkpoints = 0;
+
+  private constructor(dir: string, wal: Wal, files: Files, threshold: number, applied: number, imageLsn: number) {
+    this.dir = dir;
+    this.#wal = wal;
+    this.#files = files;
+    this.#threshold = threshold;
+    this.#applied = applied;
+    this.#imageLsn = imageLsn;
+  }
+
+  /**
+   * Opens a shard directory: the newest valid image (or a new shard from
+   * `params` when there is none), then the log after it, replayed.
+   */
+  static async recover(d: Durability, params: ShardParams): Promise<Recovered> {
+    const files = d.files ?? nodeFiles;
+    // the image file is read straight into the shard's new linear memory
+    const loaded = await loadCheckpointInto({ dir: d.dir, files }, (length, fill, path) => imageShard(length, fill, path, params));
+    let shard: Shard | undefined = loaded?.value;
+    let wal: Wal | undefined;
+    try {
+      shard ??= Shard.create(params);
+      const imageLsn = loaded?.lsn ?? 0;
+      wal = await Wal.open({ dir: join(d.dir, 'wal'), files, fsync: d.fsync, intervalMs: d.intervalMs, startLsn: imageLsn + 1 });
+      const replayed = await replay(wal, shard, imageLsn + 1);
+      const log = new ShardLog(d.dir, wal, files, d.checkpointLogBytes, wal.lastLsn, imageLsn);
+      log.#sinceImage = replayed.bytes;
+      // a replayed shard was grown record by record: right-size it
+      shard.shrinkToFit();
+      return { log, shard, replayed: replayed.records, imageLsn, fallbackReason: loaded?.fallbackReason ?? null };
+    } catch (err) {
+      shard?.dispose();
+      await wal?.destroy();
+      throw err;
+    }
+  }
+
+  get appliedLsn(): number {
+    return this.#applied;
+  }
+
+  get imageLsn(): number {
+    return this.#imageLsn;
+  }
+
+  get logBytesSinceImage(): number {
+    return this.#sinceImage;
+  }
+
+  /** The log's figures for stats(). */
+  figures(): LogFigures {
+    const w = this.#wal.stats;
+    return {
+      appliedLsn: this.#applied, imageLsn: this.#imageLsn, bytesSinceImage: this.#sinceImage,
+      fsyncs: w.fsyncs, writes: w.writes, records: w.records, bytes: w.bytes, checkpoints: this.checkpoints,
+    };
+  }
+
+  /** While a checkpoint streams the image, reads of the shard wait for this. */
+  get busy(): Promise<void> | undefined {
+    return this.#busy;
+  }
+
+  get due(): boolean {
+    return this.#sinceImage >= this.#threshold;
+  }
+
+  logUpsert(ids: Uint32Array, vectors: Float32Array, payloads: readonly (Uint8Array | undefined)[] | undefined, dim: number): Promise<number> {
+    const count = ids.length / ID_WORDS;
+    const body = encodeUpsert({ count, dim, ids, vectors, payloads: Array.from({ length: count }, (_, i) => payloads?.[i] ?? null) });
+    return this.#append(Op.UPSERT, body);
+  }
+
+  logDelete(ids: Uint32Array): Promise<number> {
+    return this.#append(Op.DELETE, encodeDelete({ count: ids.length / ID_WORDS, ids }));
+  }
+
+  logPartial(lsn: number, applied: number): Promise<number> {
+    return this.#append(Op.PARTIAL, encodePartial({ lsn, applied }));
+  }
+
+  #append(op: number, body: Uint8Array): Promise<number> {
+    this.#sinceImage += body.length + 17;
+    return this.#wal.append(op, body);
+  }
+
+  /** Records that the effect of `lsn` is in the shard (applies come in log order). */
+  applied(lsn: number): void {
+    if (lsn > this.#applied) this.#applied = lsn;
+  }
+
+  /**
+   * Writes the shard's image at appliedLsn and makes it current; the log it
+   * covers goes. The caller holds the shard's write lock, so nothing is
+   * applied meanwhile; reads wait on `busy` while the bytes stream.
+   */
+  async checkpoint(shard: Shard): Promise<{ bytes: number; lsn: number }> {
+    const lsn = this.#applied;
+    // the image must not claim records the log might still lose
+    await this.#wal.sync();
+    let release!: () => void;
+    this.#busy = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const sinceBefore = this.#sinceImage;
+    try {
+      const result = await writeCheckpoint({ dir: this.dir, files: this.#files, lsn, chunks: imageChunks(shard, () => {
+        this.#busy = undefined;
+        release();
+      }), wal: this.#wal });
+      this.#imageLsn = lsn;
+      this.#sinceImage = Math.max(0, this.#sinceImage - sinceBefore);
+      this.checkpoints++;
+      return { bytes: result.bytes, lsn };
+    } finally {
+      this.#busy = undefined;
+      release();
+    }
+  }
+
+  /** Writes the shard's raw image (no trailer) to `file`, fsynced, for a snapshot. */
+  async writeImage(shard: Shard, file: string): Promise<{ bytes: number; lsn: number }> {
+    await this.#wal.sync();
+    return writeImageFile(shard, file, this.#files, (b) => {
+      this.#busy = b;
+    }).then((bytes) => ({ bytes, lsn: this.#applied }));
+  }
+
+  /** Syncs and closes the log (the store checkpoints before this at a graceful close). */
+  close(): Promise<void> {
+    return this.#wal.close();
+  }
+
+  /** Closes without a final sync: for a shard being dropped or abandoned. */
+  destroy(): Promise<void> {
+    return this.#wal.destroy();
+  }
+}
+
+/** A shard from an image file that `fill` reads into its memory; damage is QUIVER_ERR_CORRUPT naming the file. */
+async function imageShard(length: number, fill: (into: Uint8Array) => Promise<void>, path: string, params: ShardParams): Promise<Shard> {
+  try {
+    const shard = await Shard.loadImage(length, fill, params.build ?? 'release');
+    if (shard.dim !== params.dim) {
+      shard.dispose();
+      throw new QuiverError(ErrorCode.CORRUPT, `${path}: the image holds dim ${shard.dim}, the catalog says ${params.dim}`);
+    }
+    return shard;
+  } catch (err) {
+    if (err instanceof QuiverError && err.code === ErrorCode.CORRUPT_IMAGE) {
+      throw new QuiverError(ErrorCode.CORRUPT, `${path}: corrupt at byte 0: ${err.message}`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/** Replays the log from `from` into `shard`: two passes, the first finding which inserts were cut short. */
+async function replay(wal: Wal, shard: Shard, from: number): Promise<{ records: number; bytes: number }> {
+  const partial = new Map<number, number>();
+  for await (const rec of wal.replay(from)) {
+    if (rec.op === Op.PARTIAL) {
+      const p = decodePartial(rec.body);
+      partial.set(p.lsn, p.applied);
+    }
+  }
+  let records = 0;
+  let bytes = 0;
+  for await (const rec of wal.replay(from)) {
+    records++;
+    bytes += rec.body.length + 17;
+    if (rec.op === Op.UPSERT) {
+      const b = decodeUpsert(rec.body);
+      if (b.dim !== shard.dim) throw new QuiverError(ErrorCode.CORRUPT, `${wal.dir}: record ${rec.lsn} holds vectors of dim ${b.dim}, the shard has ${shard.dim}`);
+      const to = Math.min(b.count, partial.get(rec.lsn) ?? b.count);
+      const r = applyUpsert(shard, b.ids, b.vectors, b.payloads, 0, to);
+      if (r.full) throw new QuiverError(ErrorCode.MEMORY_LIMIT, `${wal.dir}: out of WASM memory replaying record ${rec.lsn}`);
+    } else if (rec.op === Op.DELETE) {
+      applyDelete(shard, decodeDelete(rec.body).ids);
+    } else if (rec.op !== Op.PARTIAL) {
+      throw new QuiverError(ErrorCode.CORRUPT, `${wal.dir}: record ${rec.lsn} has operation ${rec.op}, which this version does not know`);
+    }
+  }
+  return { records, bytes };
+}
+
+/**
+ * The image as views of linear memory, sealed first; `done` runs when the
+ * last byte has been handed out (reads may go on from then).
+ */
+function* imageChunks(shard: Shard, done: () => void): Generator<Uint8Array> {
+  try {
+    const top = shard.core((c) => c.sealImage());
+    for (let at = 0; at < top; at += IMAGE_CHUNK) yield shard.bytes(at, Math.min(IMAGE_CHUNK, top - at));
+  } finally {
+    done();
+  }
+}
+
+/** Writes a shard's sealed image to `file` (temp name, fsync, rename). Resolves with its length. */
+export async function writeImageFile(shard: Shard, file: string, files: Files, setBusy: (p: Promise<void> | undefined) => void): Promise<number> {
+  let release!: () => void;
+  setBusy(new Promise<void>((resolve) => {
+    release = resolve;
+  }));
+  const tmp = `${file}.tmp`;
+  let bytes = 0;
+  try {
+    const h = await files.open(tmp, 'w');
+    try {
+      for (const chunk of imageChunks(shard, () => {})) {
+        await h.write(chunk, bytes);
+        bytes += chunk.length;
+      }
+      setBusy(undefined);
+      release();
+      await h.sync();
+    } finally {
+      setBusy(undefined);
+      release();
+      await h.close();
+    }
+    await files.rename(tmp, file);
+    return bytes;
+  } finally {
+    setBusy(undefined);
+    release();
+  }
+}
