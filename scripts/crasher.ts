@@ -38,6 +38,8 @@ const USAGE = `Usage: node dist/scripts/crasher.js [options]
   --data-dir DIR      the server's data directory (default: a fresh one in the temp dir, removed if the run passes)
   --in-memory         run the server with --in-memory: a negative control, whose restarts must fail the check
   --fsync POLICY      passed to the server as --fsync
+  --checkpoint-log SIZE  passed to the server with a data directory (default 128KiB, so shards
+                      checkpoint on log size during the run, not only after compactions)
   --server-arg ARG    one more argument for \`quiver serve\` (repeatable)
   --no-storage-args   pass neither --data-dir nor --in-memory (a server without them)
   --sabotage-logs     a negative control: after each kill, cut every shard's newest log
@@ -59,7 +61,7 @@ async function main(): Promise<number> {
         rounds: { type: 'string' }, seed: { type: 'string' }, writers: { type: 'string' }, dim: { type: 'string' },
         shards: { type: 'string' }, threads: { type: 'string' }, ids: { type: 'string' }, 'max-batch': { type: 'string' },
         'kill-min-ms': { type: 'string' }, 'kill-max-ms': { type: 'string' }, 'data-dir': { type: 'string' },
-        'in-memory': { type: 'boolean' }, fsync: { type: 'string' }, 'server-arg': { type: 'string', multiple: true },
+        'in-memory': { type: 'boolean' }, fsync: { type: 'string' }, 'checkpoint-log': { type: 'string' }, 'server-arg': { type: 'string', multiple: true },
         'no-storage-args': { type: 'boolean' }, 'sabotage-logs': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -92,9 +94,11 @@ async function main(): Promise<number> {
       cwd: runDir,
       serverArgs: [...(values.fsync === undefined ? [] : ['--fsync', values.fsync]), ...(values['server-arg'] ?? [])],
       log: (l) => process.stdout.write(`${l}\n`),
-      ...(values['sabotage-logs'] === true ? { sabotage: { cutLogTails: dataDir } } : {}),
+      ...(values['in-memory'] === true || values['no-storage-args'] === true ? {} : { dataDir }),
+      sabotage: values['sabotage-logs'] === true,
     };
-    if (opts.sabotage !== undefined && opts.storageArgs[0] !== '--data-dir') throw new Error('--sabotage-logs needs a data directory');
+    if (opts.sabotage === true && opts.dataDir === undefined) throw new Error('--sabotage-logs needs a data directory');
+    if (opts.dataDir !== undefined) opts.serverArgs.unshift('--checkpoint-log', values['checkpoint-log'] ?? '128KiB');
   } catch (err) {
     process.stderr.write(`crasher: ${(err as Error).message}\n\n${USAGE}`);
     rmSync(runDir, { recursive: true, force: true });

@@ -126,6 +126,7 @@ t.test('the crash test', async (t) => {
     t.ok(r.rounds.every((x) => x.upserts > 0 && x.selfQueries > 0), 'every round acknowledged upserts and checked self-queries');
     t.ok(r.rounds.reduce((n, x) => n + x.deletes, 0) > 0, 'deletes were acknowledged');
     t.ok(r.rounds.reduce((n, x) => n + x.compactions, 0) > 0, 'compactions ran during the writes');
+    t.ok(r.rounds.reduce((n, x) => n + x.checkpoints, 0) > 0, 'shards checkpointed during the writes');
     t.ok(r.rounds.reduce((n, x) => n + x.unknown, 0) > 0, 'kills landed with writes in flight');
   });
 

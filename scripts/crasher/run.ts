@@ -12,7 +12,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { rng, sample } from '../../bench/lib/random.js';
 import { Failures, Model, keyOf, type Failure, type IdKey, type Payload, type State, type Version } from './model.js';
-import { cutLogTails } from './sabotage.js';
+import { checkpointSeqs, checkpointsBetween, cutLogTails } from './sabotage.js';
 import { spawnServer, type ServerChild } from './server-child.js';
 
 export interface CrashOptions {
@@ -36,8 +36,10 @@ export interface CrashOptions {
   cwd: string;
   /** Further `quiver serve` arguments. */
   serverArgs: string[];
-  /** A negative control: after each kill, cut the tail of every shard's log in this data directory. */
-  sabotage?: { cutLogTails: string };
+  /** The server's data directory, if it has one: checkpoints are counted from its files. */
+  dataDir?: string;
+  /** A negative control: after each kill, cut the tail of every shard's log in the data directory. */
+  sabotage?: boolean;
   log: (line: string) => void;
 }
 
@@ -57,6 +59,8 @@ export interface RoundReport {
   restartMs: number;
   live: number;
   selfQueries: number;
+  /** Checkpoint images the shards wrote since the last kill, recovery's included (counted from the data directory's files). */
+  checkpoints: number;
   /** Log bytes cut by the sabotage before the restart. */
   sabotagedBytes: number;
   failures: Failure[];
@@ -300,14 +304,14 @@ async function check(opts: CrashOptions, st: RoundState, rand: () => number): Pr
 function newReport(round: number | 'graceful', seed: number): RoundReport {
   return {
     round, seed, upserts: 0, upsertedPoints: 0, deletes: 0, deletedIds: 0, compactions: 0,
-    unknown: 0, unknownApplied: 0, killAtMs: 0, restartMs: 0, live: 0, selfQueries: 0, sabotagedBytes: 0, failures: [],
+    unknown: 0, unknownApplied: 0, killAtMs: 0, restartMs: 0, live: 0, selfQueries: 0, checkpoints: 0, sabotagedBytes: 0, failures: [],
   };
 }
 
 function line(r: RoundReport): string {
   const head = r.round === 'graceful' ? 'graceful restart' : `round ${r.round}`;
   return `${head} seed ${r.seed}: acked ${r.upserts} upserts (${r.upsertedPoints} points), ${r.deletes} deletes (${r.deletedIds} ids), `
-    + `${r.compactions} compactions; ${r.round === 'graceful' ? 'SIGTERM' : 'SIGKILL'} at ${r.killAtMs} ms; unknown ${r.unknown} (${r.unknownApplied} applied); `
+    + `${r.compactions} compactions, ${r.checkpoints} checkpoints; ${r.round === 'graceful' ? 'SIGTERM' : 'SIGKILL'} at ${r.killAtMs} ms; unknown ${r.unknown} (${r.unknownApplied} applied); `
     + `${r.sabotagedBytes > 0 ? `SABOTAGE: cut ${r.sabotagedBytes} log bytes; ` : ''}restart ${r.restartMs} ms; live ${r.live}; ${r.selfQueries} self-queries; ${r.failures.length === 0 ? 'ok' : `FAILED: ${r.failures.map((f) => `${f.kind} x${f.count}`).join(', ')}`}`;
 }
 
@@ -322,6 +326,7 @@ export async function crash(opts: CrashOptions): Promise<CrashResult> {
   const model = new Model();
   const result: CrashResult = { ok: true, seed: opts.seed, rounds: [], failures: [] };
   let server = await start();
+  let images = new Map<string, number>();
   try {
     const created = await call(server.url, 'PUT', `/collections/${COLLECTION}?wait=true`, {
       vectors: { size: opts.dim, distance: 'Euclid' }, shard_number: opts.shards,
@@ -350,7 +355,12 @@ export async function crash(opts: CrashOptions): Promise<CrashResult> {
       } else {
         await server.kill();
         await Promise.all(tasks);
-        if (opts.sabotage !== undefined) st.report.sabotagedBytes = await cutLogTails(opts.sabotage.cutLogTails);
+      }
+      if (opts.dataDir !== undefined) {
+        const now = await checkpointSeqs(opts.dataDir);
+        st.report.checkpoints = checkpointsBetween(images, now);
+        images = now;
+        if (opts.sabotage === true && !graceful) st.report.sabotagedBytes = await cutLogTails(opts.dataDir);
       }
       const t0 = performance.now();
       let restarted = false;
