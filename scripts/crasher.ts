@@ -33,7 +33,7 @@ const USAGE = `Usage: node dist/scripts/crasher.js [options]
   --threads N         the server's worker threads (default 2)
   --ids N             distinct point ids written (default 1200)
   --max-batch N       largest upsert batch (default 40)
-  --kill-min-ms MS    earliest kill after the writers start (default 150)
+  --kill-min-ms MS    earliest kill after the round's first acknowledged upsert (default 150)
   --kill-max-ms MS    latest kill (default 900)
   --data-dir DIR      the server's data directory (default: a fresh one in the temp dir, removed if the run passes)
   --in-memory         run the server with --in-memory: a negative control, whose restarts must fail the check

@@ -156,7 +156,8 @@ t.test('the crash test', async (t) => {
     t.equal(r.ok, false);
     const failed = r.rounds.at(-1)!;
     t.ok(failed.sabotagedBytes > 0, `the failing round had its logs cut (${failed.sabotagedBytes} bytes)`);
-    const lost = r.failures.filter((f) => ['missing', 'resurrected', 'wrong-vector', 'wrong-payload'].includes(f.kind));
-    t.ok(lost.length > 0, `lost writes are reported (${r.failures.map((f) => `${f.kind} x${f.count}`).join(', ')})`);
+    // usually missing and wrong points; a store that refused the damaged files would be reported too
+    const found = r.failures.filter((f) => f.kind !== 'write-error');
+    t.ok(found.length > 0, `the loss is reported after the restart (${r.failures.map((f) => `${f.kind} x${f.count}`).join(', ')})`);
   });
 });

@@ -27,7 +27,7 @@ export interface CrashOptions {
   /** Distinct ids written (split between the writers). */
   ids: number;
   maxBatch: number;
-  /** The kill comes this long after the writers start, uniformly. */
+  /** The kill comes this long after the round's first acknowledged upsert, uniformly. */
   killMinMs: number;
   killMaxMs: number;
   /** `quiver serve` arguments that say where data lives (--data-dir DIR, or --in-memory). */
@@ -77,6 +77,7 @@ const COLLECTION = 'crash';
 const REQUEST_TIMEOUT_MS = 60_000;
 const SCROLL_PAGE = 500;
 const SELF_QUERIES = 16;
+const FIRST_ACK_TIMEOUT_MS = 60_000;
 
 /** A deterministic UUID for an id number (some ids are UUIDs, to cover both kinds in the log). */
 function uuidOf(i: number): string {
@@ -124,6 +125,8 @@ const f32 = (values: number[]): Float32Array => Float32Array.from(values);
 interface RoundState {
   url: string;
   stopping: boolean;
+  /** Called at the round's first acknowledged upsert (the kill is timed from there). */
+  firstAck: () => void;
   model: Model;
   failures: Failures;
   report: RoundReport;
@@ -168,7 +171,7 @@ async function writer(opts: CrashOptions, st: RoundState, w: number, seed: numbe
         answer = await call(st.url, 'PUT', `/collections/${COLLECTION}/points${wait}`, body);
         if (answer.status === 200 && answer.body?.result?.status === 'completed') {
           ids.forEach((id, j) => st.model.acknowledged(keyOf(id), versions[j]!));
-          st.report.upserts++;
+          if (st.report.upserts++ === 0) st.firstAck();
           st.report.upsertedPoints += ids.length;
           continue;
         }
@@ -311,7 +314,7 @@ function newReport(round: number | 'graceful', seed: number): RoundReport {
 function line(r: RoundReport): string {
   const head = r.round === 'graceful' ? 'graceful restart' : `round ${r.round}`;
   return `${head} seed ${r.seed}: acked ${r.upserts} upserts (${r.upsertedPoints} points), ${r.deletes} deletes (${r.deletedIds} ids), `
-    + `${r.compactions} compactions, ${r.checkpoints} checkpoints; ${r.round === 'graceful' ? 'SIGTERM' : 'SIGKILL'} at ${r.killAtMs} ms; unknown ${r.unknown} (${r.unknownApplied} applied); `
+    + `${r.compactions} compactions, ${r.checkpoints} checkpoints; ${r.round === 'graceful' ? 'SIGTERM' : 'SIGKILL'} ${r.killAtMs} ms after the first ack; unknown ${r.unknown} (${r.unknownApplied} applied); `
     + `${r.sabotagedBytes > 0 ? `SABOTAGE: cut ${r.sabotagedBytes} log bytes; ` : ''}restart ${r.restartMs} ms; live ${r.live}; ${r.selfQueries} self-queries; ${r.failures.length === 0 ? 'ok' : `FAILED: ${r.failures.map((f) => `${f.kind} x${f.count}`).join(', ')}`}`;
 }
 
@@ -337,15 +340,25 @@ export async function crash(opts: CrashOptions): Promise<CrashResult> {
       const graceful = round === opts.rounds;
       const seed = Math.floor(master() * 2 ** 32);
       const rand = rng(seed);
-      const st: RoundState = { url: server.url, stopping: false, model, failures: new Failures(), report: newReport(graceful ? 'graceful' : round, seed) };
+      let firstAck!: () => void;
+      const acked = new Promise<void>((resolve) => (firstAck = resolve));
+      const st: RoundState = {
+        url: server.url, stopping: false, firstAck, model, failures: new Failures(), report: newReport(graceful ? 'graceful' : round, seed),
+      };
       const killAt = Math.round(opts.killMinMs + rand() * (opts.killMaxMs - opts.killMinMs));
       st.report.killAtMs = killAt;
       const tasks = [
         ...Array.from({ length: opts.writers }, (_, w) => writer(opts, st, w, Math.floor(rand() * 2 ** 32))),
         compactor(st, Math.floor(rand() * 2 ** 32)),
       ];
-      const died = await Promise.race([sleep(killAt).then(() => false), server.exited.then(() => true)]);
+      // timed from the first acknowledged upsert, so a slow start (a loaded
+      // machine) still has the kill land among acknowledged writes
+      const exited = server.exited.then(() => 'died' as const);
+      let outcome = await Promise.race([acked.then(() => 'acked' as const), exited, sleep(FIRST_ACK_TIMEOUT_MS, undefined, { ref: false }).then(() => 'slow' as const)]);
+      if (outcome === 'acked') outcome = await Promise.race([sleep(killAt).then(() => 'acked' as const), exited]);
       st.stopping = true;
+      if (outcome === 'slow') st.failures.add('write-error', `no upsert was acknowledged within ${FIRST_ACK_TIMEOUT_MS} ms`);
+      const died = outcome === 'died';
       if (died) st.failures.add('write-error', `the server exited on its own during the writes: ${JSON.stringify(await server.exited)}\n${server.stderr().slice(-2000)}`);
       if (graceful) {
         // a graceful stop lets the requests in flight finish: there is nothing unknown
