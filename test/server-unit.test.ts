@@ -28,7 +28,8 @@ t.test('quiver serve options: flags, environment, defaults', async (t) => {
   t.same(parseCommand(['serve', '-h']), { command: 'help' });
   t.same(parseCommand(['-v']), { command: 'version' });
   const d = parseCommand(['serve']);
-  t.same(d, { command: 'serve', config: { host: '127.0.0.1', port: DEFAULT_PORT, threads: undefined, maxMemoryBytes: undefined, apiKey: undefined, readOnlyApiKey: undefined, bodyLimit: DEFAULT_BODY_LIMIT, shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS, logLevel: 'warn', testHooks: false, dataDir: resolve('quiver-data'), fsync: 'always', fsyncIntervalMs: 1000, checkpointLogBytes: undefined } });
+  t.same(d, { command: 'serve', config: { host: '127.0.0.1', port: DEFAULT_PORT, threads: undefined, maxMemoryBytes: undefined, apiKey: undefined, readOnlyApiKey: undefined, bodyLimit: DEFAULT_BODY_LIMIT, shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS, logLevel: 'warn', testHooks: false, dataDir: resolve('quiver-data'), fsync: 'always', fsyncIntervalMs: 1000, checkpointLogBytes: undefined, snapshotsDir: undefined } });
+  t.match(parseCommand(['serve', '--snapshots-dir', 'snaps']), { config: { snapshotsDir: resolve('snaps') } });
   t.match(parseCommand(['serve', '--checkpoint-log', '1MiB']), { config: { checkpointLogBytes: 1048576 } });
   t.match(parseCommand(['serve', '--in-memory']), { config: { dataDir: undefined } }, '--in-memory keeps nothing on disk');
   t.match(parseCommand(['serve', '--data-dir', 'x', '--fsync', 'interval', '--fsync-interval', '250']), { config: { dataDir: resolve('x'), fsync: 'interval', fsyncIntervalMs: 250 } });

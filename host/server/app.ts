@@ -20,6 +20,7 @@ import { registerCollectionRoutes } from './routes/collections.js';
 import { registerPointRoutes } from './routes/points.js';
 import { registerSearchRoutes } from './routes/search.js';
 import { registerServiceRoutes } from './routes/service.js';
+import { registerSnapshotRoutes } from './routes/snapshots.js';
 
 /** Default largest request body: 32 MiB. */
 export const DEFAULT_BODY_LIMIT = 32 * 1024 * 1024;
@@ -227,6 +228,7 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
   registerCollectionRoutes(app, ctx);
   registerPointRoutes(app, ctx);
   registerSearchRoutes(app, ctx);
+  registerSnapshotRoutes(app, ctx);
 
   // once closing, every response closes its connection: a keep-alive
   // socket that was busy when close() began must not linger afterwards

@@ -26,6 +26,7 @@ async function serve(config: ServeConfig): Promise<void> {
     ...(config.maxMemoryBytes === undefined ? {} : { maxMemoryBytes: config.maxMemoryBytes }),
     ...(config.dataDir === undefined ? {} : { path: config.dataDir, fsync: config.fsync, fsyncIntervalMs: config.fsyncIntervalMs }),
     ...(config.dataDir === undefined || config.checkpointLogBytes === undefined ? {} : { checkpointLogBytes: config.checkpointLogBytes }),
+    ...(config.snapshotsDir === undefined ? {} : { snapshotsPath: config.snapshotsDir }),
   });
   for (const r of store.recovery) {
     log(r.error === undefined ? `recovered collection ${r.dataset} (${r.shards} shards, ${r.replayed} log records replayed)` : `collection ${r.dataset} cannot be opened: ${r.error}`);

@@ -22,6 +22,8 @@ export interface ServeConfig {
   fsync: 'always' | 'interval' | 'never';
   fsyncIntervalMs: number;
   checkpointLogBytes: number | undefined;
+  /** Where snapshots go (resolved), or undefined for the store's default. */
+  snapshotsDir: string | undefined;
 }
 
 export const DEFAULT_PORT = 6333;
@@ -47,6 +49,8 @@ Options (each also read from the environment variable shown):
   --fsync-interval MS       for --fsync interval (QUIVER_FSYNC_INTERVAL_MS; default 1000)
   --checkpoint-log SIZE     checkpoint a shard once its log holds SIZE past its image
                             (QUIVER_CHECKPOINT_LOG; default 64MiB)
+  --snapshots-dir DIR       where collection snapshots are written (QUIVER_SNAPSHOTS_DIR;
+                            default DATA_DIR/snapshots, or a temporary directory with --in-memory)
   --max-memory SIZE         keep the process under SIZE: writes beyond it get 503
                             (QUIVER_MAX_MEMORY; bytes or 512MiB, 4GiB, 2GB, ...; default: no limit)
   --api-key KEY             require KEY in the api-key header or as Authorization: Bearer KEY
@@ -123,6 +127,7 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = {
         fsync: { type: 'string' },
         'fsync-interval': { type: 'string' },
         'checkpoint-log': { type: 'string' },
+        'snapshots-dir': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -151,6 +156,7 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = {
   if (fsync !== 'always' && fsync !== 'interval' && fsync !== 'never') throw new ConfigError(`--fsync: expected always, interval or never (got ${JSON.stringify(fsync)})`);
   const fsyncInterval = pick(values['fsync-interval'], 'QUIVER_FSYNC_INTERVAL_MS');
   const checkpointLog = pick(values['checkpoint-log'], 'QUIVER_CHECKPOINT_LOG');
+  const snapshotsDir = pick(values['snapshots-dir'], 'QUIVER_SNAPSHOTS_DIR');
   const apiKey = pick(values['api-key'], 'QUIVER_API_KEY');
   const readOnlyApiKey = pick(values['read-only-api-key'], 'QUIVER_READ_ONLY_API_KEY');
   return {
@@ -170,6 +176,7 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = {
       fsync,
       fsyncIntervalMs: fsyncInterval === undefined ? 1000 : parseInteger(fsyncInterval, '--fsync-interval', 1, 3_600_000),
       checkpointLogBytes: checkpointLog === undefined ? undefined : parseBytes(checkpointLog, '--checkpoint-log'),
+      snapshotsDir: snapshotsDir === undefined ? undefined : resolve(snapshotsDir),
     },
   };
 }

@@ -27,7 +27,7 @@
 import { join } from 'node:path';
 import { ErrorCode, QuiverError } from '../errors.js';
 import { crc32c } from './crc32c.js';
-import { errorCode, ioError, nodeFiles, readWhole, type Files } from './files.js';
+import { errorCode, ioError, nodeFiles, type Files } from './files.js';
 import { readManifest, writeManifest, MANIFEST, MANIFEST_PREV, type ImageRef, type Manifest } from './manifest.js';
 
 const MAGIC = 0x54495651; // 'QVIT'
@@ -180,25 +180,14 @@ export interface LoadedImage {
 }
 
 /** Reads and verifies one image file; QUIVER_ERR_CORRUPT names the file if it is damaged. */
-export async function readImage(files: Files, dir: string, ref: ImageRef): Promise<Uint8Array> {
-  const path = join(dir, ref.file);
-  let all: Uint8Array;
-  try {
-    all = await readWhole(files, path);
-  } catch (err) {
-    if (errorCode(err) === 'ENOENT') throw new QuiverError(ErrorCode.CORRUPT, `${path}: the image the manifest names is missing`);
-    throw ioError(`reading ${path}`, err);
-  }
-  const bad = (offset: number, why: string): QuiverError => new QuiverError(ErrorCode.CORRUPT, `${path}: corrupt at byte ${offset}: ${why}`);
-  if (all.length < IMAGE_TRAILER) throw bad(0, `${all.length} bytes, shorter than an image trailer`);
-  const at = all.length - IMAGE_TRAILER;
-  const v = new DataView(all.buffer, all.byteOffset + at, IMAGE_TRAILER);
-  if (v.getUint32(T_MAGIC, true) !== MAGIC) throw bad(at, 'no image trailer (wrong magic)');
-  if (v.getUint32(T_VERSION, true) !== VERSION) throw bad(at + T_VERSION, `unknown image version ${v.getUint32(T_VERSION, true)}`);
-  if (get64(v, T_LENGTH) !== at) throw bad(at + T_LENGTH, `trailer says ${get64(v, T_LENGTH)} bytes, the file holds ${at}`);
-  if (crc32c(all.subarray(0, at + T_CRC)) !== v.getUint32(T_CRC, true)) throw bad(at + T_CRC, 'checksum mismatch');
-  if (get64(v, T_LSN) !== ref.lsn) throw bad(at + T_LSN, `image is at LSN ${get64(v, T_LSN)}, the manifest says ${ref.lsn}`);
-  return all.subarray(0, at);
+export function readImage(files: Files, dir: string, ref: ImageRef): Promise<Uint8Array> {
+  return readImageInto(files, dir, ref, intoNewBuffer);
+}
+
+async function intoNewBuffer(length: number, fill: (into: Uint8Array) => Promise<void>): Promise<Uint8Array> {
+  const bytes = new Uint8Array(length);
+  await fill(bytes);
+  return bytes;
 }
 
 /**
@@ -207,23 +196,8 @@ export async function readImage(files: Files, dir: string, ref: ImageRef): Promi
  * Recovery then replays the log from `lsn + 1`.
  */
 export async function loadCheckpoint(options: { dir: string; files?: Files }): Promise<LoadedImage | null> {
-  const files = options.files ?? nodeFiles;
-  const { dir } = options;
-  const read = await readManifest(files, dir);
-  if (!read) return null;
-  const { manifest } = read;
-  const reasons: string[] = read.fallbackReason ? [read.fallbackReason] : [];
-  for (const ref of [manifest.current, manifest.previous]) {
-    if (!ref) continue;
-    try {
-      const bytes = await readImage(files, dir, ref);
-      return { bytes, lsn: ref.lsn, file: ref.file, fallbackReason: reasons.length ? reasons.join('; ') : null, manifest };
-    } catch (err) {
-      if (!(err instanceof QuiverError) || err.code !== ErrorCode.CORRUPT) throw err;
-      reasons.push(err.message);
-    }
-  }
-  throw new QuiverError(ErrorCode.CORRUPT, `no valid checkpoint image in ${dir} (${read.path}): ${reasons.join('; ')}`);
+  const loaded = await loadCheckpointInto(options, intoNewBuffer);
+  return loaded === null ? null : { bytes: loaded.value, lsn: loaded.lsn, file: loaded.file, fallbackReason: loaded.fallbackReason, manifest: loaded.manifest };
 }
 
 /** Bytes read per call when an image streams into its destination. */
@@ -286,7 +260,7 @@ export async function readImageInto<T>(
  */
 export async function loadCheckpointInto<T>(
   options: { dir: string; files?: Files }, load: (length: number, fill: (into: Uint8Array) => Promise<void>, path: string) => T | Promise<T>,
-): Promise<{ value: T; lsn: number; file: string; fallbackReason: string | null } | null> {
+): Promise<{ value: T; lsn: number; file: string; fallbackReason: string | null; manifest: Manifest } | null> {
   const files = options.files ?? nodeFiles;
   const { dir } = options;
   const read = await readManifest(files, dir);
@@ -297,7 +271,7 @@ export async function loadCheckpointInto<T>(
     if (!ref) continue;
     try {
       const value = await readImageInto(files, dir, ref, (length, fill) => load(length, fill, join(dir, ref.file)));
-      return { value, lsn: ref.lsn, file: ref.file, fallbackReason: reasons.length ? reasons.join('; ') : null };
+      return { value, lsn: ref.lsn, file: ref.file, fallbackReason: reasons.length ? reasons.join('; ') : null, manifest };
     } catch (err) {
       if (!(err instanceof QuiverError) || err.code !== ErrorCode.CORRUPT) throw err;
       reasons.push(err.message);

@@ -14,25 +14,16 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, QuiverError } from '../errors.js';
-import type { MetricName } from '../core/abi.js';
 import { DirLock, errorCode, ioError, nodeFiles, readWhole, replaceFile, type FsyncPolicy } from '../storage/index.js';
 import type { Durability } from './shard-log.js';
+import type { DatasetInfo } from './types.js';
 
 const CATALOG = 'CATALOG';
 const FORMAT = 'quiver-catalog';
 const VERSION = 1;
 
-/** One dataset as the catalog file keeps it. */
-export interface CatalogEntry {
-  name: string;
-  id: number;
-  dim: number;
-  metric: MetricName;
-  M: number;
-  efConstruction: number;
-  ef: number;
-  shards: number;
-}
+/** One dataset as the catalog file keeps it: its options, shard count and id. */
+export type CatalogEntry = Pick<DatasetInfo, 'name' | 'dim' | 'metric' | 'M' | 'efConstruction' | 'ef' | 'shards'> & { id: number };
 
 interface CatalogFile {
   format: typeof FORMAT;

@@ -38,12 +38,21 @@ export interface Durability {
 /** Bytes per chunk of a streamed image. */
 const IMAGE_CHUNK = 4 * 1024 * 1024;
 
-/** Applies rows [from, to) of an upsert; false when memory ran out at `applied`. */
+/**
+ * Applies rows [from, to) of an upsert. Stops at the first row that does not
+ * go in: `full` when memory ran out, `error` when the shard refused it;
+ * `applied` is the row it stopped at either way.
+ */
 export function applyUpsert(
   shard: Shard, ids: Uint32Array, vectors: Float32Array, payloads: readonly (Uint8Array | null | undefined)[] | undefined, from: number, to: number,
-): { applied: number; full: boolean } {
-  for (let i = from; i < to; i++) {
-    if (!shard.insert(ids, i, vectors, i * shard.dim, payloads?.[i] ?? undefined)) return { applied: i, full: true };
+): { applied: number; full: boolean; error?: unknown } {
+  let i = from;
+  try {
+    for (; i < to; i++) {
+      if (!shard.insert(ids, i, vectors, i * shard.dim, payloads?.[i] ?? undefined)) return { applied: i, full: true };
+    }
+  } catch (error) {
+    return { applied: i, full: false, error };
   }
   return { applied: to, full: false };
 }
@@ -252,6 +261,7 @@ async function replay(wal: Wal, shard: Shard, from: number): Promise<{ records: 
       if (b.dim !== shard.dim) throw new QuiverError(ErrorCode.CORRUPT, `${wal.dir}: record ${rec.lsn} holds vectors of dim ${b.dim}, the shard has ${shard.dim}`);
       const to = Math.min(b.count, partial.get(rec.lsn) ?? b.count);
       const r = applyUpsert(shard, b.ids, b.vectors, b.payloads, 0, to);
+      if (r.error !== undefined) throw r.error;
       if (r.full) throw new QuiverError(ErrorCode.MEMORY_LIMIT, `${wal.dir}: out of WASM memory replaying record ${rec.lsn}`);
     } else if (rec.op === Op.DELETE) {
       applyDelete(shard, decodeDelete(rec.body).ids);

@@ -21,9 +21,10 @@ import { ThreadPool } from './pool.js';
 import { deletePoints, getVectors, insertPoints, retrievePoints, scrollPage } from './points.js';
 import { ID_WORDS, type SearchResult } from './protocol.js';
 import { abortError, Scatter } from './scatter.js';
+import { Snapshots, snapshotsDir } from './snapshots.js';
 import type {
   CloseOptions, CloseReport, DatasetInfo, DatasetOptions, PointRecord, ReadOptions, RecoveryReport, ScrollOptions, ScrollPage, SearchOptions,
-  StoreOptions, StoreStats, WriteOptions,
+  SnapshotInfo, StoreOptions, StoreStats, WriteOptions,
 } from './types.js';
 
 export type * from './types.js';
@@ -49,11 +50,13 @@ export class Store extends EventEmitter {
   readonly #compactions: Compactions;
   readonly #testHooks: boolean;
   readonly #durable: Durable | undefined;
+  readonly #snapshots: Snapshots;
   #recovery: RecoveryReport[] = [];
   #closing: Promise<CloseReport> | undefined;
 
   private constructor(
     pool: ThreadPool, cancel: CancelSlots, registry: Registry, policy: CompactionPolicy, tuner: TunerOptions, testHooks: boolean, dir: DataDir | undefined,
+    snapshotsPath: string,
   ) {
     super();
     this.#pool = pool;
@@ -63,6 +66,10 @@ export class Store extends EventEmitter {
     this.#scatter = new Scatter(pool, () => this.#intake.closed);
     this.#coalescer = new SearchCoalescer((ref, task) => this.#scatter.run<SearchResult>(ref, task));
     this.#durable = dir === undefined ? undefined : new Durable(dir, this.#catalog, this.#scatter, pool);
+    this.#snapshots = new Snapshots(snapshotsPath, this.#scatter, {
+      catalog: this.#catalog, durable: this.#durable, threads: () => pool.threadIds, forget: (name) => this.#memory.forget(name),
+      admit: (name, bytes) => this.#memory.admit(name, bytes),
+    });
     pool.on('threadLost', (threadId: number) => this.#onThreadLost(threadId));
     this.#metrics = createMetrics(registry, {
       shards: () => this.#shardEntries().then((all) => all.map((e) => ({ dataset: e.dataset, shard: e.shard, ...e.figures }))),
@@ -101,13 +108,14 @@ export class Store extends EventEmitter {
     if (durability !== undefined && tuner.evictionPolicy === 'lru') {
       throw new TypeError("options.evictionPolicy 'lru' drops whole datasets, which a durable store would delete from disk: use 'reject' with options.path");
     }
+    const snapshotsPath = snapshotsDir(options);
     const testHooks = process.env.QUIVER_TEST_HOOKS === '1';
     const dir = durability === undefined ? undefined : await DataDir.open(durability.path, durability);
     const cancel = new CancelSlots();
     const pool = new ThreadPool(threads, cancel.buffer, testHooks);
     try {
       await pool.ready(threads);
-      const store = new Store(pool, cancel, registry, policy, tuner, testHooks, dir);
+      const store = new Store(pool, cancel, registry, policy, tuner, testHooks, dir, snapshotsPath);
       if (store.#durable !== undefined) store.#recovery = await store.#durable.recover();
       return store;
     } catch (err) {
@@ -135,6 +143,11 @@ export class Store extends EventEmitter {
       if (ds.recovering === undefined) return ds;
       await ds.recovering;
     }
+  }
+
+  /** Where snapshots are written (options.snapshotsPath). */
+  get snapshotsPath(): string {
+    return this.#snapshots.dir;
   }
 
   /** The prom-client Registry quiver's metrics live on. */
@@ -388,6 +401,37 @@ export class Store extends EventEmitter {
     stopTimer();
     if (signal?.aborted) throw abortError(signal);
     return merged;
+  }
+
+  /**
+   * Writes a snapshot of a dataset: one file in snapshotsPath holding its
+   * options and every shard's image at that shard's last write.
+   */
+  createSnapshot(name: string): Promise<SnapshotInfo> {
+    return this.#intake.run(async () => this.#snapshots.create(await this.#dataset(name)));
+  }
+
+  /** The snapshots of a dataset (which may have been dropped since). */
+  listSnapshots(name: string): Promise<SnapshotInfo[]> {
+    return this.#intake.run(() => this.#snapshots.list(name));
+  }
+
+  /** The file of a snapshot, to download or copy; NOT_FOUND if absent. */
+  snapshotPath(name: string, snapshot: string): Promise<string> {
+    return this.#intake.run(() => this.#snapshots.path(name, snapshot));
+  }
+
+  deleteSnapshot(name: string, snapshot: string): Promise<void> {
+    return this.#intake.run(() => this.#snapshots.delete(name, snapshot));
+  }
+
+  /**
+   * Makes dataset `name` what the snapshot `file` holds (its options and
+   * shard count), replacing a dataset of that name. The file is verified
+   * first: a damaged one is QUIVER_ERR_CORRUPT and changes nothing.
+   */
+  recoverSnapshot(name: string, file: string): Promise<DatasetInfo> {
+    return this.#intake.run(async () => this.#info(await this.#snapshots.recover(name, file)));
   }
 
   /** Compacts every shard of a dataset (repair, renumber, shrink, GC). */

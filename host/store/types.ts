@@ -112,6 +112,17 @@ export interface CloseReport {
   durationMs: number;
 }
 
+/** One snapshot file of a dataset (Qdrant's SnapshotDescription). */
+export interface SnapshotInfo {
+  /** The file's name in <snapshotsPath>/<dataset>/. */
+  name: string;
+  /** ISO 8601 in UTC without the zone letter, as Qdrant writes it. */
+  creationTime: string;
+  size: number;
+  /** SHA-256 of the file, hex. */
+  checksum: string;
+}
+
 /** What opening a durable store recovered, per dataset. */
 export interface RecoveryReport {
   dataset: string;

@@ -82,14 +82,16 @@ async function applyInsert(task: Extract<Task, { op: 'insert' }>, shard: Shard):
       return fail('QUIVER_ERR_ABORTED', `insert cancelled after ${applied} of ${n} vectors`, applied);
     }
     const from = applied;
-    let full = false;
-    try {
-      ({ applied, full } = applyUpsert(shard, task.ids, task.vectors, task.payloads, applied, Math.min(n, applied + INSERT_STEP)));
-    } finally {
-      // what went in is listed for scroll, whatever stopped the step
-      idOrders.get(task.shard)?.inserted(task.ids, from, applied);
+    const step = applyUpsert(shard, task.ids, task.vectors, task.payloads, applied, Math.min(n, applied + INSERT_STEP));
+    applied = step.applied;
+    // what went in is listed for scroll, whatever stopped the step
+    idOrders.get(task.shard)?.inserted(task.ids, from, applied);
+    if (step.error !== undefined) {
+      const err = step.error;
+      if (err instanceof QuiverError) return fail(err.code, err.message, applied);
+      return fail('QUIVER_ERR_CORE_TRAP', `worker error: ${(err as Error)?.message ?? String(err)}`, applied);
     }
-    if (full) return fail('QUIVER_ERR_MEMORY_LIMIT', `out of WASM memory after ${applied} of ${n} vectors`, applied);
+    if (step.full) return fail('QUIVER_ERR_MEMORY_LIMIT', `out of WASM memory after ${applied} of ${n} vectors`, applied);
     if (applied < n) await yieldToOthers();
   }
   return { ok: true, value: { applied } };
