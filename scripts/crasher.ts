@@ -19,7 +19,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { reportResult } from '../bench/lib/child.js';
 import { crash, type CrashOptions } from './crasher/run.js';
 
 export const RESULT_MARKER = 'CRASHER_RESULT ';
@@ -124,7 +123,7 @@ async function main(): Promise<number> {
     const failed = result.rounds.at(-1)!;
     opts.log(`crasher: FAILED in round ${String(failed.round)} (round seed ${failed.seed}) after ${passed} passing; run seed ${opts.seed}${kept === null ? '' : `; data kept in ${kept}`}`);
   }
-  reportResult(RESULT_MARKER, { ...result, dataDir: kept });
+  process.stdout.write(`\n${RESULT_MARKER}${JSON.stringify({ ...result, dataDir: kept })}\n`);
   return result.ok ? 0 : 1;
 }
 
