@@ -252,6 +252,8 @@ t.test('a second open of the same directory fails at once with QUIVER_ERR_LOCKED
   }
 });
 
+const openFds = (): number => readdirSync('/proc/self/fd').length;
+
 /** Record start offsets in a log segment: [length u32][crc u32][lsn u64][op u8][body]. */
 function recordStarts(bytes: Buffer): number[] {
   const starts: number[] = [];
@@ -384,6 +386,7 @@ t.test('wait false: acknowledged at once, applied in order, visible after a late
 
 t.test('a lost worker thread: its durable shards come back from their files on the replacement, with every acknowledged write', async (t) => {
   const path = tmp(t);
+  const fdsBefore = openFds();
   const store = await Store.open({ path, threads: 2 });
   await store.createDataset('doomed', { ...GRAPH, shards: 1 });
   await store.createDataset('safe', { ...GRAPH, shards: 1 });
@@ -424,5 +427,9 @@ t.test('a lost worker thread: its durable shards come back from their files on t
   const again = await Store.open({ path, threads: 2 });
   t.same(diffPoints(await again.count('doomed'), await again.retrieve('doomed', ALL_IDS) as Retrieved[], want), [], 'everything survives a reopen');
   await again.close();
+  // the dead thread's log files were open when it died: the process must not keep them
+  const deadline = Date.now() + 5000;
+  while (openFds() > fdsBefore && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  t.equal(openFds(), fdsBefore, `open file descriptors back to ${fdsBefore} after the close`);
 });
 
