@@ -170,7 +170,7 @@ t.test("'always': after a crash the shard holds exactly what was acknowledged", 
 });
 
 t.test("'interval': a crash loses at most the records after the last timed sync, never a record in the middle", async (t) => {
-  const INTERVAL = 150;
+  const INTERVAL = 400;
   const h = await Harness.open('interval', { intervalMs: INTERVAL });
   await fill(h, 2);
   const before = h.log.walStats.fsyncs;
