@@ -415,6 +415,6 @@ t.test('property: random upsert / delete / partial / checkpoint / crash sequence
     } finally {
       await h.dispose();
     }
-  }), process.env.QUIVER_SEED === undefined ? { numRuns: 80 } : { numRuns: 80, seed: Number(process.env.QUIVER_SEED) });
+  }), { numRuns: 80, endOnFailure: process.env.QUIVER_NO_SHRINK === '1', ...(process.env.QUIVER_SEED === undefined ? {} : { seed: Number(process.env.QUIVER_SEED) }) });
   t.ok(runs >= 80, `${runs} sequences matched the model after every crash`);
 });
