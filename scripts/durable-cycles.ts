@@ -57,6 +57,11 @@ async function measure(): Promise<{ threads: number; resources: Record<string, n
 // modules, the libuv pool, V8's platform threads and the allocator's arenas come up in the first cycles
 for (let i = 0; i < WARMUP; i++) await once();
 const before = await measure();
-for (let i = 0; i < CYCLES; i++) await once();
+/** RSS right after each cycle (unsettled): whether growth goes on or levels off. */
+const samples: number[] = [];
+for (let i = 0; i < CYCLES; i++) {
+  await once();
+  samples.push(process.memoryUsage.rss());
+}
 const after = await measure();
-process.stdout.write(`${JSON.stringify({ before, after, counts: counts.slice(WARMUP), expected })}\n`);
+process.stdout.write(`${JSON.stringify({ before, after, samples, counts: counts.slice(WARMUP), expected })}\n`);

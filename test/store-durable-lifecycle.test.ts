@@ -34,7 +34,7 @@ interface Measure {
 t.test(`${CYCLES} open/write/close cycles on one data directory: threads, handles, file descriptors at baseline, RSS within 5%`, async (t) => {
   const path = mkdtempSync(join(tmpdir(), 'quiver-cycles-'));
   t.teardown(() => rmSync(path, { recursive: true, force: true }));
-  const r = runChild('durable-cycles.js', [path, String(CYCLES)]) as { before: Measure; after: Measure; counts: number[]; expected: number };
+  const r = runChild('durable-cycles.js', [path, String(CYCLES)]) as { before: Measure; after: Measure; samples: number[]; counts: number[]; expected: number };
   t.equal(r.counts.length, CYCLES, 'every cycle reopened the directory and found the count it expected');
   t.ok(r.counts.every((c, i) => i === 0 || c > r.counts[i - 1]!), 'the count grew every cycle (each cycle saw the writes of the one before)');
   t.equal(r.after.threads, r.before.threads, `OS threads back at baseline (${r.before.threads})`);
@@ -42,6 +42,9 @@ t.test(`${CYCLES} open/write/close cycles on one data directory: threads, handle
   t.equal(r.after.fds, r.before.fds, `open file descriptors back at baseline (${r.before.fds})`);
   const growth = (r.after.rss - r.before.rss) / r.before.rss;
   t.comment(`RSS ${(r.before.rss / MiB).toFixed(1)} -> ${(r.after.rss / MiB).toFixed(1)} MiB (${(growth * 100).toFixed(1)}%); footprint outside the JS heap ${(r.before.footprint / MiB).toFixed(1)} -> ${(r.after.footprint / MiB).toFixed(1)} MiB`);
+  const half = Math.floor(r.samples.length / 2);
+  const avg = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  t.comment(`RSS right after each cycle: first half ${(avg(r.samples.slice(0, half)) / MiB).toFixed(1)} MiB, second half ${(avg(r.samples.slice(half)) / MiB).toFixed(1)} MiB`);
   t.ok(growth < 0.05, 'RSS within 5% of the baseline');
   const datasets = readdirSync(join(path, 'datasets'));
   t.equal(datasets.length, 1, 'one dataset directory on disk');
