@@ -440,9 +440,10 @@ t.test('a lost worker thread: its durable shards come back from their files on t
   t.same(diffPoints(await again.count('doomed'), await again.retrieve('doomed', ALL_IDS) as Retrieved[], want), [], 'everything survives a reopen');
   await again.close();
   // the dead thread's log files were open when it died: the process must not keep them
-  const extra = (): string[] => [...openFds()].filter(([fd, target]) => fdsBefore.get(fd) !== target).map(([fd, target]) => `${fd} -> ${target}`);
+  // (only files of the data directory: under tap, module loaders in starting threads read their own files meanwhile)
+  const extra = (): string[] => [...openFds()].filter(([fd, target]) => fdsBefore.get(fd) !== target && target.startsWith(path)).map(([fd, target]) => `${fd} -> ${target}`);
   const deadline = Date.now() + 5000;
   while (extra().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  t.same(extra(), [], `no file descriptor open after the close that was not open before (${fdsBefore.size})`);
+  t.same(extra(), [], 'no file of the data directory is open after the close');
 });
 
