@@ -173,11 +173,11 @@ t.test("'interval': a crash loses at most the records after the last timed sync,
   const INTERVAL = 400;
   const h = await Harness.open('interval', { intervalMs: INTERVAL });
   await fill(h, 2);
-  const before = h.log.walStats.fsyncs;
+  const before = h.log.figures().fsyncs;
   // the timer syncs everything written so far
   const deadline = Date.now() + 10 * INTERVAL + 5000;
-  while (h.log.walStats.fsyncs === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  t.ok(h.log.walStats.fsyncs > before, 'the interval timer synced');
+  while (h.log.figures().fsyncs === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  t.ok(h.log.figures().fsyncs > before, 'the interval timer synced');
   const syncedLsn = h.log.appliedLsn;
   // the model after each LSN, to tell which prefix survived
   const states = new Map<number, Map<number, Row>>([[syncedLsn, new Map(h.model)]]);
