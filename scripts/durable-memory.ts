@@ -2,20 +2,23 @@
  * The memory promise on a durable store, in a process of its own (RSS is
  * the process's, so tap's loaders must not share it):
  *   1. a dataset's drop gives its memory back (RSS to the baseline);
- *   2. insert N x 64, delete half, compact, checkpoint, close, reopen: the
- *      reopened shards hold what the live half needs (committed bytes as a
- *      fresh in-memory store holding only that half) and RSS is below what
- *      it was before the delete.
+ *   2. insert N x 64 and close; delete half, compact, checkpoint, close: a
+ *      restart (a fresh process opening the directory, `reopen` mode) after
+ *      the delete holds what the live half needs (committed bytes as a fresh
+ *      in-memory store holding only that half), and its RSS is below that of
+ *      a restart before the delete.
  * Prints one JSON line; test/store-durable-lifecycle.test.ts asserts on it.
  *
  *   node dist/scripts/durable-memory.js <path> [n]
  */
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { clustered } from '../bench/lib/random.js';
 import { settle } from '../bench/lib/rss.js';
 import { Store, collectGarbage } from '../host/index.js';
 
 const MiB = 1024 * 1024;
-const [path, nArg = '50000'] = process.argv.slice(2);
+const [path, nArg = '50000', mode] = process.argv.slice(2);
 if (path === undefined) throw new Error('usage: durable-memory.js <path> [n]');
 const N = Number(nArg);
 const DIM = 64;
@@ -45,6 +48,27 @@ async function insertAll(store: Store, name: string, ids: number[], rows: (i: nu
   }
 }
 
+interface Restart {
+  rss: number;
+  info: { count: number; deleted: number; committedBytes: number; liveBytes: number };
+  recovery: Store['recovery'];
+}
+
+if (mode === 'reopen') {
+  // a restart: this fresh process opens the directory and reports what it holds
+  const store = await Store.open({ path, threads: 2 });
+  const { count, deleted, committedBytes, liveBytes } = await store.datasetInfo('half');
+  const out: Restart = { rss: await rss(store), info: { count, deleted, committedBytes, liveBytes }, recovery: store.recovery };
+  await store.close();
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+  process.exit(0);
+}
+
+function restart(): Restart {
+  const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), path!, String(N), 'reopen'], { encoding: 'utf8' });
+  return JSON.parse(out.trim().split('\n').pop()!) as Restart;
+}
+
 const store = await Store.open({ path, threads: 2 });
 // a warm-up drop: the threads' heaps, the allocator and the modules settle
 await store.createDataset('warm', GRAPH);
@@ -64,19 +88,21 @@ const afterDrop = (await settle({
 
 await store.createDataset('half', GRAPH);
 await insertAll(store, 'half', IDS, (i) => i);
-const beforeDelete = await rss(store);
 const infoFull = await store.datasetInfo('half');
-const odd = IDS.filter((i) => i % 2 === 1);
-for (let at = 0; at < odd.length; at += 5000) await store.delete('half', odd.slice(at, at + 5000));
-await store.compact('half');
-await store.checkpoint('half');
 await store.close();
+const full = restart();
+const beforeDelete = full.rss;
 
-const reopened = await Store.open({ path, threads: 2 });
-const infoReopened = await reopened.datasetInfo('half');
-const afterReopen = await rss(reopened);
-const recovery = reopened.recovery;
-await reopened.close();
+const again = await Store.open({ path, threads: 2 });
+const odd = IDS.filter((i) => i % 2 === 1);
+for (let at = 0; at < odd.length; at += 5000) await again.delete('half', odd.slice(at, at + 5000));
+await again.compact('half');
+await again.checkpoint('half');
+await again.close();
+const half = restart();
+const afterReopen = half.rss;
+const infoReopened = half.info;
+const recovery = half.recovery;
 
 const fresh = await Store.open({ threads: 2 });
 await fresh.createDataset('half', GRAPH);
