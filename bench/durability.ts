@@ -159,32 +159,28 @@ function syncCounts(): { datasyncs: number; fsyncs: number } {
   return { datasyncs: Atomics.load(c, 0), fsyncs: Atomics.load(c, 1) };
 }
 
-/** Sum of the LSNs the manifests of every shard under a data directory name: the records its logs held. */
-async function manifestLsns(path: string): Promise<number> {
+/** Each shard directory under a data directory, with its manifest's current image (none before a checkpoint). */
+async function currentImages(path: string): Promise<{ dir: string; image: { file: string; lsn: number } | undefined }[]> {
   const { readManifest, nodeFiles } = await import('../host/storage/index.js');
-  let sum = 0;
+  const out: { dir: string; image: { file: string; lsn: number } | undefined }[] = [];
   const datasets = join(path, 'datasets');
   for (const ds of readdirSync(datasets)) {
     for (const shard of readdirSync(join(datasets, ds)).filter((s) => s.startsWith('shard-'))) {
-      const m = await readManifest(nodeFiles, join(datasets, ds, shard));
-      sum += m?.manifest.current.lsn ?? 0;
+      const dir = join(datasets, ds, shard);
+      out.push({ dir, image: (await readManifest(nodeFiles, dir))?.manifest.current });
     }
   }
-  return sum;
+  return out;
+}
+
+/** Sum of the LSNs the manifests of every shard under a data directory name: the records its logs held. */
+async function manifestLsns(path: string): Promise<number> {
+  return (await currentImages(path)).reduce((a, s) => a + (s.image?.lsn ?? 0), 0);
 }
 
 /** Bytes of the current image of every shard under a data directory. */
 async function imageBytes(path: string): Promise<number> {
-  const { readManifest, nodeFiles } = await import('../host/storage/index.js');
-  let sum = 0;
-  const datasets = join(path, 'datasets');
-  for (const ds of readdirSync(datasets)) {
-    for (const shard of readdirSync(join(datasets, ds)).filter((s) => s.startsWith('shard-'))) {
-      const m = await readManifest(nodeFiles, join(datasets, ds, shard));
-      if (m !== null) sum += statSync(join(datasets, ds, shard, m.manifest.current.file)).size;
-    }
-  }
-  return sum;
+  return (await currentImages(path)).reduce((a, s) => a + (s.image === undefined ? 0 : statSync(join(s.dir, s.image.file)).size), 0);
 }
 
 // ------------------------------------------------------------ children
