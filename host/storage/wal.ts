@@ -198,7 +198,18 @@ export class Wal {
   startSegment(): Promise<void> {
     if (this.state !== 'open') return Promise.reject(this.closedError());
     return this.serial(async () => {
-      if (this.end > 0) await this.rotate(this.last + 1);
+      if (this.end === 0) return;
+      try {
+        if (this.broken) await this.repair();
+        await this.rotate(this.last + 1);
+      } catch (err) {
+        // as for a failed append: the log repairs (a directory entry not yet
+        // durable included) before it acknowledges anything again
+        const e = ioError(`starting a new segment of the write-ahead log in ${this.dir}`, err);
+        if (!this.broken) this.broken = e;
+        await this.repair().catch(() => undefined);
+        throw e;
+      }
     });
   }
 

@@ -102,10 +102,12 @@ export class ShardLog {
    */
   static async recover(d: Durability, params: ShardParams): Promise<Recovered> {
     const files = d.files ?? nodeFiles;
-    // the image file is read straight into the shard's new linear memory; the
-    // core's own image hash (verifyImage) checks every byte the shard uses,
-    // so the file's CRC32C over the same bytes (a second pass, slower in JS) is skipped
-    const loaded = await loadCheckpointInto({ dir: d.dir, files, verify: false }, (length, fill, path) => imageShard(length, fill, path, params));
+    // the image file is read straight into the shard's new linear memory. Its
+    // CRC32C is checked although the core's image hash checks the header and
+    // arena again: that hash skips the bytes below the header (static data,
+    // stack), and a damaged file must be reported (and fallen back from)
+    // wherever the damage is
+    const loaded = await loadCheckpointInto({ dir: d.dir, files }, (length, fill, path) => imageShard(length, fill, path, params));
     let shard: Shard | undefined = loaded?.value;
     let wal: Wal | undefined;
     try {
