@@ -67,12 +67,6 @@ class Writer {
     this.buf[this.pos++] = v;
   }
 
-  u32(v: number): void {
-    this.ensure(4);
-    this.view.setUint32(this.pos, v, true);
-    this.pos += 4;
-  }
-
   number(n: number): void {
     this.ensure(9);
     if (Number.isSafeInteger(n)) {

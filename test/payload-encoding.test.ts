@@ -62,6 +62,7 @@ t.test('edge cases', async (t) => {
   same(t, { 'ключ': 'значение', '日本': '語', '🎉': '😀 emoji', '': 'empty key' }, 'unicode keys and strings');
   same(t, { s: 'a\ud800b', k: '\udfff', pair: '\ud83d\ude00' }, 'lone surrogates survive');
   same(t, { '\ud800': 1 }, 'a lone surrogate key');
+  same(t, { s: '\ud800😀é\udc00x', t: 'é'.repeat(40) + '\udbff' }, 'lone surrogates next to pairs and multi-byte characters');
   same(t, [[[[[]]]], [[1, [2, [3, []]]]], [{}]], 'nested arrays');
   same(t, {}, 'empty object');
   same(t, [], 'empty array');
@@ -108,6 +109,13 @@ t.test('errors and no payload', async (t) => {
   t.throws(() => decodePayload(Uint8Array.of(3, 1, 2)), { code: 'QUIVER_ERR_CORRUPT' });
   t.throws(() => decodePayload(Uint8Array.of(0, 0)), { code: 'QUIVER_ERR_CORRUPT' });
   t.throws(() => decodePayload(Uint8Array.of(6, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0)), { code: 'QUIVER_ERR_CORRUPT' }, 'bodyBytes disagrees');
+  t.throws(() => decodePayload(Uint8Array.of(5, 1, 0, 0, 0, 0xff)), { code: 'QUIVER_ERR_CORRUPT', message: /invalid UTF-8 byte/ });
+  t.throws(() => decodePayload(Uint8Array.of(5, 2, 0, 0, 0, 0xc3, 0x41)), { code: 'QUIVER_ERR_CORRUPT', message: /continuation/ });
+  t.throws(() => decodePayload(Uint8Array.of(5, 1, 0, 0, 0, 0xe2)), { code: 'QUIVER_ERR_CORRUPT', message: /truncated/ });
+  t.throws(() => decodePayload(Uint8Array.of(5, 9, 0, 0, 0, 0x41)), { code: 'QUIVER_ERR_CORRUPT', message: /runs past the end/ });
+  let deep: unknown = 1;
+  for (let i = 0; i < 200_000; i++) deep = [deep];
+  t.throws(() => encodePayload(deep, 'p'), { code: 'QUIVER_ERR_INVALID_ARGUMENT', message: /^p is not JSON-serialisable/ }, 'nesting past the stack is a coded error');
 });
 
 t.test('a getter that encodes re-entrantly does not corrupt the outer value', async (t) => {
