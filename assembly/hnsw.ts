@@ -405,7 +405,7 @@ export function markDeleted(slot: u32): void {
 
 // Checks the vector staged at io + IO_VECTOR (finite; non-zero under cosine,
 // and normalised in place there). Insert and search take the same vectors.
-function stagedVectorOk(vec: usize, dim: u32): bool {
+export function stagedVectorOk(vec: usize, dim: u32): bool {
   for (let i: u32 = 0; i < dim; i++) {
     if (!isFinite(f32At(vec, i))) return false;
   }
@@ -506,7 +506,12 @@ export function searchStaged(k: u32, ef: u32, out: usize): i32 {
   const nr = layerSearch(q, ep, width, 0, true);
   const sel = <usize>hget(H_SEL);
   drainAscending(<usize>hget(H_RES), nr, sel);
-  const n = min<u32>(k, nr);
+  return writeResults(sel, min<u32>(k, nr), out);
+}
+
+// Writes the first n entries of `sel` (ascending) to `out` as RESULT_BYTES
+// records; returns n.
+export function writeResults(sel: usize, n: u32, out: usize): i32 {
   for (let i: u32 = 0; i < n; i++) {
     const r = out + <usize>i * RESULT_BYTES;
     const p = nodePtr(entrySlot(sel, i));

@@ -19,7 +19,7 @@
 // @ts-ignore: decorator
 @inline export const MAGIC: u32 = 0x31525651; // "QVR1", little-endian
 // @ts-ignore: decorator
-@inline export const LAYOUT_VERSION: u32 = 3; // 3: live payload bytes count whole blocks
+@inline export const LAYOUT_VERSION: u32 = 4; // 4: payloads are QPB (FILTER-API.md), not JSON text; filter cache fields
 // @ts-ignore: decorator
 @inline export const NONE: u32 = 0xffffffff;
 
@@ -126,7 +126,9 @@
 //   720 .. 735  payload accounting {committed u64, used u64}
 //   736 live payload bytes (u64): the blocks live payloads occupy
 //   744 largest payload blob (len + 4) ever stored
-//   748 .. 1023 reserved
+//   748 filter cache    752 filter cache cap  756 filter gen
+//   760 filter path (of the last filtered search)  764 filter estimate
+//   768 .. 1023 reserved
 // ---------------------------------------------------------------------------
 
 // @ts-ignore: decorator
@@ -246,7 +248,17 @@
 // @ts-ignore: decorator
 @inline export const H_MAX_PAYLOAD: u32 = H_LIVE_PAYLOAD_BYTES + 8; // 744: largest blob (len + 4) ever stored
 // @ts-ignore: decorator
-@inline export const H_END: u32 = H_MAX_PAYLOAD + 4; // 748: first unused header byte
+@inline export const H_FCACHE: u32 = H_MAX_PAYLOAD + 4; // 748: u16 per slot, (gen << 1) | matched
+// @ts-ignore: decorator
+@inline export const H_FCACHE_CAP: u32 = H_FCACHE + 4;
+// @ts-ignore: decorator
+@inline export const H_FGEN: u32 = H_FCACHE_CAP + 4; // 1 .. FGEN_MAX
+// @ts-ignore: decorator
+@inline export const H_FPATH: u32 = H_FGEN + 4; // 760: PATH_* of the last filtered search
+// @ts-ignore: decorator
+@inline export const H_FEST: u32 = H_FPATH + 4; // the planner's estimate of matching live points
+// @ts-ignore: decorator
+@inline export const H_END: u32 = H_FEST + 4; // 768: first unused header byte
 // @ts-ignore: decorator
 @inline export const HEADER_BYTES: u32 = 1024;
 
@@ -268,8 +280,8 @@
 // live or tombstoned, stays reachable at level 0 whatever the heuristic
 // prunes (plain HNSW can strand nodes; with small M it often does).
 //
-// PAYLOAD blob (payload.ts): 0 len u32 | 4 bytes[len] (the host's JSON, as
-// UTF-8). Blobs come from payload size classes, or from slab runs past 32 KiB.
+// PAYLOAD blob (payload.ts): 0 len u32 | 4 bytes[len] (one QPB value,
+// host/payload.ts; filter.ts reads it). Blobs come from payload size classes, or from slab runs past 32 KiB.
 //
 // UPPER link block of a level-L node: L lists, level l at
 // (l - 1) * (UPPER_LINKS + M * LINK_BYTES):
@@ -393,6 +405,14 @@
 // @ts-ignore: decorator
 @inline export const TAG_SHIFT: u32 = 1;
 
+// Filtered search (fsearch.ts): the path it took, at H_FPATH.
+// @ts-ignore: decorator
+@inline export const PATH_GRAPH: u32 = 1;
+// @ts-ignore: decorator
+@inline export const PATH_EXACT: u32 = 2;
+// @ts-ignore: decorator
+@inline export const PATH_GRAPH_EXACT: u32 = 3;
+
 // checkIntegrity's problem counters, one u32 each, in this order.
 // @ts-ignore: decorator
 @inline export const PROBLEM_LINK_RANGE: u32 = 0;
@@ -471,6 +491,7 @@ if (H_EF + 4 > H_PAYLOAD_CLASSES) ERROR("header: plan fields overlap PAYLOAD CLA
 if (H_PAYLOAD_CLASSES + PAYLOAD_CLASSES * SC_STRIDE > H_PAYLOAD_ACCT) ERROR("header: PAYLOAD CLASSES overlap payload accounting");
 if (H_PAYLOAD_ACCT + ACCT_STRIDE > H_LIVE_PAYLOAD_BYTES) ERROR("header: payload accounting overlaps live payload bytes");
 if (H_LIVE_PAYLOAD_BYTES + 8 > H_MAX_PAYLOAD) ERROR("header: live payload bytes overlap max payload");
+if (H_MAX_PAYLOAD + 4 > H_FCACHE) ERROR("header: max payload overlaps the filter fields");
 if (H_END > HEADER_BYTES) ERROR("header: fields run past HEADER_BYTES");
 if (ACCT_USED + 8 > ACCT_STRIDE || SC_END + 4 > SC_STRIDE) ERROR("header: a class record overflows its stride");
 // u64 / f64 fields are read with 8-byte loads

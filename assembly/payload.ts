@@ -1,5 +1,5 @@
-// Payloads: the host's JSON (as UTF-8 bytes) stored next to the vectors, in
-// the same arena, so they are counted, compacted and released with them.
+// Payloads: one QPB value per node (host/payload.ts encodes it, filter.ts reads it)
+// stored next to the vectors, in the same arena, so they are counted, compacted and released with them.
 //
 //   PAYLOAD BLOB   0 len u32 | 4 bytes[len]
 //

@@ -11,6 +11,7 @@ const CORE_EXPORTS: readonly (keyof CoreExports)[] = [
   'memory', 'layoutEntry', 'init', 'attach', 'setEf', 'ioReserve', 'ioTrim', 'ioPtr', 'ioUsed', 'header', 'usedBytes',
   'sealImage', 'verifyImage', 'stats', 'insert', 'remove', 'get', 'search', 'repairRange', 'repairFinish',
   'compactPlan', 'compactDone', 'planEntry', 'exportNodes', 'importNodes', 'importFinish', 'checkIntegrity', 'listIds',
+  'searchFiltered', 'countMatching', 'matches',
 ];
 
 function table(build: 'release' | 'debug'): number[] {

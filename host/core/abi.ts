@@ -35,6 +35,11 @@ export interface CoreExports {
   importFinish(entry: number, maxLevel: number): number;
   checkIntegrity(out: number): number;
   listIds(from: number, maxCount: number, out: number): number;
+  /** Filtered search (assembly/fsearch.ts): the program at [prog, prog + len). */
+  searchFiltered(k: number, ef: number, out: number, prog: number, len: number, exactBelow: number, exactFraction: number): number;
+  countMatching(prog: number, len: number): number;
+  /** The id staged at io as `remove` takes it: 1, 0, or NOT_FOUND. */
+  matches(prog: number, len: number): number;
 }
 
 /** The debug build (assembly/debug.ts) adds hooks the arena and kernel tests drive. */
@@ -64,7 +69,7 @@ export const DEBUG_ONLY_EXPORTS = [
  * entry that differs.
  */
 export const LAYOUT = {
-  LAYOUT_VERSION: 3,
+  LAYOUT_VERSION: 4,
   MAGIC: 0x31525651,
   HEADER_PTR: 16384,
   HEADER_BYTES: 1024,
@@ -127,6 +132,11 @@ export const LAYOUT = {
   LINK_BYTES: 4,
   STAT_COUNT: 34,
   PROBLEM_KINDS: 10,
+  H_FPATH: 760,
+  H_FEST: 764,
+  PATH_GRAPH: 1,
+  PATH_EXACT: 2,
+  PATH_GRAPH_EXACT: 3,
 } as const;
 export type LayoutName = keyof typeof LAYOUT;
 export const LAYOUT_NAMES = Object.keys(LAYOUT) as LayoutName[];

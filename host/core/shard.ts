@@ -6,6 +6,11 @@ import {
   RESULT, RESULT_BYTES, STAT_FIELDS, type CoreExports, type IntegrityReport, type MetricName, type RawStats,
 } from './abi.js';
 import { CoreAbort, instantiate, type Build } from './module.js';
+import { coreStatusError, newMemory, pagesFor } from './status.js';
+import type { CompiledFilter } from '../filter/compile.js';
+import { checkPlanner, DEFAULT_FILTER_PLANNER, FILTER_PATHS, filterStatus, programOf, type FilterPath, type FilterPlanner } from './filter-planner.js';
+
+export { coreStatusError, DEFAULT_FILTER_PLANNER, type FilterPath, type FilterPlanner };
 
 export interface ShardParams {
   dim: number;
@@ -32,42 +37,6 @@ if (LAYOUT.LISTED_BYTES !== ID_WORDS * 4 || LAYOUT.IO_ID_HI !== LAYOUT.IO_ID_LO 
   throw new Error('host/ids.ts packing does not match the core\'s id records');
 }
 
-function pagesFor(bytes: number): number {
-  return Math.max(1, Math.ceil(bytes / PAGE_BYTES));
-}
-
-/** A new linear memory; the engine refusing one is MEMORY_LIMIT, like the core failing to grow. */
-function newMemory(pages: number, what: string): WebAssembly.Memory {
-  try {
-    return new WebAssembly.Memory({ initial: pages });
-  } catch (err) {
-    if (err instanceof RangeError) {
-      throw new QuiverError(ErrorCode.MEMORY_LIMIT, `cannot allocate ${pages * PAGE_BYTES} bytes of WASM memory for ${what}`, { cause: err });
-    }
-    throw err;
-  }
-}
-
-/**
- * The coded error for a negative core status (assembly/layout.ts ERR_*).
- * CORE_TRAP is kept for real traps (#call); a status this host does not
- * know means the core and the host disagree: CORE_ABI.
- */
-export function coreStatusError(status: number, what: string): QuiverError {
-  switch (status) {
-    case ERR_INVALID:
-      return new QuiverError(ErrorCode.INVALID_ARGUMENT, `${what}: the core rejected its input`);
-    case ERR_NOT_FOUND:
-      return new QuiverError(ErrorCode.NOT_FOUND, `${what}: not found`);
-    case ERR_OUT_OF_MEMORY:
-      return new QuiverError(ErrorCode.MEMORY_LIMIT, `out of WASM memory during ${what} (the 4 GiB limit of one shard)`);
-    case ERR_CORRUPT:
-      return new QuiverError(ErrorCode.CORRUPT_IMAGE, `${what}: the shard's memory does not hold a valid layout`);
-    default:
-      return new QuiverError(ErrorCode.CORE_ABI, `${what}: the core returned status ${status}, which this host does not know`);
-  }
-}
-
 /**
  * One WASM instance and its linear memory: the unit the store shards by.
  * Validation of user input is the caller's job (Index, Store); a Shard maps
@@ -86,6 +55,8 @@ export class Shard {
   #f32!: Float32Array;
   #f64!: Float64Array;
   #broken: unknown = undefined;
+  #planner: FilterPlanner = { ...DEFAULT_FILTER_PLANNER };
+  #lastPath: FilterPath | undefined;
   #disposed = false;
 
   private constructor(memory: WebAssembly.Memory, core: CoreExports, build: Build) {
@@ -259,23 +230,62 @@ export class Shard {
     return { vector: this.#f32.slice(at, at + this.dim), payload: ptr === 0 ? undefined : this.#u8.slice(ptr, ptr + len) };
   }
 
-  /** Runs a search; the results stay in memory at the returned pointer. */
-  #searchRaw(query: Float32Array, offset: number, k: number, ef: number): { out: number; n: number } {
+  /** Runs a search (filtered with `filter`); results stay in memory at `out`. io: query, results, program. */
+  #searchRaw(query: Float32Array, offset: number, k: number, ef: number, filter?: CompiledFilter): { out: number; n: number } {
     // results start 8-aligned after the query (a result has u64 ids)
     const vecBytes = (this.dim * Float32Array.BYTES_PER_ELEMENT + 7) & ~7;
-    const io = this.#io(IO.VECTOR + vecBytes + k * RESULT_BYTES);
+    const prog = filter === undefined ? undefined : programOf(filter);
+    const progAt = IO.VECTOR + vecBytes + k * RESULT_BYTES;
+    const io = this.#io(progAt + (prog?.byteLength ?? 0));
     const out = io + IO.VECTOR + vecBytes;
     this.#f32.set(query.subarray(offset, offset + this.dim), (io + IO.VECTOR) >>> 2);
-    const n = this.#call((c) => c.search(k, ef, out));
+    let n: number;
+    if (prog === undefined) {
+      n = this.#call((c) => c.search(k, ef, out));
+    } else {
+      this.#u8.set(prog, io + progAt);
+      const { exactBelow, exactFraction } = this.#planner;
+      n = this.#call((c) => c.searchFiltered(k, ef, out, io + progAt, prog.byteLength, exactBelow, exactFraction));
+      this.#lastPath = FILTER_PATHS[this.header32(LAYOUT.H_FPATH)];
+    }
     if (n === ERR_OUT_OF_MEMORY) throw new QuiverError(ErrorCode.MEMORY_LIMIT, 'out of WASM memory for search scratch');
-    if (n === ERR_INVALID) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'the query is not finite, or is zero under the cosine metric');
+    if (n === ERR_INVALID) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, `the query is not finite, or is zero under the cosine metric${prog ? ', or the filter is malformed' : ''}`);
     if (n < 0) throw coreStatusError(n, 'search');
     return { out, n };
   }
 
+  /** Planner thresholds of filtered searches (filter-planner.ts); kept across compactions. */
+  get filterPlanner(): FilterPlanner { return { ...this.#planner }; }
+  set filterPlanner(options: Partial<FilterPlanner>) { this.#planner = checkPlanner({ ...this.#planner, ...options }); }
+
+  /** The path the last filtered search took on this shard. */
+  get lastFilterPath(): FilterPath | undefined {
+    return this.#lastPath;
+  }
+
+  /** Live points that satisfy `filter`, counted exactly. */
+  countMatching(filter: CompiledFilter): number {
+    const prog = programOf(filter);
+    const io = this.#io(prog.byteLength);
+    this.#u8.set(prog, io);
+    return filterStatus(this.#call((c) => c.countMatching(io, prog.byteLength)), 'countMatching');
+  }
+
+  /** Whether id `i` of a packed list is present and satisfies `filter`. */
+  matches(ids: Uint32Array, i: number, filter: CompiledFilter): boolean {
+    const prog = programOf(filter);
+    const io = this.#io(IO.VECTOR + prog.byteLength);
+    this.#stageId(io, ids, i);
+    this.#u8.set(prog, io + IO.VECTOR);
+    const r = this.#call((c) => c.matches(io + IO.VECTOR, prog.byteLength));
+    return r !== ERR_NOT_FOUND && filterStatus(r, 'matches') === 1;
+  }
+
   /** k nearest live vectors to `query` (already validated), nearest first. */
-  search(query: Float32Array, offset: number, k: number, ef: number, withPayload = false): { ids: Id[]; distances: Float32Array; payloads?: (Uint8Array | undefined)[] } {
-    const { out, n } = this.#searchRaw(query, offset, k, ef);
+  search(
+    query: Float32Array, offset: number, k: number, ef: number, withPayload = false, filter?: CompiledFilter,
+  ): { ids: Id[]; distances: Float32Array; payloads?: (Uint8Array | undefined)[]; path?: FilterPath } {
+    const { out, n } = this.#searchRaw(query, offset, k, ef, filter);
     const ids: Id[] = new Array(n);
     const distances = new Float32Array(n);
     const u32 = this.#u32;
@@ -285,8 +295,9 @@ export class Shard {
       distances[i] = f32[(r + RESULT.DIST) >>> 2]!;
       ids[i] = unpackId(u32, (r + RESULT.ID_LO) >>> 2, (u32[(r + RESULT.FLAGS) >>> 2]! & FLAG_UUID) !== 0);
     }
-    if (!withPayload) return { ids, distances };
-    return { ids, distances, payloads: Array.from({ length: n }, (_, i) => this.#payloadAt(out, i)) };
+    const path = filter === undefined ? {} : { path: this.#lastPath! };
+    if (!withPayload) return { ids, distances, ...path };
+    return { ids, distances, payloads: Array.from({ length: n }, (_, i) => this.#payloadAt(out, i)), ...path };
   }
 
   #payloadAt(out: number, i: number): Uint8Array | undefined {
@@ -298,14 +309,15 @@ export class Shard {
   /**
    * The same search with ids left packed (w0 w1 w2 w3 kind per hit) into
    * `ids` at `idAt` and distances into `distances` at `distAt`: what a worker
-   * sends back without building JS ids. Returns the hit count.
+   * sends back without building JS ids. Returns the hit count; with a
+   * filter, `lastFilterPath` tells the path taken.
    */
   searchPacked(
     query: Float32Array, offset: number, k: number, ef: number,
     ids: Uint32Array, idAt: number, distances: Float32Array, distAt: number,
-    payloads?: (Uint8Array | undefined)[],
+    payloads?: (Uint8Array | undefined)[], filter?: CompiledFilter,
   ): number {
-    const { out, n } = this.#searchRaw(query, offset, k, ef);
+    const { out, n } = this.#searchRaw(query, offset, k, ef, filter);
     const u32 = this.#u32;
     const f32 = this.#f32;
     for (let i = 0; i < n; i++) {

@@ -1,0 +1,277 @@
+// Filtered search: a planner per query, an exact scan of the matching set,
+// and a filtered graph walk that expands through non-matching neighbours.
+//
+//   FILTER CACHE  u16 per slot (H_FCACHE, H_FCACHE_CAP entries), one run:
+//                 (gen << 1) | matched, valid when gen == H_FGEN
+//
+// A fresh generation per query makes every payload evaluated at most once
+// per query (sample, walk and fallback share it), without clearing the
+// array (it is cleared when the 15-bit generation wraps).
+//
+// The planner: evaluate the filter on up to SAMPLE live slots spread evenly
+// over the slot range (deterministic: the same shard and filter give the
+// same plan) and scale to the live count. Below
+// max(exactBelow, exactFraction * live) matching points, the exact path
+// scores every matching live point (a filter evaluation per live point, a
+// distance per matching one; exact by construction). Above it the graph
+// walk runs; when it finds fewer than k results, the exact path runs after
+// it ("graph+exact"), so a sample that overestimated never loses results.
+//
+// The graph walk is HNSW's level-0 beam search where only matching nodes
+// are results and candidates, and a neighbour that does not match (or is a
+// tombstone) is a bridge: its own neighbours are examined (ACORN's two-hop
+// expansion), so the walk stays connected when most nodes fail the filter.
+// Bridges are not marked visited, so another candidate can still expand
+// through them; their filter result is cached.
+
+import {
+  CLASS_SCRATCH, ERR_INVALID, ERR_NOT_FOUND, ERR_OUT_OF_MEMORY, FLAG_UUID, IO_ID_HI, IO_ID_LO, IO_KIND, NONE, SLAB_SHIFT, H_DIM, H_ENTRY, H_FCACHE, H_FCACHE_CAP, H_FEST, H_FGEN,
+  H_FPATH, H_IO, H_LIVE, H_METRIC, H_SLOTS, H_VISITED, H_RES, H_CAND, H_CAND_CAP, H_SEL, IO_VECTOR,
+  METRIC_IP, METRIC_L2, PATH_EXACT, PATH_GRAPH, PATH_GRAPH_EXACT, TAG_SHIFT, hget, hset, u32At,
+} from "./layout";
+import { runAlloc, runFree, slabsFor } from "./arena";
+import { distance } from "./distance";
+import { countAt, isDeleted, linksAt, metaOf, nodePtr, vectorOf } from "./node";
+import { descend, ensureScratch, nextGen, seen, stagedVectorOk, visit, writeResults } from "./hnsw";
+import { drainAscending, entryDist, entrySlot, heapPop, heapPush } from "./heap";
+import { filterCheck, filterSlot } from "./filter";
+import { idmapFind } from "./idmap";
+
+// @ts-ignore: decorator
+@inline const SAMPLE: u32 = 256;
+// @ts-ignore: decorator
+@inline const FGEN_MAX: u32 = 0x7fff;
+
+// ---------------------------------------------------------------- cache --
+
+function ensureFilterCache(slots: u32): bool {
+  const cap = hget(H_FCACHE_CAP);
+  if (slots <= cap && hget(H_FCACHE) != 0) return true;
+  let next = cap < 1024 ? <u32>1024 : cap;
+  while (next < slots) next *= 2;
+  const p = runAlloc(slabsFor(next << TAG_SHIFT), CLASS_SCRATCH);
+  if (p == 0) return false;
+  memory.fill(p, 0, <usize>next << TAG_SHIFT);
+  if (hget(H_FCACHE) != 0) runFree(<usize>hget(H_FCACHE), slabsFor(cap << TAG_SHIFT), CLASS_SCRATCH);
+  hset(H_FCACHE, <u32>p);
+  hset(H_FCACHE_CAP, next);
+  hset(H_FGEN, 0);
+  return true;
+}
+
+function nextFilterGen(): u32 {
+  let gen = hget(H_FGEN) + 1;
+  if (gen > FGEN_MAX) {
+    memory.fill(<usize>hget(H_FCACHE), 0, <usize>hget(H_FCACHE_CAP) << TAG_SHIFT);
+    gen = 1;
+  }
+  hset(H_FGEN, gen);
+  return gen;
+}
+
+// The filter's result for `slot` this query: 1, 0 or a negative status.
+// @ts-ignore: decorator
+@inline function matchCached(prog: usize, cache: usize, gen: u32, slot: u32): i32 {
+  const p = cache + (<usize>slot << TAG_SHIFT);
+  const t = <u32>load<u16>(p);
+  if (t >> 1 == gen) return <i32>(t & 1);
+  const r = filterSlot(prog, slot);
+  if (r >= 0) store<u16>(p, <u16>((gen << 1) | <u32>r));
+  return r;
+}
+
+// -------------------------------------------------------------- planner --
+
+// Matching live points, estimated from up to SAMPLE evenly spread slots
+// (exact when the shard has at most SAMPLE slots); negative on error.
+function estimate(prog: usize, cache: usize, gen: u32): i32 {
+  const slots = hget(H_SLOTS);
+  const step = slots <= SAMPLE ? 1 : slots / SAMPLE;
+  let live: u32 = 0;
+  let hits: u32 = 0;
+  for (let s: u32 = step >> 1; s < slots; s += step) {
+    if (isDeleted(metaOf(nodePtr(s)))) continue;
+    live++;
+    const r = matchCached(prog, cache, gen, s);
+    if (r < 0) return r;
+    hits += <u32>r;
+  }
+  if (live == 0) return 0;
+  return <i32>Math.round(<f64>hits * <f64>hget(H_LIVE) / <f64>live);
+}
+
+// ---------------------------------------------------------------- exact --
+
+// k nearest matching live points by a scan; RES (a max-heap) gets them.
+// Returns how many, or a negative status.
+function exactScan(metric: u32, q: usize, k: u32, prog: usize, cache: usize, gen: u32): i32 {
+  const dim = hget(H_DIM);
+  const slots = hget(H_SLOTS);
+  const res = <usize>hget(H_RES);
+  let nr: u32 = 0;
+  for (let s: u32 = 0; s < slots; s++) {
+    const r = matchCached(prog, cache, gen, s);
+    if (r < 0) return r;
+    if (r == 0) continue;
+    const d = distance(metric, q, vectorOf(nodePtr(s)), dim);
+    if (nr < k) nr = heapPush(res, nr, d, s, true);
+    else if (d < entryDist(res, 0)) {
+      nr = heapPop(res, nr, true);
+      nr = heapPush(res, nr, d, s, true);
+    }
+  }
+  return <i32>nr;
+}
+
+// ---------------------------------------------------------------- graph --
+
+// The filtered beam search of level 0 from `ep` (and the pinned tree's
+// root); RES gets up to ef matching live nodes. Returns how many, or a
+// negative status.
+// @ts-ignore: decorator
+@inline function filteredLayer(metric: u32, q: usize, ep: u32, ef: u32, prog: usize, cache: usize, fgen: u32): i32 {
+  const dim = hget(H_DIM);
+  const visited = <usize>hget(H_VISITED);
+  const res = <usize>hget(H_RES);
+  const cand = <usize>hget(H_CAND);
+  const candCap = hget(H_CAND_CAP);
+  const gen = nextGen();
+  let nc: u32 = 0;
+  let nr: u32 = 0;
+  const root = hget(H_ENTRY);
+  for (let i = 0; i < 2; i++) {
+    const s = i == 0 ? ep : root;
+    if (!visit(visited, s, gen)) continue;
+    const d = distance(metric, q, vectorOf(nodePtr(s)), dim);
+    // seeds are expanded whether they match or not
+    nc = heapPush(cand, nc, d, s, false);
+    const r = matchCached(prog, cache, fgen, s);
+    if (r < 0) return r;
+    if (r == 1) nr = heapPush(res, nr, d, s, true);
+  }
+  while (nc > 0) {
+    if (nr >= ef && entryDist(cand, 0) > entryDist(res, 0)) break;
+    const cPtr = nodePtr(entrySlot(cand, 0));
+    nc = heapPop(cand, nc, false);
+    const count = countAt(cPtr, 0);
+    const links = linksAt(cPtr, 0);
+    for (let j: u32 = 0; j < count; j++) {
+      const n = u32At(links, j);
+      if (seen(visited, n, gen)) continue;
+      const r = matchCached(prog, cache, fgen, n);
+      if (r < 0) return r;
+      // a match is a result; anything else is a bridge to its own
+      // neighbours (one hop further), and stays unvisited
+      const nPtr = nodePtr(n);
+      const hops: u32 = r == 1 ? 1 : countAt(nPtr, 0);
+      const links2 = linksAt(nPtr, 0);
+      for (let i: u32 = 0; i < hops; i++) {
+        const m = r == 1 ? n : u32At(links2, i);
+        if (r != 1) {
+          if (seen(visited, m, gen)) continue;
+          const r2 = matchCached(prog, cache, fgen, m);
+          if (r2 < 0) return r2;
+          if (r2 == 0) continue;
+        }
+        visit(visited, m, gen);
+        const d = distance(metric, q, vectorOf(nodePtr(m)), dim);
+        if (nr < ef || d < entryDist(res, 0)) {
+          if (nc < candCap) nc = heapPush(cand, nc, d, m, false);
+          nr = heapPush(res, nr, d, m, true);
+          if (nr > ef) nr = heapPop(res, nr, true);
+        }
+      }
+    }
+  }
+  return <i32>nr;
+}
+
+function filteredL2(q: usize, ep: u32, ef: u32, prog: usize, cache: usize, fgen: u32): i32 {
+  return filteredLayer(METRIC_L2, q, ep, ef, prog, cache, fgen);
+}
+function filteredDot(q: usize, ep: u32, ef: u32, prog: usize, cache: usize, fgen: u32): i32 {
+  return filteredLayer(METRIC_IP, q, ep, ef, prog, cache, fgen);
+}
+
+// ---------------------------------------------------------------- exports --
+
+// Checks the program and readies the cache; the cache generation, or a
+// negative status.
+function begin(prog: usize, len: u32): i32 {
+  if (filterCheck(prog, len) != 0) return ERR_INVALID;
+  if (!ensureFilterCache(max<u32>(hget(H_SLOTS), 1))) return ERR_OUT_OF_MEMORY;
+  return <i32>nextFilterGen();
+}
+
+// k nearest live points to the query staged at io + IO_VECTOR that satisfy
+// the program at [prog, prog + len), nearest first, to `out` as RESULT
+// records. Returns the count; H_FPATH gets the path taken, H_FEST the
+// planner's estimate. exactBelow / exactFraction: see the planner above.
+export function searchFiltered(
+  k: u32, ef: u32, out: usize, prog: usize, len: u32, exactBelow: u32, exactFraction: f64,
+): i32 {
+  const q = <usize>hget(H_IO) + IO_VECTOR;
+  if (!stagedVectorOk(q, hget(H_DIM))) return ERR_INVALID;
+  if (k == 0 || !(exactFraction >= 0)) return ERR_INVALID;
+  const fgen = begin(prog, len);
+  if (fgen < 0) return fgen;
+  const width = max<u32>(ef, k);
+  if (!ensureScratch(width)) return ERR_OUT_OF_MEMORY;
+  const cache = <usize>hget(H_FCACHE);
+  const metric = hget(H_METRIC) == METRIC_L2 ? METRIC_L2 : METRIC_IP;
+  const live = hget(H_LIVE);
+  hset(H_FPATH, PATH_EXACT);
+  hset(H_FEST, 0);
+  if (live == 0) return 0;
+  const est = estimate(prog, cache, <u32>fgen);
+  if (est < 0) return est;
+  hset(H_FEST, <u32>est);
+  const threshold = max<f64>(<f64>exactBelow, exactFraction * <f64>live);
+  let nr: i32 = 0;
+  if (<f64>est >= threshold) {
+    hset(H_FPATH, PATH_GRAPH);
+    const ep = descend(q, 0);
+    nr = metric == METRIC_L2
+      ? filteredL2(q, ep, width, prog, cache, <u32>fgen)
+      : filteredDot(q, ep, width, prog, cache, <u32>fgen);
+    if (nr < 0) return nr;
+    if (<u32>nr < k) hset(H_FPATH, PATH_GRAPH_EXACT);
+  }
+  if (hget(H_FPATH) != PATH_GRAPH) {
+    nr = exactScan(metric, q, k, prog, cache, <u32>fgen);
+    if (nr < 0) return nr;
+  }
+  const sel = <usize>hget(H_SEL);
+  drainAscending(<usize>hget(H_RES), <u32>nr, sel);
+  return writeResults(sel, min<u32>(k, <u32>nr), out);
+}
+
+// Live points that satisfy the program, counted exactly.
+export function countMatching(prog: usize, len: u32): i32 {
+  const fgen = begin(prog, len);
+  if (fgen < 0) return fgen;
+  const cache = <usize>hget(H_FCACHE);
+  const slots = hget(H_SLOTS);
+  let n: i32 = 0;
+  for (let s: u32 = 0; s < slots; s++) {
+    const r = matchCached(prog, cache, <u32>fgen, s);
+    if (r < 0) return r;
+    n += r;
+  }
+  return n;
+}
+
+// 1 when the point with the id staged at io (as remove takes it) satisfies
+// the program, 0 when it does not, ERR_NOT_FOUND when it is absent.
+export function matchesStaged(prog: usize, len: u32): i32 {
+  if (filterCheck(prog, len) != 0) return ERR_INVALID;
+  const io = <usize>hget(H_IO);
+  const slot = idmapFind(load<u64>(io, IO_ID_LO), load<u64>(io, IO_ID_HI), load<u32>(io, IO_KIND) & FLAG_UUID);
+  if (slot == NONE) return ERR_NOT_FOUND;
+  return filterSlot(prog, slot);
+}
+
+// Bytes of the filter cache run (0 before the first filtered call).
+export function filterCacheBytes(): u64 {
+  return hget(H_FCACHE) == 0 ? 0 : <u64>slabsFor(hget(H_FCACHE_CAP) << TAG_SHIFT) << SLAB_SHIFT;
+}
