@@ -7,6 +7,7 @@ import { ErrorCode, QuiverError } from './errors.js';
 import { ID_WORDS, packId, packIds, type Id, type IdList } from './ids.js';
 import { graphParams, intIn, invalidArgument, MAX_K, rangeError } from './options.js';
 import { decodePayload, encodePayloads, type Payload } from './payload.js';
+import { compileOptionalFilter, type Filter } from './filter/filter.js';
 import { flattenBatch, toQueries, toQuery, type Vector, type VectorBatch } from './vectors.js';
 
 export interface IndexOptions {
@@ -31,6 +32,8 @@ export interface SearchOptions {
   ef?: number;
   /** Also return each hit's payload (`payloads`, parallel to `ids`). */
   withPayload?: boolean;
+  /** Only points whose payload (and id) satisfy this Qdrant filter (docs/filtering.md); the hits then say which `path` the planner took. */
+  filter?: Filter | null;
 }
 
 /**
@@ -107,14 +110,13 @@ export class Index {
     return n;
   }
 
-  /** The k nearest live vectors, nearest first. */
+  /** The k nearest live vectors, nearest first (among those `options.filter` matches). */
   search(query: Vector, k: number, options: SearchOptions = {}): SearchHits {
     const q = toQuery(query, this.dim);
     const kk = intIn(k, 'k', 1, MAX_K, invalidArgument);
     const ef = intIn(options.ef ?? this.#ef, 'options.ef', 1, MAX_K, invalidArgument);
-    const hits = this.#shard.search(q, 0, kk, ef, options.withPayload === true);
-    if (hits.payloads === undefined) return hits;
-    return { ids: hits.ids, distances: hits.distances, payloads: hits.payloads.map(decodePayload) };
+    const filter = compileOptionalFilter(options.filter, 'options.filter');
+    return decoded(this.#shard.search(q, 0, kk, ef, options.withPayload === true, filter));
   }
 
   /** One search per query (flat n*dim, or an array of vectors). */
@@ -122,12 +124,16 @@ export class Index {
     const { flat, n } = toQueries(queries, this.dim);
     const kk = intIn(k, 'k', 1, MAX_K, invalidArgument);
     const ef = intIn(options.ef ?? this.#ef, 'options.ef', 1, MAX_K, invalidArgument);
+    const filter = compileOptionalFilter(options.filter, 'options.filter');
     const out: SearchHits[] = new Array(n);
-    for (let i = 0; i < n; i++) {
-      const hits = this.#shard.search(flat, i * this.dim, kk, ef, options.withPayload === true);
-      out[i] = hits.payloads === undefined ? hits : { ids: hits.ids, distances: hits.distances, payloads: hits.payloads.map(decodePayload) };
-    }
+    for (let i = 0; i < n; i++) out[i] = decoded(this.#shard.search(flat, i * this.dim, kk, ef, options.withPayload === true, filter));
     return out;
+  }
+
+  /** Live points, or those `filter` matches; exact. */
+  count(filter?: Filter | null): number {
+    const compiled = compileOptionalFilter(filter, 'filter');
+    return compiled === undefined ? this.size : this.#shard.countMatching(compiled);
   }
 
   /** Removes ids (tombstones until compaction); unknown ids are skipped. Returns the count removed. */
@@ -186,4 +192,9 @@ export class Index {
   [Symbol.dispose](): void {
     this.dispose();
   }
+}
+
+/** A shard's hits with their payloads decoded. */
+function decoded(hits: ReturnType<Shard['search']>): SearchHits {
+  return hits.payloads === undefined ? hits : { ...hits, payloads: hits.payloads.map(decodePayload) };
 }
