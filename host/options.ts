@@ -30,6 +30,13 @@ export function intIn(value: unknown, name: string, min: number, max: number, fa
   return value;
 }
 
+/** A write's `options.wait`: default true (resolve once applied). */
+export function waitOption(wait: unknown): boolean {
+  if (wait === undefined) return true;
+  if (typeof wait !== 'boolean') throw invalidArgument('options.wait must be a boolean');
+  return wait;
+}
+
 /** The graph's parameters, with defaults, as the Index and a dataset take them. */
 export interface GraphParams {
   dim: number;

@@ -9,7 +9,7 @@ import { packIds, type IdList } from '../ids.js';
 import { MemoryManager, type ShardEntry, type TunerOptions } from '../memory/manager.js';
 import type { CompactionPolicy } from '../memory/policy.js';
 import { createMetrics, removeMetrics, processMetrics, type Metrics, type Registry } from '../metrics.js';
-import { graphParams, intIn, invalidArgument, MAX_K, storeSettings } from '../options.js';
+import { graphParams, intIn, invalidArgument, MAX_K, storeSettings, waitOption } from '../options.js';
 import { encodePayloads, type Payload } from '../payload.js';
 import { flattenBatch, isSingleQuery, toQueries, toQuery, type Vector, type VectorBatch } from '../vectors.js';
 import { CancelSlots } from './cancel.js';
@@ -557,10 +557,4 @@ export class Store extends EventEmitter {
   _shardThreads(name: string): number[] {
     return this.#catalog.get(name).shards.map((s) => s.thread);
   }
-}
-
-function waitOption(wait: unknown): boolean {
-  if (wait === undefined) return true;
-  if (typeof wait !== 'boolean') throw invalidArgument('options.wait must be a boolean');
-  return wait;
 }
