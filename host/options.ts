@@ -119,7 +119,11 @@ export function storeSettings(options: StoreOptions): StoreSettings {
   if (registry.getSingleMetric('quiver_arena_memory_bytes') !== undefined) {
     throw new TypeError('options.registry already holds quiver metrics: another open Store uses it');
   }
-  return { threads, policy, tuner, registry, durability: durabilitySettings(options) };
+  const durability = durabilitySettings(options);
+  if (durability !== undefined && tuner.evictionPolicy === 'lru') {
+    throw new TypeError("options.evictionPolicy 'lru' drops whole datasets, which a durable store would delete from disk: use 'reject' with options.path");
+  }
+  return { threads, policy, tuner, registry, durability };
 }
 
 const FSYNC_POLICIES = ['always', 'interval', 'never'] as const;

@@ -106,9 +106,6 @@ export class Store extends EventEmitter {
    */
   static async open(options: StoreOptions = {}): Promise<Store> {
     const { threads, policy, tuner, registry, durability } = storeSettings(options);
-    if (durability !== undefined && tuner.evictionPolicy === 'lru') {
-      throw new TypeError("options.evictionPolicy 'lru' drops whole datasets, which a durable store would delete from disk: use 'reject' with options.path");
-    }
     const snapshotsPath = snapshotsDir(options);
     const testHooks = process.env.QUIVER_TEST_HOOKS === '1';
     const dir = durability === undefined ? undefined : await DataDir.open(durability.path, durability);
