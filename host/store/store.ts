@@ -6,9 +6,9 @@ import type { SearchHits } from '../core/shard.js';
 import type { IndexStats } from '../core/stats.js';
 import { ErrorCode, QuiverError } from '../errors.js';
 import { packIds, type IdList } from '../ids.js';
-import { MemoryManager, type ShardEntry, type TunerOptions } from '../memory/manager.js';
+import { MemoryManager, type TunerOptions } from '../memory/manager.js';
 import type { CompactionPolicy } from '../memory/policy.js';
-import { createMetrics, removeMetrics, processMetrics, type Metrics, type Registry } from '../metrics.js';
+import { createMetrics, removeMetrics, type Metrics, type Registry } from '../metrics.js';
 import { graphParams, intIn, invalidArgument, MAX_K, storeSettings, waitOption } from '../options.js';
 import { encodePayloads, type Payload } from '../payload.js';
 import { flattenBatch, isSingleQuery, toQueries, toQuery, type Vector, type VectorBatch } from '../vectors.js';
@@ -23,6 +23,7 @@ import { deletePoints, getVectors, insertPoints, retrievePoints, scrollPage } fr
 import { ID_WORDS, type SearchResult } from './protocol.js';
 import { abortError, Scatter } from './scatter.js';
 import { Snapshots, snapshotsDir } from './snapshots.js';
+import { exposition, shardEntries, storeStats } from './store-stats.js';
 import type {
   CloseOptions, CloseReport, DatasetInfo, DatasetOptions, PointRecord, ReadOptions, RecoveryReport, ScrollOptions, ScrollPage, SearchOptions,
   SnapshotInfo, StoreOptions, StoreStats, WriteOptions,
@@ -73,7 +74,7 @@ export class Store extends EventEmitter {
     });
     pool.on('threadLost', (threadId: number) => this.#onThreadLost(threadId));
     this.#metrics = createMetrics(registry, {
-      shards: () => this.#shardEntries().then((all) => all.map((e) => ({ dataset: e.dataset, shard: e.shard, ...e.figures }))),
+      shards: () => shardEntries(this.#catalog, this.#scatter).then((all) => all.map((e) => ({ dataset: e.dataset, shard: e.shard, ...e.figures }))),
       threads: () => this.#pool.size,
       tuner: () => ({ ...this.#memory.last, limitBytes: this.#memory.limitBytes }),
     });
@@ -82,7 +83,7 @@ export class Store extends EventEmitter {
       compacted: (dataset, shard, report) => this.#memory.compacted(dataset, shard, report),
     });
     this.#memory = new MemoryManager({
-      shards: () => this.#shardEntries(),
+      shards: () => shardEntries(this.#catalog, this.#scatter),
       compactShard: (dataset, shard, trigger, signal) => this.#compactions.shard(this.#catalog.get(dataset), shard, trigger, signal),
       lruDatasets: () => this.#catalog.leastRecentlyUsed(),
       evict: async (dataset) => {
@@ -153,29 +154,14 @@ export class Store extends EventEmitter {
     return this.#registry;
   }
 
-  /**
-   * Prometheus exposition text: the store's registry, plus Node's process
-   * metrics (from one process-wide registry) unless the store's registry
-   * has them already.
-   */
-  async metrics(): Promise<string> {
-    const own = await this.#registry.metrics();
-    if (this.#registry.getSingleMetric('process_cpu_user_seconds_total') !== undefined) return own;
-    return `${own}\n${await processMetrics().metrics()}`;
+  /** Prometheus exposition text: the store's metrics, plus Node's process metrics unless its registry has them. */
+  metrics(): Promise<string> {
+    return exposition(this.#registry);
   }
 
   /** Worker threads alive now. */
   get threads(): number {
     return this.#pool.size;
-  }
-
-  async #shardEntries(): Promise<ShardEntry[]> {
-    const perDataset = await Promise.all(this.#catalog.live().map(async (ds) => {
-      const stats = await this.#scatter.stats(ds.shards).catch(() => [] as IndexStats[]);
-      this.#catalog.noteCommitted(ds.name, stats.reduce((a, s) => a + s.committedBytes, 0));
-      return stats.map((s, i): ShardEntry => ({ dataset: ds.name, shard: i, thread: ds.shards[i]!.thread, figures: s }));
-    }));
-    return perDataset.flat();
   }
 
   #onThreadLost(threadId: number): void {
@@ -452,7 +438,7 @@ export class Store extends EventEmitter {
   releaseMemory(): Promise<{ reclaimedBytes: number; rssBefore: number; rssAfter: number }> {
     return this.#intake.run(async () => {
       const rssBefore = process.memoryUsage.rss();
-      const due = (await this.#shardEntries()).filter((e) => e.figures.deletedNodes > 0 || this.#memory.isDue(e));
+      const due = (await shardEntries(this.#catalog, this.#scatter)).filter((e) => e.figures.deletedNodes > 0 || this.#memory.isDue(e));
       const reclaimedBytes = await this.#compactions.each(due, (name) => this.#catalog.find(name), 'manual');
       await Promise.all(this.#pool.threadIds.map((t) => this.#pool.run(t, { op: 'gc' })));
       return { reclaimedBytes, rssBefore, rssAfter: process.memoryUsage.rss() };
@@ -465,31 +451,7 @@ export class Store extends EventEmitter {
   }
 
   stats(): Promise<StoreStats> {
-    return this.#intake.run(async () => {
-      const datasets = await Promise.all(this.#catalog.live().map(async (ds) => {
-        // one read of the shards: the totals and the per-shard figures agree
-        const shardStats = await this.#scatter.stats(ds.shards);
-        return { ...(await this.#info(ds, shardStats)), shardStats };
-      }));
-      const mem = process.memoryUsage();
-      const arenaBytes = datasets.reduce((a, d) => a + d.committedBytes, 0);
-      const reclaimableBytes = datasets.reduce((a, d) => a + d.shardStats.reduce((b, s) => b + s.reclaimableBytes, 0), 0);
-      const out: StoreStats = {
-        threads: this.#pool.size, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, datasets,
-        // the tuner's pressure and limit, with this call's fresh byte counts
-        tuner: { ...this.#memory.last, rssBytes: mem.rss, heapBytes: mem.heapUsed, arenaBytes, reclaimableBytes, limitBytes: this.#memory.limitBytes },
-      };
-      const dir = this.#durable?.dir;
-      if (dir !== undefined) {
-        const logs = datasets.flatMap((d) => d.shardStats.map((s) => s.log)).filter((l) => l !== undefined);
-        const sum = (f: (l: (typeof logs)[number]) => number): number => logs.reduce((a, l) => a + f(l), 0);
-        out.durability = {
-          path: dir.path, fsync: dir.settings.fsync,
-          fsyncs: sum((l) => l.fsyncs), writes: sum((l) => l.writes), records: sum((l) => l.records), bytes: sum((l) => l.bytes), checkpoints: sum((l) => l.checkpoints),
-        };
-      }
-      return out;
-    });
+    return this.#intake.run(() => storeStats(this.#catalog, this.#scatter, this.#pool, this.#memory, this.#durable?.dir));
   }
 
   /**
