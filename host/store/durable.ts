@@ -129,6 +129,26 @@ export class Durable {
     }
     await Promise.all([...byThread].map(([thread, shards]) => this.#scatter.run({ key: shards[0]!, thread } satisfies ShardRef, { op: 'close', shards })));
   }
+
+  /**
+   * The graceful close, given `ms` to finish: `late` once that has passed
+   * (the logs still hold everything). `error` is what the close failed with,
+   * set whenever it fails, late or not.
+   */
+  async closeWithin(datasets: Dataset[], ms: number): Promise<{ late: boolean; error?: unknown }> {
+    const out: { late: boolean; error?: unknown } = { late: false };
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), ms);
+    });
+    const done = await Promise.race([this.close(datasets).then(() => 'done' as const, (err: unknown) => {
+      out.error = err;
+      return 'done' as const;
+    }), late]);
+    clearTimeout(timer);
+    out.late = done === 'late';
+    return out;
+  }
 }
 
 export { DataDir };

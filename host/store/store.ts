@@ -471,26 +471,14 @@ export class Store extends EventEmitter {
     // manager's own work (a tuner sample, a compaction) is drained too
     this.#closing = this.#intake.drain(this.#memory.stop(), timeoutMs).then(async (forced) => {
       const durable = this.#durable;
-      let closeError: unknown;
-      if (durable !== undefined && !forced) {
-        // a graceful close checkpoints every shard within what is left of the timeout; past it the logs still hold everything
-        const left = Math.max(0, timeoutMs - (performance.now() - started));
-        let timer: NodeJS.Timeout | undefined;
-        const late = new Promise<'late'>((resolve) => {
-          timer = setTimeout(() => resolve('late'), left);
-        });
-        const done = await Promise.race([durable.close(this.#catalog.all()).then(() => 'done' as const, (err: unknown) => {
-          closeError = err;
-          return 'done' as const;
-        }), late]);
-        clearTimeout(timer);
-        if (done === 'late') forced = true;
-      }
+      // a graceful close checkpoints every shard within what is left of the timeout; past it the logs still hold everything
+      const closed = durable === undefined || forced ? undefined : await durable.closeWithin(this.#catalog.all(), Math.max(0, timeoutMs - (performance.now() - started)));
+      if (closed?.late === true) forced = true;
       this.#catalog.clear();
       removeMetrics(this.#registry);
       await this.#pool.destroy();
       await durable?.dir.release();
-      if (closeError !== undefined) this.#reportError(closeError);
+      if (closed?.error !== undefined) this.#reportError(closed.error);
       return { forced, durationMs: performance.now() - started };
     });
     return this.#closing;
