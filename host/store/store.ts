@@ -1,9 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { insertBytesPerVector } from '../core/abi.js';
 import type { CompactionReport } from '../core/compaction.js';
-import { collectGarbage } from '../core/gc.js';
 import type { SearchHits } from '../core/shard.js';
-import type { IndexStats } from '../core/stats.js';
 import { ErrorCode, QuiverError } from '../errors.js';
 import { packIds, type IdList } from '../ids.js';
 import { MemoryManager, type TunerOptions } from '../memory/manager.js';
@@ -13,9 +11,10 @@ import { graphParams, intIn, invalidArgument, MAX_K, storeSettings, waitOption }
 import { encodePayloads, type Payload } from '../payload.js';
 import { flattenBatch, isSingleQuery, toQueries, toQuery, type Vector, type VectorBatch } from '../vectors.js';
 import { CancelSlots } from './cancel.js';
-import { Catalog, checkName, infoOf, type Dataset } from './catalog.js';
+import { Catalog, checkName, type Dataset } from './catalog.js';
 import { SearchCoalescer } from './coalescer.js';
 import { Compactions } from './compactions.js';
+import { Datasets } from './datasets.js';
 import { DataDir, Durable } from './durable.js';
 import { Intake } from './intake.js';
 import { ThreadPool } from './pool.js';
@@ -50,6 +49,7 @@ export class Store extends EventEmitter {
   readonly #scatter: Scatter;
   readonly #coalescer: SearchCoalescer;
   readonly #compactions: Compactions;
+  readonly #datasets: Datasets;
   readonly #testHooks: boolean;
   readonly #durable: Durable | undefined;
   readonly #snapshots: Snapshots;
@@ -82,12 +82,13 @@ export class Store extends EventEmitter {
       emit: (event, payload) => this.emit(event, payload),
       compacted: (dataset, shard, report) => this.#memory.compacted(dataset, shard, report),
     });
+    this.#datasets = new Datasets(this.#catalog, this.#scatter, pool, this.#durable, this.#metrics, (name) => this.#memory.forget(name));
     this.#memory = new MemoryManager({
       shards: () => shardEntries(this.#catalog, this.#scatter),
       compactShard: (dataset, shard, trigger, signal) => this.#compactions.shard(this.#catalog.get(dataset), shard, trigger, signal),
       lruDatasets: () => this.#catalog.leastRecentlyUsed(),
       evict: async (dataset) => {
-        const freed = await this.#drop(dataset);
+        const freed = await this.#datasets.drop(dataset);
         this.emit('eviction', { dataset, freedBytes: freed });
         return freed;
       },
@@ -135,15 +136,6 @@ export class Store extends EventEmitter {
     return this.#recovery.map((r) => ({ ...r }));
   }
 
-  /** A dataset to use; while a lost thread's shards are recovered, waits for that. */
-  async #dataset(name: string): Promise<Dataset> {
-    for (;;) {
-      const ds = this.#catalog.get(name);
-      if (ds.recovering === undefined) return ds;
-      await ds.recovering;
-    }
-  }
-
   /** Where snapshots are written (options.snapshotsPath). */
   get snapshotsPath(): string {
     return this.#snapshots.dir;
@@ -166,16 +158,10 @@ export class Store extends EventEmitter {
 
   #onThreadLost(threadId: number): void {
     if (this.#intake.closed) return;
-    if (this.#durable !== undefined) {
-      // the shards come back from their directories; nothing is lost
-      this.#durable.recoverLost(threadId);
-      return;
-    }
-    const hit = this.#catalog.markLost(threadId);
-    const err = new QuiverError(ErrorCode.WORKER_LOST, `worker thread ${threadId} died; lost datasets: ${hit.join(', ') || 'none'}`);
+    const err = this.#datasets.threadLost(threadId);
     // an 'error' event with no listener would throw; the coded error reaches
     // callers anyway on their next call to a lost dataset
-    if (this.listenerCount('error') > 0) this.emit('error', err);
+    if (err !== undefined) this.#reportError(err);
   }
 
   createDataset(name: string, options: DatasetOptions): Promise<DatasetInfo> {
@@ -184,25 +170,8 @@ export class Store extends EventEmitter {
       if (options === null || typeof options !== 'object') throw invalidArgument('dataset options must be an object');
       this.#catalog.checkFree(name);
       const params = graphParams(options, invalidArgument);
-      const threads = this.#pool.threadIds;
-      const shardCount = intIn(options.shards ?? threads.length, 'options.shards', 1, 1024, invalidArgument);
-      const ds = this.#catalog.reserve(name, params, shardCount, threads);
-      const durable = this.#durable;
-      try {
-        if (durable === undefined) {
-          await Promise.all(ds.shards.map((s) => this.#scatter.run(s, { op: 'create', shard: s.key, params: { ...params, seed: BigInt(ds.id) } })));
-        } else {
-          // the shard directories first, then the catalog naming them: acknowledged means durable
-          await Promise.all(ds.shards.map((_, i) => durable.openShard(ds, i)));
-          await durable.persist();
-        }
-      } catch (err) {
-        this.#catalog.remove(name);
-        await this.#scatter.drop(ds.shards).catch(() => {});
-        await durable?.dir.removeDataset(ds.id).catch(() => {});
-        throw err;
-      }
-      return this.#info(ds);
+      const shardCount = intIn(options.shards ?? this.#pool.threadIds.length, 'options.shards', 1, 1024, invalidArgument);
+      return this.#datasets.info(await this.#datasets.create(name, params, shardCount));
     });
   }
 
@@ -211,40 +180,15 @@ export class Store extends EventEmitter {
   }
 
   datasetInfo(name: string): Promise<DatasetInfo> {
-    return this.#intake.run(async () => this.#info(await this.#dataset(name)));
-  }
-
-  async #info(ds: Dataset, known?: IndexStats[]): Promise<DatasetInfo> {
-    return infoOf(ds, known ?? await this.#scatter.stats(ds.shards));
+    return this.#intake.run(async () => this.#datasets.info(await this.#datasets.ready(name)));
   }
 
   /** Drops a dataset; its memory goes back to the OS (each owning thread runs a GC). */
   dropDataset(name: string): Promise<void> {
     return this.#intake.run(async () => {
       this.#catalog.mustExist(name);
-      await this.#drop(name);
+      await this.#datasets.drop(name);
     });
-  }
-
-  /** Drops a dataset; resolves with the committed bytes its shards held. */
-  async #drop(name: string): Promise<number> {
-    const ds = this.#catalog.find(name);
-    if (ds === undefined) return 0;
-    await ds.recovering;
-    const gone = ds.lost || ds.broken !== undefined;
-    const committed = gone ? 0 : (await this.#scatter.stats(ds.shards).catch(() => [] as IndexStats[])).reduce((a, s) => a + s.committedBytes, 0);
-    // durable: the catalog without it first; a crash after leaves files the next open removes
-    await this.#durable?.persist(ds);
-    this.#catalog.remove(name);
-    this.#memory.forget(name);
-    await this.#scatter.drop(ds.shards);
-    await this.#durable?.dir.removeDataset(ds.id);
-    // The dataset's writes left garbage on this thread too (packed ids of
-    // every insert and delete, routing rows, the duplicate check), 4-5 MiB
-    // for 100,000 x 128 that no GC may collect while the process idles.
-    collectGarbage();
-    this.#metrics.compaction.reclaimed.inc(committed);
-    return committed;
   }
 
   /**
@@ -256,7 +200,7 @@ export class Store extends EventEmitter {
     name: string, ids: IdList, vectors: VectorBatch, options: WriteOptions & { signal?: AbortSignal; payloads?: readonly Payload[] } = {},
   ): Promise<{ inserted: number; acknowledged?: true }> {
     return this.#intake.run(async () => {
-      const ds = await this.#dataset(name);
+      const ds = await this.#datasets.ready(name);
       const wait = waitOption(options.wait);
       const packed = packIds(ids, true);
       const n = packed.length / ID_WORDS;
@@ -291,7 +235,7 @@ export class Store extends EventEmitter {
    */
   delete(name: string, ids: IdList, options: WriteOptions = {}): Promise<{ deleted: number; acknowledged?: true }> {
     return this.#intake.run(async () => {
-      const ds = await this.#dataset(name);
+      const ds = await this.#datasets.ready(name);
       const wait = waitOption(options?.wait);
       const packed = packIds(ids, false);
       const deleted = await deletePoints(this.#scatter, ds, packed, wait);
@@ -305,7 +249,7 @@ export class Store extends EventEmitter {
    */
   checkpoint(name?: string): Promise<void> {
     return this.#intake.run(async () => {
-      const datasets = name === undefined ? this.#catalog.live() : [await this.#dataset(name)];
+      const datasets = name === undefined ? this.#catalog.live() : [await this.#datasets.ready(name)];
       if (this.#durable === undefined) return;
       await Promise.all(datasets.flatMap((ds) => ds.shards.map((s) => this.#scatter.run(s, { op: 'checkpoint', shard: s.key }))));
     });
@@ -314,7 +258,7 @@ export class Store extends EventEmitter {
   /** The stored vectors of ids, in order; undefined where an id is absent. */
   get(name: string, ids: IdList): Promise<(Float32Array | undefined)[]> {
     return this.#intake.run(async () => {
-      const ds = await this.#dataset(name);
+      const ds = await this.#datasets.ready(name);
       const packed = packIds(ids, false);
       return getVectors(this.#scatter, ds, packed);
     });
@@ -326,7 +270,7 @@ export class Store extends EventEmitter {
    */
   retrieve(name: string, ids: IdList, options: ReadOptions = {}): Promise<PointRecord[]> {
     return this.#intake.run(async () => {
-      const ds = await this.#dataset(name);
+      const ds = await this.#datasets.ready(name);
       const packed = packIds(ids, false);
       return retrievePoints(this.#scatter, ds, packed, options.withVector ?? true, options.withPayload ?? true);
     });
@@ -340,7 +284,7 @@ export class Store extends EventEmitter {
    */
   scroll(name: string, options: ScrollOptions = {}): Promise<ScrollPage> {
     return this.#intake.run(async () => {
-      const ds = await this.#dataset(name);
+      const ds = await this.#datasets.ready(name);
       const limit = intIn(options.limit ?? 10, 'options.limit', 1, MAX_K, invalidArgument);
       const from = options.offset === undefined ? undefined : packIds([options.offset], false);
       return scrollPage(this.#scatter, ds, from, limit, options.withVector ?? true, options.withPayload ?? true);
@@ -348,7 +292,7 @@ export class Store extends EventEmitter {
   }
 
   count(name: string): Promise<number> {
-    return this.#intake.run(async () => (await this.#info(await this.#dataset(name))).count);
+    return this.#intake.run(async () => (await this.#datasets.info(await this.#datasets.ready(name))).count);
   }
 
   /**
@@ -361,7 +305,7 @@ export class Store extends EventEmitter {
   search(name: string, query: Vector | VectorBatch, k: number, options?: SearchOptions): Promise<SearchHits | SearchHits[]>;
   search(name: string, query: Vector | VectorBatch, k: number, options: SearchOptions = {}): Promise<SearchHits | SearchHits[]> {
     return this.#intake.run(async () => {
-      const ds = await this.#dataset(name);
+      const ds = await this.#datasets.ready(name);
       const single = isSingleQuery(query, ds.dim);
       const { flat, n } = single ? { flat: toQuery(query as Vector, ds.dim), n: 1 } : toQueries(query as VectorBatch, ds.dim);
       const merged = await this.#searchFlat(ds, flat, n, k, options);
@@ -372,7 +316,7 @@ export class Store extends EventEmitter {
   /** One result per query: an array of vectors, or a flat Float32Array of n x dim. */
   searchBatch(name: string, queries: VectorBatch, k: number, options: SearchOptions = {}): Promise<SearchHits[]> {
     return this.#intake.run(async () => {
-      const ds = await this.#dataset(name);
+      const ds = await this.#datasets.ready(name);
       const { flat, n } = toQueries(queries, ds.dim);
       return this.#searchFlat(ds, flat, n, k, options);
     });
@@ -396,7 +340,7 @@ export class Store extends EventEmitter {
    * options and every shard's image at that shard's last write.
    */
   createSnapshot(name: string): Promise<SnapshotInfo> {
-    return this.#intake.run(async () => this.#snapshots.create(await this.#dataset(name)));
+    return this.#intake.run(async () => this.#snapshots.create(await this.#datasets.ready(name)));
   }
 
   /** The snapshots of a dataset (which may have been dropped since). */
@@ -419,13 +363,13 @@ export class Store extends EventEmitter {
    * first: a damaged one is QUIVER_ERR_CORRUPT and changes nothing.
    */
   recoverSnapshot(name: string, file: string): Promise<DatasetInfo> {
-    return this.#intake.run(async () => this.#info(await this.#snapshots.recover(name, file)));
+    return this.#intake.run(async () => this.#datasets.info(await this.#snapshots.recover(name, file)));
   }
 
   /** Compacts every shard of a dataset (repair, renumber, shrink, GC). */
   compact(name: string, options: { signal?: AbortSignal } = {}): Promise<CompactionReport> {
     return this.#intake.run(async () => {
-      const ds = await this.#dataset(name);
+      const ds = await this.#datasets.ready(name);
       return this.#compactions.dataset(ds, 'manual', options.signal);
     });
   }
