@@ -4,24 +4,24 @@ import type { CompactionReport } from '../core/compaction.js';
 import type { SearchHits } from '../core/shard.js';
 import { ErrorCode, QuiverError } from '../errors.js';
 import { packIds, type IdList } from '../ids.js';
-import { MemoryManager, type TunerOptions } from '../memory/manager.js';
-import type { CompactionPolicy } from '../memory/policy.js';
-import { createMetrics, removeMetrics, type Metrics, type Registry } from '../metrics.js';
-import { graphParams, intIn, invalidArgument, MAX_K, storeSettings, waitOption } from '../options.js';
+import type { MemoryManager } from '../memory/manager.js';
+import type { Metrics, Registry } from '../metrics.js';
+import { graphParams, intIn, invalidArgument, MAX_K, waitOption } from '../options.js';
 import { encodePayloads, type Payload } from '../payload.js';
 import { flattenBatch, isSingleQuery, toQueries, toQuery, type Vector, type VectorBatch } from '../vectors.js';
-import { CancelSlots } from './cancel.js';
-import { Catalog, checkName, type Dataset } from './catalog.js';
-import { SearchCoalescer } from './coalescer.js';
-import { Compactions } from './compactions.js';
-import { Datasets } from './datasets.js';
-import { DataDir, Durable } from './durable.js';
-import { Intake } from './intake.js';
-import { ThreadPool } from './pool.js';
+import type { CancelSlots } from './cancel.js';
+import { checkName, type Catalog, type Dataset } from './catalog.js';
+import type { SearchCoalescer } from './coalescer.js';
+import type { Compactions } from './compactions.js';
+import type { Datasets } from './datasets.js';
+import type { Durable } from './durable.js';
+import type { Intake } from './intake.js';
+import type { ThreadPool } from './pool.js';
 import { deletePoints, getVectors, insertPoints, retrievePoints, scrollPage } from './points.js';
-import { ID_WORDS, type SearchResult } from './protocol.js';
-import { abortError, Scatter } from './scatter.js';
-import { Snapshots, snapshotsDir } from './snapshots.js';
+import { ID_WORDS } from './protocol.js';
+import { abortError, type Scatter } from './scatter.js';
+import type { Snapshots } from './snapshots.js';
+import { releaseStore, startStore, wireStore, type StoreBase } from './store-parts.js';
 import { exposition, shardEntries, storeStats } from './store-stats.js';
 import type {
   CloseOptions, CloseReport, DatasetInfo, DatasetOptions, PointRecord, ReadOptions, RecoveryReport, ScrollOptions, ScrollPage, SearchOptions,
@@ -41,8 +41,8 @@ const DEFAULT_CLOSE_MS = 30_000;
 export class Store extends EventEmitter {
   readonly #pool: ThreadPool;
   readonly #cancel: CancelSlots;
-  readonly #catalog = new Catalog();
-  readonly #intake = new Intake();
+  readonly #catalog: Catalog;
+  readonly #intake: Intake;
   readonly #registry: Registry;
   readonly #metrics: Metrics;
   readonly #memory: MemoryManager;
@@ -56,46 +56,13 @@ export class Store extends EventEmitter {
   #recovery: RecoveryReport[] = [];
   #closing: Promise<CloseReport> | undefined;
 
-  private constructor(
-    pool: ThreadPool, cancel: CancelSlots, registry: Registry, policy: CompactionPolicy, tuner: TunerOptions, testHooks: boolean, dir: DataDir | undefined,
-    snapshotsPath: string,
-  ) {
+  private constructor(base: StoreBase) {
     super();
-    this.#pool = pool;
-    this.#cancel = cancel;
-    this.#registry = registry;
-    this.#testHooks = testHooks;
-    this.#scatter = new Scatter(pool, () => this.#intake.closed);
-    this.#coalescer = new SearchCoalescer((ref, task) => this.#scatter.run<SearchResult>(ref, task));
-    this.#durable = dir === undefined ? undefined : new Durable(dir, this.#catalog, this.#scatter, pool);
-    this.#snapshots = new Snapshots(snapshotsPath, this.#scatter, {
-      catalog: this.#catalog, durable: this.#durable, threads: () => pool.threadIds, forget: (name) => this.#memory.forget(name),
-      admit: (name, bytes) => this.#memory.admit(name, bytes),
-    });
-    pool.on('threadLost', (threadId: number) => this.#onThreadLost(threadId));
-    this.#metrics = createMetrics(registry, {
-      shards: () => shardEntries(this.#catalog, this.#scatter).then((all) => all.map((e) => ({ dataset: e.dataset, shard: e.shard, ...e.figures }))),
-      threads: () => this.#pool.size,
-      tuner: () => ({ ...this.#memory.last, limitBytes: this.#memory.limitBytes }),
-    });
-    this.#compactions = new Compactions(this.#scatter, cancel, this.#metrics, {
-      emit: (event, payload) => this.emit(event, payload),
-      compacted: (dataset, shard, report) => this.#memory.compacted(dataset, shard, report),
-    });
-    this.#datasets = new Datasets(this.#catalog, this.#scatter, pool, this.#durable, this.#metrics, (name) => this.#memory.forget(name));
-    this.#memory = new MemoryManager({
-      shards: () => shardEntries(this.#catalog, this.#scatter),
-      compactShard: (dataset, shard, trigger, signal) => this.#compactions.shard(this.#catalog.get(dataset), shard, trigger, signal),
-      lruDatasets: () => this.#catalog.leastRecentlyUsed(),
-      evict: async (dataset) => {
-        const freed = await this.#datasets.drop(dataset);
-        this.emit('eviction', { dataset, freedBytes: freed });
-        return freed;
-      },
-      emit: (event, payload) => {
-        if (event !== 'error' || this.listenerCount('error') > 0) this.emit(event, payload);
-      },
-    }, policy, tuner, this.#metrics);
+    ({
+      pool: this.#pool, cancel: this.#cancel, catalog: this.#catalog, intake: this.#intake, registry: this.#registry, metrics: this.#metrics,
+      memory: this.#memory, scatter: this.#scatter, coalescer: this.#coalescer, compactions: this.#compactions, datasets: this.#datasets,
+      testHooks: this.#testHooks, durable: this.#durable, snapshots: this.#snapshots,
+    } = wireStore(base, this));
   }
 
   /**
@@ -107,21 +74,13 @@ export class Store extends EventEmitter {
    * environment (and only that) turns `_testHook` on.
    */
   static async open(options: StoreOptions = {}): Promise<Store> {
-    const { threads, policy, tuner, registry, durability } = storeSettings(options);
-    const snapshotsPath = snapshotsDir(options);
-    const testHooks = process.env.QUIVER_TEST_HOOKS === '1';
-    const dir = durability === undefined ? undefined : await DataDir.open(durability.path, durability);
-    const cancel = new CancelSlots();
-    const pool = new ThreadPool(threads, cancel.buffer, testHooks);
+    const base = await startStore(options);
     try {
-      await pool.ready(threads);
-      const store = new Store(pool, cancel, registry, policy, tuner, testHooks, dir, snapshotsPath);
+      const store = new Store(base);
       if (store.#durable !== undefined) store.#recovery = await store.#durable.recover();
       return store;
     } catch (err) {
-      removeMetrics(registry);
-      await pool.destroy();
-      await dir?.release();
+      await releaseStore(base);
       throw err;
     }
   }
@@ -154,14 +113,6 @@ export class Store extends EventEmitter {
   /** Worker threads alive now. */
   get threads(): number {
     return this.#pool.size;
-  }
-
-  #onThreadLost(threadId: number): void {
-    if (this.#intake.closed) return;
-    const err = this.#datasets.threadLost(threadId);
-    // an 'error' event with no listener would throw; the coded error reaches
-    // callers anyway on their next call to a lost dataset
-    if (err !== undefined) this.#reportError(err);
   }
 
   createDataset(name: string, options: DatasetOptions): Promise<DatasetInfo> {
@@ -419,9 +370,7 @@ export class Store extends EventEmitter {
       const closed = durable === undefined || forced ? undefined : await durable.closeWithin(this.#catalog.all(), Math.max(0, timeoutMs - (performance.now() - started)));
       if (closed?.late === true) forced = true;
       this.#catalog.clear();
-      removeMetrics(this.#registry);
-      await this.#pool.destroy();
-      await durable?.dir.release();
+      await releaseStore({ registry: this.#registry, pool: this.#pool, dir: durable?.dir });
       if (closed?.error !== undefined) this.#reportError(closed.error);
       return { forced, durationMs: performance.now() - started };
     });
