@@ -1,7 +1,7 @@
 /**
- * The Store's parts, and how they are started, wired and released. Started:
- * the options checked, the data directory locked, the worker threads ready.
- * Wired: the memory manager reads the shards' figures, compacts through
+ * The Store's parts, and how they are started and wired (shut down:
+ * shutdown.ts). Started: the options checked, the data directory locked,
+ * the worker threads ready. Wired: the memory manager reads the shards' figures, compacts through
  * Compactions and evicts through Datasets; Snapshots admit through the
  * manager; the metrics read the shards at scrape time; events and a lost
  * thread's error reach the Store's listeners. The Store (store.ts) is the
@@ -10,7 +10,7 @@
 import type { EventEmitter } from 'node:events';
 import { MemoryManager, type TunerOptions } from '../memory/manager.js';
 import type { CompactionPolicy } from '../memory/policy.js';
-import { createMetrics, removeMetrics, type Metrics, type Registry } from '../metrics.js';
+import { createMetrics, type Metrics, type Registry } from '../metrics.js';
 import { storeSettings } from '../options.js';
 import { CancelSlots } from './cancel.js';
 import { Catalog } from './catalog.js';
@@ -22,6 +22,7 @@ import { Intake } from './intake.js';
 import { ThreadPool } from './pool.js';
 import type { SearchResult } from './protocol.js';
 import { Scatter } from './scatter.js';
+import { releaseStore } from './shutdown.js';
 import { Snapshots, snapshotsDir } from './snapshots.js';
 import { shardEntries } from './store-stats.js';
 import type { StoreOptions } from './types.js';
@@ -73,11 +74,15 @@ export async function startStore(options: StoreOptions): Promise<StoreBase> {
   return base;
 }
 
-/** What a Store that failed to open, or closed, lets go: its metrics, its threads, its directory's lock. */
-export async function releaseStore(base: Pick<StoreBase, 'registry' | 'pool' | 'dir'>): Promise<void> {
-  removeMetrics(base.registry);
-  await base.pool.destroy();
-  await base.dir?.release();
+/** Starts a Store's base, then builds on it (`build`); if building fails, what was started is released. */
+export async function openStore<T>(options: StoreOptions, build: (base: StoreBase) => Promise<T>): Promise<T> {
+  const base = await startStore(options);
+  try {
+    return await build(base);
+  } catch (err) {
+    await releaseStore(base);
+    throw err;
+  }
 }
 
 /** The parts over a started base, wired to each other and to the Store's events. */

@@ -21,7 +21,8 @@ import { deletePoints, getVectors, insertPoints, retrievePoints, scrollPage } fr
 import { ID_WORDS } from './protocol.js';
 import { abortError, type Scatter } from './scatter.js';
 import type { Snapshots } from './snapshots.js';
-import { releaseStore, startStore, wireStore, type StoreBase } from './store-parts.js';
+import { shutdown } from './shutdown.js';
+import { openStore, wireStore, type StoreBase } from './store-parts.js';
 import { exposition, shardEntries, storeStats } from './store-stats.js';
 import type {
   CloseOptions, CloseReport, DatasetInfo, DatasetOptions, PointRecord, ReadOptions, RecoveryReport, ScrollOptions, ScrollPage, SearchOptions,
@@ -73,16 +74,12 @@ export class Store extends EventEmitter {
    * others open (`recovery` says which). QUIVER_TEST_HOOKS=1 in the
    * environment (and only that) turns `_testHook` on.
    */
-  static async open(options: StoreOptions = {}): Promise<Store> {
-    const base = await startStore(options);
-    try {
+  static open(options: StoreOptions = {}): Promise<Store> {
+    return openStore(options, async (base) => {
       const store = new Store(base);
       if (store.#durable !== undefined) store.#recovery = await store.#durable.recover();
       return store;
-    } catch (err) {
-      await releaseStore(base);
-      throw err;
-    }
+    });
   }
 
   /** The data directory, or undefined for a store in memory. */
@@ -361,24 +358,9 @@ export class Store extends EventEmitter {
     if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
       return Promise.reject(new RangeError('options.timeoutMs must be a non-negative number'));
     }
-    const started = performance.now();
-    // timers stop and scheduled compactions are cancelled at once; the
-    // manager's own work (a tuner sample, a compaction) is drained too
-    this.#closing = this.#intake.drain(this.#memory.stop(), timeoutMs).then(async (forced) => {
-      const durable = this.#durable;
-      // a graceful close checkpoints every shard within what is left of the timeout; past it the logs still hold everything
-      const closed = durable === undefined || forced ? undefined : await durable.closeWithin(this.#catalog.all(), Math.max(0, timeoutMs - (performance.now() - started)));
-      if (closed?.late === true) forced = true;
-      this.#catalog.clear();
-      await releaseStore({ registry: this.#registry, pool: this.#pool, dir: durable?.dir });
-      if (closed?.error !== undefined) this.#reportError(closed.error);
-      return { forced, durationMs: performance.now() - started };
-    });
+    const parts = { intake: this.#intake, memory: this.#memory, durable: this.#durable, catalog: this.#catalog, registry: this.#registry, pool: this.#pool };
+    this.#closing = shutdown(parts, timeoutMs, this);
     return this.#closing;
-  }
-
-  #reportError(err: unknown): void {
-    if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
