@@ -120,6 +120,11 @@ export class Durable {
     }
   }
 
+  /** Checkpoints every shard of `datasets`: its image at its last write replaces the log before it. */
+  async checkpoint(datasets: Dataset[]): Promise<void> {
+    await Promise.all(datasets.flatMap((ds) => ds.shards.map((s) => this.#scatter.run(s, { op: 'checkpoint', shard: s.key }))));
+  }
+
   /** A graceful close: every shard checkpointed and its log closed, one task per thread. */
   async close(datasets: Dataset[]): Promise<void> {
     const byThread = new Map<number, ShardKey[]>();

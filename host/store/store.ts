@@ -198,8 +198,7 @@ export class Store extends EventEmitter {
   checkpoint(name?: string): Promise<void> {
     return this.#intake.run(async () => {
       const datasets = name === undefined ? this.#catalog.live() : [await this.#datasets.ready(name)];
-      if (this.#durable === undefined) return;
-      await Promise.all(datasets.flatMap((ds) => ds.shards.map((s) => this.#scatter.run(s, { op: 'checkpoint', shard: s.key }))));
+      await this.#durable?.checkpoint(datasets);
     });
   }
 
