@@ -185,8 +185,7 @@ export class Store extends EventEmitter {
     return this.#intake.run(async () => {
       const ds = await this.#datasets.ready(name);
       const wait = waitOption(options?.wait);
-      const packed = packIds(ids, false);
-      const deleted = await deletePoints(this.#scatter, ds, packed, wait);
+      const deleted = await deletePoints(this.#scatter, ds, packIds(ids, false), wait);
       return wait ? { deleted } : { deleted, acknowledged: true };
     });
   }
@@ -206,8 +205,7 @@ export class Store extends EventEmitter {
   get(name: string, ids: IdList): Promise<(Float32Array | undefined)[]> {
     return this.#intake.run(async () => {
       const ds = await this.#datasets.ready(name);
-      const packed = packIds(ids, false);
-      return getVectors(this.#scatter, ds, packed);
+      return getVectors(this.#scatter, ds, packIds(ids, false));
     });
   }
 
@@ -218,8 +216,7 @@ export class Store extends EventEmitter {
   retrieve(name: string, ids: IdList, options: ReadOptions = {}): Promise<PointRecord[]> {
     return this.#intake.run(async () => {
       const ds = await this.#datasets.ready(name);
-      const packed = packIds(ids, false);
-      return retrievePoints(this.#scatter, ds, packed, options.withVector ?? true, options.withPayload ?? true);
+      return retrievePoints(this.#scatter, ds, packIds(ids, false), options.withVector ?? true, options.withPayload ?? true);
     });
   }
 
