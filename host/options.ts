@@ -30,6 +30,13 @@ export function intIn(value: unknown, name: string, min: number, max: number, fa
   return value;
 }
 
+/** A write's `options.wait`: default true (resolve once applied). */
+export function waitOption(wait: unknown): boolean {
+  if (wait === undefined) return true;
+  if (typeof wait !== 'boolean') throw invalidArgument('options.wait must be a boolean');
+  return wait;
+}
+
 /** The graph's parameters, with defaults, as the Index and a dataset take them. */
 export interface GraphParams {
   dim: number;
@@ -112,7 +119,11 @@ export function storeSettings(options: StoreOptions): StoreSettings {
   if (registry.getSingleMetric('quiver_arena_memory_bytes') !== undefined) {
     throw new TypeError('options.registry already holds quiver metrics: another open Store uses it');
   }
-  return { threads, policy, tuner, registry, durability: durabilitySettings(options) };
+  const durability = durabilitySettings(options);
+  if (durability !== undefined && tuner.evictionPolicy === 'lru') {
+    throw new TypeError("options.evictionPolicy 'lru' drops whole datasets, which a durable store would delete from disk: use 'reject' with options.path");
+  }
+  return { threads, policy, tuner, registry, durability };
 }
 
 const FSYNC_POLICIES = ['always', 'interval', 'never'] as const;

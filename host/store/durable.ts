@@ -120,6 +120,11 @@ export class Durable {
     }
   }
 
+  /** Checkpoints every shard of `datasets`: its image at its last write replaces the log before it. */
+  async checkpoint(datasets: Dataset[]): Promise<void> {
+    await Promise.all(datasets.flatMap((ds) => ds.shards.map((s) => this.#scatter.run(s, { op: 'checkpoint', shard: s.key }))));
+  }
+
   /** A graceful close: every shard checkpointed and its log closed, one task per thread. */
   async close(datasets: Dataset[]): Promise<void> {
     const byThread = new Map<number, ShardKey[]>();
@@ -128,6 +133,26 @@ export class Durable {
       for (const s of ds.shards) byThread.set(s.thread, [...(byThread.get(s.thread) ?? []), s.key]);
     }
     await Promise.all([...byThread].map(([thread, shards]) => this.#scatter.run({ key: shards[0]!, thread } satisfies ShardRef, { op: 'close', shards })));
+  }
+
+  /**
+   * The graceful close, given `ms` to finish: `late` once that has passed
+   * (the logs still hold everything). `error` is what the close failed with,
+   * set whenever it fails, late or not.
+   */
+  async closeWithin(datasets: Dataset[], ms: number): Promise<{ late: boolean; error?: unknown }> {
+    const out: { late: boolean; error?: unknown } = { late: false };
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), ms);
+    });
+    const done = await Promise.race([this.close(datasets).then(() => 'done' as const, (err: unknown) => {
+      out.error = err;
+      return 'done' as const;
+    }), late]);
+    clearTimeout(timer);
+    out.late = done === 'late';
+    return out;
   }
 }
 

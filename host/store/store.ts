@@ -1,28 +1,29 @@
 import { EventEmitter } from 'node:events';
 import { insertBytesPerVector } from '../core/abi.js';
 import type { CompactionReport } from '../core/compaction.js';
-import { collectGarbage } from '../core/gc.js';
 import type { SearchHits } from '../core/shard.js';
-import type { IndexStats } from '../core/stats.js';
 import { ErrorCode, QuiverError } from '../errors.js';
 import { packIds, type IdList } from '../ids.js';
-import { MemoryManager, type ShardEntry, type TunerOptions } from '../memory/manager.js';
-import type { CompactionPolicy } from '../memory/policy.js';
-import { createMetrics, removeMetrics, processMetrics, type Metrics, type Registry } from '../metrics.js';
-import { graphParams, intIn, invalidArgument, MAX_K, storeSettings } from '../options.js';
+import type { MemoryManager } from '../memory/manager.js';
+import type { Metrics, Registry } from '../metrics.js';
+import { graphParams, intIn, invalidArgument, MAX_K, waitOption } from '../options.js';
 import { encodePayloads, type Payload } from '../payload.js';
 import { flattenBatch, isSingleQuery, toQueries, toQuery, type Vector, type VectorBatch } from '../vectors.js';
-import { CancelSlots } from './cancel.js';
-import { Catalog, checkName, infoOf, type Dataset } from './catalog.js';
-import { SearchCoalescer } from './coalescer.js';
-import { Compactions } from './compactions.js';
-import { DataDir, Durable } from './durable.js';
-import { Intake } from './intake.js';
-import { ThreadPool } from './pool.js';
+import type { CancelSlots } from './cancel.js';
+import { checkName, type Catalog, type Dataset } from './catalog.js';
+import type { SearchCoalescer } from './coalescer.js';
+import type { Compactions } from './compactions.js';
+import type { Datasets } from './datasets.js';
+import type { Durable } from './durable.js';
+import type { Intake } from './intake.js';
+import type { ThreadPool } from './pool.js';
 import { deletePoints, getVectors, insertPoints, retrievePoints, scrollPage } from './points.js';
-import { ID_WORDS, type SearchResult } from './protocol.js';
-import { abortError, Scatter } from './scatter.js';
-import { Snapshots, snapshotsDir } from './snapshots.js';
+import { ID_WORDS } from './protocol.js';
+import { abortError, type Scatter } from './scatter.js';
+import type { Snapshots } from './snapshots.js';
+import { shutdown } from './shutdown.js';
+import { openStore, wireStore, type StoreBase } from './store-parts.js';
+import { exposition, shardEntries, storeStats } from './store-stats.js';
 import type {
   CloseOptions, CloseReport, DatasetInfo, DatasetOptions, PointRecord, ReadOptions, RecoveryReport, ScrollOptions, ScrollPage, SearchOptions,
   SnapshotInfo, StoreOptions, StoreStats, WriteOptions,
@@ -41,59 +42,28 @@ const DEFAULT_CLOSE_MS = 30_000;
 export class Store extends EventEmitter {
   readonly #pool: ThreadPool;
   readonly #cancel: CancelSlots;
-  readonly #catalog = new Catalog();
-  readonly #intake = new Intake();
+  readonly #catalog: Catalog;
+  readonly #intake: Intake;
   readonly #registry: Registry;
   readonly #metrics: Metrics;
   readonly #memory: MemoryManager;
   readonly #scatter: Scatter;
   readonly #coalescer: SearchCoalescer;
   readonly #compactions: Compactions;
+  readonly #datasets: Datasets;
   readonly #testHooks: boolean;
   readonly #durable: Durable | undefined;
   readonly #snapshots: Snapshots;
   #recovery: RecoveryReport[] = [];
   #closing: Promise<CloseReport> | undefined;
 
-  private constructor(
-    pool: ThreadPool, cancel: CancelSlots, registry: Registry, policy: CompactionPolicy, tuner: TunerOptions, testHooks: boolean, dir: DataDir | undefined,
-    snapshotsPath: string,
-  ) {
+  private constructor(base: StoreBase) {
     super();
-    this.#pool = pool;
-    this.#cancel = cancel;
-    this.#registry = registry;
-    this.#testHooks = testHooks;
-    this.#scatter = new Scatter(pool, () => this.#intake.closed);
-    this.#coalescer = new SearchCoalescer((ref, task) => this.#scatter.run<SearchResult>(ref, task));
-    this.#durable = dir === undefined ? undefined : new Durable(dir, this.#catalog, this.#scatter, pool);
-    this.#snapshots = new Snapshots(snapshotsPath, this.#scatter, {
-      catalog: this.#catalog, durable: this.#durable, threads: () => pool.threadIds, forget: (name) => this.#memory.forget(name),
-      admit: (name, bytes) => this.#memory.admit(name, bytes),
-    });
-    pool.on('threadLost', (threadId: number) => this.#onThreadLost(threadId));
-    this.#metrics = createMetrics(registry, {
-      shards: () => this.#shardEntries().then((all) => all.map((e) => ({ dataset: e.dataset, shard: e.shard, ...e.figures }))),
-      threads: () => this.#pool.size,
-      tuner: () => ({ ...this.#memory.last, limitBytes: this.#memory.limitBytes }),
-    });
-    this.#compactions = new Compactions(this.#scatter, cancel, this.#metrics, {
-      emit: (event, payload) => this.emit(event, payload),
-      compacted: (dataset, shard, report) => this.#memory.compacted(dataset, shard, report),
-    });
-    this.#memory = new MemoryManager({
-      shards: () => this.#shardEntries(),
-      compactShard: (dataset, shard, trigger, signal) => this.#compactions.shard(this.#catalog.get(dataset), shard, trigger, signal),
-      lruDatasets: () => this.#catalog.leastRecentlyUsed(),
-      evict: async (dataset) => {
-        const freed = await this.#drop(dataset);
-        this.emit('eviction', { dataset, freedBytes: freed });
-        return freed;
-      },
-      emit: (event, payload) => {
-        if (event !== 'error' || this.listenerCount('error') > 0) this.emit(event, payload);
-      },
-    }, policy, tuner, this.#metrics);
+    ({
+      pool: this.#pool, cancel: this.#cancel, catalog: this.#catalog, intake: this.#intake, registry: this.#registry, metrics: this.#metrics,
+      memory: this.#memory, scatter: this.#scatter, coalescer: this.#coalescer, compactions: this.#compactions, datasets: this.#datasets,
+      testHooks: this.#testHooks, durable: this.#durable, snapshots: this.#snapshots,
+    } = wireStore(base, this));
   }
 
   /**
@@ -104,27 +74,12 @@ export class Store extends EventEmitter {
    * others open (`recovery` says which). QUIVER_TEST_HOOKS=1 in the
    * environment (and only that) turns `_testHook` on.
    */
-  static async open(options: StoreOptions = {}): Promise<Store> {
-    const { threads, policy, tuner, registry, durability } = storeSettings(options);
-    if (durability !== undefined && tuner.evictionPolicy === 'lru') {
-      throw new TypeError("options.evictionPolicy 'lru' drops whole datasets, which a durable store would delete from disk: use 'reject' with options.path");
-    }
-    const snapshotsPath = snapshotsDir(options);
-    const testHooks = process.env.QUIVER_TEST_HOOKS === '1';
-    const dir = durability === undefined ? undefined : await DataDir.open(durability.path, durability);
-    const cancel = new CancelSlots();
-    const pool = new ThreadPool(threads, cancel.buffer, testHooks);
-    try {
-      await pool.ready(threads);
-      const store = new Store(pool, cancel, registry, policy, tuner, testHooks, dir, snapshotsPath);
+  static open(options: StoreOptions = {}): Promise<Store> {
+    return openStore(options, async (base) => {
+      const store = new Store(base);
       if (store.#durable !== undefined) store.#recovery = await store.#durable.recover();
       return store;
-    } catch (err) {
-      removeMetrics(registry);
-      await pool.destroy();
-      await dir?.release();
-      throw err;
-    }
+    });
   }
 
   /** The data directory, or undefined for a store in memory. */
@@ -137,15 +92,6 @@ export class Store extends EventEmitter {
     return this.#recovery.map((r) => ({ ...r }));
   }
 
-  /** A dataset to use; while a lost thread's shards are recovered, waits for that. */
-  async #dataset(name: string): Promise<Dataset> {
-    for (;;) {
-      const ds = this.#catalog.get(name);
-      if (ds.recovering === undefined) return ds;
-      await ds.recovering;
-    }
-  }
-
   /** Where snapshots are written (options.snapshotsPath). */
   get snapshotsPath(): string {
     return this.#snapshots.dir;
@@ -156,43 +102,14 @@ export class Store extends EventEmitter {
     return this.#registry;
   }
 
-  /**
-   * Prometheus exposition text: the store's registry, plus Node's process
-   * metrics (from one process-wide registry) unless the store's registry
-   * has them already.
-   */
-  async metrics(): Promise<string> {
-    const own = await this.#registry.metrics();
-    if (this.#registry.getSingleMetric('process_cpu_user_seconds_total') !== undefined) return own;
-    return `${own}\n${await processMetrics().metrics()}`;
+  /** Prometheus exposition text: the store's metrics, plus Node's process metrics unless its registry has them. */
+  metrics(): Promise<string> {
+    return exposition(this.#registry);
   }
 
   /** Worker threads alive now. */
   get threads(): number {
     return this.#pool.size;
-  }
-
-  async #shardEntries(): Promise<ShardEntry[]> {
-    const perDataset = await Promise.all(this.#catalog.live().map(async (ds) => {
-      const stats = await this.#scatter.stats(ds.shards).catch(() => [] as IndexStats[]);
-      this.#catalog.noteCommitted(ds.name, stats.reduce((a, s) => a + s.committedBytes, 0));
-      return stats.map((s, i): ShardEntry => ({ dataset: ds.name, shard: i, thread: ds.shards[i]!.thread, figures: s }));
-    }));
-    return perDataset.flat();
-  }
-
-  #onThreadLost(threadId: number): void {
-    if (this.#intake.closed) return;
-    if (this.#durable !== undefined) {
-      // the shards come back from their directories; nothing is lost
-      this.#durable.recoverLost(threadId);
-      return;
-    }
-    const hit = this.#catalog.markLost(threadId);
-    const err = new QuiverError(ErrorCode.WORKER_LOST, `worker thread ${threadId} died; lost datasets: ${hit.join(', ') || 'none'}`);
-    // an 'error' event with no listener would throw; the coded error reaches
-    // callers anyway on their next call to a lost dataset
-    if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 
   createDataset(name: string, options: DatasetOptions): Promise<DatasetInfo> {
@@ -201,25 +118,8 @@ export class Store extends EventEmitter {
       if (options === null || typeof options !== 'object') throw invalidArgument('dataset options must be an object');
       this.#catalog.checkFree(name);
       const params = graphParams(options, invalidArgument);
-      const threads = this.#pool.threadIds;
-      const shardCount = intIn(options.shards ?? threads.length, 'options.shards', 1, 1024, invalidArgument);
-      const ds = this.#catalog.reserve(name, params, shardCount, threads);
-      const durable = this.#durable;
-      try {
-        if (durable === undefined) {
-          await Promise.all(ds.shards.map((s) => this.#scatter.run(s, { op: 'create', shard: s.key, params: { ...params, seed: BigInt(ds.id) } })));
-        } else {
-          // the shard directories first, then the catalog naming them: acknowledged means durable
-          await Promise.all(ds.shards.map((_, i) => durable.openShard(ds, i)));
-          await durable.persist();
-        }
-      } catch (err) {
-        this.#catalog.remove(name);
-        await this.#scatter.drop(ds.shards).catch(() => {});
-        await durable?.dir.removeDataset(ds.id).catch(() => {});
-        throw err;
-      }
-      return this.#info(ds);
+      const shardCount = intIn(options.shards ?? this.#pool.threadIds.length, 'options.shards', 1, 1024, invalidArgument);
+      return this.#datasets.info(await this.#datasets.create(name, params, shardCount));
     });
   }
 
@@ -228,40 +128,15 @@ export class Store extends EventEmitter {
   }
 
   datasetInfo(name: string): Promise<DatasetInfo> {
-    return this.#intake.run(async () => this.#info(await this.#dataset(name)));
-  }
-
-  async #info(ds: Dataset, known?: IndexStats[]): Promise<DatasetInfo> {
-    return infoOf(ds, known ?? await this.#scatter.stats(ds.shards));
+    return this.#intake.run(async () => this.#datasets.info(await this.#datasets.ready(name)));
   }
 
   /** Drops a dataset; its memory goes back to the OS (each owning thread runs a GC). */
   dropDataset(name: string): Promise<void> {
     return this.#intake.run(async () => {
       this.#catalog.mustExist(name);
-      await this.#drop(name);
+      await this.#datasets.drop(name);
     });
-  }
-
-  /** Drops a dataset; resolves with the committed bytes its shards held. */
-  async #drop(name: string): Promise<number> {
-    const ds = this.#catalog.find(name);
-    if (ds === undefined) return 0;
-    await ds.recovering;
-    const gone = ds.lost || ds.broken !== undefined;
-    const committed = gone ? 0 : (await this.#scatter.stats(ds.shards).catch(() => [] as IndexStats[])).reduce((a, s) => a + s.committedBytes, 0);
-    // durable: the catalog without it first; a crash after leaves files the next open removes
-    await this.#durable?.persist(ds);
-    this.#catalog.remove(name);
-    this.#memory.forget(name);
-    await this.#scatter.drop(ds.shards);
-    await this.#durable?.dir.removeDataset(ds.id);
-    // The dataset's writes left garbage on this thread too (packed ids of
-    // every insert and delete, routing rows, the duplicate check), 4-5 MiB
-    // for 100,000 x 128 that no GC may collect while the process idles.
-    collectGarbage();
-    this.#metrics.compaction.reclaimed.inc(committed);
-    return committed;
   }
 
   /**
@@ -273,7 +148,7 @@ export class Store extends EventEmitter {
     name: string, ids: IdList, vectors: VectorBatch, options: WriteOptions & { signal?: AbortSignal; payloads?: readonly Payload[] } = {},
   ): Promise<{ inserted: number; acknowledged?: true }> {
     return this.#intake.run(async () => {
-      const ds = await this.#dataset(name);
+      const ds = await this.#datasets.ready(name);
       const wait = waitOption(options.wait);
       const packed = packIds(ids, true);
       const n = packed.length / ID_WORDS;
@@ -308,10 +183,9 @@ export class Store extends EventEmitter {
    */
   delete(name: string, ids: IdList, options: WriteOptions = {}): Promise<{ deleted: number; acknowledged?: true }> {
     return this.#intake.run(async () => {
-      const ds = await this.#dataset(name);
+      const ds = await this.#datasets.ready(name);
       const wait = waitOption(options?.wait);
-      const packed = packIds(ids, false);
-      const deleted = await deletePoints(this.#scatter, ds, packed, wait);
+      const deleted = await deletePoints(this.#scatter, ds, packIds(ids, false), wait);
       return wait ? { deleted } : { deleted, acknowledged: true };
     });
   }
@@ -322,18 +196,16 @@ export class Store extends EventEmitter {
    */
   checkpoint(name?: string): Promise<void> {
     return this.#intake.run(async () => {
-      const datasets = name === undefined ? this.#catalog.live() : [await this.#dataset(name)];
-      if (this.#durable === undefined) return;
-      await Promise.all(datasets.flatMap((ds) => ds.shards.map((s) => this.#scatter.run(s, { op: 'checkpoint', shard: s.key }))));
+      const datasets = name === undefined ? this.#catalog.live() : [await this.#datasets.ready(name)];
+      await this.#durable?.checkpoint(datasets);
     });
   }
 
   /** The stored vectors of ids, in order; undefined where an id is absent. */
   get(name: string, ids: IdList): Promise<(Float32Array | undefined)[]> {
     return this.#intake.run(async () => {
-      const ds = await this.#dataset(name);
-      const packed = packIds(ids, false);
-      return getVectors(this.#scatter, ds, packed);
+      const ds = await this.#datasets.ready(name);
+      return getVectors(this.#scatter, ds, packIds(ids, false));
     });
   }
 
@@ -343,9 +215,8 @@ export class Store extends EventEmitter {
    */
   retrieve(name: string, ids: IdList, options: ReadOptions = {}): Promise<PointRecord[]> {
     return this.#intake.run(async () => {
-      const ds = await this.#dataset(name);
-      const packed = packIds(ids, false);
-      return retrievePoints(this.#scatter, ds, packed, options.withVector ?? true, options.withPayload ?? true);
+      const ds = await this.#datasets.ready(name);
+      return retrievePoints(this.#scatter, ds, packIds(ids, false), options.withVector ?? true, options.withPayload ?? true);
     });
   }
 
@@ -357,7 +228,7 @@ export class Store extends EventEmitter {
    */
   scroll(name: string, options: ScrollOptions = {}): Promise<ScrollPage> {
     return this.#intake.run(async () => {
-      const ds = await this.#dataset(name);
+      const ds = await this.#datasets.ready(name);
       const limit = intIn(options.limit ?? 10, 'options.limit', 1, MAX_K, invalidArgument);
       const from = options.offset === undefined ? undefined : packIds([options.offset], false);
       return scrollPage(this.#scatter, ds, from, limit, options.withVector ?? true, options.withPayload ?? true);
@@ -365,7 +236,7 @@ export class Store extends EventEmitter {
   }
 
   count(name: string): Promise<number> {
-    return this.#intake.run(async () => (await this.#info(await this.#dataset(name))).count);
+    return this.#intake.run(async () => (await this.#datasets.info(await this.#datasets.ready(name))).count);
   }
 
   /**
@@ -378,7 +249,7 @@ export class Store extends EventEmitter {
   search(name: string, query: Vector | VectorBatch, k: number, options?: SearchOptions): Promise<SearchHits | SearchHits[]>;
   search(name: string, query: Vector | VectorBatch, k: number, options: SearchOptions = {}): Promise<SearchHits | SearchHits[]> {
     return this.#intake.run(async () => {
-      const ds = await this.#dataset(name);
+      const ds = await this.#datasets.ready(name);
       const single = isSingleQuery(query, ds.dim);
       const { flat, n } = single ? { flat: toQuery(query as Vector, ds.dim), n: 1 } : toQueries(query as VectorBatch, ds.dim);
       const merged = await this.#searchFlat(ds, flat, n, k, options);
@@ -389,7 +260,7 @@ export class Store extends EventEmitter {
   /** One result per query: an array of vectors, or a flat Float32Array of n x dim. */
   searchBatch(name: string, queries: VectorBatch, k: number, options: SearchOptions = {}): Promise<SearchHits[]> {
     return this.#intake.run(async () => {
-      const ds = await this.#dataset(name);
+      const ds = await this.#datasets.ready(name);
       const { flat, n } = toQueries(queries, ds.dim);
       return this.#searchFlat(ds, flat, n, k, options);
     });
@@ -413,7 +284,7 @@ export class Store extends EventEmitter {
    * options and every shard's image at that shard's last write.
    */
   createSnapshot(name: string): Promise<SnapshotInfo> {
-    return this.#intake.run(async () => this.#snapshots.create(await this.#dataset(name)));
+    return this.#intake.run(async () => this.#snapshots.create(await this.#datasets.ready(name)));
   }
 
   /** The snapshots of a dataset (which may have been dropped since). */
@@ -436,13 +307,13 @@ export class Store extends EventEmitter {
    * first: a damaged one is QUIVER_ERR_CORRUPT and changes nothing.
    */
   recoverSnapshot(name: string, file: string): Promise<DatasetInfo> {
-    return this.#intake.run(async () => this.#info(await this.#snapshots.recover(name, file)));
+    return this.#intake.run(async () => this.#datasets.info(await this.#snapshots.recover(name, file)));
   }
 
   /** Compacts every shard of a dataset (repair, renumber, shrink, GC). */
   compact(name: string, options: { signal?: AbortSignal } = {}): Promise<CompactionReport> {
     return this.#intake.run(async () => {
-      const ds = await this.#dataset(name);
+      const ds = await this.#datasets.ready(name);
       return this.#compactions.dataset(ds, 'manual', options.signal);
     });
   }
@@ -455,7 +326,7 @@ export class Store extends EventEmitter {
   releaseMemory(): Promise<{ reclaimedBytes: number; rssBefore: number; rssAfter: number }> {
     return this.#intake.run(async () => {
       const rssBefore = process.memoryUsage.rss();
-      const due = (await this.#shardEntries()).filter((e) => e.figures.deletedNodes > 0 || this.#memory.isDue(e));
+      const due = (await shardEntries(this.#catalog, this.#scatter)).filter((e) => e.figures.deletedNodes > 0 || this.#memory.isDue(e));
       const reclaimedBytes = await this.#compactions.each(due, (name) => this.#catalog.find(name), 'manual');
       await Promise.all(this.#pool.threadIds.map((t) => this.#pool.run(t, { op: 'gc' })));
       return { reclaimedBytes, rssBefore, rssAfter: process.memoryUsage.rss() };
@@ -468,31 +339,7 @@ export class Store extends EventEmitter {
   }
 
   stats(): Promise<StoreStats> {
-    return this.#intake.run(async () => {
-      const datasets = await Promise.all(this.#catalog.live().map(async (ds) => {
-        // one read of the shards: the totals and the per-shard figures agree
-        const shardStats = await this.#scatter.stats(ds.shards);
-        return { ...(await this.#info(ds, shardStats)), shardStats };
-      }));
-      const mem = process.memoryUsage();
-      const arenaBytes = datasets.reduce((a, d) => a + d.committedBytes, 0);
-      const reclaimableBytes = datasets.reduce((a, d) => a + d.shardStats.reduce((b, s) => b + s.reclaimableBytes, 0), 0);
-      const out: StoreStats = {
-        threads: this.#pool.size, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, datasets,
-        // the tuner's pressure and limit, with this call's fresh byte counts
-        tuner: { ...this.#memory.last, rssBytes: mem.rss, heapBytes: mem.heapUsed, arenaBytes, reclaimableBytes, limitBytes: this.#memory.limitBytes },
-      };
-      const dir = this.#durable?.dir;
-      if (dir !== undefined) {
-        const logs = datasets.flatMap((d) => d.shardStats.map((s) => s.log)).filter((l) => l !== undefined);
-        const sum = (f: (l: (typeof logs)[number]) => number): number => logs.reduce((a, l) => a + f(l), 0);
-        out.durability = {
-          path: dir.path, fsync: dir.settings.fsync,
-          fsyncs: sum((l) => l.fsyncs), writes: sum((l) => l.writes), records: sum((l) => l.records), bytes: sum((l) => l.bytes), checkpoints: sum((l) => l.checkpoints),
-        };
-      }
-      return out;
-    });
+    return this.#intake.run(() => storeStats(this.#catalog, this.#scatter, this.#pool, this.#memory, this.#durable?.dir));
   }
 
   /**
@@ -507,38 +354,9 @@ export class Store extends EventEmitter {
     if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
       return Promise.reject(new RangeError('options.timeoutMs must be a non-negative number'));
     }
-    const started = performance.now();
-    // timers stop and scheduled compactions are cancelled at once; the
-    // manager's own work (a tuner sample, a compaction) is drained too
-    this.#closing = this.#intake.drain(this.#memory.stop(), timeoutMs).then(async (forced) => {
-      const durable = this.#durable;
-      let closeError: unknown;
-      if (durable !== undefined && !forced) {
-        // a graceful close checkpoints every shard within what is left of the timeout; past it the logs still hold everything
-        const left = Math.max(0, timeoutMs - (performance.now() - started));
-        let timer: NodeJS.Timeout | undefined;
-        const late = new Promise<'late'>((resolve) => {
-          timer = setTimeout(() => resolve('late'), left);
-        });
-        const done = await Promise.race([durable.close(this.#catalog.all()).then(() => 'done' as const, (err: unknown) => {
-          closeError = err;
-          return 'done' as const;
-        }), late]);
-        clearTimeout(timer);
-        if (done === 'late') forced = true;
-      }
-      this.#catalog.clear();
-      removeMetrics(this.#registry);
-      await this.#pool.destroy();
-      await durable?.dir.release();
-      if (closeError !== undefined) this.#reportError(closeError);
-      return { forced, durationMs: performance.now() - started };
-    });
+    const parts = { intake: this.#intake, memory: this.#memory, durable: this.#durable, catalog: this.#catalog, registry: this.#registry, pool: this.#pool };
+    this.#closing = shutdown(parts, timeoutMs, this);
     return this.#closing;
-  }
-
-  #reportError(err: unknown): void {
-    if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -557,10 +375,4 @@ export class Store extends EventEmitter {
   _shardThreads(name: string): number[] {
     return this.#catalog.get(name).shards.map((s) => s.thread);
   }
-}
-
-function waitOption(wait: unknown): boolean {
-  if (wait === undefined) return true;
-  if (typeof wait !== 'boolean') throw invalidArgument('options.wait must be a boolean');
-  return wait;
 }
