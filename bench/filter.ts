@@ -206,7 +206,7 @@ async function main(): Promise<void> {
       const paths: Record<string, number> = {};
       const q = measure(nq, truth, (i) => {
         const hits = index.search(queries.subarray(i * DIM, (i + 1) * DIM), K, { ef, filter: fam.filter });
-        if (hits.path !== undefined) paths[hits.path] = (paths[hits.path] ?? 0) + 1;
+        for (const p of hits.paths ?? []) paths[p] = (paths[p] ?? 0) + 1;
         return hits.ids;
       });
       rows.push({ bucket, family: fam.name, selectivity, engine: 'quiver', ...q, paths });

@@ -137,6 +137,12 @@ export function createMetrics(registry: Registry, source: MetricsSource) {
         buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
         registers,
       }),
+      filtered: new Counter({
+        name: 'quiver_filtered_search_shards_total',
+        help: 'Filtered searches of one shard, by the path its planner took (graph, exact, graph+exact)',
+        labelNames: ['dataset', 'path'] as const,
+        registers,
+      }),
     },
     inserts: new Counter({
       name: 'quiver_insert_vectors_total',

@@ -196,5 +196,10 @@ export class Index {
 
 /** A shard's hits with their payloads decoded. */
 function decoded(hits: ReturnType<Shard['search']>): SearchHits {
-  return hits.payloads === undefined ? hits : { ...hits, payloads: hits.payloads.map(decodePayload) };
+  const { ids, distances, payloads, path } = hits;
+  return {
+    ids, distances,
+    ...(payloads === undefined ? {} : { payloads: payloads.map(decodePayload) }),
+    ...(path === undefined ? {} : { paths: [path] }),
+  };
 }

@@ -27,8 +27,8 @@ export interface SearchHits {
   distances: Float32Array;
   /** With `withPayload`: each hit's payload (undefined where it has none). */
   payloads?: unknown[];
-  /** A filtered search: which way the planner went (docs/filtering.md). */
-  path?: FilterPath;
+  /** A filtered search: which way each shard's planner went, one entry per shard searched (docs/filtering.md). */
+  paths?: FilterPath[];
 }
 
 

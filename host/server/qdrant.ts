@@ -3,6 +3,8 @@
  * ids, vectors, payload selection, distances to scores, error bodies.
  */
 import type { MetricName } from '../core/abi.js';
+import type { FastifyReply } from 'fastify';
+import { compileFilter, type Filter } from '../filter/filter.js';
 import { canonicalUuid, type Id } from '../ids.js';
 
 /** The Qdrant version GET / reports: clients check major and minor (within one). */
@@ -284,9 +286,25 @@ export function rejectUnsupported(body: Record<string, unknown>, fields: Record<
 
 /** Fields of Qdrant's read requests quiver has no use for on one node, and those it cannot do. */
 export const UNSUPPORTED_READ_FIELDS: Record<string, string> = {
-  filter: '`filter` (payload filtering)',
   shard_key: '`shard_key` (custom sharding)',
 };
+
+/**
+ * A request's `filter`, checked before anything runs (a bad or unsupported
+ * condition is a 400 naming it); undefined when absent or null. The Store
+ * takes it as it is.
+ */
+export function requestFilter(body: Record<string, unknown>, where = 'filter'): Filter | undefined {
+  const f = body.filter;
+  if (f === undefined || f === null) return undefined;
+  compileFilter(f, where);
+  return f as Filter;
+}
+
+/** The planner's paths of filtered searches, one list per search (each shard's path), as a response header. */
+export function filterPathsHeader(reply: FastifyReply, paths: readonly (readonly string[] | undefined)[]): void {
+  if (paths.some((p) => p !== undefined)) reply.header('quiver-filter-paths', paths.map((p) => (p ?? []).join(',')).join(';'));
+}
 
 /** `using`: the vector name; only the default (unnamed) one exists. */
 export function checkUsing(using: unknown): void {

@@ -40,6 +40,8 @@ export const Op = {
   DELETE_INDEX: 8,
   /** Of the record at `lsn`, only the first `applied` rows took effect (an insert cut short by a cancel or a memory limit). */
   PARTIAL: 9,
+  /** Delete every live point a compiled filter matches (the program's bytes), evaluated where the record stands in the log. */
+  DELETE_WHERE: 10,
 } as const;
 export type Op = (typeof Op)[keyof typeof Op];
 

@@ -1,6 +1,7 @@
 import type { SearchHits } from '../core/shard.js';
 import type { Dataset } from './catalog.js';
-import type { SearchResult } from './protocol.js';
+import type { CompiledFilter } from '../filter/compile.js';
+import type { SearchResult, Task } from './protocol.js';
 import { mergeTopK, type ShardRef } from './scatter.js';
 
 /** Queries one coalesced search task may carry. */
@@ -11,12 +12,13 @@ interface Batch {
   k: number;
   ef: number;
   withPayload: boolean;
+  filter: CompiledFilter | undefined;
   n: number;
   parts: Float32Array[];
   waiters: { offset: number; n: number; resolve: (hits: SearchHits[]) => void; reject: (err: unknown) => void }[];
 }
 
-type RunSearch = (ref: ShardRef, task: { op: 'search'; shard: string; queries: Float32Array; n: number; k: number; ef: number; withPayload: boolean }) => Promise<SearchResult>;
+type RunSearch = (ref: ShardRef, task: Extract<Task, { op: 'search' }>) => Promise<SearchResult>;
 
 /**
  * Searches arriving in the same turn of the event loop for the same
@@ -34,11 +36,13 @@ export class SearchCoalescer {
   }
 
   /** The top k of each of the n validated queries in `flat`. */
-  search(ds: Dataset, flat: Float32Array, n: number, k: number, ef: number, withPayload: boolean): Promise<SearchHits[]> {
-    const key = `${ds.shards[0]!.key}/${k}/${ef}/${withPayload}`; // the shard key names this dataset instance
+  search(ds: Dataset, flat: Float32Array, n: number, k: number, ef: number, withPayload: boolean, filter?: CompiledFilter): Promise<SearchHits[]> {
+    // the shard key names this dataset instance; searches with the same filter program travel together
+    const program = filter === undefined ? '' : Buffer.from(filter.bytes.buffer, filter.bytes.byteOffset, filter.bytes.byteLength).toString('base64');
+    const key = `${ds.shards[0]!.key}/${k}/${ef}/${withPayload}/${program}`;
     let batch = this.#batches.get(key);
     if (batch === undefined || batch.n + n > MAX_BATCH_QUERIES) {
-      batch = { ds, k, ef, withPayload, n: 0, parts: [], waiters: [] };
+      batch = { ds, k, ef, withPayload, filter, n: 0, parts: [], waiters: [] };
       this.#batches.set(key, batch);
       const b = batch;
       setImmediate(() => {
@@ -53,7 +57,7 @@ export class SearchCoalescer {
   }
 
   async #flush(batch: Batch): Promise<void> {
-    const { ds, k, ef, n, withPayload } = batch;
+    const { ds, k, ef, n, withPayload, filter } = batch;
     try {
       // one shared copy of the queries serves every shard
       const shared = new Float32Array(new SharedArrayBuffer(n * ds.dim * 4));
@@ -63,7 +67,7 @@ export class SearchCoalescer {
         at += part.length;
       }
       const parts = await Promise.all(ds.shards.map((ref) =>
-        this.#run(ref, { op: 'search', shard: ref.key, queries: shared, n, k, ef, withPayload })));
+        this.#run(ref, { op: 'search', shard: ref.key, queries: shared, n, k, ef, withPayload, ...(filter === undefined ? {} : { filter }) })));
       for (const w of batch.waiters) {
         w.resolve(Array.from({ length: w.n }, (_, q) => mergeTopK(parts, w.offset + q, k, withPayload)));
       }

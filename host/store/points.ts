@@ -5,6 +5,7 @@
  */
 import { QuiverError } from '../errors.js';
 import { unpackId } from '../ids.js';
+import type { CompiledFilter } from '../filter/compile.js';
 import { decodePayload } from '../payload.js';
 import type { Dataset } from './catalog.js';
 import { ID_WORDS, type GetResult, type InsertResult, type ScrollResult, type Task } from './protocol.js';
@@ -50,6 +51,18 @@ export async function deletePoints(scatter: Scatter, ds: Dataset, packed: Uint32
     const part = pick(packed, rows);
     return scatter.run<number>(ref, { op: 'delete', shard: ref.key, ids: part, wait }, [part.buffer]);
   }));
+  return counts.reduce((a, b) => a + b, 0);
+}
+
+/** Deletes every live point `filter` matches, each shard deciding in its log order; resolves with how many. */
+export async function deleteWhere(scatter: Scatter, ds: Dataset, filter: CompiledFilter, wait = true): Promise<number> {
+  const counts = await Promise.all(ds.shards.map((ref) => scatter.run<number>(ref, { op: 'deleteWhere', shard: ref.key, filter, wait })));
+  return counts.reduce((a, b) => a + b, 0);
+}
+
+/** Live points, or those `filter` matches, counted exactly. */
+export async function countPoints(scatter: Scatter, ds: Dataset, filter: CompiledFilter | undefined): Promise<number> {
+  const counts = await Promise.all(ds.shards.map((ref) => scatter.run<number>(ref, { op: 'count', shard: ref.key, ...(filter === undefined ? {} : { filter }) })));
   return counts.reduce((a, b) => a + b, 0);
 }
 
@@ -104,9 +117,10 @@ export async function retrievePoints(scatter: Scatter, ds: Dataset, packed: Uint
  */
 export async function scrollPage(
   scatter: Scatter, ds: Dataset, from: Uint32Array | undefined, limit: number, withVector: boolean, withPayload: boolean,
+  filter?: CompiledFilter,
 ): Promise<ScrollPage> {
   const parts = await Promise.all(ds.shards.map((ref) => scatter.run<ScrollResult>(ref, {
-    op: 'scroll', shard: ref.key, limit: limit + 1, withVector, withPayload, ...(from === undefined ? {} : { from }),
+    op: 'scroll', shard: ref.key, limit: limit + 1, withVector, withPayload, ...(from === undefined ? {} : { from }), ...(filter === undefined ? {} : { filter }),
   })));
   return mergeScroll(parts, limit, ds.dim);
 }

@@ -1,4 +1,5 @@
-import type { ShardParams } from '../core/shard.js';
+import type { FilterPath, ShardParams } from '../core/shard.js';
+import type { CompiledFilter } from '../filter/compile.js';
 import type { Durability } from './shard-log.js';
 import { ID_WORDS } from '../ids.js';
 
@@ -28,9 +29,12 @@ export type Task =
   // wait false: answer once the record is logged (durable per the policy); it is applied after, in order
   | { op: 'insert'; shard: ShardKey; ids: Uint32Array; vectors: Float32Array; payloads?: (Uint8Array | undefined)[]; cancel: number; wait?: boolean }
   | { op: 'delete'; shard: ShardKey; ids: Uint32Array; wait?: boolean }
+  // every live point the filter matches, decided where the record stands in the log
+  | { op: 'deleteWhere'; shard: ShardKey; filter: CompiledFilter; wait?: boolean }
+  | { op: 'count'; shard: ShardKey; filter?: CompiledFilter }
   | { op: 'get'; shard: ShardKey; ids: Uint32Array; withPayload?: boolean }
-  | { op: 'search'; shard: ShardKey; queries: Float32Array; n: number; k: number; ef: number; withPayload?: boolean }
-  | { op: 'scroll'; shard: ShardKey; from?: Uint32Array; limit: number; withVector: boolean; withPayload: boolean }
+  | { op: 'search'; shard: ShardKey; queries: Float32Array; n: number; k: number; ef: number; withPayload?: boolean; filter?: CompiledFilter }
+  | { op: 'scroll'; shard: ShardKey; from?: Uint32Array; limit: number; withVector: boolean; withPayload: boolean; filter?: CompiledFilter }
   | { op: 'stats'; shard: ShardKey }
   | { op: 'compact'; shard: ShardKey; cancel: number }
   | { op: 'gc' }
@@ -68,6 +72,8 @@ export interface SearchResult {
   distances: Float32Array;
   /** with withPayload: n * k entries, parallel to distances */
   payloads?: (Uint8Array | undefined)[];
+  /** with a filter: per query, the path the shard's planner took */
+  paths?: FilterPath[];
 }
 
 export interface GetResult {

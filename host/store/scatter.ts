@@ -103,6 +103,7 @@ export function mergeTopK(parts: SearchResult[], q: number, k: number, withPaylo
     ids: top.map((h) => idAt(parts[h.part]!.ids, h.at)),
     distances: Float32Array.from(top, (h) => h.d),
     ...(withPayload ? { payloads: top.map((h) => decodePayload(parts[h.part]!.payloads?.[h.at])) } : {}),
+    ...(parts[0]?.paths === undefined ? {} : { paths: parts.map((p) => p.paths![q]!) }),
   };
 }
 

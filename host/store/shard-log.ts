@@ -63,6 +63,17 @@ export function applyDelete(shard: Shard, ids: Uint32Array): number {
   return deleted;
 }
 
+/** Deletes every live point the compiled filter `program` matches now; returns how many. */
+export function applyDeleteWhere(shard: Shard, program: Uint8Array): number {
+  const filter = { kind: 'quiver-filter', bytes: program } as const;
+  const live = shard.listIds();
+  let deleted = 0;
+  for (let i = 0; i < live.length / ID_WORDS; i++) {
+    if (shard.matches(live, i, filter) && shard.remove(live, i)) deleted++;
+  }
+  return deleted;
+}
+
 export interface Recovered {
   log: ShardLog;
   shard: Shard;
@@ -165,6 +176,11 @@ export class ShardLog {
 
   logDelete(ids: Uint32Array): Promise<number> {
     return this.#append(Op.DELETE, encodeDelete({ count: ids.length / ID_WORDS, ids }));
+  }
+
+  /** A delete by filter is logged as its program: replay decides the points where the record stands in the log, as the live apply did. */
+  logDeleteWhere(program: Uint8Array): Promise<number> {
+    return this.#append(Op.DELETE_WHERE, program);
   }
 
   logPartial(lsn: number, applied: number): Promise<number> {
@@ -272,6 +288,8 @@ async function replay(wal: Wal, shard: Shard, from: number): Promise<{ records: 
       if (r.full) throw new QuiverError(ErrorCode.MEMORY_LIMIT, `${wal.dir}: out of WASM memory replaying record ${rec.lsn}`);
     } else if (rec.op === Op.DELETE) {
       applyDelete(shard, decodeDelete(rec.body).ids);
+    } else if (rec.op === Op.DELETE_WHERE) {
+      applyDeleteWhere(shard, rec.body);
     } else if (rec.op !== Op.PARTIAL) {
       throw new QuiverError(ErrorCode.CORRUPT, `${wal.dir}: record ${rec.lsn} has operation ${rec.op}, which this version does not know`);
     }

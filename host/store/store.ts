@@ -17,7 +17,8 @@ import type { Datasets } from './datasets.js';
 import type { Durable } from './durable.js';
 import type { Intake } from './intake.js';
 import type { ThreadPool } from './pool.js';
-import { deletePoints, getVectors, insertPoints, retrievePoints, scrollPage } from './points.js';
+import { compileFilter, compileOptionalFilter, type Filter } from '../filter/filter.js';
+import { countPoints, deletePoints, deleteWhere, getVectors, insertPoints, retrievePoints, scrollPage } from './points.js';
 import { ID_WORDS } from './protocol.js';
 import { abortError, type Scatter } from './scatter.js';
 import type { Snapshots } from './snapshots.js';
@@ -25,7 +26,7 @@ import { shutdown } from './shutdown.js';
 import { openStore, wireStore, type StoreBase } from './store-parts.js';
 import { exposition, shardEntries, storeStats } from './store-stats.js';
 import type {
-  CloseOptions, CloseReport, DatasetInfo, DatasetOptions, PointRecord, ReadOptions, RecoveryReport, ScrollOptions, ScrollPage, SearchOptions,
+  CloseOptions, CloseReport, CountOptions, DatasetInfo, DatasetOptions, PointRecord, ReadOptions, RecoveryReport, ScrollOptions, ScrollPage, SearchOptions,
   SnapshotInfo, StoreOptions, StoreStats, WriteOptions,
 } from './types.js';
 
@@ -190,6 +191,16 @@ export class Store extends EventEmitter {
     });
   }
 
+  /** Deletes every point a Qdrant filter matches (each shard decides in its log order); resolves as delete does. */
+  deleteWhere(name: string, filter: Filter, options: WriteOptions = {}): Promise<{ deleted: number; acknowledged?: true }> {
+    return this.#intake.run(async () => {
+      const ds = await this.#datasets.ready(name);
+      const wait = waitOption(options?.wait);
+      const deleted = await deleteWhere(this.#scatter, ds, compileFilter(filter), wait);
+      return wait ? { deleted } : { deleted, acknowledged: true };
+    });
+  }
+
   /**
    * Checkpoints every shard of a dataset (or of every dataset): its image
    * at its last write replaces the log before it. Nothing to do in memory.
@@ -231,12 +242,14 @@ export class Store extends EventEmitter {
       const ds = await this.#datasets.ready(name);
       const limit = intIn(options.limit ?? 10, 'options.limit', 1, MAX_K, invalidArgument);
       const from = options.offset === undefined ? undefined : packIds([options.offset], false);
-      return scrollPage(this.#scatter, ds, from, limit, options.withVector ?? true, options.withPayload ?? true);
+      const filter = compileOptionalFilter(options.filter, 'options.filter');
+      return scrollPage(this.#scatter, ds, from, limit, options.withVector ?? true, options.withPayload ?? true, filter);
     });
   }
 
-  count(name: string): Promise<number> {
-    return this.#intake.run(async () => (await this.#datasets.info(await this.#datasets.ready(name))).count);
+  /** Live points of a dataset, or those `options.filter` matches; exact. */
+  count(name: string, options: CountOptions = {}): Promise<number> {
+    return this.#intake.run(async () => countPoints(this.#scatter, await this.#datasets.ready(name), compileOptionalFilter(options.filter, 'options.filter')));
   }
 
   /**
@@ -270,11 +283,13 @@ export class Store extends EventEmitter {
   async #searchFlat(ds: Dataset, flat: Float32Array, n: number, k: number, options: SearchOptions): Promise<SearchHits[]> {
     const kk = intIn(k, 'k', 1, MAX_K, invalidArgument);
     const ef = intIn(options.ef ?? ds.ef, 'options.ef', 1, MAX_K, invalidArgument);
+    const filter = compileOptionalFilter(options.filter, 'options.filter');
     const signal = options.signal;
     if (signal?.aborted) throw abortError(signal);
     const stopTimer = this.#metrics.search.duration.startTimer({ dataset: ds.name });
-    const merged = await this.#coalescer.search(ds, flat, n, kk, ef, options.withPayload === true);
+    const merged = await this.#coalescer.search(ds, flat, n, kk, ef, options.withPayload === true, filter);
     stopTimer();
+    for (const path of merged.flatMap((h) => h.paths ?? [])) this.#metrics.search.filtered.inc({ dataset: ds.name, path });
     if (signal?.aborted) throw abortError(signal);
     return merged;
   }

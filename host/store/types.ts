@@ -1,4 +1,5 @@
 /** The Store's public types: its options, and what its calls resolve with. */
+import type { Filter } from '../filter/filter.js';
 import type { MetricName } from '../core/abi.js';
 import type { IndexStats } from '../core/stats.js';
 import type { Id } from '../ids.js';
@@ -74,6 +75,8 @@ export interface SearchOptions {
   signal?: AbortSignal;
   /** Also return each hit's payload (`payloads`, parallel to `ids`). */
   withPayload?: boolean;
+  /** Only points this Qdrant filter matches; the hits then say each shard's planner `paths` (docs/filtering.md). */
+  filter?: Filter | null;
 }
 
 export interface PointRecord {
@@ -94,6 +97,13 @@ export interface ScrollOptions extends ReadOptions {
   offset?: Id;
   /** Points per page. Default 10. */
   limit?: number;
+  /** Only points this Qdrant filter matches (docs/filtering.md). */
+  filter?: Filter | null;
+}
+
+export interface CountOptions {
+  /** Only points this Qdrant filter matches. */
+  filter?: Filter | null;
 }
 
 export interface ScrollPage {

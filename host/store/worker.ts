@@ -8,7 +8,7 @@
 import { threadId, workerData } from 'node:worker_threads';
 import { compactInSteps, type CompactionReport } from '../core/compaction.js';
 import { collectGarbage } from '../core/gc.js';
-import { Shard } from '../core/shard.js';
+import { Shard, type FilterPath } from '../core/shard.js';
 import { statsOf, type IndexStats } from '../core/stats.js';
 import { QuiverError } from '../errors.js';
 import { nodeFiles, writeCheckpoint } from '../storage/index.js';
@@ -18,7 +18,7 @@ import {
   ID_WORDS, type GcResult, type GetResult, type ImageResult, type InsertResult, type OpenResult, type Reply, type ScrollResult,
   type SearchResult, type ShardKey, type Task,
 } from './protocol.js';
-import { applyDelete, applyUpsert, ShardLog, writeImageFile, type Durability } from './shard-log.js';
+import { applyDelete, applyDeleteWhere, applyUpsert, ShardLog, writeImageFile, type Durability } from './shard-log.js';
 
 const { cancel, testHooks } = workerData as { cancel: SharedArrayBuffer; testHooks?: boolean };
 // a growable buffer: this view tracks its length as the host adds slots
@@ -124,13 +124,14 @@ async function insert(task: Extract<Task, { op: 'insert' }>): Promise<Reply<Inse
   return { ok: true, value: { applied: task.ids.length / ID_WORDS, acknowledged: true } };
 }
 
-async function remove(task: Extract<Task, { op: 'delete' }>): Promise<Reply<number>> {
+/** Deletes by ids, or by filter (logged as the filter: which points it takes is decided in log order, live and on replay). */
+async function remove(task: Extract<Task, { op: 'delete' | 'deleteWhere' }>): Promise<Reply<number>> {
   const log = logs.get(task.shard);
-  const logged = log?.logDelete(task.ids);
+  const logged = task.op === 'delete' ? log?.logDelete(task.ids) : log?.logDeleteWhere(task.filter.bytes);
   const done = exclusive(task.shard, async () => {
     const lsn = await logged;
     const shard = shardFor(task.shard);
-    const deleted = applyDelete(shard, task.ids);
+    const deleted = task.op === 'delete' ? applyDelete(shard, task.ids) : applyDeleteWhere(shard, task.filter.bytes);
     idOrders.get(task.shard)?.deleted(deleted);
     if (log !== undefined && lsn !== undefined) {
       log.applied(lsn);
@@ -250,7 +251,9 @@ async function scroll(task: Extract<Task, { op: 'scroll' }>): Promise<Reply<Scro
   const vectors = withVector ? new Float32Array(limit * shard.dim) : undefined;
   const payloads = withPayload ? new Array<Uint8Array | undefined>() : undefined;
   let n = 0;
+  const filter = task.filter;
   order.walk(task.from, 0, (list, row) => {
+    if (filter !== undefined && !shard.matches(list, row, filter)) return true;
     const point = shard.get(list, row);
     if (point === undefined) return true;
     ids.set(list.subarray(row * ID_WORDS, (row + 1) * ID_WORDS), n * ID_WORDS);
@@ -271,10 +274,15 @@ async function search(task: Extract<Task, { op: 'search' }>): Promise<Reply<Sear
   const ids = new Uint32Array(n * k * ID_WORDS);
   const distances = new Float32Array(n * k);
   const payloads = task.withPayload === true ? new Array<Uint8Array | undefined>(n * k) : undefined;
+  const paths = task.filter === undefined ? undefined : new Array<FilterPath>(n);
   for (let q = 0; q < n; q++) {
-    counts[q] = shard.searchPacked(task.queries, q * shard.dim, k, task.ef, ids, q * k * ID_WORDS, distances, q * k, payloads);
+    counts[q] = shard.searchPacked(task.queries, q * shard.dim, k, task.ef, ids, q * k * ID_WORDS, distances, q * k, payloads, task.filter);
+    if (paths !== undefined) paths[q] = shard.lastFilterPath!;
   }
-  return { ok: true, value: payloads === undefined ? { counts, ids, distances } : { counts, ids, distances, payloads } };
+  const value: SearchResult = { counts, ids, distances };
+  if (payloads !== undefined) value.payloads = payloads;
+  if (paths !== undefined) value.paths = paths;
+  return { ok: true, value };
 }
 
 async function get(task: Extract<Task, { op: 'get' }>): Promise<Reply<GetResult>> {
@@ -310,7 +318,12 @@ async function run(task: Task): Promise<Reply<unknown>> {
     case 'insert':
       return insert(task);
     case 'delete':
+    case 'deleteWhere':
       return remove(task);
+    case 'count': {
+      const shard = await readable(task.shard);
+      return { ok: true, value: task.filter === undefined ? shard.stats().live : shard.countMatching(task.filter) };
+    }
     case 'checkpoint':
       return exclusive(task.shard, async () => {
         const log = logs.get(task.shard);

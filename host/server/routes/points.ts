@@ -7,7 +7,7 @@ import type { PointRecord } from '../../store/store.js';
 import { collectionName, ok, timeoutSignal, updated, waitParam, type ServerContext } from '../context.js';
 import {
   HttpError, formatError, idKey, notSupported, parseId, parseIds, payloadSelector, plainVector, rejectUnsupported, rejectZeroVectors,
-  showId, vectorWanted, writeVector, UNSUPPORTED_READ_FIELDS, type QdrantPayload, type PayloadSelector,
+  showId, vectorWanted, writeVector, requestFilter, UNSUPPORTED_READ_FIELDS, type QdrantPayload, type PayloadSelector,
 } from '../qdrant.js';
 import * as schema from '../schemas.js';
 
@@ -116,11 +116,13 @@ export function registerPointRoutes(app: FastifyInstance, ctx: ServerContext): v
 
   app.post('/collections/:name/points/delete', { schema: { ...write, body: schema.deletePoints }, config: { write: true } }, async (request, reply) => {
     const body = request.body as Body;
-    rejectUnsupported(body, { filter: '`filter` (deleting points by filter)', shard_key: '`shard_key` (custom sharding)' });
-    if (body.points === undefined) throw formatError('expected `points`: a list of point ids');
-    const ids = parseIds(body.points as unknown[], 'points');
+    rejectUnsupported(body, { shard_key: '`shard_key` (custom sharding)' });
+    const hasPoints = body.points !== undefined && body.points !== null;
+    const filter = requestFilter(body);
+    if (hasPoints === (filter !== undefined)) throw formatError('expected either `points` (a list of point ids) or `filter`');
     const wait = waitParam(request);
-    await ctx.store.delete(collectionName(request), ids, { wait });
+    if (filter !== undefined) await ctx.store.deleteWhere(collectionName(request), filter, { wait });
+    else await ctx.store.delete(collectionName(request), parseIds(body.points as unknown[], 'points'), { wait });
     return updated(ctx, reply, !wait);
   });
 
@@ -142,8 +144,11 @@ export function registerPointRoutes(app: FastifyInstance, ctx: ServerContext): v
   });
 
   app.post('/collections/:name/points/count', { schema: { ...read, body: schema.count } }, async (request, reply) => {
-    rejectUnsupported(request.body as Body, UNSUPPORTED_READ_FIELDS);
-    return ok(reply, { count: await ctx.store.count(collectionName(request)) });
+    const body = (request.body ?? {}) as Body;
+    rejectUnsupported(body, UNSUPPORTED_READ_FIELDS);
+    // always exact, with or without `exact`
+    const filter = requestFilter(body);
+    return ok(reply, { count: await ctx.store.count(collectionName(request), filter === undefined ? {} : { filter }) });
   });
 
   app.post('/collections/:name/points/scroll', { schema: { ...read, body: schema.scroll } }, async (request, reply) => {
@@ -152,7 +157,9 @@ export function registerPointRoutes(app: FastifyInstance, ctx: ServerContext): v
     const payload = payloadSelector(body.with_payload, true);
     const withVector = vectorWanted(body.with_vector, false);
     const offset = body.offset === undefined || body.offset === null ? undefined : parseId(body.offset, 'offset');
+    const filter = requestFilter(body);
     const page = await ctx.store.scroll(collectionName(request), {
+      ...(filter === undefined ? {} : { filter }),
       limit: (body.limit as number | null | undefined) ?? 10,
       withVector,
       withPayload: payload.fetch,

@@ -10,8 +10,10 @@ import type { CollectionMeta } from '../collections.js';
 import { collectionName, ok, timeoutSignal, type ServerContext } from '../context.js';
 import {
   HttpError, checkUsing, formatError, idKey, notSupported, parseId, passesThreshold, payloadSelector, plainVector,
-  rejectUnsupported, scoreOf, showId, toVector, vectorWanted, UNSUPPORTED_READ_FIELDS, type PayloadSelector,
+  rejectUnsupported, requestFilter, filterPathsHeader, scoreOf, showId, toVector, vectorWanted, UNSUPPORTED_READ_FIELDS, type PayloadSelector,
 } from '../qdrant.js';
+import type { Filter } from '../../filter/filter.js';
+import type { FilterPath } from '../../core/shard.js';
 import * as schema from '../schemas.js';
 
 /** One search, in quiver's terms. */
@@ -25,6 +27,14 @@ export interface SearchSpec {
   payload: PayloadSelector;
   withVector: boolean;
   threshold: number | null | undefined;
+  /** Only points this (already checked) filter matches. */
+  filter: Filter | undefined;
+}
+
+/** What runSearches answers: each search's points, and with a filter the path each shard's planner took. */
+export interface SearchResults {
+  results: ScoredPoint[][];
+  paths: (FilterPath[] | undefined)[];
 }
 
 export interface ScoredPoint {
@@ -87,6 +97,7 @@ export function parseQueryRequest(body: Body, where = 'query'): SearchSpec {
     payload: payloadSelector(body.with_payload, false),
     withVector: vectorWanted(body.with_vector, false),
     threshold: body.score_threshold as number | null | undefined,
+    filter: requestFilter(body, where === 'query' ? 'filter' : where.replace(/\.query$/, '.filter')),
   };
 }
 
@@ -107,6 +118,7 @@ export function parseSearchRequest(body: Body, where = 'vector'): SearchSpec {
     payload: payloadSelector(body.with_payload, false),
     withVector: vectorWanted(body.with_vector, false),
     threshold: body.score_threshold as number | null | undefined,
+    filter: requestFilter(body, where === 'vector' ? 'filter' : where.replace(/\.vector$/, '.filter')),
   };
 }
 
@@ -115,12 +127,13 @@ export function parseSearchRequest(body: Body, where = 'vector'): SearchSpec {
  * float32 range, ids that exist) before any runs, then all run at once
  * (the Store batches concurrent searches into one task per shard).
  */
-export async function runSearches(ctx: ServerContext, name: string, specs: SearchSpec[], signal?: AbortSignal): Promise<ScoredPoint[][]> {
+export async function runSearches(ctx: ServerContext, name: string, specs: SearchSpec[], signal?: AbortSignal): Promise<SearchResults> {
   const meta = await ctx.collections.meta(name);
   const vectors = await queryVectors(ctx, meta, specs);
   const needCount = specs.some((s) => s.exact);
   const count = needCount ? await ctx.store.count(name) : 0;
-  return Promise.all(specs.map(async (spec, i) => {
+  const paths: (FilterPath[] | undefined)[] = specs.map(() => undefined);
+  const results = await Promise.all(specs.map(async (spec, i) => {
     const self = 'id' in spec.query ? idKey(spec.query.id) : undefined;
     const k = Math.min(schema.MAX_RESULTS, spec.limit + spec.offset + (self === undefined ? 0 : 1));
     // exact: a beam as wide as the collection visits every reachable node
@@ -129,7 +142,9 @@ export async function runSearches(ctx: ServerContext, name: string, specs: Searc
       ...(ef === undefined ? {} : { ef }),
       withPayload: spec.payload.fetch,
       ...(signal === undefined ? {} : { signal }),
+      ...(spec.filter === undefined ? {} : { filter: spec.filter }),
     });
+    paths[i] = hits.paths;
     const points: ScoredPoint[] = [];
     for (let h = 0; h < hits.ids.length; h++) {
       const id = hits.ids[h]!;
@@ -144,6 +159,7 @@ export async function runSearches(ctx: ServerContext, name: string, specs: Searc
     if (spec.withVector && page.length > 0) await attachVectors(ctx, name, page);
     return page;
   }));
+  return { results, paths };
 }
 
 /** The query vectors, in order: checked JSON vectors, or the stored vectors of the ids asked by. */
@@ -176,26 +192,31 @@ export function registerSearchRoutes(app: FastifyInstance, ctx: ServerContext): 
 
   app.post('/collections/:name/points/query', { schema: { ...base, body: schema.queryRequest } }, async (request, reply) => {
     const spec = parseQueryRequest(request.body as Body);
-    const [points] = await runSearches(ctx, collectionName(request), [spec], timeoutSignal(request));
+    const { results: [points], paths } = await runSearches(ctx, collectionName(request), [spec], timeoutSignal(request));
+    filterPathsHeader(reply, paths);
     return ok(reply, { points });
   });
 
   app.post('/collections/:name/points/query/batch', { schema: { ...base, body: schema.queryBatch } }, async (request, reply) => {
     const searches = (request.body as { searches: Body[] }).searches;
     const specs = searches.map((s, i) => parseQueryRequest(s, `searches[${i}].query`));
-    const results = await runSearches(ctx, collectionName(request), specs, timeoutSignal(request));
+    const { results, paths } = await runSearches(ctx, collectionName(request), specs, timeoutSignal(request));
+    filterPathsHeader(reply, paths);
     return ok(reply, results.map((points) => ({ points })));
   });
 
   app.post('/collections/:name/points/search', { schema: { ...base, body: schema.searchRequest } }, async (request, reply) => {
     const spec = parseSearchRequest(request.body as Body);
-    const [points] = await runSearches(ctx, collectionName(request), [spec], timeoutSignal(request));
+    const { results: [points], paths } = await runSearches(ctx, collectionName(request), [spec], timeoutSignal(request));
+    filterPathsHeader(reply, paths);
     return ok(reply, points);
   });
 
   app.post('/collections/:name/points/search/batch', { schema: { ...base, body: schema.searchBatch } }, async (request, reply) => {
     const searches = (request.body as { searches: Body[] }).searches;
     const specs = searches.map((s, i) => parseSearchRequest(s, `searches[${i}].vector`));
-    return ok(reply, await runSearches(ctx, collectionName(request), specs, timeoutSignal(request)));
+    const { results, paths } = await runSearches(ctx, collectionName(request), specs, timeoutSignal(request));
+    filterPathsHeader(reply, paths);
+    return ok(reply, results);
   });
 }
