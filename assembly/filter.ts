@@ -40,9 +40,11 @@
 // Path resolution yields values: KEY steps into an object, EACH replaces an
 // array by its elements, INDEX takes one element. A leaf folds the values:
 // match-like leaves match when any value matches, a value that is an array
-// through its elements (one level); IS_NULL when a value is null; IS_EMPTY
-// when no value is anything but null or []; VALUES_COUNT counts (null 0,
-// an array its length, any other value 1) and checks the bounds.
+// through its elements (one level; an element that is itself an array or an
+// object is "another type"); IS_NULL when a value is null; IS_EMPTY when no
+// value is anything but null or []; VALUES_COUNT when some value's count
+// (null 0, an array its length, any other value 1) is in the bounds, or,
+// with no value at all, when 0 is.
 //
 // Malformed bytes: the program is checked before use (ERR_INVALID); every
 // payload read is bounds-checked against its blob (ERR_CORRUPT). Recursion
@@ -291,32 +293,35 @@ function scalarMatch(op: u32, flags: u32, m: usize, v: usize): i32 {
   return 0;
 }
 
-// What one resolved value contributes to its leaf: R_MATCH / R_SEEN, or,
-// for VALUES_COUNT, a count. The value is known to fit before `end`.
+// What one resolved value contributes to its leaf: R_MATCH or R_SEEN (or a
+// negative status). The value is known to fit before `end`.
 function leafValue(op: u32, flags: u32, m: usize, v: usize, end: usize): i32 {
   const tag = <u32>load<u8>(v);
   if (op == OP_IS_NULL) return tag == T_NULL ? R_MATCH : R_SEEN;
   const emptyArray = tag == T_ARRAY && load<u32>(v, V_COUNT) == 0;
   // IS_EMPTY folds "some value is not empty" and inverts it at the end
   if (op == OP_IS_EMPTY) return tag == T_NULL || emptyArray ? R_SEEN : R_MATCH;
-  if (op == OP_VALUES_COUNT) return tag == T_NULL ? 0 : tag == T_ARRAY ? <i32>load<u32>(v, V_COUNT) : 1;
+  if (op == OP_VALUES_COUNT) {
+    const count: u32 = tag == T_NULL ? 0 : tag == T_ARRAY ? load<u32>(v, V_COUNT) : 1;
+    return inBounds(<f64>count, m) ? R_MATCH : R_SEEN;
+  }
   if (tag != T_ARRAY) return scalarMatch(op, flags, m, v);
   const count = load<u32>(v, V_COUNT);
   let e = v + V_ITEMS;
   for (let i: u32 = 0; i < count; i++) {
     const next = valueEnd(e, end);
     if (next == 0) return ERR_CORRUPT;
-    if (<u32>load<u8>(e) != T_ARRAY && scalarMatch(op, flags, m, e) == 1) return R_MATCH;
+    // an element that is an array or an object is "another type" (F_OTHER)
+    if (scalarMatch(op, flags, m, e) == 1) return R_MATCH;
     e = next;
   }
   return R_SEEN;
 }
 
 // Resolves `n` path steps from `s` on the value at `v` (ending by `end`)
-// and folds the leaf over what they reach. Counting leaves sum, others fold.
+// and folds the leaf over what they reach.
 function walk(op: u32, flags: u32, s: usize, n: u32, m: usize, v: usize, end: usize): i32 {
-  const counting = op == OP_VALUES_COUNT;
-  const absent: i32 = counting ? 0 : R_NONE;
+  const absent: i32 = R_NONE;
   if (n == 0) return leafValue(op, flags, m, v, end);
   const kind = <u32>load<u8>(s);
   const tag = <u32>load<u8>(v);
@@ -354,12 +359,8 @@ function walk(op: u32, flags: u32, s: usize, n: u32, m: usize, v: usize, end: us
       if (i == want) return walk(op, flags, next, n - 1, m, e, ee);
     } else {
       const r = walk(op, flags, next, n - 1, m, e, ee);
-      if (r < 0) return r;
-      if (counting) acc += r;
-      else {
-        acc = fold(acc, r);
-        if (acc == R_MATCH) return acc;
-      }
+      acc = fold(acc, r);
+      if (acc < 0 || acc == R_MATCH) return acc;
     }
     e = ee;
   }
@@ -369,13 +370,13 @@ function walk(op: u32, flags: u32, s: usize, n: u32, m: usize, v: usize, end: us
 function leaf(op: u32, flags: u32, node: usize, v: usize, end: usize): i32 {
   const m = node + <usize>load<u32>(node, LEAF_MATCHER);
   let r: i32;
-  if (v == 0) r = op == OP_VALUES_COUNT ? 0 : R_NONE; // no payload: no value anywhere
+  if (v == 0) r = R_NONE; // no payload: no value anywhere
   else {
     if (valueEnd(v, end) != end) return ERR_CORRUPT;
     r = walk(op, flags, node + LEAF_PATH, load<u32>(node, LEAF_STEPS), m, v, end);
   }
   if (r < 0) return r;
-  if (op == OP_VALUES_COUNT) return inBounds(<f64>r, m) ? 1 : 0;
+  if (op == OP_VALUES_COUNT && r == R_NONE) return inBounds(0, m) ? 1 : 0;
   if (op == OP_IS_EMPTY) return r == R_MATCH ? 0 : 1;
   if (op == OP_IS_NULL) return r == R_MATCH ? 1 : 0;
   if (r == R_NONE) return (flags & F_MISSING) != 0 ? 1 : 0;

@@ -167,6 +167,8 @@ export function sealImage(): u32 {
   hset(H_VISIT_GEN, 0);
   if (hget(H_FCACHE) != 0) memory.fill(<usize>hget(H_FCACHE), 0, <usize>hget(H_FCACHE_CAP) << TAG_SHIFT);
   hset(H_FGEN, 0);
+  hset(H_FPATH, 0);
+  hset(H_FEST, 0);
   memory.fill(<usize>hget(H_RES), 0, scratchHeapBytes());
   memory.fill(<usize>hget(H_IO), 0, <usize>hget(H_IO_BYTES));
   hset(H_IO_USED, 0);

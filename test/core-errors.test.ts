@@ -160,11 +160,11 @@ function resealed(image: Uint8Array): Uint8Array {
   return image;
 }
 
-t.test('an image of the previous layout (2) is refused with a coded version error', async (t) => {
+t.test('an image of the previous layout (3: payloads as JSON text) is refused with a coded version error', async (t) => {
   const index = new Index({ dim: 4, M: 4, seed: 5 });
   index.add([1], [[1, 2, 3, 4]]);
   const image = index.toImage();
-  new DataView(image.buffer, image.byteOffset).setUint32(HEADER_PTR + LAYOUT.H_VERSION, 2, true);
-  t.throws(() => Index.fromImage(resealed(image)), { code: 'QUIVER_ERR_CORRUPT_IMAGE', message: /layout version 2, this build reads 3/ });
+  new DataView(image.buffer, image.byteOffset).setUint32(HEADER_PTR + LAYOUT.H_VERSION, 3, true);
+  t.throws(() => Index.fromImage(resealed(image)), { code: 'QUIVER_ERR_CORRUPT_IMAGE', message: /layout version 3, this build reads 4/ });
   index.dispose();
 });

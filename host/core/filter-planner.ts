@@ -17,6 +17,16 @@ export const FILTER_PATHS: Record<number, FilterPath> = {
  * A filtered search scores the matching set exactly when the planner's
  * estimate of matching points is below max(exactBelow, exactFraction x live);
  * otherwise it walks the graph (assembly/fsearch.ts).
+ *
+ * Defaults: the exact scan costs one filter evaluation per live point plus
+ * one distance per matching point, and is exact; the two-hop walk costs
+ * about ef / selectivity evaluations (each bridge examines its M0
+ * neighbours) and loses recall as the matching set thins. Under ~1,000
+ * matching points, or 2% of the shard, the scan's distances are few and the
+ * walk's bridges are many, so the scan wins on both counts; a 256-slot
+ * sample cannot tell 1% from 2% reliably, and an overestimate only costs a
+ * walk that falls back to the scan ('graph+exact'). The benchmark
+ * (bench:filter) is where these are to be tuned.
  */
 export interface FilterPlanner {
   exactBelow: number;

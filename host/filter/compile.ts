@@ -5,27 +5,8 @@
  */
 import { ErrorCode, QuiverError } from '../errors.js';
 import { ID_WORDS, packId } from '../ids.js';
-
-// FILTER-API.md §2, declared here until host/filter/ast.ts (filter-lang's) lands.
-type PathStep = { key: string } | { each: true } | { index: number };
-type Path = readonly PathStep[];
-interface Bounds { gt?: number; gte?: number; lt?: number; lte?: number }
-type Cond =
-  | { kind: 'and'; of: readonly Cond[] }
-  | { kind: 'or'; of: readonly Cond[] }
-  | { kind: 'not'; of: Cond }
-  | { kind: 'atLeast'; min: number; of: readonly Cond[] }
-  | { kind: 'keyword'; path: Path; any: readonly string[] }
-  | { kind: 'integer'; path: Path; any: readonly number[] }
-  | { kind: 'bool'; path: Path; value: boolean }
-  | { kind: 'exceptKeyword'; path: Path; none: readonly string[] }
-  | { kind: 'exceptInteger'; path: Path; none: readonly number[] }
-  | { kind: 'text'; path: Path; text: string }
-  | { kind: 'range'; path: Path; bounds: Bounds }
-  | { kind: 'valuesCount'; path: Path; bounds: Bounds }
-  | { kind: 'isEmpty'; path: Path }
-  | { kind: 'isNull'; path: Path }
-  | { kind: 'hasId'; ids: readonly (number | string)[] };
+import { payloadStringBytes } from '../payload.js';
+import type { Bounds, Cond, Path } from './ast.js';
 
 /** What `compile` returns: opaque to the store, read by Shard. */
 export interface CompiledFilter {
@@ -55,16 +36,17 @@ const NODE_HEADER = 8;
 const ID_ENTRY_BYTES = 24;
 
 /**
- * The Qdrant rules the core leaves to the host (FILTER-SEMANTICS.md): for
- * each match-like leaf, whether a field with no value, a null value, or a
- * value of another type matches. Only `except` conditions match any of them.
+ * The Qdrant rules the core leaves to the host (FILTER-SEMANTICS.md, read
+ * from Qdrant's condition_checker.rs): for each match-like leaf, whether a
+ * field with no value, a null element, or an element of another type
+ * (a float under exceptInteger, a nested array, an object) matches. Only
+ * `except` matches a mismatched type; nothing matches a missing field or
+ * null. F_MISSING and F_NULL stay in the format for rules that need them.
  */
 const LEAF_FLAGS: Partial<Record<Cond['kind'], number>> = {
-  exceptKeyword: F_MISSING | F_NULL | F_OTHER,
-  exceptInteger: F_MISSING | F_NULL | F_OTHER,
+  exceptKeyword: F_OTHER,
+  exceptInteger: F_OTHER,
 };
-
-const utf8 = new TextEncoder();
 
 function invalid(message: string): QuiverError {
   return new QuiverError(ErrorCode.INVALID_ARGUMENT, `filter: ${message}`);
@@ -113,8 +95,9 @@ class Writer {
     this.#buf.set(b, this.length);
     this.length += b.length;
   }
+  /** A string as QPB stores it (WTF-8 for lone surrogates), so bytes compare equal. */
   str(s: string): void {
-    const b = utf8.encode(s);
+    const b = payloadStringBytes(s);
     this.u32(b.length);
     this.bytes(b);
   }
