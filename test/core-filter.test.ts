@@ -170,10 +170,13 @@ t.test('filtered search: exact below the planner threshold, recall >= 0.95 above
   const r = Array.from({ length: N }, () => Math.floor(rand() * 1000));
   const shard = Shard.create({ dim: DIM, metric: 'l2', M: 16, efConstruction: 100, ef: 64 }, N);
   const packed = packIds(Array.from({ length: N }, (_, i) => i), false);
-  for (let i = 0; i < N; i++) shard.insert(packed, i, data, i * DIM, encode({ r: r[i]!, tag: `k${r[i]! % 100}`, list: [r[i]! % 7, 'z'] }));
+  for (let i = 0; i < N; i++) shard.insert(packed, i, data, i * DIM, encode({ r: r[i]!, tag: `k${r[i]! % 100}`, list: [r[i]! % 7, 'z'], x0: Math.floor(data[i * DIM]! * 10) }));
   const queries = Array.from({ length: 40 }, () => Float32Array.from({ length: DIM }, () => rand()));
+  // queries far from the matching set: coordinate 0 in [0.9, 1), the filter wants [0, 0.1)
+  const far = Array.from({ length: 40 }, () => Float32Array.from({ length: DIM }, (_, j) => (j === 0 ? 0.9 + rand() * 0.1 : rand())));
   const k = 10;
-  const cases: { name: string; filter: Cond; ok: (i: number) => boolean; path: string }[] = [
+  const cases: { name: string; filter: Cond; ok: (i: number) => boolean; path: string; qs?: Float32Array[] }[] = [
+    { name: 'anti-correlated 10%', filter: { kind: 'integer', path: [{ key: 'x0' }], any: [0] }, ok: (i) => data[i * DIM]! < 0.1, path: 'graph', qs: far },
     { name: 'range 50%', filter: { kind: 'range', path: [{ key: 'r' }], bounds: { lt: 500 } }, ok: (i) => r[i]! < 500, path: 'graph' },
     { name: 'range 10%', filter: { kind: 'range', path: [{ key: 'r' }], bounds: { gte: 900 } }, ok: (i) => r[i]! >= 900, path: 'graph' },
     { name: 'keyword 10%', filter: { kind: 'keyword', path: [{ key: 'tag' }], any: Array.from({ length: 10 }, (_, j) => `k${j * 3}`) }, ok: (i) => (r[i]! % 100) % 3 === 0 && r[i]! % 100 < 30, path: 'graph' },
@@ -190,7 +193,7 @@ t.test('filtered search: exact below the planner threshold, recall >= 0.95 above
     let allMatch = true;
     let exact = true;
     const paths = new Set<string>();
-    for (const q of queries) {
+    for (const q of c.qs ?? queries) {
       const hits = shard.search(q, 0, k, 64, false, prog);
       paths.add(hits.path!);
       const truth = matching.map((i) => ({ i, d: l2(data, i * DIM, q, 0) })).sort((a, b) => a.d - b.d).slice(0, k).map((x) => x.i);
@@ -199,7 +202,7 @@ t.test('filtered search: exact below the planner threshold, recall >= 0.95 above
       recall += truth.filter((i) => got.includes(i)).length / Math.min(k, truth.length);
       exact &&= JSON.stringify(got) === JSON.stringify(truth);
     }
-    recall /= queries.length;
+    recall /= (c.qs ?? queries).length;
     t.same([...paths], [c.path], `${c.name}: the planner picks ${c.path}`);
     t.ok(allMatch, `${c.name}: every hit satisfies the filter`);
     if (c.path === 'exact') t.ok(exact, `${c.name}: exactly the filtered brute-force top-${k}`);
