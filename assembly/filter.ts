@@ -28,10 +28,10 @@
 //             F_NULL     (except) a null value matches
 //             F_OTHER    (except) a value of another type matches
 //
-// The host chooses the flags from Qdrant's rules (FILTER-SEMANTICS.md), so
+// The host chooses the flags from Qdrant's rules (docs/filtering.md), so
 // the core holds no policy about missing fields, only the mechanism.
 //
-// A payload (payload.ts) is one QPB value (FILTER-API.md §1):
+// A payload (payload.ts) is one QPB value (host/payload.ts):
 //
 //   VALUE     0 tag u8 | body: NULL FALSE TRUE none, INT i64, FLOAT f64,
 //             STRING len u32 + bytes, ARRAY count u32 + bodyBytes u32 + values,

@@ -19,7 +19,7 @@
 // @ts-ignore: decorator
 @inline export const MAGIC: u32 = 0x31525651; // "QVR1", little-endian
 // @ts-ignore: decorator
-@inline export const LAYOUT_VERSION: u32 = 4; // 4: payloads are QPB (FILTER-API.md), not JSON text; filter cache fields
+@inline export const LAYOUT_VERSION: u32 = 4; // 4: payloads are QPB (host/payload.ts), not JSON text; filter cache fields
 // @ts-ignore: decorator
 @inline export const NONE: u32 = 0xffffffff;
 

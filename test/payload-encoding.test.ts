@@ -1,4 +1,4 @@
-// The payload binary encoding (QPB, FILTER-API.md §1): decode(encode(v)) is
+// The payload binary encoding (QPB, host/payload.ts): decode(encode(v)) is
 // exactly JSON.parse(JSON.stringify(v)), key order included, and the bytes
 // are the layout the core reads.
 import tap from 'tap';

@@ -1,5 +1,5 @@
 /**
- * The filter AST (FILTER-API.md §2): what host/filter/parse.ts makes of
+ * The filter AST: what host/filter/parse.ts makes of
  * Qdrant's JSON filter, what host/filter/compile.ts turns into the core's
  * program, and what host/filter/model.ts evaluates in plain JS. Semantics:
  * docs/filtering.md.
@@ -26,4 +26,3 @@ export type Cond =
   | { kind: 'isEmpty'; path: Path }
   | { kind: 'isNull'; path: Path }
   | { kind: 'hasId'; ids: readonly (number | string)[] };       // ids as the store takes them (u32-range ints or UUID strings, normalised lower-case)
-export type Filter = Cond;

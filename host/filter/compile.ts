@@ -1,5 +1,5 @@
 /**
- * Filter AST (FILTER-API.md §2) -> the program the core evaluates
+ * Filter AST (ast.ts) -> the program the core evaluates
  * (assembly/filter.ts documents its bytes). Compiled once per filter; the
  * result is plain data (it crosses worker threads by structured clone).
  */
@@ -36,7 +36,7 @@ const NODE_HEADER = 8;
 const ID_ENTRY_BYTES = 24;
 
 /**
- * The Qdrant rules the core leaves to the host (FILTER-SEMANTICS.md, read
+ * The Qdrant rules the core leaves to the host (docs/filtering.md, read
  * from Qdrant's condition_checker.rs): for each match-like leaf, whether a
  * field with no value, a null element, or an element of another type
  * (a float under exceptInteger, a nested array, an object) matches. Only
