@@ -9,8 +9,19 @@ import type { CompiledFilter } from '../filter/compile.js';
 import { decodePayload } from '../payload.js';
 import type { Dataset } from './catalog.js';
 import { ID_WORDS, type GetResult, type InsertResult, type ScrollResult, type Task } from './protocol.js';
-import { abortError, mergeScroll, pick, route, type Scatter } from './scatter.js';
+import { abortError, mergeScroll, route, type Scatter } from './scatter.js';
+import { transferList, transientF32, transientU32 } from './transient.js';
 import type { PointRecord, ScrollPage } from './types.js';
+
+/**
+ * The packed ids at `rows`, in a transient buffer (host/store/transient.ts):
+ * a big one is shared with the worker, never malloc'd, never copied.
+ */
+function pick(packed: Uint32Array, rows: number[]): Uint32Array {
+  const out = transientU32(rows.length * ID_WORDS);
+  rows.forEach((row, j) => out.set(packed.subarray(row * ID_WORDS, (row + 1) * ID_WORDS), j * ID_WORDS));
+  return out;
+}
 
 /**
  * Inserts packed ids with their vectors (and encoded payloads) on their
@@ -22,13 +33,13 @@ export async function insertPoints(
   encoded: (Uint8Array | undefined)[] | undefined, cancel: number, signal: AbortSignal | undefined, wait = true,
 ): Promise<number> {
   const results = await Promise.allSettled([...route(ds.shards.length, packed)].map(([s, rows]) => {
-    const part = new Float32Array(rows.length * ds.dim);
+    const part = transientF32(rows.length * ds.dim);
     rows.forEach((row, j) => part.set(flat.subarray(row * ds.dim, (row + 1) * ds.dim), j * ds.dim));
     const partIds = pick(packed, rows);
     const ref = ds.shards[s]!;
     const task: Task = { op: 'insert', shard: ref.key, ids: partIds, vectors: part, cancel, wait };
     if (encoded !== undefined) task.payloads = rows.map((r) => encoded[r]);
-    return scatter.run<InsertResult>(ref, task, [part.buffer, partIds.buffer]);
+    return scatter.run<InsertResult>(ref, task, transferList(part, partIds));
   }));
   let applied = 0;
   let failure: unknown;
@@ -49,7 +60,7 @@ export async function deletePoints(scatter: Scatter, ds: Dataset, packed: Uint32
   const counts = await Promise.all([...route(ds.shards.length, packed)].map(([s, rows]) => {
     const ref = ds.shards[s]!;
     const part = pick(packed, rows);
-    return scatter.run<number>(ref, { op: 'delete', shard: ref.key, ids: part, wait }, [part.buffer]);
+    return scatter.run<number>(ref, { op: 'delete', shard: ref.key, ids: part, wait }, transferList(part));
   }));
   return counts.reduce((a, b) => a + b, 0);
 }
@@ -74,7 +85,7 @@ export async function readPoints(
   await Promise.all([...route(ds.shards.length, packed)].map(async ([s, rows]) => {
     const ref = ds.shards[s]!;
     const part = pick(packed, rows);
-    const got = await scatter.run<GetResult>(ref, { op: 'get', shard: ref.key, ids: part, withPayload }, [part.buffer]);
+    const got = await scatter.run<GetResult>(ref, { op: 'get', shard: ref.key, ids: part, withPayload }, transferList(part));
     rows.forEach((row, j) => {
       if (got.found[j] === 1) found(row, got.vectors.slice(j * ds.dim, (j + 1) * ds.dim), got.payloads?.[j]);
     });

@@ -19,6 +19,7 @@ import {
   type SearchResult, type ShardKey, type Task,
 } from './protocol.js';
 import { applyDelete, applyDeleteWhere, applyUpsert, ShardLog, writeImageFile, type Durability } from './shard-log.js';
+import { transientF32, transientU32, transientU8 } from './transient.js';
 
 const { cancel, testHooks } = workerData as { cancel: SharedArrayBuffer; testHooks?: boolean };
 // a growable buffer: this view tracks its length as the host adds slots
@@ -247,8 +248,9 @@ async function scroll(task: Extract<Task, { op: 'scroll' }>): Promise<Reply<Scro
   const { withVector, withPayload } = task;
   // never more room than the shard has points (limit can be 100,001)
   const limit = Math.min(task.limit, order.size);
-  const ids = new Uint32Array(limit * ID_WORDS);
-  const vectors = withVector ? new Float32Array(limit * shard.dim) : undefined;
+  // replies in transient buffers: a big one goes to the host by reference, never through malloc (transient.ts)
+  const ids = transientU32(limit * ID_WORDS);
+  const vectors = withVector ? transientF32(limit * shard.dim) : undefined;
   const payloads = withPayload ? new Array<Uint8Array | undefined>() : undefined;
   let n = 0;
   const filter = task.filter;
@@ -261,8 +263,8 @@ async function scroll(task: Extract<Task, { op: 'scroll' }>): Promise<Reply<Scro
     payloads?.push(point.payload);
     return ++n < limit;
   });
-  const value: ScrollResult = { ids: ids.slice(0, n * ID_WORDS) };
-  if (vectors !== undefined) value.vectors = vectors.slice(0, n * shard.dim);
+  const value: ScrollResult = { ids: ids.subarray(0, n * ID_WORDS) };
+  if (vectors !== undefined) value.vectors = vectors.subarray(0, n * shard.dim);
   if (payloads !== undefined) value.payloads = payloads;
   return { ok: true, value };
 }
@@ -270,9 +272,9 @@ async function scroll(task: Extract<Task, { op: 'scroll' }>): Promise<Reply<Scro
 async function search(task: Extract<Task, { op: 'search' }>): Promise<Reply<SearchResult>> {
   const shard = await readable(task.shard);
   const { n, k } = task;
-  const counts = new Uint32Array(n);
-  const ids = new Uint32Array(n * k * ID_WORDS);
-  const distances = new Float32Array(n * k);
+  const counts = transientU32(n);
+  const ids = transientU32(n * k * ID_WORDS);
+  const distances = transientF32(n * k);
   const payloads = task.withPayload === true ? new Array<Uint8Array | undefined>(n * k) : undefined;
   const paths = task.filter === undefined ? undefined : new Array<FilterPath>(n);
   for (let q = 0; q < n; q++) {
@@ -288,8 +290,8 @@ async function search(task: Extract<Task, { op: 'search' }>): Promise<Reply<Sear
 async function get(task: Extract<Task, { op: 'get' }>): Promise<Reply<GetResult>> {
   const shard = await readable(task.shard);
   const n = task.ids.length / ID_WORDS;
-  const found = new Uint8Array(n);
-  const vectors = new Float32Array(n * shard.dim);
+  const found = transientU8(n);
+  const vectors = transientF32(n * shard.dim);
   const payloads = task.withPayload === true ? new Array<Uint8Array | undefined>(n) : undefined;
   for (let i = 0; i < n; i++) {
     const r = shard.get(task.ids, i);
