@@ -5,22 +5,14 @@
 // (~28 MiB image) in a plain node child, and around a copy of the image's
 // size, which shows the measure sees a copy when there is one.
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { buildDist, runPlain } from './helpers/plain-node.js';
 
 const MiB = 1024 * 1024;
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BOUND = 4 * MiB;
 
 t.test('peak RSS during a checkpoint stays within a few MiB of where it started', async (t) => {
-  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-  execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-  const out = execFileSync(process.execPath, ['dist/scripts/checkpoint-peak.js', '60000'], {
-    cwd: ROOT, encoding: 'utf8', timeout: 300_000,
-    env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS' && k !== 'NODE_V8_COVERAGE')),
-  });
-  const r = JSON.parse(out.trim().split('\n').pop()!) as { imageBytes: number; checkpoint: number; control: number; checkpoints: number };
+  buildDist();
+  const r = runPlain<{ imageBytes: number; checkpoint: number; control: number; checkpoints: number }>('dist/scripts/checkpoint-peak.js', ['60000']);
   t.comment(`image ${(r.imageBytes / MiB).toFixed(1)} MiB; peak RSS rise: checkpoint ${(r.checkpoint / MiB).toFixed(2)} MiB, a copy of the image ${(r.control / MiB).toFixed(2)} MiB`);
   t.ok(r.imageBytes > 20 * MiB, 'the shard is big enough that a copy would show');
   t.ok(r.checkpoints >= 1, 'a checkpoint was written');

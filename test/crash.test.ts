@@ -8,16 +8,14 @@
 // log tails are cut after each kill (a restart loses acknowledged writes).
 // The seeds are printed; rerun a failure with QUIVER_CRASH_SEED=N.
 import t from 'tap';
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { buildDist, plainEnv, ROOT } from './helpers/plain-node.js';
 import { Failures, Model, keyOf, type Version } from '../scripts/crasher/model.js';
 import type { CrashResult } from '../scripts/crasher/run.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MARKER = 'CRASHER_RESULT ';
 const ROUNDS = 20;
 const SEED = process.env.QUIVER_CRASH_SEED === undefined ? Math.floor(Math.random() * 2 ** 32) : Number(process.env.QUIVER_CRASH_SEED);
@@ -32,8 +30,7 @@ interface Run {
 /** node SCRIPT ARGS (the compiled scripts/crasher.ts), under plain node (not tap's loaders or coverage). */
 function crasher(script: string, args: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS' && k !== 'NODE_V8_COVERAGE'));
-    const child = spawn(process.execPath, [script, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script, ...args], { cwd: ROOT, env: plainEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
@@ -102,17 +99,10 @@ t.test('the model accepts exactly what was acknowledged, or an unanswered write'
 });
 
 t.test('the crash test', async (t) => {
-  // the harness and the server it runs are the compiled ones: compile what is
-  // in the tree now, into a directory of this test's own (other tests rebuild
-  // dist/ while they run), beside a link to build/ where the host looks for
-  // the wasm (../../../build from dist/host/core)
-  const out = join(ROOT, 'tmp', `crash-test-${process.pid}`);
-  t.teardown(() => rmSync(out, { recursive: true, force: true }));
-  mkdirSync(out, { recursive: true });
-  symlinkSync(join(ROOT, 'build'), join(out, 'build'));
-  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-  execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', join(out, 'dist')], { cwd: ROOT, stdio: 'inherit' });
-  const script = join(out, 'dist', 'scripts', 'crasher.js');
+  // the harness and the server it runs are the compiled ones: what is in the
+  // tree now (built once per change, never rebuilt under a running child)
+  buildDist();
+  const script = join(ROOT, 'dist', 'scripts', 'crasher.js');
 
   t.test(`${ROUNDS} SIGKILL rounds on a data directory: nothing acknowledged is lost (seed ${SEED})`, async (t) => {
     const run = await crasher(script, ['--rounds', String(ROUNDS), '--seed', String(SEED)]);

@@ -7,11 +7,14 @@
 // the Store leaves behind. Two things are asserted, each against the
 // pre-insert baseline:
 // - malloc's resident share (the `[heap]` mapping plus glibc's thread arenas,
-//   from /proc/self/smaps, polled up to 5 s) is back within 2 MiB. Before the
+//   from /proc/self/smaps, polled up to 5 s) is back within 3 MiB. Before the
 //   transient buffers (host/store/transient.ts) it stayed +5.5 to +5.7 MiB
-//   above (heap +3.8, arenas +1.7 to +1.9): freeing the 25.6 MB insert parts
-//   raised glibc's mmap threshold, and later buffers landed where glibc never
-//   trims. With them: -0.2 to +0.0.
+//   above from a shell (heap +3.8, arenas +1.7 to +1.9): freeing the 25.6 MB
+//   insert parts raised glibc's mmap threshold, and later buffers landed where
+//   glibc never trims. With them: -0.2 to +0.0 from a shell. Under a loaded
+//   test run the same child measured +3.5 and +4.4 (half) before the fix and
+//   +1.2 to +1.9 after, so the bound is 3 MiB: the old code fails the half
+//   case, the fixed code passes with a margin the load cannot eat.
 // - the ArrayBuffer bytes the main thread holds are back exactly. At 5b186a0
 //   (the code the issue was filed against) they stayed +2.9 MiB (half) and
 //   +3.8 MiB (99.8%) above (the packed ids of the insert and the delete,
@@ -23,16 +26,13 @@
 // maps itself, which it gives back on its own schedule), which no bound of
 // 2 MiB can tell from a leak; docs/memory-architecture.md has the numbers.
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { buildDist, runPlain } from './helpers/plain-node.js';
 
 const MiB = 1024 * 1024;
 /** Before the fix the main thread kept 3-4 MiB of buffers (one packed id is 20 bytes). */
 const MAX_BUFFERS = 0.5 * MiB;
-/** The promise after a drop; glibc kept 5.5-5.7 MiB in [heap] and arenas before the transient buffers. */
-const MAX_MALLOC = 2 * MiB;
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** glibc kept 3.5-5.7 MiB in [heap] and arenas before the transient buffers, 1.9 at most after (see above). */
+const MAX_MALLOC = 3 * MiB;
 
 interface Residue {
   base: number;
@@ -46,21 +46,14 @@ interface Residue {
 }
 
 function run(fraction: number): Residue {
-  const out = execFileSync(process.execPath, ['dist/scripts/drop-residue.js', String(fraction), '--warmup', `--bound=${MAX_MALLOC / MiB}`], {
-    cwd: ROOT, encoding: 'utf8', timeout: 120_000,
-    // a plain node: none of tap's loaders, coverage or settings (a child
-    // under tap's environment started 50-70 MiB larger, and its malloc
-    // residue no longer told the old code from the new)
-    env: { PATH: process.env.PATH ?? '' },
-  });
-  return JSON.parse(out.trim().split('\n').pop()!) as Residue;
+  // a plain node: none of tap's loaders, coverage or settings (a child
+  // under tap's environment started 50-70 MiB larger, and its malloc
+  // residue no longer told the old code from the new)
+  return runPlain<Residue>('dist/scripts/drop-residue.js', [String(fraction), '--warmup', `--bound=${MAX_MALLOC / MiB}`], 120_000, { PATH: process.env.PATH ?? '' });
 }
 
-t.before(() => {
-  // the child runs the compiled host: compile what is in the tree now
-  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-  execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-});
+// the child runs the compiled host: what is in the tree now
+t.before(buildDist);
 
 for (const [label, fraction] of [['half', 0.5], ['99.8%', 0.998]] as const) {
   t.test(`insert 100,000 x 128, delete ${label}, compact, drop: malloc and the main thread keep none of it`, async (t) => {

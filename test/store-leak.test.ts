@@ -5,15 +5,12 @@
 // (scripts/store-cycles.ts, built fresh here): under tap's coverage loaders
 // the main heap is large and collected often, which hides the leak.
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { buildDist, runPlain } from './helpers/plain-node.js';
 
 const MiB = 1024 * 1024;
 const CYCLES = 40;
 /** The bug leaked 0.16-0.5 MiB per cycle (the least is under a loaded parent); fixed, the slope measured -0.09 to 0.06. */
 const MAX_SLOPE = 0.12 * MiB;
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 function slope(ys: number[]): number {
   const n = ys.length;
@@ -30,14 +27,8 @@ function slope(ys: number[]): number {
 
 t.test(`${CYCLES} cycles of 5000 x 64 in a plain node process: RSS does not grow per cycle`, async (t) => {
   // the child runs the compiled host: compile what is in the tree now
-  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-  execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-  const out = execFileSync(process.execPath, ['dist/scripts/store-cycles.js', String(CYCLES)], {
-    cwd: ROOT, encoding: 'utf8', timeout: 300_000,
-    // the child must not inherit tap's loaders or its coverage collection
-    env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS' && k !== 'NODE_V8_COVERAGE')),
-  });
-  const { start, end, samples } = JSON.parse(out.trim().split('\n').pop()!) as { start: number; end: number; samples: number[] };
+  buildDist();
+  const { start, end, samples } = runPlain<{ start: number; end: number; samples: number[] }>('dist/scripts/store-cycles.js', [String(CYCLES)]);
   t.equal(samples.length, CYCLES, 'one sample per cycle');
   const perCycle = slope(samples);
   const growth = (end - start) / CYCLES;

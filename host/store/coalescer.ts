@@ -3,6 +3,7 @@ import type { Dataset } from './catalog.js';
 import type { CompiledFilter } from '../filter/compile.js';
 import type { SearchResult, Task } from './protocol.js';
 import { mergeTopK, type ShardRef } from './scatter.js';
+import { transientF32 } from './transient.js';
 
 /** Queries one coalesced search task may carry. */
 const MAX_BATCH_QUERIES = 256;
@@ -59,8 +60,8 @@ export class SearchCoalescer {
   async #flush(batch: Batch): Promise<void> {
     const { ds, k, ef, n, withPayload, filter } = batch;
     try {
-      // one shared copy of the queries serves every shard
-      const shared = new Float32Array(new SharedArrayBuffer(n * ds.dim * 4));
+      // one copy of the queries serves every shard (shared, out of malloc, when big: transient.ts)
+      const shared = transientF32(n * ds.dim);
       let at = 0;
       for (const part of batch.parts) {
         shared.set(part, at);

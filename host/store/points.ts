@@ -9,19 +9,9 @@ import type { CompiledFilter } from '../filter/compile.js';
 import { decodePayload } from '../payload.js';
 import type { Dataset } from './catalog.js';
 import { ID_WORDS, type GetResult, type InsertResult, type ScrollResult, type Task } from './protocol.js';
-import { abortError, mergeScroll, route, type Scatter } from './scatter.js';
-import { transferList, transientF32, transientU32 } from './transient.js';
+import { abortError, mergeScroll, pick, route, type Scatter } from './scatter.js';
+import { transferList, transientF32 } from './transient.js';
 import type { PointRecord, ScrollPage } from './types.js';
-
-/**
- * The packed ids at `rows`, in a transient buffer (host/store/transient.ts):
- * a big one is shared with the worker, never malloc'd, never copied.
- */
-function pick(packed: Uint32Array, rows: number[]): Uint32Array {
-  const out = transientU32(rows.length * ID_WORDS);
-  rows.forEach((row, j) => out.set(packed.subarray(row * ID_WORDS, (row + 1) * ID_WORDS), j * ID_WORDS));
-  return out;
-}
 
 /**
  * Inserts packed ids with their vectors (and encoded payloads) on their

@@ -13,6 +13,7 @@ import { compareIds } from './id-order.js';
 import type { ThreadPool } from './pool.js';
 import { ID_WORDS, type Reply, type ScrollResult, type SearchResult, type ShardKey, type Task } from './protocol.js';
 import { shardOf } from './routing.js';
+import { transientU32 } from './transient.js';
 import type { PointRecord, ScrollPage } from './types.js';
 
 /** A shard as the host addresses it: its key and the thread that owns it. */
@@ -82,9 +83,12 @@ export function route(shards: number, packed: Uint32Array): Map<number, number[]
   return groups;
 }
 
-/** The packed ids at `rows`, as a new buffer that can be transferred. */
+/**
+ * The packed ids at `rows`, in a transient buffer (transient.ts): a big one
+ * is shared with the worker, never malloc'd, never copied.
+ */
 export function pick(packed: Uint32Array, rows: number[]): Uint32Array {
-  const out = new Uint32Array(rows.length * ID_WORDS);
+  const out = transientU32(rows.length * ID_WORDS);
   rows.forEach((row, j) => out.set(packed.subarray(row * ID_WORDS, (row + 1) * ID_WORDS), j * ID_WORDS));
   return out;
 }

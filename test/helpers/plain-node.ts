@@ -1,16 +1,69 @@
-// Children under plain node: scripts that measure memory or run many worker
-// threads run outside tap's loaders (which add ~0.9 s of CPU per worker
-// start and their own allocations) and outside its coverage collection.
+// Children under plain node: scripts that measure memory, run many worker
+// threads or get killed run outside tap's loaders (which add ~0.9 s of CPU
+// per worker start and their own allocations) and its coverage collection,
+// from the compiled tree in dist/.
+//
+// dist/ is built once per change of the sources: by tap's `before` script
+// (build-dist.ts) for a whole run, or by the first test that needs it. A
+// rebuild while another test's child imports dist/ could hand it a file
+// tsc is rewriting, so a build is taken under a lock and skipped when the
+// stamp is newer than every source.
 import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const STAMP = join(ROOT, 'dist', '.build-stamp');
+const LOCK = join(ROOT, 'dist', '.build-lock');
+const SOURCES = ['host', 'bench', 'scripts'];
 
-/** Compiles what is in the tree now into dist/, which the children run. */
+function newest(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+function fresh(): boolean {
+  try {
+    const sources = Math.max(statSync(join(ROOT, 'tsconfig.build.json')).mtimeMs, ...SOURCES.map((d) => newest(join(ROOT, d))));
+    return statSync(STAMP).mtimeMs > sources;
+  } catch {
+    return false;
+  }
+}
+
+const sleep = (ms: number): void => {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+};
+
+/** Compiles what is in the tree now into dist/, unless it already is. */
 export function buildDist(): void {
-  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-  execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+  if (fresh()) return;
+  mkdirSync(join(ROOT, 'dist'), { recursive: true });
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    try {
+      mkdirSync(LOCK);
+      break;
+    } catch {
+      // another test builds: wait for it (a lock older than three minutes is a dead builder's)
+      if (Date.now() > deadline) rmdirSync(LOCK);
+      sleep(200);
+    }
+  }
+  try {
+    if (fresh()) return;
+    const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+    execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+    writeFileSync(STAMP, '');
+  } finally {
+    rmdirSync(LOCK);
+  }
 }
 
 /** The environment without tap's loaders and coverage collection. */
@@ -18,8 +71,8 @@ export function plainEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
   return { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS' && k !== 'NODE_V8_COVERAGE')), ...extra };
 }
 
-/** Runs `dist/<script>` under plain node and parses the last line it prints as JSON. */
-export function runPlain<T>(script: string, args: readonly string[] = [], timeoutMs = 300_000, env: Record<string, string> = {}): T {
-  const out = execFileSync(process.execPath, [script, ...args], { cwd: ROOT, encoding: 'utf8', timeout: timeoutMs, env: plainEnv(env) });
+/** Runs `script` (a path in dist/) under plain node and parses the last line it prints as JSON. */
+export function runPlain<T>(script: string, args: readonly string[] = [], timeoutMs = 300_000, env: NodeJS.ProcessEnv = plainEnv()): T {
+  const out = execFileSync(process.execPath, [script, ...args], { cwd: ROOT, encoding: 'utf8', timeout: timeoutMs, env });
   return JSON.parse(out.trim().split('\n').pop()!) as T;
 }
