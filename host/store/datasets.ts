@@ -7,6 +7,7 @@
  * Catalog's (catalog.ts).
  */
 import { collectGarbage } from '../core/gc.js';
+import { releaseIdleTransients } from './transient.js';
 import type { IndexStats } from '../core/stats.js';
 import { ErrorCode, QuiverError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
@@ -85,6 +86,8 @@ export class Datasets {
     // The dataset's writes left garbage on this thread too (packed ids of
     // every insert and delete, routing rows, the duplicate check), 4-5 MiB
     // for 100,000 x 128 that no GC may collect while the process idles.
+    // the pooled transient buffers too: nothing of the dataset may stay mapped
+    releaseIdleTransients();
     collectGarbage();
     this.#metrics.compaction.reclaimed.inc(committed);
     return committed;

@@ -10,7 +10,7 @@ import { decodePayload } from '../payload.js';
 import type { Dataset } from './catalog.js';
 import { ID_WORDS, type GetResult, type InsertResult, type ScrollResult, type Task } from './protocol.js';
 import { abortError, mergeScroll, pick, route, type Scatter } from './scatter.js';
-import { transferList, transientF32 } from './transient.js';
+import { leases, transferList, transientF32 } from './transient.js';
 import type { PointRecord, ScrollPage } from './types.js';
 
 /**
@@ -22,15 +22,18 @@ export async function insertPoints(
   scatter: Scatter, ds: Dataset, packed: Uint32Array, flat: Float32Array,
   encoded: (Uint8Array | undefined)[] | undefined, cancel: number, signal: AbortSignal | undefined, wait = true,
 ): Promise<number> {
+  // with wait the shards are done with the parts when they answer: lease them (transient.ts)
+  const lease = wait ? leases() : undefined;
   const results = await Promise.allSettled([...route(ds.shards.length, packed)].map(([s, rows]) => {
-    const part = transientF32(rows.length * ds.dim);
+    const part = (lease?.f32 ?? transientF32)(rows.length * ds.dim);
     rows.forEach((row, j) => part.set(flat.subarray(row * ds.dim, (row + 1) * ds.dim), j * ds.dim));
-    const partIds = pick(packed, rows);
+    const partIds = pick(packed, rows, lease?.u32);
     const ref = ds.shards[s]!;
     const task: Task = { op: 'insert', shard: ref.key, ids: partIds, vectors: part, cancel, wait };
     if (encoded !== undefined) task.payloads = rows.map((r) => encoded[r]);
     return scatter.run<InsertResult>(ref, task, transferList(part, partIds));
   }));
+  lease?.release();
   let applied = 0;
   let failure: unknown;
   for (const r of results) {
@@ -47,12 +50,19 @@ export async function insertPoints(
 }
 
 export async function deletePoints(scatter: Scatter, ds: Dataset, packed: Uint32Array, wait = true): Promise<number> {
-  const counts = await Promise.all([...route(ds.shards.length, packed)].map(([s, rows]) => {
+  const lease = wait ? leases() : undefined;
+  const counts = await Promise.allSettled([...route(ds.shards.length, packed)].map(([s, rows]) => {
     const ref = ds.shards[s]!;
-    const part = pick(packed, rows);
+    const part = pick(packed, rows, lease?.u32);
     return scatter.run<number>(ref, { op: 'delete', shard: ref.key, ids: part, wait }, transferList(part));
   }));
-  return counts.reduce((a, b) => a + b, 0);
+  lease?.release();
+  let deleted = 0;
+  for (const c of counts) {
+    if (c.status === 'rejected') throw c.reason;
+    deleted += c.value;
+  }
+  return deleted;
 }
 
 /** Deletes every live point `filter` matches, each shard deciding in its log order; resolves with how many. */

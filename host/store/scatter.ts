@@ -87,8 +87,8 @@ export function route(shards: number, packed: Uint32Array): Map<number, number[]
  * The packed ids at `rows`, in a transient buffer (transient.ts): a big one
  * is shared with the worker, never malloc'd, never copied.
  */
-export function pick(packed: Uint32Array, rows: number[]): Uint32Array {
-  const out = transientU32(rows.length * ID_WORDS);
+export function pick(packed: Uint32Array, rows: number[], u32: (length: number) => Uint32Array = transientU32): Uint32Array {
+  const out = u32(rows.length * ID_WORDS);
   rows.forEach((row, j) => out.set(packed.subarray(row * ID_WORDS, (row + 1) * ID_WORDS), j * ID_WORDS));
   return out;
 }

@@ -6,6 +6,7 @@
  * the directory's lock is let go. Past the timeout the threads are
  * terminated and the report says `forced`.
  */
+import { releaseIdleTransients } from './transient.js';
 import type { EventEmitter } from 'node:events';
 import { removeMetrics } from '../metrics.js';
 import type { StoreBase, StoreParts } from './store-parts.js';
@@ -31,6 +32,8 @@ export async function shutdown(
 /** What a Store that failed to open, or closed, lets go: its metrics, its threads, its directory's lock. */
 export async function releaseStore(base: Pick<StoreBase, 'registry' | 'pool' | 'dir'>): Promise<void> {
   removeMetrics(base.registry);
+  // pooled transient buffers go with the threads (destroy's GC unmaps them)
+  releaseIdleTransients();
   await base.pool.destroy();
   await base.dir?.release();
 }
