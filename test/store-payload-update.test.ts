@@ -3,7 +3,7 @@
 // through the Store on 3 shards over 2 threads, checked against a plain-JS
 // model (retrieve, and filtered count with host/filter/model.ts selecting),
 // after a compaction, and after a SIGKILL of a durable store mid-sequence.
-// The worked cases are read from qdrant/qdrant 1.19.0 (docs/filtering.md,
+// The worked cases are read from qdrant/qdrant 1.19.0 (docs/api.md,
 // "Payload updates").
 import t from 'tap';
 import fc from 'fast-check';

@@ -1,7 +1,7 @@
 /**
  * Payload updates: Qdrant's set_payload (with `key`), overwrite_payload,
  * delete_payload (keys) and clear_payload, by ids or by filter. Semantics
- * read from qdrant/qdrant 1.19.0 (docs/filtering.md, "Payload updates"):
+ * read from qdrant/qdrant 1.19.0 (docs/api.md, "Payload updates"):
  * lib/shard/src/update/payload.rs, lib/segment/src/types.rs (Payload::merge,
  * merge_by_key, remove), lib/segment/src/common/utils.rs (merge_map) and
  * lib/segment/src/json_path/mod.rs (value_set, value_remove).

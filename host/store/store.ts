@@ -203,7 +203,7 @@ export class Store extends EventEmitter {
 
   /**
    * Changes the payloads of the points `select` names ({ ids }, each present, else NOT_FOUND; or { filter }): `update`
-   * is { set, key? }, { overwrite }, { deleteKeys } or { clear: true } (docs/filtering.md). Resolves with how many changed.
+   * is { set, key? }, { overwrite }, { deleteKeys } or { clear: true } (docs/api.md). Resolves with how many changed.
    */
   updatePayload(name: string, select: PointSelection, update: PayloadUpdate, options: WriteOptions = {}): Promise<{ updated: number; acknowledged?: true }> {
     return this.#intake.run(async () => {

@@ -153,7 +153,7 @@ export interface StoreStats {
   durability?: { path: string; fsync: 'always' | 'interval' | 'never'; fsyncs: number; writes: number; records: number; bytes: number; checkpoints: number };
 }
 
-/** What a payload update does to each selected point's payload (Store.updatePayload; Qdrant's semantics, docs/filtering.md). */
+/** What a payload update does to each selected point's payload (Store.updatePayload; Qdrant's semantics, docs/api.md "Payload updates"). */
 export type PayloadUpdate =
   /** Merge these keys into the payload (a null value removes the key), or into the object at path `key`. */
   | { set: Record<string, unknown>; key?: string | null }
