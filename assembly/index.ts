@@ -283,3 +283,9 @@ const LAYOUT_TABLE: StaticArray<f64> = [
 export function layoutEntry(i: u32): f64 {
   return i < <u32>LAYOUT_TABLE.length ? unchecked(LAYOUT_TABLE[i]) : -1;
 }
+
+// ---------------------------------------------------------------------------
+// Payload updates (set / overwrite / delete keys / clear): the host computes
+// the new payload, the core swaps the blob in place (assembly/payload.ts).
+// ---------------------------------------------------------------------------
+export { replacePayloadStaged as replacePayload } from "./payload";

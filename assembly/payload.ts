@@ -17,6 +17,9 @@ import {
   PAYLOAD_CLASS_BASE, PAYLOAD_MIN_SHIFT, SLAB_SHIFT, headerPtr, hget, hset,
 } from "./layout";
 import { runAlloc, runFree, slabsFor, smallAlloc, smallBlockBytes, smallFree, smallInit } from "./arena";
+import { FLAG_UUID, H_IO, IO_ID_HI, IO_ID_LO, IO_KIND, IO_PAYLOAD_LEN, IO_VECTOR, MAX_PAYLOAD_BYTES, ERR_INVALID, ERR_NOT_FOUND, ERR_OUT_OF_MEMORY, NODE_PAYLOAD, NONE, OK } from "./layout";
+import { idmapFind } from "./idmap";
+import { nodePtr } from "./node";
 
 export function payloadInit(): void {
   for (let sc = PAYLOAD_CLASS_BASE; sc < ALL_SMALL_CLASSES; sc++) {
@@ -82,4 +85,25 @@ export function payloadTotal(blob: usize): u32 {
 
 export function livePayloadBytes(): u64 {
   return load<u64>(headerPtr() + H_LIVE_PAYLOAD_BYTES);
+}
+
+// Replaces the payload of the live node of the staged id (io: the id, and
+// IO_PAYLOAD_LEN bytes at IO_VECTOR; 0 = no payload) in place: vector and
+// links untouched. The new blob is allocated before the old one is freed,
+// so out of memory leaves the old payload as it was.
+export function replacePayloadStaged(): i32 {
+  const io = <usize>hget(H_IO);
+  const len = load<u32>(io, IO_PAYLOAD_LEN);
+  if (len > MAX_PAYLOAD_BYTES) return ERR_INVALID;
+  const slot = idmapFind(load<u64>(io, IO_ID_LO), load<u64>(io, IO_ID_HI), load<u32>(io, IO_KIND) & FLAG_UUID);
+  if (slot == NONE) return ERR_NOT_FOUND;
+  const p = nodePtr(slot);
+  let blob: usize = 0;
+  if (len > 0) {
+    blob = payloadStore(io + IO_VECTOR, len);
+    if (blob == 0) return ERR_OUT_OF_MEMORY;
+  }
+  payloadFree(<usize>load<u32>(p, NODE_PAYLOAD));
+  store<u32>(p, <u32>blob, NODE_PAYLOAD);
+  return OK;
 }

@@ -11,7 +11,7 @@ const CORE_EXPORTS: readonly (keyof CoreExports)[] = [
   'memory', 'layoutEntry', 'init', 'attach', 'setEf', 'ioReserve', 'ioTrim', 'ioPtr', 'ioUsed', 'header', 'usedBytes',
   'sealImage', 'verifyImage', 'stats', 'insert', 'remove', 'get', 'search', 'repairRange', 'repairFinish',
   'compactPlan', 'compactDone', 'planEntry', 'exportNodes', 'importNodes', 'importFinish', 'checkIntegrity', 'listIds',
-  'searchFiltered', 'countMatching', 'matches',
+  'searchFiltered', 'countMatching', 'matches', 'replacePayload',
 ];
 
 function table(build: 'release' | 'debug'): number[] {

@@ -82,7 +82,7 @@ const cases: Case[] = [
   { name: 'group_by', method: 'POST', path: '/collections/e/points/query/groups', body: { query: [1, 1, 1, 1], group_by: 'i' }, status: 400, error: /grouped queries .* not supported/ },
   { name: 'order_by in a scroll', method: 'POST', path: '/collections/e/points/scroll', body: { order_by: 'i' }, status: 400, error: /order_by.*not supported/ },
   { name: 'a shard key', method: 'POST', path: '/collections/e/points/query', body: { ...probe, shard_key: 'a' }, status: 400, error: /shard_key.*not supported/ },
-  { name: 'a payload update', method: 'POST', path: '/collections/e/points/payload', body: { payload: { a: 1 }, points: [1] }, status: 400, error: /payload updates .* not supported/ },
+  { name: 'a vector update', method: 'PUT', path: '/collections/e/points/vectors', body: { points: [{ id: 1, vector: [1, 2, 3, 4] }] }, status: 400, error: /vector updates .* not supported/ },
   // ids
   { name: 'a negative id', method: 'PUT', path: '/collections/e/points', body: { points: [{ id: -1, vector: [1, 2, 3, 4] }] }, status: 400, error: /points\[0\]\.id: -1 is not a valid point id/ },
   { name: 'a float id', method: 'PUT', path: '/collections/e/points', body: { points: [{ id: 1.5, vector: [1, 2, 3, 4] }] }, status: 400, error: /1\.5 is not a valid point id/ },

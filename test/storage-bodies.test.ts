@@ -1,6 +1,6 @@
 import t from 'tap';
 import fc from 'fast-check';
-import { encodeUpsert, decodeUpsert, encodeDelete, decodeDelete } from '../host/storage/bodies.js';
+import { encodeUpsert, decodeUpsert, encodeDelete, decodeDelete, encodePayloadUpdate, decodePayloadUpdate, type PayloadUpdateBody } from '../host/storage/bodies.js';
 import { SimFiles } from '../host/storage/sim-files.js';
 import { Wal } from '../host/storage/wal.js';
 import { Op } from '../host/storage/record.js';
@@ -54,4 +54,52 @@ t.test('inconsistent or damaged bodies get coded errors', async (t) => {
   t.throws(() => decodeUpsert(longer), { code: 'QUIVER_ERR_CORRUPT', message: /4 bytes after the last payload/ });
   t.throws(() => decodeDelete(new Uint8Array(3)), { code: 'QUIVER_ERR_CORRUPT' });
   t.throws(() => decodeDelete(new Uint8Array(12)), { code: 'QUIVER_ERR_CORRUPT' });
+});
+
+const payloadUpdateArb: fc.Arbitrary<PayloadUpdateBody> = fc.oneof(
+  fc.record({ count: fc.nat(6), words: fc.integer({ min: 1, max: 5 }), arg: fc.uint8Array({ maxLength: 21 }) }).chain(({ count, words, arg }) =>
+    fc.array(fc.nat({ max: 0xffffffff }), { minLength: count * words, maxLength: count * words })
+      .map((a) => ({ by: 'ids' as const, count, ids: Uint32Array.from(a), arg }))),
+  fc.record({ by: fc.constant('filter' as const), program: fc.uint8Array({ maxLength: 30 }), arg: fc.uint8Array({ maxLength: 21 }) }),
+);
+
+const plain = (b: PayloadUpdateBody): unknown => (b.by === 'ids' ? { ...b, ids: [...b.ids], arg: [...b.arg] } : { ...b, program: [...b.program], arg: [...b.arg] });
+
+t.test('payload update bodies (by ids, by filter) round trip, through the log too', async (t) => {
+  const sim = new SimFiles();
+  const wal = await Wal.open({ dir: '/p', files: sim });
+  const written: PayloadUpdateBody[] = [];
+  await fc.assert(
+    fc.asyncProperty(payloadUpdateArb, async (b) => {
+      const enc = encodePayloadUpdate(b);
+      t.same(plain(decodePayloadUpdate(enc)), plain(b));
+      await wal.append(Op.SET_PAYLOAD, enc);
+      written.push(b);
+    }),
+    { numRuns: 100 },
+  );
+  let i = 0;
+  for await (const r of wal.replay()) {
+    t.equal(r.op, Op.SET_PAYLOAD);
+    t.same(plain(decodePayloadUpdate(r.body)), plain(written[i]!));
+    i++;
+  }
+  t.equal(i, written.length, 'every body replayed');
+  await wal.close();
+});
+
+t.test('damaged payload update bodies get coded errors', async (t) => {
+  for (const b of [
+    { by: 'ids', count: 2, ids: Uint32Array.of(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), arg: Uint8Array.of(7, 7, 7) },
+    { by: 'filter', program: Uint8Array.of(1, 2, 3, 4, 5), arg: Uint8Array.of(9) },
+  ] as PayloadUpdateBody[]) {
+    const good = encodePayloadUpdate(b);
+    for (let cut = 0; cut < good.length; cut++) t.throws(() => decodePayloadUpdate(good.subarray(0, cut)), { code: 'QUIVER_ERR_CORRUPT' }, `${b.by}: cut at ${cut}`);
+    const longer = new Uint8Array(good.length + 1);
+    longer.set(good);
+    t.throws(() => decodePayloadUpdate(longer), { code: 'QUIVER_ERR_CORRUPT' }, `${b.by}: a byte too many`);
+  }
+  const bad = encodePayloadUpdate({ by: 'filter', program: Uint8Array.of(1), arg: new Uint8Array(0) });
+  bad[0] = 2;
+  t.throws(() => decodePayloadUpdate(bad), { code: 'QUIVER_ERR_CORRUPT', message: /selector 2/ });
 });

@@ -40,6 +40,8 @@ export interface CoreExports {
   countMatching(prog: number, len: number): number;
   /** The id staged at io as `remove` takes it: 1, 0, or NOT_FOUND. */
   matches(prog: number, len: number): number;
+  /** The id staged at io gets the IO_PAYLOAD_LEN bytes at IO_VECTOR as its payload (0: none): OK, NOT_FOUND, OUT_OF_MEMORY (unchanged). */
+  replacePayload(): number;
 }
 
 /** The debug build (assembly/debug.ts) adds hooks the arena and kernel tests drive. */

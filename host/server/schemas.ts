@@ -213,3 +213,37 @@ export const searchBatch = {
   required: ['searches'],
   properties: { searches: { type: 'array', items: searchRequest } },
 } as const;
+
+export const setPayload = {
+  type: 'object',
+  required: ['payload'],
+  properties: {
+    payload: { type: 'object' },
+    points: { type: ['array', 'null'], items: pointId },
+    key: { type: ['string', 'null'] },
+    ...common,
+  },
+} as const;
+
+export const deletePayload = {
+  type: 'object',
+  required: ['keys'],
+  properties: {
+    keys: { type: 'array', items: { type: 'string' } },
+    points: { type: ['array', 'null'], items: pointId },
+    ...common,
+  },
+} as const;
+
+/** Qdrant's PointsSelector: `points` or `filter`. */
+export const clearPayload = {
+  type: 'object',
+  properties: { points: { type: ['array', 'null'], items: pointId }, ...common },
+} as const;
+
+/** Each operation is checked by the handler (which names the one at fault). */
+export const batchUpdate = {
+  type: 'object',
+  required: ['operations'],
+  properties: { operations: { type: 'array', items: { type: 'object' } } },
+} as const;

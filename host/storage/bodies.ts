@@ -18,6 +18,16 @@
  *   | count | idWords   | ids: u32 x idWords   |
  *   +-------+-----------+----------------------+
  *
+ * SET_PAYLOAD, OVERWRITE_PAYLOAD, DELETE_PAYLOAD, CLEAR_PAYLOAD (one shape)
+ *   0          4        8         12
+ *   +----------+--------+---------+--------------------------+--------+---------------+
+ *   | selector | count  | idWords | ids u32 x idWords, or    | argLen | arg bytes     |
+ *   | u32 0/1  | u32    | u32     | the filter program [pad] | u32    | (opaque)      |
+ *   +----------+--------+---------+--------------------------+--------+---------------+
+ *   selector 0: by ids (count ids in idWords words); 1: by filter (count =
+ *   the program's bytes, idWords 0), evaluated where the record stands in
+ *   the log. `arg` is the update's argument as the host encodes it.
+ *
  * `ids` is whatever packing of ids into u32 words the host uses (it knows
  * how many words each id takes); only `count` and the word count are checked.
  */
@@ -143,4 +153,42 @@ export function decodePartial(body: Uint8Array): PartialBody {
   if (body.length !== 12) throw bad(`partial body of ${body.length} bytes`);
   const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   return { lsn: view.getUint32(4, true) * 4294967296 + view.getUint32(0, true), applied: view.getUint32(8, true) };
+}
+
+/** A payload update: which points (ids, or a filter program) and the update's argument. */
+export type PayloadUpdateBody =
+  | { by: 'ids'; count: number; ids: Uint32Array; arg: Uint8Array }
+  | { by: 'filter'; program: Uint8Array; arg: Uint8Array };
+
+export function encodePayloadUpdate(b: PayloadUpdateBody): Uint8Array {
+  const sel = b.by === 'ids' ? new Uint8Array(b.ids.buffer, b.ids.byteOffset, b.ids.byteLength) : b.program;
+  const out = new Uint8Array(12 + pad4(sel.length) + 4 + b.arg.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, b.by === 'ids' ? 0 : 1, true);
+  view.setUint32(4, b.by === 'ids' ? b.count : b.program.length, true);
+  view.setUint32(8, b.by === 'ids' ? b.ids.length : 0, true);
+  out.set(sel, 12);
+  const at = 12 + pad4(sel.length);
+  view.setUint32(at, b.arg.length, true);
+  out.set(b.arg, at + 4);
+  return out;
+}
+
+/** Decodes a payload update body; the arrays are copies. */
+export function decodePayloadUpdate(body: Uint8Array): PayloadUpdateBody {
+  if (body.length < 16) throw bad(`payload update body of ${body.length} bytes`);
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  const selector = view.getUint32(0, true);
+  const count = view.getUint32(4, true);
+  const idWords = view.getUint32(8, true);
+  if (selector > 1) throw bad(`payload update selector ${selector}`);
+  const selBytes = selector === 0 ? idWords * 4 : count;
+  if (selector === 1 && idWords !== 0) throw bad(`a payload update by filter with ${idWords} id words`);
+  const at = 12 + pad4(selBytes);
+  if (at + 4 > body.length) throw bad(`payload update body of ${body.length} bytes cannot hold a selector of ${selBytes} bytes`);
+  const argLen = view.getUint32(at, true);
+  if (at + 4 + argLen !== body.length) throw bad(`payload update body of ${body.length} bytes for an argument of ${argLen} bytes`);
+  const arg = body.slice(at + 4);
+  if (selector === 0) return { by: 'ids', count, ids: new Uint32Array(body.slice(12, 12 + selBytes).buffer), arg };
+  return { by: 'filter', program: body.slice(12, 12 + selBytes), arg };
 }

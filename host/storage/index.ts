@@ -14,7 +14,10 @@ export { crc32c } from './crc32c.js';
 export { nodeFiles, type Files, type FileHandle, type OpenFlags } from './files.js';
 export { Op, type LogRecord, MAX_BODY } from './record.js';
 export { Wal, type WalOptions, type WalStats, type WalRecovery, type FsyncPolicy, DEFAULT_SEGMENT_BYTES, DEFAULT_INTERVAL_MS, MAX_GROUP_BYTES } from './wal.js';
-export { encodeUpsert, decodeUpsert, encodeDelete, decodeDelete, encodePartial, decodePartial, type UpsertBody, type DeleteBody, type PartialBody } from './bodies.js';
+export {
+  encodeUpsert, decodeUpsert, encodeDelete, decodeDelete, encodePartial, decodePartial, encodePayloadUpdate, decodePayloadUpdate,
+  type UpsertBody, type DeleteBody, type PartialBody, type PayloadUpdateBody,
+} from './bodies.js';
 export { replaceFile, readWhole, errorCode, ioError, corrupt } from './files.js';
 export { readManifest, writeManifest, type Manifest, type ImageRef } from './manifest.js';
 export { writeCheckpoint, loadCheckpoint, loadCheckpointInto, readImageInto, readImage, type CheckpointOptions, type CheckpointResult, type LoadedImage } from './checkpoint.js';

@@ -6,10 +6,12 @@
  */
 import type { CompactionReport } from '../core/compaction.js';
 import { ErrorCode, type QuiverError } from '../errors.js';
-import type { CompactionOutcome, Trigger } from '../memory/manager.js';
+import type { CompactionOutcome, MemoryManager, Trigger } from '../memory/manager.js';
 import type { Metrics } from '../metrics.js';
 import type { CancelSlots } from './cancel.js';
-import type { Dataset } from './catalog.js';
+import type { Catalog, Dataset } from './catalog.js';
+import type { ThreadPool } from './pool.js';
+import { shardEntries } from './store-stats.js';
 import { abortError, type Scatter } from './scatter.js';
 
 /** Who hears about each compaction: the Store's 'compaction' event, and the memory manager. */
@@ -69,6 +71,20 @@ export class Compactions {
       reclaimed += (await this.shard(ds, shard, trigger)).reclaimedBytes;
     }
     return reclaimed;
+  }
+
+  /**
+   * Store.releaseMemory: compacts every shard that has tombstones or is due
+   * under the policy, then runs a GC in every thread.
+   */
+  async releaseMemory(
+    catalog: Catalog, scatter: Scatter, memory: MemoryManager, pool: ThreadPool,
+  ): Promise<{ reclaimedBytes: number; rssBefore: number; rssAfter: number }> {
+    const rssBefore = process.memoryUsage.rss();
+    const due = (await shardEntries(catalog, scatter)).filter((e) => e.figures.deletedNodes > 0 || memory.isDue(e));
+    const reclaimedBytes = await this.each(due, (name) => catalog.find(name), 'manual');
+    await Promise.all(pool.threadIds.map((t) => pool.run(t, { op: 'gc' })));
+    return { reclaimedBytes, rssBefore, rssAfter: process.memoryUsage.rss() };
   }
 
   /** Every shard of a dataset at once; the report sums theirs. */

@@ -4,7 +4,9 @@
  * the Store before it gets here; ids arrive packed.
  */
 import { QuiverError } from '../errors.js';
-import { unpackId } from '../ids.js';
+import { packIds, unpackId } from '../ids.js';
+import { compileFilter } from '../filter/filter.js';
+import { checkUpdate, type PayloadUpdate, type PointSelection } from './payload-updates.js';
 import type { CompiledFilter } from '../filter/compile.js';
 import { decodePayload } from '../payload.js';
 import type { Dataset } from './catalog.js';
@@ -69,6 +71,35 @@ export async function deletePoints(scatter: Scatter, ds: Dataset, packed: Uint32
 export async function deleteWhere(scatter: Scatter, ds: Dataset, filter: CompiledFilter, wait = true): Promise<number> {
   const counts = await Promise.all(ds.shards.map((ref) => scatter.run<number>(ref, { op: 'deleteWhere', shard: ref.key, filter, wait })));
   return counts.reduce((a, b) => a + b, 0);
+}
+
+/**
+ * A checked payload update on the points `select` names: ids go to their
+ * shards (each shard refuses the whole update when one of its ids is
+ * absent), a filter to every shard. Resolves with how many points changed.
+ */
+export async function updatePayloads(scatter: Scatter, ds: Dataset, select: PointSelection, payloadUpdate: PayloadUpdate, wait = true): Promise<number> {
+  const update = checkUpdate(payloadUpdate);
+  if (select === null || typeof select !== 'object' || (('ids' in select) === ('filter' in select))) {
+    throw new QuiverError('QUIVER_ERR_INVALID_ARGUMENT', 'select must be { ids } or { filter }');
+  }
+  const base = { op: 'updatePayload', kind: update.op, arg: update.arg, wait } as const;
+  let runs: Promise<number>[];
+  if ('filter' in select) {
+    const filter = compileFilter(select.filter, 'select.filter');
+    runs = ds.shards.map((ref) => scatter.run<number>(ref, { ...base, shard: ref.key, filter }));
+  } else {
+    const packed = packIds(select.ids, false);
+    runs = [...route(ds.shards.length, packed)].map(([s, rows]) => {
+      const ref = ds.shards[s]!;
+      const ids = pick(packed, rows);
+      return scatter.run<number>(ref, { ...base, shard: ref.key, ids }, transferList(ids));
+    });
+  }
+  const results = await Promise.allSettled(runs);
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  return results.reduce((a, r) => a + (r as PromiseFulfilledResult<number>).value, 0);
 }
 
 /** Live points, or those `filter` matches, counted exactly. */

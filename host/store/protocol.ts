@@ -31,6 +31,8 @@ export type Task =
   | { op: 'delete'; shard: ShardKey; ids: Uint32Array; wait?: boolean }
   // every live point the filter matches, decided where the record stands in the log
   | { op: 'deleteWhere'; shard: ShardKey; filter: CompiledFilter; wait?: boolean }
+  // a payload update (payload-updates.ts): `kind` is its log op, `arg` its argument; by ids, or by filter (decided in log order)
+  | { op: 'updatePayload'; shard: ShardKey; kind: number; arg: Uint8Array; ids?: Uint32Array; filter?: CompiledFilter; wait?: boolean }
   | { op: 'count'; shard: ShardKey; filter?: CompiledFilter }
   | { op: 'get'; shard: ShardKey; ids: Uint32Array; withPayload?: boolean }
   | { op: 'search'; shard: ShardKey; queries: Float32Array; n: number; k: number; ef: number; withPayload?: boolean; filter?: CompiledFilter }

@@ -20,9 +20,10 @@ import { Shard, type ShardParams } from '../core/shard.js';
 import type { LogFigures } from '../core/stats.js';
 import { ErrorCode, QuiverError } from '../errors.js';
 import {
-  decodeDelete, decodePartial, decodeUpsert, encodeDelete, encodePartial, encodeUpsert, loadCheckpointInto, nodeFiles, Op, Wal,
-  writeCheckpoint, type Files, type FsyncPolicy,
+  decodeDelete, decodePartial, decodePayloadUpdate, decodeUpsert, encodeDelete, encodePartial, encodePayloadUpdate, encodeUpsert, loadCheckpointInto,
+  nodeFiles, Op, Wal, writeCheckpoint, type Files, type FsyncPolicy, type PayloadUpdateBody,
 } from '../storage/index.js';
+import { applyLoggedUpdate, isPayloadOp, type PayloadOp } from './payload-updates.js';
 import { ID_WORDS } from './protocol.js';
 
 export interface Durability {
@@ -183,6 +184,11 @@ export class ShardLog {
     return this.#append(Op.DELETE_WHERE, program);
   }
 
+  /** A payload update by filter is logged with its program, and decided in log order, as a delete by filter is. */
+  logPayloadUpdate(op: PayloadOp, body: PayloadUpdateBody): Promise<number> {
+    return this.#append(op, encodePayloadUpdate(body));
+  }
+
   logPartial(lsn: number, applied: number): Promise<number> {
     return this.#append(Op.PARTIAL, encodePartial({ lsn, applied }));
   }
@@ -290,6 +296,11 @@ async function replay(wal: Wal, shard: Shard, from: number): Promise<{ records: 
       applyDelete(shard, decodeDelete(rec.body).ids);
     } else if (rec.op === Op.DELETE_WHERE) {
       applyDeleteWhere(shard, rec.body);
+    } else if (isPayloadOp(rec.op)) {
+      // a refused update (an id absent, a payload past the limit) is refused again, changing nothing
+      const r = applyLoggedUpdate(shard, rec.op, decodePayloadUpdate(rec.body), partial.get(rec.lsn));
+      if ('error' in r && r.error.code === ErrorCode.MEMORY_LIMIT) throw new QuiverError(ErrorCode.MEMORY_LIMIT, `${wal.dir}: out of WASM memory replaying record ${rec.lsn}`);
+      if ('error' in r && r.error.code !== ErrorCode.NOT_FOUND && r.error.code !== ErrorCode.INVALID_ARGUMENT) throw r.error;
     } else if (rec.op !== Op.PARTIAL) {
       throw new QuiverError(ErrorCode.CORRUPT, `${wal.dir}: record ${rec.lsn} has operation ${rec.op}, which this version does not know`);
     }

@@ -18,16 +18,16 @@ import type { Durable } from './durable.js';
 import type { Intake } from './intake.js';
 import type { ThreadPool } from './pool.js';
 import { compileFilter, compileOptionalFilter, type Filter } from '../filter/filter.js';
-import { countPoints, deletePoints, deleteWhere, getVectors, insertPoints, retrievePoints, scrollPage } from './points.js';
+import { countPoints, deletePoints, deleteWhere, getVectors, insertPoints, retrievePoints, scrollPage, updatePayloads } from './points.js';
 import { ID_WORDS } from './protocol.js';
 import { abortError, type Scatter } from './scatter.js';
 import type { Snapshots } from './snapshots.js';
 import { shutdown } from './shutdown.js';
 import { openStore, wireStore, type StoreBase } from './store-parts.js';
-import { exposition, shardEntries, storeStats } from './store-stats.js';
+import { exposition, storeStats } from './store-stats.js';
 import type {
-  CloseOptions, CloseReport, CountOptions, DatasetInfo, DatasetOptions, PointRecord, ReadOptions, RecoveryReport, ScrollOptions, ScrollPage, SearchOptions,
-  SnapshotInfo, StoreOptions, StoreStats, WriteOptions,
+  CloseOptions, CloseReport, CountOptions, DatasetInfo, DatasetOptions, PayloadUpdate, PointRecord, PointSelection, ReadOptions, RecoveryReport, ScrollOptions,
+  ScrollPage, SearchOptions, SnapshotInfo, StoreOptions, StoreStats, WriteOptions,
 } from './types.js';
 
 export type * from './types.js';
@@ -202,6 +202,18 @@ export class Store extends EventEmitter {
   }
 
   /**
+   * Changes the payloads of the points `select` names ({ ids }, each present, else NOT_FOUND; or { filter }): `update`
+   * is { set, key? }, { overwrite }, { deleteKeys } or { clear: true } (docs/api.md). Resolves with how many changed.
+   */
+  updatePayload(name: string, select: PointSelection, update: PayloadUpdate, options: WriteOptions = {}): Promise<{ updated: number; acknowledged?: true }> {
+    return this.#intake.run(async () => {
+      const wait = waitOption(options?.wait);
+      const updated = await updatePayloads(this.#scatter, await this.#datasets.ready(name), select, update, wait);
+      return wait ? { updated } : { updated, acknowledged: true };
+    });
+  }
+
+  /**
    * Checkpoints every shard of a dataset (or of every dataset): its image
    * at its last write replaces the log before it. Nothing to do in memory.
    */
@@ -339,13 +351,7 @@ export class Store extends EventEmitter {
    * back to the OS now rather than at the next scheduled pass.
    */
   releaseMemory(): Promise<{ reclaimedBytes: number; rssBefore: number; rssAfter: number }> {
-    return this.#intake.run(async () => {
-      const rssBefore = process.memoryUsage.rss();
-      const due = (await shardEntries(this.#catalog, this.#scatter)).filter((e) => e.figures.deletedNodes > 0 || this.#memory.isDue(e));
-      const reclaimedBytes = await this.#compactions.each(due, (name) => this.#catalog.find(name), 'manual');
-      await Promise.all(this.#pool.threadIds.map((t) => this.#pool.run(t, { op: 'gc' })));
-      return { reclaimedBytes, rssBefore, rssAfter: process.memoryUsage.rss() };
-    });
+    return this.#intake.run(() => this.#compactions.releaseMemory(this.#catalog, this.#scatter, this.#memory, this.#pool));
   }
 
   /** Runs the compaction scheduler now (what the background timer does). */

@@ -2,7 +2,7 @@
 import type { Filter } from '../filter/filter.js';
 import type { MetricName } from '../core/abi.js';
 import type { IndexStats } from '../core/stats.js';
-import type { Id } from '../ids.js';
+import type { Id, IdList } from '../ids.js';
 import type { TunerKnobs } from '../options.js';
 import type { CompactionPolicy } from '../memory/policy.js';
 import type { Registry } from '../metrics.js';
@@ -152,3 +152,17 @@ export interface StoreStats {
   /** A durable store: its directory and policy, and its shards' log figures summed (per shard: shardStats[i].log). */
   durability?: { path: string; fsync: 'always' | 'interval' | 'never'; fsyncs: number; writes: number; records: number; bytes: number; checkpoints: number };
 }
+
+/** What a payload update does to each selected point's payload (Store.updatePayload; Qdrant's semantics, docs/api.md "Payload updates"). */
+export type PayloadUpdate =
+  /** Merge these keys into the payload (a null value removes the key), or into the object at path `key`. */
+  | { set: Record<string, unknown>; key?: string | null }
+  /** Replace the whole payload. */
+  | { overwrite: Record<string, unknown> }
+  /** Remove these key paths. */
+  | { deleteKeys: readonly string[] }
+  /** Remove the whole payload. */
+  | { clear: true };
+
+/** Which points a payload update changes: these ids (each must exist), or every point a filter matches. */
+export type PointSelection = { ids: IdList } | { filter: Filter };

@@ -10,7 +10,7 @@ import { compactInSteps, type CompactionReport } from '../core/compaction.js';
 import { collectGarbage } from '../core/gc.js';
 import { Shard, type FilterPath } from '../core/shard.js';
 import { statsOf, type IndexStats } from '../core/stats.js';
-import { QuiverError } from '../errors.js';
+import { ErrorCode, QuiverError } from '../errors.js';
 import { nodeFiles, writeCheckpoint } from '../storage/index.js';
 import { isCancelled } from './cancel.js';
 import { IdOrder } from './id-order.js';
@@ -19,6 +19,7 @@ import {
   type SearchResult, type ShardKey, type Task,
 } from './protocol.js';
 import { applyDelete, applyDeleteWhere, applyUpsert, ShardLog, writeImageFile, type Durability } from './shard-log.js';
+import { applyLoggedUpdate, type PayloadOp } from './payload-updates.js';
 import { transientF32, transientU32, transientU8 } from './transient.js';
 
 const { cancel, testHooks } = workerData as { cancel: SharedArrayBuffer; testHooks?: boolean };
@@ -139,6 +140,32 @@ async function remove(task: Extract<Task, { op: 'delete' | 'deleteWhere' }>): Pr
       afterWrite(task.shard, log);
     }
     return { ok: true, value: deleted } as const;
+  });
+  if (task.wait !== false || logged === undefined) return done;
+  done.catch(() => {});
+  await logged;
+  return { ok: true, value: 0 };
+}
+
+/**
+ * A payload update, logged first (by filter: as its program) and applied in
+ * log order; an out-of-memory stop part-way is followed by a PARTIAL record.
+ */
+async function updatePayload(task: Extract<Task, { op: 'updatePayload' }>): Promise<Reply<number>> {
+  const log = logs.get(task.shard);
+  const body = task.ids !== undefined
+    ? { by: 'ids' as const, count: task.ids.length / ID_WORDS, ids: task.ids, arg: task.arg }
+    : { by: 'filter' as const, program: task.filter!.bytes, arg: task.arg };
+  const logged = log?.logPayloadUpdate(task.kind as PayloadOp, body);
+  const done = exclusive(task.shard, async (): Promise<Reply<number>> => {
+    const lsn = await logged;
+    const r = applyLoggedUpdate(shardFor(task.shard), task.kind, body);
+    if (log !== undefined && lsn !== undefined) {
+      if ('error' in r && r.error.code === ErrorCode.MEMORY_LIMIT) await log.logPartial(lsn, r.error.applied ?? 0);
+      log.applied(lsn);
+      afterWrite(task.shard, log);
+    }
+    return 'error' in r ? fail(r.error.code, r.error.message, r.error.applied) : { ok: true, value: r.updated };
   });
   if (task.wait !== false || logged === undefined) return done;
   done.catch(() => {});
@@ -322,6 +349,8 @@ async function run(task: Task): Promise<Reply<unknown>> {
     case 'delete':
     case 'deleteWhere':
       return remove(task);
+    case 'updatePayload':
+      return updatePayload(task);
     case 'count': {
       const shard = await readable(task.shard);
       return { ok: true, value: task.filter === undefined ? shard.stats().live : shard.countMatching(task.filter) };
