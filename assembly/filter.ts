@@ -268,7 +268,7 @@ function stringIn(list: usize, s: usize, n: u32): bool {
   let p = list + 4;
   for (let i: u32 = 0; i < count; i++) {
     const len = load<u32>(p);
-    if (len == n && bytesEqual(p + 4, s, n)) return true;
+    if (len == n && shortEqual(p + 4, s, n)) return true;
     p += 4 + <usize>len;
   }
   return false;
@@ -494,7 +494,12 @@ function evalNode(p: usize, nPtr: usize, v: usize, end: usize): i32 {
 // 0 when it does not (a tombstone never does), ERR_CORRUPT for a payload
 // that is not QPB.
 export function filterSlot(prog: usize, slot: u32): i32 {
-  const p = nodePtr(slot);
+  return filterAt(prog, nodePtr(slot));
+}
+
+// filterSlot on the node record at `p` (the scan has it already).
+// @ts-ignore: decorator
+@inline export function filterAt(prog: usize, p: usize): i32 {
   if (isDeleted(metaOf(p))) return 0;
   const blob = <usize>load<u32>(p, NODE_PAYLOAD);
   const v: usize = blob == 0 ? 0 : payloadBytesPtr(blob);

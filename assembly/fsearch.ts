@@ -35,7 +35,7 @@ import { distance } from "./distance";
 import { countAt, isDeleted, linksAt, metaOf, nodePtr, slotPtr, vectorOf } from "./node";
 import { descend, ensureScratch, nextGen, seen, stagedVectorOk, visit, writeResults } from "./hnsw";
 import { drainAscending, entryDist, entrySlot, heapPop, heapPush } from "./heap";
-import { filterCheck, filterRoot, filterSlot } from "./filter";
+import { filterAt, filterCheck, filterRoot, filterSlot } from "./filter";
 import { idmapFind } from "./idmap";
 
 // @ts-ignore: decorator
@@ -44,6 +44,8 @@ import { idmapFind } from "./idmap";
 @inline const FGEN_MAX: u32 = 0x7fff;
 // @ts-ignore: decorator
 @inline const AHEAD: u32 = 8;
+// @ts-ignore: decorator
+@inline const ROUNDS: u32 = 4;
 
 // ---------------------------------------------------------------- cache --
 
@@ -86,18 +88,32 @@ function nextFilterGen(): u32 {
 // -------------------------------------------------------------- planner --
 
 // Matching live points, estimated from up to SAMPLE evenly spread slots
-// (exact when the shard has at most SAMPLE slots); negative on error.
-function estimate(prog: usize, cache: usize, gen: u32): i32 {
+// (exact when the shard has at most SAMPLE slots); negative on error. The
+// slots are taken in ROUNDS interleaved rounds, and sampling stops after a
+// round once the share seen is more than three standard errors above
+// `decided` (the largest selectivity a threshold compares it with): a
+// filter most points match then costs SAMPLE / ROUNDS evaluations, not
+// SAMPLE, each a cache miss in a large shard.
+function estimate(prog: usize, cache: usize, gen: u32, decided: f64): i32 {
   const slots = hget(H_SLOTS);
-  const step = slots <= SAMPLE ? 1 : slots / SAMPLE;
+  const step: u32 = slots <= SAMPLE ? 1 : slots / SAMPLE;
+  const rounds: u32 = step >= ROUNDS ? ROUNDS : 1;
+  const stride = step * rounds;
   let live: u32 = 0;
   let hits: u32 = 0;
-  for (let s: u32 = step >> 1; s < slots; s += step) {
-    if (isDeleted(metaOf(nodePtr(s)))) continue;
-    live++;
-    const r = matchCached(prog, cache, gen, s);
-    if (r < 0) return r;
-    hits += <u32>r;
+  for (let round: u32 = 0; round < rounds; round++) {
+    // round r takes the slots at (r + 1/2) step + i * rounds * step
+    for (let s: u32 = (step >> 1) + round * step; s < slots; s += stride) {
+      if (isDeleted(metaOf(nodePtr(s)))) continue;
+      live++;
+      const r = matchCached(prog, cache, gen, s);
+      if (r < 0) return r;
+      hits += <u32>r;
+    }
+    if (live > 0 && round + 1 < rounds) {
+      const p = <f64>hits / <f64>live;
+      if (p - 3 * Math.sqrt(p * (1 - p) / <f64>live) > decided) break;
+    }
   }
   if (live == 0) return 0;
   return <i32>Math.round(<f64>hits * <f64>hget(H_LIVE) / <f64>live);
@@ -106,8 +122,10 @@ function estimate(prog: usize, cache: usize, gen: u32): i32 {
 // ---------------------------------------------------------------- exact --
 
 // k nearest matching live points by a scan; RES (a max-heap) gets them.
-// Returns how many, or a negative status.
-function exactScan(metric: u32, q: usize, k: u32, prog: usize, cache: usize, gen: u32): i32 {
+// Returns how many, or a negative status. The scan evaluates every slot
+// itself, without the cache: a cached result saves less than reading and
+// writing the cache costs here.
+function exactScan(metric: u32, q: usize, k: u32, prog: usize): i32 {
   const dim = hget(H_DIM);
   const slots = hget(H_SLOTS);
   const res = <usize>hget(H_RES);
@@ -117,6 +135,7 @@ function exactScan(metric: u32, q: usize, k: u32, prog: usize, cache: usize, gen
   const magic = load<u64>(h + H_DIV_MAGIC);
   const perSlab = load<u32>(h + H_PER_SLAB);
   const stride = <usize>load<u32>(h + H_STRIDE);
+  const vecOff = <usize>load<u32>(h + H_VEC_OFF);
   for (let s: u32 = 0; s < slots; s++) {
     // WASM has no prefetch: touch the record AHEAD slots on and the payload
     // of the one AHEAD / 2 on (its record was touched before), so their
@@ -126,10 +145,11 @@ function exactScan(metric: u32, q: usize, k: u32, prog: usize, cache: usize, gen
       const blob = <usize>load<u32>(slotPtr(s + (AHEAD >> 1), dir, magic, perSlab, stride), NODE_PAYLOAD);
       if (blob != 0) load<u32>(blob);
     }
-    const r = matchCached(prog, cache, gen, s);
-    if (r < 0) return r;
+    const p = slotPtr(s, dir, magic, perSlab, stride);
+    const r = filterAt(prog, p);
     if (r == 0) continue;
-    const d = distance(metric, q, vectorOf(nodePtr(s)), dim);
+    if (r < 0) return r;
+    const d = distance(metric, q, p + vecOff, dim);
     if (nr < k) nr = heapPush(res, nr, d, s, true);
     else if (d < entryDist(res, 0)) {
       nr = heapPop(res, nr, true);
@@ -309,10 +329,10 @@ export function searchFiltered(
   hset(H_FPATH, PATH_EXACT);
   hset(H_FEST, 0);
   if (live == 0) return 0;
-  const est = estimate(root, cache, <u32>fgen);
+  const threshold = max<f64>(<f64>exactBelow, exactFraction * <f64>live);
+  const est = estimate(root, cache, <u32>fgen, max<f64>(threshold / <f64>live, twoHopBelow));
   if (est < 0) return est;
   hset(H_FEST, <u32>est);
-  const threshold = max<f64>(<f64>exactBelow, exactFraction * <f64>live);
   let nr: i32 = 0;
   if (<f64>est >= threshold) {
     hset(H_FPATH, PATH_GRAPH);
@@ -330,7 +350,7 @@ export function searchFiltered(
     if (<u32>nr < k) hset(H_FPATH, PATH_GRAPH_EXACT);
   }
   if (hget(H_FPATH) != PATH_GRAPH) {
-    nr = exactScan(metric, q, k, root, cache, <u32>fgen);
+    nr = exactScan(metric, q, k, root);
     if (nr < 0) return nr;
   }
   const sel = <usize>hget(H_SEL);
