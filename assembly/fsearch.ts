@@ -1,28 +1,36 @@
 // Filtered search: a planner per query, an exact scan of the matching set,
-// and a filtered graph walk that expands through non-matching neighbours.
+// and two filtered graph walks (plain, and two-hop through non-matching
+// neighbours).
 //
 //   FILTER CACHE  u16 per slot (H_FCACHE, H_FCACHE_CAP entries), one run:
 //                 (gen << 1) | matched, valid when gen == H_FGEN
 //
 // A fresh generation per query makes every payload evaluated at most once
-// per query (sample, walk and fallback share it), without clearing the
-// array (it is cleared when the 15-bit generation wraps).
+// per query by the sample and the walks, without clearing the array (it is
+// cleared when the 15-bit generation wraps). The exact scan does not use it.
 //
-// The planner: evaluate the filter on up to SAMPLE live slots spread evenly
-// over the slot range (deterministic: the same shard and filter give the
-// same plan) and scale to the live count. Below
-// max(exactBelow, exactFraction * live) matching points, the exact path
-// scores every matching live point (a filter evaluation per live point, a
-// distance per matching one; exact by construction). Above it the graph
-// walk runs; when it finds fewer than k results, the exact path runs after
-// it ("graph+exact"), so a sample that overestimated never loses results.
+// The planner (docs/filtering.md, "Planner"): evaluate the filter on up to
+// SAMPLE live slots spread evenly over the slot range (deterministic: the
+// same shard and filter give the same plan) and scale to the live count.
+// Below max(exactBelow, exactFraction * live) matching points, the exact
+// path scores every matching live point (a filter evaluation per live
+// point, a distance per matching one; exact by construction). Above it a
+// graph walk runs; when it finds fewer than k results, the exact path runs
+// after it ("graph+exact"), so a sample that overestimated never loses
+// results. The walk is the plain one when the estimated selectivity is at
+// least twoHopBelow, else the two-hop one:
 //
-// The graph walk is HNSW's level-0 beam search where only matching nodes
-// are results and candidates, and a neighbour that does not match (or is a
-// tombstone) is a bridge: its own neighbours are examined (ACORN's two-hop
-// expansion), so the walk stays connected when most nodes fail the filter.
-// Bridges are not marked visited, so another candidate can still expand
-// through them; their filter result is cached.
+// - plain (plainLayer): hnswlib's filtered search. Every neighbour enters
+//   the beam as in an unfiltered search; only matching live nodes are
+//   results, and the walk runs until it holds ef of them, so its cost grows
+//   as ef / selectivity.
+// - two-hop (filteredLayer): only matching nodes are results and
+//   candidates; a neighbour that does not match (or is a tombstone) is a
+//   bridge whose own neighbours are examined (ACORN's two-hop expansion), so
+//   the walk computes distances only for matches but evaluates the filter
+//   on up to M0 x M0 nodes per expansion. Bridges are not marked visited,
+//   so another candidate can still expand through them; their filter
+//   result is cached.
 
 import {
   CLASS_SCRATCH, ERR_INVALID, ERR_NOT_FOUND, ERR_OUT_OF_MEMORY, FLAG_UUID, IO_ID_HI, IO_ID_LO, IO_KIND, NONE, SLAB_SHIFT, H_DIM, H_ENTRY, H_FCACHE, H_FCACHE_CAP, H_FEST, H_FGEN,
@@ -311,7 +319,7 @@ function begin(prog: usize, len: u32): i32 {
 // k nearest live points to the query staged at io + IO_VECTOR that satisfy
 // the program at [prog, prog + len), nearest first, to `out` as RESULT
 // records. Returns the count; H_FPATH gets the path taken, H_FEST the
-// planner's estimate. exactBelow / exactFraction: see the planner above.
+// planner's estimate. exactBelow, exactFraction, twoHopBelow: see the planner above.
 export function searchFiltered(
   k: u32, ef: u32, out: usize, prog: usize, len: u32, exactBelow: u32, exactFraction: f64, twoHopBelow: f64,
 ): i32 {

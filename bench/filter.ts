@@ -5,9 +5,8 @@
  *
  * n x 128 clustered vectors (M 16, efConstruction 200, one thread), the
  * queries drawn from the same clusters (--ood-queries: from 100 other
- * centres, far from every point, where even an unfiltered search at ef 64
- * has recall@10 ~0.45 on both engines: that measures the data, not the
- * filter), with
+ * centres, far from every point, where a walk that every point passes has
+ * recall@10 0.45 at ef 64: that measures the data, not the filter), with
  * generated payloads: `kind` a keyword with a Zipf distribution over 1,000
  * values, `n` an integer uniform in [0, 1e6), `tags` an array of 1 to 3 of
  * 100 keywords. For each selectivity bucket (50%, 10%, 1%, 0.1%) and each
