@@ -199,6 +199,12 @@ import { payloadBytesPtr, payloadLen } from "./payload";
 
 // The end of the value at `v`, or 0 when it runs past `end` or is not QPB.
 function valueEnd(v: usize, end: usize): usize {
+  return valueEndAt(v, end);
+}
+
+// valueEnd, inlined where a member list is scanned.
+// @ts-ignore: decorator
+@inline function valueEndAt(v: usize, end: usize): usize {
   if (!fits(v, 1, end)) return 0;
   const tag = <u32>load<u8>(v);
   if (tag <= T_TRUE) return v + 1;
@@ -219,6 +225,20 @@ function valueEnd(v: usize, end: usize): usize {
 // @ts-ignore: decorator
 @inline function bytesEqual(a: usize, b: usize, n: u32): bool {
   return memory.compare(a, b, n) == 0;
+}
+
+// bytesEqual for short runs (keys): words, then bytes, no call.
+// @ts-ignore: decorator
+@inline function shortEqual(a: usize, b: usize, n: u32): bool {
+  let i: usize = 0;
+  const n4 = <usize>(n & ~3);
+  for (; i < n4; i += 4) {
+    if (load<u32>(a + i) != load<u32>(b + i)) return false;
+  }
+  for (; i < <usize>n; i++) {
+    if (load<u8>(a + i) != load<u8>(b + i)) return false;
+  }
+  return true;
 }
 
 // True when the n bytes at `needle` occur in the m bytes at `hay`.
@@ -248,7 +268,7 @@ function stringIn(list: usize, s: usize, n: u32): bool {
   let p = list + 4;
   for (let i: u32 = 0; i < count; i++) {
     const len = load<u32>(p);
-    if (len == n && bytesEqual(p + 4, s, n)) return true;
+    if (len == n && shortEqual(p + 4, s, n)) return true;
     p += 4 + <usize>len;
   }
   return false;
@@ -367,13 +387,40 @@ function walk(op: u32, flags: u32, s: usize, n: u32, m: usize, v: usize, end: us
   return acc;
 }
 
-function leaf(op: u32, flags: u32, node: usize, v: usize, end: usize): i32 {
+// walk() for the commonest path, one KEY step (a top-level member): no
+// recursion, no call per member. `v` is a whole payload [v, end).
+// @ts-ignore: decorator
+@inline function memberLeaf(op: u32, flags: u32, s: usize, m: usize, v: usize, end: usize): i32 {
+  if (<u32>load<u8>(v) != T_OBJECT) return R_NONE;
+  const klen = load<u32>(s, 1);
+  const key = s + 5;
+  const count = load<u32>(v, V_COUNT);
+  let p = v + V_ITEMS;
+  for (let i: u32 = 0; i < count; i++) {
+    if (!fits(p, 4, end)) return ERR_CORRUPT;
+    const kl = load<u32>(p);
+    if (!fits(p + 4, <u64>kl, end)) return ERR_CORRUPT;
+    const val = p + 4 + kl;
+    const ve = valueEndAt(val, end);
+    if (ve == 0) return ERR_CORRUPT;
+    if (kl == klen && shortEqual(p + 4, key, kl)) return leafValue(op, flags, m, val, ve);
+    p = ve;
+  }
+  return R_NONE;
+}
+
+// @ts-ignore: decorator
+@inline function leaf(op: u32, flags: u32, node: usize, v: usize, end: usize): i32 {
   const m = node + <usize>load<u32>(node, LEAF_MATCHER);
   let r: i32;
   if (v == 0) r = R_NONE; // no payload: no value anywhere
   else {
-    if (valueEnd(v, end) != end) return ERR_CORRUPT;
-    r = walk(op, flags, node + LEAF_PATH, load<u32>(node, LEAF_STEPS), m, v, end);
+    if (valueEndAt(v, end) != end) return ERR_CORRUPT;
+    const steps = load<u32>(node, LEAF_STEPS);
+    const path = node + LEAF_PATH;
+    r = steps == 1 && <u32>load<u8>(path) == STEP_KEY
+      ? memberLeaf(op, flags, path, m, v, end)
+      : walk(op, flags, path, steps, m, v, end);
   }
   if (r < 0) return r;
   if (op == OP_VALUES_COUNT && r == R_NONE) return inBounds(0, m) ? 1 : 0;
@@ -447,12 +494,41 @@ function evalNode(p: usize, nPtr: usize, v: usize, end: usize): i32 {
 // 0 when it does not (a tombstone never does), ERR_CORRUPT for a payload
 // that is not QPB.
 export function filterSlot(prog: usize, slot: u32): i32 {
-  const p = nodePtr(slot);
+  return filterAt(prog, nodePtr(slot));
+}
+
+// filterSlot on the node record at `p` (the scan has it already).
+// @ts-ignore: decorator
+@inline export function filterAt(prog: usize, p: usize): i32 {
   if (isDeleted(metaOf(p))) return 0;
   const blob = <usize>load<u32>(p, NODE_PAYLOAD);
   const v: usize = blob == 0 ? 0 : payloadBytesPtr(blob);
   const end: usize = blob == 0 ? 0 : v + payloadLen(blob);
+  // a leaf root (the common one-condition filter, see filterRoot) skips evalNode
+  const op = <u32>load<u8>(prog, NODE_OP);
+  if (op >= OP_KEYWORD) return leaf(op, <u32>load<u8>(prog, NODE_FLAGS), prog, v, end);
   return evalNode(prog, p, v, end);
+}
+
+// The node a checked program reduces to: an AND, OR or ATLEAST 1 of one
+// child is that child (the host wraps every filter in one; `must: [c]` is
+// c), so a one-condition filter is evaluated as its leaf.
+export function filterRoot(prog: usize): usize {
+  let p = prog;
+  for (let depth: u32 = 0; depth <= MAX_FILTER_DEPTH; depth++) {
+    const op = <u32>load<u8>(p, NODE_OP);
+    if (op != OP_AND && op != OP_OR && op != OP_ATLEAST) return p;
+    let child = p + NODE_BODY;
+    if (op == OP_ATLEAST) {
+      if (load<u32>(child) != 1) return p;
+      child += 4;
+    }
+    const stop = p + <usize>load<u32>(p, NODE_SIZE);
+    // exactly one child
+    if (child >= stop || child + <usize>load<u32>(child, NODE_SIZE) != stop) return p;
+    p = child;
+  }
+  return p;
 }
 
 // ---------------------------------------------------------------- check --

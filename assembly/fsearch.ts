@@ -1,46 +1,59 @@
 // Filtered search: a planner per query, an exact scan of the matching set,
-// and a filtered graph walk that expands through non-matching neighbours.
+// and two filtered graph walks (plain, and two-hop through non-matching
+// neighbours).
 //
 //   FILTER CACHE  u16 per slot (H_FCACHE, H_FCACHE_CAP entries), one run:
 //                 (gen << 1) | matched, valid when gen == H_FGEN
 //
 // A fresh generation per query makes every payload evaluated at most once
-// per query (sample, walk and fallback share it), without clearing the
-// array (it is cleared when the 15-bit generation wraps).
+// per query by the sample and the walks, without clearing the array (it is
+// cleared when the 15-bit generation wraps). The exact scan does not use it.
 //
-// The planner: evaluate the filter on up to SAMPLE live slots spread evenly
-// over the slot range (deterministic: the same shard and filter give the
-// same plan) and scale to the live count. Below
-// max(exactBelow, exactFraction * live) matching points, the exact path
-// scores every matching live point (a filter evaluation per live point, a
-// distance per matching one; exact by construction). Above it the graph
-// walk runs; when it finds fewer than k results, the exact path runs after
-// it ("graph+exact"), so a sample that overestimated never loses results.
+// The planner (docs/filtering.md, "Planner"): evaluate the filter on up to
+// SAMPLE live slots spread evenly over the slot range (deterministic: the
+// same shard and filter give the same plan) and scale to the live count.
+// Below max(exactBelow, exactFraction * live) matching points, the exact
+// path scores every matching live point (a filter evaluation per live
+// point, a distance per matching one; exact by construction). Above it a
+// graph walk runs; when it finds fewer than k results, the exact path runs
+// after it ("graph+exact"), so a sample that overestimated never loses
+// results. The walk is the plain one when the estimated selectivity is at
+// least twoHopBelow, else the two-hop one:
 //
-// The graph walk is HNSW's level-0 beam search where only matching nodes
-// are results and candidates, and a neighbour that does not match (or is a
-// tombstone) is a bridge: its own neighbours are examined (ACORN's two-hop
-// expansion), so the walk stays connected when most nodes fail the filter.
-// Bridges are not marked visited, so another candidate can still expand
-// through them; their filter result is cached.
+// - plain (plainLayer): hnswlib's filtered search. Every neighbour enters
+//   the beam as in an unfiltered search; only matching live nodes are
+//   results, and the walk runs until it holds ef of them, so its cost grows
+//   as ef / selectivity.
+// - two-hop (filteredLayer): only matching nodes are results and
+//   candidates; a neighbour that does not match (or is a tombstone) is a
+//   bridge whose own neighbours are examined (ACORN's two-hop expansion), so
+//   the walk computes distances only for matches but evaluates the filter
+//   on up to M0 x M0 nodes per expansion. Bridges are not marked visited,
+//   so another candidate can still expand through them; their filter
+//   result is cached.
 
 import {
   CLASS_SCRATCH, ERR_INVALID, ERR_NOT_FOUND, ERR_OUT_OF_MEMORY, FLAG_UUID, IO_ID_HI, IO_ID_LO, IO_KIND, NONE, SLAB_SHIFT, H_DIM, H_ENTRY, H_FCACHE, H_FCACHE_CAP, H_FEST, H_FGEN,
   H_FPATH, H_IO, H_LIVE, H_METRIC, H_SLOTS, H_VISITED, H_RES, H_CAND, H_CAND_CAP, H_SEL, IO_VECTOR,
   METRIC_IP, METRIC_L2, PATH_EXACT, PATH_GRAPH, PATH_GRAPH_EXACT, TAG_SHIFT, hget, hset, u32At,
+  H_NODE_DIR, H_DIV_MAGIC, H_PER_SLAB, H_STRIDE, H_VEC_OFF, NODE_PAYLOAD, headerPtr,
 } from "./layout";
 import { runAlloc, runFree, slabsFor } from "./arena";
 import { distance } from "./distance";
-import { countAt, isDeleted, linksAt, metaOf, nodePtr, vectorOf } from "./node";
+import { countAt, isDeleted, linksAt, metaOf, nodePtr, slotPtr, vectorOf } from "./node";
 import { descend, ensureScratch, nextGen, seen, stagedVectorOk, visit, writeResults } from "./hnsw";
 import { drainAscending, entryDist, entrySlot, heapPop, heapPush } from "./heap";
-import { filterCheck, filterSlot } from "./filter";
+import { filterAt, filterCheck, filterRoot, filterSlot } from "./filter";
 import { idmapFind } from "./idmap";
 
 // @ts-ignore: decorator
 @inline const SAMPLE: u32 = 256;
 // @ts-ignore: decorator
 @inline const FGEN_MAX: u32 = 0x7fff;
+// @ts-ignore: decorator
+@inline const AHEAD: u32 = 8;
+// @ts-ignore: decorator
+@inline const ROUNDS: u32 = 4;
 
 // ---------------------------------------------------------------- cache --
 
@@ -83,18 +96,32 @@ function nextFilterGen(): u32 {
 // -------------------------------------------------------------- planner --
 
 // Matching live points, estimated from up to SAMPLE evenly spread slots
-// (exact when the shard has at most SAMPLE slots); negative on error.
-function estimate(prog: usize, cache: usize, gen: u32): i32 {
+// (exact when the shard has at most SAMPLE slots); negative on error. The
+// slots are taken in ROUNDS interleaved rounds, and sampling stops after a
+// round once the share seen is more than three standard errors above
+// `decided` (the largest selectivity a threshold compares it with): a
+// filter most points match then costs SAMPLE / ROUNDS evaluations, not
+// SAMPLE, each a cache miss in a large shard.
+function estimate(prog: usize, cache: usize, gen: u32, decided: f64): i32 {
   const slots = hget(H_SLOTS);
-  const step = slots <= SAMPLE ? 1 : slots / SAMPLE;
+  const step: u32 = slots <= SAMPLE ? 1 : slots / SAMPLE;
+  const rounds: u32 = step >= ROUNDS ? ROUNDS : 1;
+  const stride = step * rounds;
   let live: u32 = 0;
   let hits: u32 = 0;
-  for (let s: u32 = step >> 1; s < slots; s += step) {
-    if (isDeleted(metaOf(nodePtr(s)))) continue;
-    live++;
-    const r = matchCached(prog, cache, gen, s);
-    if (r < 0) return r;
-    hits += <u32>r;
+  for (let round: u32 = 0; round < rounds; round++) {
+    // round r takes the slots at (r + 1/2) step + i * rounds * step
+    for (let s: u32 = (step >> 1) + round * step; s < slots; s += stride) {
+      if (isDeleted(metaOf(nodePtr(s)))) continue;
+      live++;
+      const r = matchCached(prog, cache, gen, s);
+      if (r < 0) return r;
+      hits += <u32>r;
+    }
+    if (live > 0 && round + 1 < rounds) {
+      const p = <f64>hits / <f64>live;
+      if (p - 3 * Math.sqrt(p * (1 - p) / <f64>live) > decided) break;
+    }
   }
   if (live == 0) return 0;
   return <i32>Math.round(<f64>hits * <f64>hget(H_LIVE) / <f64>live);
@@ -103,17 +130,34 @@ function estimate(prog: usize, cache: usize, gen: u32): i32 {
 // ---------------------------------------------------------------- exact --
 
 // k nearest matching live points by a scan; RES (a max-heap) gets them.
-// Returns how many, or a negative status.
-function exactScan(metric: u32, q: usize, k: u32, prog: usize, cache: usize, gen: u32): i32 {
+// Returns how many, or a negative status. The scan evaluates every slot
+// itself, without the cache: a cached result saves less than reading and
+// writing the cache costs here.
+function exactScan(metric: u32, q: usize, k: u32, prog: usize): i32 {
   const dim = hget(H_DIM);
   const slots = hget(H_SLOTS);
   const res = <usize>hget(H_RES);
   let nr: u32 = 0;
+  const h = headerPtr();
+  const dir = <usize>load<u32>(h + H_NODE_DIR);
+  const magic = load<u64>(h + H_DIV_MAGIC);
+  const perSlab = load<u32>(h + H_PER_SLAB);
+  const stride = <usize>load<u32>(h + H_STRIDE);
+  const vecOff = <usize>load<u32>(h + H_VEC_OFF);
   for (let s: u32 = 0; s < slots; s++) {
-    const r = matchCached(prog, cache, gen, s);
-    if (r < 0) return r;
+    // WASM has no prefetch: touch the record AHEAD slots on and the payload
+    // of the one AHEAD / 2 on (its record was touched before), so their
+    // misses overlap the evaluation of this one
+    if (s + AHEAD < slots) {
+      load<u32>(slotPtr(s + AHEAD, dir, magic, perSlab, stride), NODE_PAYLOAD);
+      const blob = <usize>load<u32>(slotPtr(s + (AHEAD >> 1), dir, magic, perSlab, stride), NODE_PAYLOAD);
+      if (blob != 0) load<u32>(blob);
+    }
+    const p = slotPtr(s, dir, magic, perSlab, stride);
+    const r = filterAt(prog, p);
     if (r == 0) continue;
-    const d = distance(metric, q, vectorOf(nodePtr(s)), dim);
+    if (r < 0) return r;
+    const d = distance(metric, q, p + vecOff, dim);
     if (nr < k) nr = heapPush(res, nr, d, s, true);
     else if (d < entryDist(res, 0)) {
       nr = heapPop(res, nr, true);
@@ -186,6 +230,75 @@ function exactScan(metric: u32, q: usize, k: u32, prog: usize, cache: usize, gen
   return <i32>nr;
 }
 
+// The plain filtered walk of level 0 (hnswlib's filtered search): every
+// neighbour enters the beam as in an unfiltered search, only matching live
+// nodes enter RES, and the walk stops only once RES holds ef of them, so
+// the beam widens by itself to about ef / selectivity nodes. The filter is
+// evaluated only for a node that would enter RES (nearer than its worst),
+// so most visited nodes cost a distance and no evaluation. Returns how many
+// RES holds, or a negative status.
+// @ts-ignore: decorator
+@inline function plainLayer(metric: u32, q: usize, ep: u32, ef: u32, prog: usize, cache: usize, fgen: u32): i32 {
+  const dim = hget(H_DIM);
+  const visited = <usize>hget(H_VISITED);
+  const res = <usize>hget(H_RES);
+  const cand = <usize>hget(H_CAND);
+  const candCap = hget(H_CAND_CAP);
+  const gen = nextGen();
+  let nc: u32 = 0;
+  let nr: u32 = 0;
+  const root = hget(H_ENTRY);
+  for (let i = 0; i < 2; i++) {
+    const s = i == 0 ? ep : root;
+    if (!visit(visited, s, gen)) continue;
+    const d = distance(metric, q, vectorOf(nodePtr(s)), dim);
+    nc = heapPush(cand, nc, d, s, false);
+    const r = matchCached(prog, cache, fgen, s);
+    if (r < 0) return r;
+    if (r == 1) nr = heapPush(res, nr, d, s, true);
+  }
+  const h = headerPtr();
+  const dir = <usize>load<u32>(h + H_NODE_DIR);
+  const magic = load<u64>(h + H_DIV_MAGIC);
+  const perSlab = load<u32>(h + H_PER_SLAB);
+  const stride = <usize>load<u32>(h + H_STRIDE);
+  const vecOff = <usize>load<u32>(h + H_VEC_OFF);
+  while (nc > 0) {
+    if (nr >= ef && entryDist(cand, 0) > entryDist(res, 0)) break;
+    const cPtr = slotPtr(entrySlot(cand, 0), dir, magic, perSlab, stride);
+    nc = heapPop(cand, nc, false);
+    const count = countAt(cPtr, 0);
+    const links = linksAt(cPtr, 0);
+    // touch the vectors first so their loads overlap (see searchLayer)
+    for (let j: u32 = 0; j < count; j++) {
+      const n = u32At(links, j);
+      if (!seen(visited, n, gen)) load<u32>(slotPtr(n, dir, magic, perSlab, stride) + vecOff);
+    }
+    for (let j: u32 = 0; j < count; j++) {
+      const n = u32At(links, j);
+      if (!visit(visited, n, gen)) continue;
+      const d = distance(metric, q, slotPtr(n, dir, magic, perSlab, stride) + vecOff, dim);
+      if (nr < ef || d < entryDist(res, 0)) {
+        if (nc < candCap) nc = heapPush(cand, nc, d, n, false);
+        const r = matchCached(prog, cache, fgen, n);
+        if (r < 0) return r;
+        if (r == 1) {
+          nr = heapPush(res, nr, d, n, true);
+          if (nr > ef) nr = heapPop(res, nr, true);
+        }
+      }
+    }
+  }
+  return <i32>nr;
+}
+
+function plainL2(q: usize, ep: u32, ef: u32, prog: usize, cache: usize, fgen: u32): i32 {
+  return plainLayer(METRIC_L2, q, ep, ef, prog, cache, fgen);
+}
+function plainDot(q: usize, ep: u32, ef: u32, prog: usize, cache: usize, fgen: u32): i32 {
+  return plainLayer(METRIC_IP, q, ep, ef, prog, cache, fgen);
+}
+
 function filteredL2(q: usize, ep: u32, ef: u32, prog: usize, cache: usize, fgen: u32): i32 {
   return filteredLayer(METRIC_L2, q, ep, ef, prog, cache, fgen);
 }
@@ -206,15 +319,16 @@ function begin(prog: usize, len: u32): i32 {
 // k nearest live points to the query staged at io + IO_VECTOR that satisfy
 // the program at [prog, prog + len), nearest first, to `out` as RESULT
 // records. Returns the count; H_FPATH gets the path taken, H_FEST the
-// planner's estimate. exactBelow / exactFraction: see the planner above.
+// planner's estimate. exactBelow, exactFraction, twoHopBelow: see the planner above.
 export function searchFiltered(
-  k: u32, ef: u32, out: usize, prog: usize, len: u32, exactBelow: u32, exactFraction: f64,
+  k: u32, ef: u32, out: usize, prog: usize, len: u32, exactBelow: u32, exactFraction: f64, twoHopBelow: f64,
 ): i32 {
   const q = <usize>hget(H_IO) + IO_VECTOR;
   if (!stagedVectorOk(q, hget(H_DIM))) return ERR_INVALID;
-  if (k == 0 || !(exactFraction >= 0)) return ERR_INVALID;
+  if (k == 0 || !(exactFraction >= 0) || !(twoHopBelow >= 0)) return ERR_INVALID;
   const fgen = begin(prog, len);
   if (fgen < 0) return fgen;
+  const root = filterRoot(prog);
   const width = max<u32>(ef, k);
   if (!ensureScratch(width)) return ERR_OUT_OF_MEMORY;
   const cache = <usize>hget(H_FCACHE);
@@ -223,22 +337,28 @@ export function searchFiltered(
   hset(H_FPATH, PATH_EXACT);
   hset(H_FEST, 0);
   if (live == 0) return 0;
-  const est = estimate(prog, cache, <u32>fgen);
+  const threshold = max<f64>(<f64>exactBelow, exactFraction * <f64>live);
+  const est = estimate(root, cache, <u32>fgen, max<f64>(threshold / <f64>live, twoHopBelow));
   if (est < 0) return est;
   hset(H_FEST, <u32>est);
-  const threshold = max<f64>(<f64>exactBelow, exactFraction * <f64>live);
   let nr: i32 = 0;
   if (<f64>est >= threshold) {
     hset(H_FPATH, PATH_GRAPH);
     const ep = descend(q, 0);
-    nr = metric == METRIC_L2
-      ? filteredL2(q, ep, width, prog, cache, <u32>fgen)
-      : filteredDot(q, ep, width, prog, cache, <u32>fgen);
+    if (<f64>est >= twoHopBelow * <f64>live) {
+      nr = metric == METRIC_L2
+        ? plainL2(q, ep, width, root, cache, <u32>fgen)
+        : plainDot(q, ep, width, root, cache, <u32>fgen);
+    } else {
+      nr = metric == METRIC_L2
+        ? filteredL2(q, ep, width, root, cache, <u32>fgen)
+        : filteredDot(q, ep, width, root, cache, <u32>fgen);
+    }
     if (nr < 0) return nr;
     if (<u32>nr < k) hset(H_FPATH, PATH_GRAPH_EXACT);
   }
   if (hget(H_FPATH) != PATH_GRAPH) {
-    nr = exactScan(metric, q, k, prog, cache, <u32>fgen);
+    nr = exactScan(metric, q, k, root);
     if (nr < 0) return nr;
   }
   const sel = <usize>hget(H_SEL);
@@ -252,9 +372,10 @@ export function countMatching(prog: usize, len: u32): i32 {
   if (fgen < 0) return fgen;
   const cache = <usize>hget(H_FCACHE);
   const slots = hget(H_SLOTS);
+  const root = filterRoot(prog);
   let n: i32 = 0;
   for (let s: u32 = 0; s < slots; s++) {
-    const r = matchCached(prog, cache, <u32>fgen, s);
+    const r = matchCached(root, cache, <u32>fgen, s);
     if (r < 0) return r;
     n += r;
   }
@@ -268,7 +389,7 @@ export function matchesStaged(prog: usize, len: u32): i32 {
   const io = <usize>hget(H_IO);
   const slot = idmapFind(load<u64>(io, IO_ID_LO), load<u64>(io, IO_ID_HI), load<u32>(io, IO_KIND) & FLAG_UUID);
   if (slot == NONE) return ERR_NOT_FOUND;
-  return filterSlot(prog, slot);
+  return filterSlot(filterRoot(prog), slot);
 }
 
 // Bytes of the filter cache run (0 before the first filtered call).

@@ -226,3 +226,50 @@ t.test('filtered search: exact below the planner threshold, recall >= 0.95 above
   t.throws(() => { shard.filterPlanner = { exactFraction: 2 }; }, RangeError);
   shard.dispose();
 });
+
+t.test('both graph walks (plain and two-hop, chosen by twoHopBelow): recall >= 0.95 and every hit a live match, with tombstones', async (t) => {
+  const rand = rng(7);
+  const n = 8_000;
+  const data = Float32Array.from({ length: n * DIM }, () => rand());
+  const r = Array.from({ length: n }, () => Math.floor(rand() * 1000));
+  const shard = Shard.create({ dim: DIM, metric: 'l2', M: 16, efConstruction: 100, ef: 64 }, n);
+  const packed = packIds(Array.from({ length: n }, (_, i) => i), false);
+  for (let i = 0; i < n; i++) shard.insert(packed, i, data, i * DIM, encode({ r: r[i]!, tag: `k${r[i]! % 100}` }));
+  // tombstones among the matches: every 5th point
+  const alive = Array.from({ length: n }, (_, i) => i % 5 !== 0);
+  for (let i = 0; i < n; i += 5) shard.remove(packed, i);
+  const queries = Array.from({ length: 30 }, () => Float32Array.from({ length: DIM }, () => rand()));
+  const k = 10;
+  const cases: { name: string; filter: Cond; ok: (i: number) => boolean }[] = [
+    { name: 'range 50%', filter: { kind: 'range', path: [{ key: 'r' }], bounds: { lt: 500 } }, ok: (i) => r[i]! < 500 },
+    { name: 'keyword 10%', filter: { kind: 'keyword', path: [{ key: 'tag' }], any: Array.from({ length: 10 }, (_, j) => `k${j}`) }, ok: (i) => r[i]! % 100 < 10 },
+    { name: 'range 5%', filter: { kind: 'range', path: [{ key: 'r' }], bounds: { gte: 950 } }, ok: (i) => r[i]! >= 950 },
+  ];
+  // exactBelow 0 and exactFraction 0: always a walk; twoHopBelow 0: always the plain one, 1: always two-hop
+  for (const [walk, twoHopBelow] of [['plain', 0], ['two-hop', 1]] as const) {
+    shard.filterPlanner = { exactBelow: 0, exactFraction: 0, twoHopBelow };
+    for (const c of cases) {
+      const prog = compile(c.filter);
+      const matching = Array.from({ length: n }, (_, i) => i).filter((i) => alive[i] && c.ok(i));
+      let recall = 0;
+      let allMatch = true;
+      const paths = new Set<string>();
+      for (const q of queries) {
+        const hits = shard.search(q, 0, k, 64, false, prog);
+        paths.add(hits.path!);
+        const truth = matching.map((i) => ({ i, d: l2(data, i * DIM, q, 0) })).sort((a, b) => a.d - b.d).slice(0, k).map((x) => x.i);
+        const got = hits.ids as number[];
+        allMatch &&= got.length === k && got.every((i) => alive[i] && c.ok(i));
+        recall += truth.filter((i) => got.includes(i)).length / k;
+      }
+      recall /= queries.length;
+      t.same([...paths], ['graph'], `${walk} ${c.name}: a graph walk`);
+      t.ok(allMatch, `${walk} ${c.name}: k hits, every one live and satisfying the filter`);
+      t.ok(recall >= 0.95, `${walk} ${c.name}: recall@${k} ${recall.toFixed(3)} >= 0.95`);
+    }
+  }
+  t.throws(() => { shard.filterPlanner = { twoHopBelow: -0.1 }; }, RangeError);
+  t.throws(() => { shard.filterPlanner = { twoHopBelow: 1.5 }; }, RangeError);
+  t.same(shard.filterPlanner, { exactBelow: 0, exactFraction: 0, twoHopBelow: 1 }, 'a refused option changes nothing');
+  shard.dispose();
+});

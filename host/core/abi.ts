@@ -36,7 +36,7 @@ export interface CoreExports {
   checkIntegrity(out: number): number;
   listIds(from: number, maxCount: number, out: number): number;
   /** Filtered search (assembly/fsearch.ts): the program at [prog, prog + len). */
-  searchFiltered(k: number, ef: number, out: number, prog: number, len: number, exactBelow: number, exactFraction: number): number;
+  searchFiltered(k: number, ef: number, out: number, prog: number, len: number, exactBelow: number, exactFraction: number, twoHopBelow: number): number;
   countMatching(prog: number, len: number): number;
   /** The id staged at io as `remove` takes it: 1, 0, or NOT_FOUND. */
   matches(prog: number, len: number): number;

@@ -16,23 +16,18 @@ export const FILTER_PATHS: Record<number, FilterPath> = {
 /**
  * A filtered search scores the matching set exactly when the planner's
  * estimate of matching points is below max(exactBelow, exactFraction x live);
- * otherwise it walks the graph (assembly/fsearch.ts).
- *
- * Defaults: the exact scan costs one filter evaluation per live point plus
- * one distance per matching point, and is exact; the two-hop walk costs
- * about ef / selectivity evaluations (each bridge examines its M0
- * neighbours) and loses recall as the matching set thins. Under ~1,000
- * matching points, or 2% of the shard, the scan's distances are few and the
- * walk's bridges are many, so the scan wins on both counts; a 256-slot
- * sample cannot tell 1% from 2% reliably, and an overestimate only costs a
- * walk that falls back to the scan ('graph+exact'). The benchmark
- * (bench:filter) is where these are to be tuned.
+ * otherwise it walks the graph (assembly/fsearch.ts): the plain walk (every
+ * neighbour enters the beam, only matches enter the results) when the
+ * estimated selectivity is at least twoHopBelow, else the two-hop walk that
+ * expands through non-matching neighbours. docs/filtering.md ("Planner")
+ * gives the measurements behind the defaults.
  */
 export interface FilterPlanner {
   exactBelow: number;
   exactFraction: number;
+  twoHopBelow: number;
 }
-export const DEFAULT_FILTER_PLANNER: Readonly<FilterPlanner> = { exactBelow: 1000, exactFraction: 0.02 };
+export const DEFAULT_FILTER_PLANNER: Readonly<FilterPlanner> = { exactBelow: 1000, exactFraction: 0.02, twoHopBelow: 0.1 };
 
 export function programOf(filter: CompiledFilter): Uint8Array {
   if (!isCompiledFilter(filter)) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'a filter must be what compile() returned');
@@ -47,7 +42,10 @@ export function checkPlanner(p: FilterPlanner): FilterPlanner {
   if (typeof p.exactFraction !== 'number' || !(p.exactFraction >= 0 && p.exactFraction <= 1)) {
     throw new RangeError('options.exactFraction must be a number in [0, 1]');
   }
-  return { exactBelow: p.exactBelow, exactFraction: p.exactFraction };
+  if (typeof p.twoHopBelow !== 'number' || !(p.twoHopBelow >= 0 && p.twoHopBelow <= 1)) {
+    throw new RangeError('options.twoHopBelow must be a number in [0, 1]');
+  }
+  return { exactBelow: p.exactBelow, exactFraction: p.exactFraction, twoHopBelow: p.twoHopBelow };
 }
 
 /** A filter export's status: itself when not negative, else the coded error. */
