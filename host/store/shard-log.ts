@@ -23,7 +23,7 @@ import {
   decodeDelete, decodePartial, decodePayloadUpdate, decodeUpsert, encodeDelete, encodePartial, encodePayloadUpdate, encodeUpsert, loadCheckpointInto,
   nodeFiles, Op, Wal, writeCheckpoint, type Files, type FsyncPolicy, type PayloadUpdateBody,
 } from '../storage/index.js';
-import { applyLoggedUpdate, isPayloadOp, type PayloadOp } from './payload-updates.js';
+import { applyLoggedUpdate, isPayloadOp, matchingIds, type PayloadOp } from './payload-updates.js';
 import { ID_WORDS } from './protocol.js';
 
 export interface Durability {
@@ -66,13 +66,7 @@ export function applyDelete(shard: Shard, ids: Uint32Array): number {
 
 /** Deletes every live point the compiled filter `program` matches now; returns how many. */
 export function applyDeleteWhere(shard: Shard, program: Uint8Array): number {
-  const filter = { kind: 'quiver-filter', bytes: program } as const;
-  const live = shard.listIds();
-  let deleted = 0;
-  for (let i = 0; i < live.length / ID_WORDS; i++) {
-    if (shard.matches(live, i, filter) && shard.remove(live, i)) deleted++;
-  }
-  return deleted;
+  return applyDelete(shard, matchingIds(shard, program));
 }
 
 export interface Recovered {
