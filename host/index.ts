@@ -7,7 +7,7 @@ export type { Vector, VectorBatch } from './vectors.js';
 export type { SearchHits } from './core/shard.js';
 export type { MetricName } from './core/abi.js';
 export { collectGarbage } from './core/gc.js';
-export { Store, type StoreOptions, type DatasetOptions, type DatasetInfo, type CloseOptions, type CloseReport, type StoreStats, type SearchOptions as StoreSearchOptions, type PointRecord, type ScrollOptions, type ScrollPage, type CountOptions, type SnapshotInfo, type PayloadUpdate, type PointSelection } from './store/store.js';
+export { Store, type StoreOptions, type DatasetOptions, type DatasetInfo, type CloseOptions, type CloseReport, type StoreStats, type SearchOptions as StoreSearchOptions, type PointRecord, type ScrollOptions, type ScrollPage, type CountOptions, type SnapshotInfo, type PayloadUpdate, type PointSelection, type PayloadIndexInfo, type PayloadIndexType } from './store/store.js';
 export type { Payload } from './payload.js';
 export type { Filter, Condition, FieldCondition, HasIdCondition, IsEmptyCondition, IsNullCondition } from './filter/filter.js';
 export type { FilterPath } from './core/shard.js';

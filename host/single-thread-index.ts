@@ -1,6 +1,9 @@
 import type { MetricName } from './core/abi.js';
 import { compactNow, type CompactionReport } from './core/compaction.js';
 import type { Build } from './core/module.js';
+import {
+  checkPayloadIndexField, checkPayloadIndexType, createPayloadIndex, dropPayloadIndex, payloadIndexes, type PayloadIndexInfo, type PayloadIndexType,
+} from './core/payload-index.js';
 import { Shard, type SearchHits } from './core/shard.js';
 import { statsOf, type IndexStats } from './core/stats.js';
 import { ErrorCode, QuiverError } from './errors.js';
@@ -134,6 +137,28 @@ export class Index {
   count(filter?: Filter | null): number {
     const compiled = compileOptionalFilter(filter, 'filter');
     return compiled === undefined ? this.size : this.#shard.countMatching(compiled);
+  }
+
+  /**
+   * An index on payload `field` (a key path, as filters write it) of `type`
+   * ('keyword', 'integer', 'float', 'bool' or 'uuid'), built from the stored
+   * payloads and kept up to date by every write; filters on the field use
+   * it. The same field and type again changes nothing; another type
+   * replaces it. Throws INVALID_ARGUMENT (bad field or type, more than
+   * MAX_PAYLOAD_INDEXES) or MEMORY_LIMIT, the index unchanged.
+   */
+  createPayloadIndex(field: string, type: PayloadIndexType): void {
+    createPayloadIndex(this.#shard, checkPayloadIndexField(field), checkPayloadIndexType(type));
+  }
+
+  /** Drops the payload index on `field`; false when there was none. */
+  dropPayloadIndex(field: string): boolean {
+    return dropPayloadIndex(this.#shard, checkPayloadIndexField(field));
+  }
+
+  /** The payload indexes, sorted by field; `points`: live points with at least one value of the index's type at the field. */
+  payloadIndexes(): PayloadIndexInfo[] {
+    return payloadIndexes(this.#shard);
   }
 
   /** Removes ids (tombstones until compaction); unknown ids are skipped. Returns the count removed. */

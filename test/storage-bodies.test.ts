@@ -1,6 +1,8 @@
 import t from 'tap';
 import fc from 'fast-check';
-import { encodeUpsert, decodeUpsert, encodeDelete, decodeDelete, encodePayloadUpdate, decodePayloadUpdate, type PayloadUpdateBody } from '../host/storage/bodies.js';
+import {
+  encodeUpsert, decodeUpsert, encodeDelete, decodeDelete, encodePayloadUpdate, decodePayloadUpdate, encodeIndex, decodeIndex, type PayloadUpdateBody, type IndexBody,
+} from '../host/storage/bodies.js';
 import { SimFiles } from '../host/storage/sim-files.js';
 import { Wal } from '../host/storage/wal.js';
 import { Op } from '../host/storage/record.js';
@@ -102,4 +104,46 @@ t.test('damaged payload update bodies get coded errors', async (t) => {
   const bad = encodePayloadUpdate({ by: 'filter', program: Uint8Array.of(1), arg: new Uint8Array(0) });
   bad[0] = 2;
   t.throws(() => decodePayloadUpdate(bad), { code: 'QUIVER_ERR_CORRUPT', message: /selector 2/ });
+});
+
+const indexArb: fc.Arbitrary<IndexBody> = fc.record(
+  { field: fc.string({ unit: 'grapheme', maxLength: 20 }), type: fc.constantFrom('keyword', 'integer', 'float', 'bool', 'uuid') },
+  { requiredKeys: ['field'] },
+);
+
+t.test('index bodies (CREATE_INDEX with a type, DELETE_INDEX without) round trip, through the log too', async (t) => {
+  const sim = new SimFiles();
+  const wal = await Wal.open({ dir: '/i', files: sim });
+  const written: IndexBody[] = [];
+  await fc.assert(
+    fc.asyncProperty(indexArb, async (b) => {
+      const withType = b.type !== undefined;
+      t.same(decodeIndex(encodeIndex(b), withType), b);
+      await wal.append(withType ? Op.CREATE_INDEX : Op.DELETE_INDEX, encodeIndex(b));
+      written.push(b);
+    }),
+    { numRuns: 100 },
+  );
+  let i = 0;
+  for await (const r of wal.replay()) {
+    const b = written[i++]!;
+    t.equal(r.op, b.type === undefined ? Op.DELETE_INDEX : Op.CREATE_INDEX);
+    t.same(decodeIndex(r.body, r.op === Op.CREATE_INDEX), b);
+  }
+  t.equal(i, written.length, 'every body replayed');
+  await wal.close();
+});
+
+t.test('damaged index bodies get coded errors', async (t) => {
+  for (const b of [{ field: 'city.name', type: 'keyword' }, { field: 'tags[]' }]) {
+    const good = encodeIndex(b);
+    const withType = b.type !== undefined;
+    for (let cut = 0; cut < good.length; cut++) t.throws(() => decodeIndex(good.subarray(0, cut), withType), { code: 'QUIVER_ERR_CORRUPT' }, `${b.field}: cut at ${cut}`);
+    const longer = new Uint8Array(good.length + 1);
+    longer.set(good);
+    t.throws(() => decodeIndex(longer, withType), { code: 'QUIVER_ERR_CORRUPT' }, `${b.field}: a byte too many`);
+  }
+  const notUtf8 = encodeIndex({ field: 'ab' });
+  notUtf8[4] = 0xff;
+  t.throws(() => decodeIndex(notUtf8, false), { code: 'QUIVER_ERR_CORRUPT', message: /not UTF-8/ });
 });

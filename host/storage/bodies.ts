@@ -28,6 +28,16 @@
  *   the program's bytes, idWords 0), evaluated where the record stands in
  *   the log. `arg` is the update's argument as the host encodes it.
  *
+ * CREATE_INDEX                              DELETE_INDEX
+ *   0          4         8                    0          4
+ *   +----------+---------+-------+------+     +----------+-------+
+ *   | fieldLen | typeLen | field | type |     | fieldLen | field |
+ *   | u32      | u32     | UTF-8 | UTF-8|     | u32      | UTF-8 |
+ *   +----------+---------+-------+------+     +----------+-------+
+ *   A payload index on a field (a key path as filters write it) and its type
+ *   by name ("keyword", "integer", ...): names, not numbers, so the log reads
+ *   the same whatever order the core lists its types in.
+ *
  * `ids` is whatever packing of ids into u32 words the host uses (it knows
  * how many words each id takes); only `count` and the word count are checked.
  */
@@ -191,4 +201,47 @@ export function decodePayloadUpdate(body: Uint8Array): PayloadUpdateBody {
   const arg = body.slice(at + 4);
   if (selector === 0) return { by: 'ids', count, ids: new Uint32Array(body.slice(12, 12 + selBytes).buffer), arg };
   return { by: 'filter', program: body.slice(12, 12 + selBytes), arg };
+}
+
+/** A payload index created (CREATE_INDEX: field and type) or dropped (DELETE_INDEX: field only). */
+export interface IndexBody {
+  field: string;
+  type?: string;
+}
+
+const utf8 = new TextEncoder();
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+function text(bytes: Uint8Array, what: string): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    throw bad(`the ${what} of an index record is not UTF-8`);
+  }
+}
+
+/** CREATE_INDEX with a type, DELETE_INDEX without. */
+export function encodeIndex(b: IndexBody): Uint8Array {
+  const field = utf8.encode(b.field);
+  const type = b.type === undefined ? undefined : utf8.encode(b.type);
+  const head = type === undefined ? 4 : 8;
+  const out = new Uint8Array(head + field.length + (type?.length ?? 0));
+  const view = new DataView(out.buffer);
+  view.setUint32(0, field.length, true);
+  if (type !== undefined) view.setUint32(4, type.length, true);
+  out.set(field, head);
+  if (type !== undefined) out.set(type, head + field.length);
+  return out;
+}
+
+/** Decodes a CREATE_INDEX body (`withType`) or a DELETE_INDEX body. */
+export function decodeIndex(body: Uint8Array, withType: boolean): IndexBody {
+  const head = withType ? 8 : 4;
+  if (body.length < head) throw bad(`index body of ${body.length} bytes`);
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  const fieldLen = view.getUint32(0, true);
+  const typeLen = withType ? view.getUint32(4, true) : 0;
+  if (head + fieldLen + typeLen !== body.length) throw bad(`index body of ${body.length} bytes for a field of ${fieldLen} and a type of ${typeLen} bytes`);
+  const field = text(body.subarray(head, head + fieldLen), 'field');
+  return withType ? { field, type: text(body.subarray(head + fieldLen), 'type') } : { field };
 }

@@ -15,8 +15,8 @@ export { nodeFiles, type Files, type FileHandle, type OpenFlags } from './files.
 export { Op, type LogRecord, MAX_BODY } from './record.js';
 export { Wal, type WalOptions, type WalStats, type WalRecovery, type FsyncPolicy, DEFAULT_SEGMENT_BYTES, DEFAULT_INTERVAL_MS, MAX_GROUP_BYTES } from './wal.js';
 export {
-  encodeUpsert, decodeUpsert, encodeDelete, decodeDelete, encodePartial, decodePartial, encodePayloadUpdate, decodePayloadUpdate,
-  type UpsertBody, type DeleteBody, type PartialBody, type PayloadUpdateBody,
+  encodeUpsert, decodeUpsert, encodeDelete, decodeDelete, encodePartial, decodePartial, encodePayloadUpdate, decodePayloadUpdate, encodeIndex, decodeIndex,
+  type UpsertBody, type DeleteBody, type PartialBody, type PayloadUpdateBody, type IndexBody,
 } from './bodies.js';
 export { replaceFile, readWhole, errorCode, ioError, corrupt } from './files.js';
 export { readManifest, writeManifest, type Manifest, type ImageRef } from './manifest.js';

@@ -1,3 +1,4 @@
+import type { PayloadIndexType } from '../core/payload-index.js';
 import type { FilterPath, ShardParams } from '../core/shard.js';
 import type { CompiledFilter } from '../filter/compile.js';
 import type { Durability } from './shard-log.js';
@@ -33,6 +34,10 @@ export type Task =
   | { op: 'deleteWhere'; shard: ShardKey; filter: CompiledFilter; wait?: boolean }
   // a payload update (payload-updates.ts): `kind` is its log op, `arg` its argument; by ids, or by filter (decided in log order)
   | { op: 'updatePayload'; shard: ShardKey; kind: number; arg: Uint8Array; ids?: Uint32Array; filter?: CompiledFilter; wait?: boolean }
+  // payload indexes (payload-indexes.ts), logged and applied in log order; payloadIndexes lists them (PayloadIndexInfo[])
+  | { op: 'createIndex'; shard: ShardKey; field: string; type: PayloadIndexType; wait?: boolean }
+  | { op: 'dropIndex'; shard: ShardKey; field: string; wait?: boolean }
+  | { op: 'payloadIndexes'; shard: ShardKey }
   | { op: 'count'; shard: ShardKey; filter?: CompiledFilter }
   | { op: 'get'; shard: ShardKey; ids: Uint32Array; withPayload?: boolean }
   | { op: 'search'; shard: ShardKey; queries: Float32Array; n: number; k: number; ef: number; withPayload?: boolean; filter?: CompiledFilter }

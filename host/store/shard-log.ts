@@ -20,9 +20,10 @@ import { Shard, type ShardParams } from '../core/shard.js';
 import type { LogFigures } from '../core/stats.js';
 import { ErrorCode, QuiverError } from '../errors.js';
 import {
-  decodeDelete, decodePartial, decodePayloadUpdate, decodeUpsert, encodeDelete, encodePartial, encodePayloadUpdate, encodeUpsert, loadCheckpointInto,
-  nodeFiles, Op, Wal, writeCheckpoint, type Files, type FsyncPolicy, type PayloadUpdateBody,
+  decodeDelete, decodeIndex, decodePartial, decodePayloadUpdate, decodeUpsert, encodeDelete, encodeIndex, encodePartial, encodePayloadUpdate, encodeUpsert,
+  loadCheckpointInto, nodeFiles, Op, Wal, writeCheckpoint, type Files, type FsyncPolicy, type IndexBody, type PayloadUpdateBody,
 } from '../storage/index.js';
+import { applyIndexRecord } from './payload-indexes.js';
 import { applyLoggedUpdate, isPayloadOp, matchingIds, type PayloadOp } from './payload-updates.js';
 import { ID_WORDS } from './protocol.js';
 
@@ -183,6 +184,11 @@ export class ShardLog {
     return this.#append(op, encodePayloadUpdate(body));
   }
 
+  /** A payload index created (with `type`) or dropped (without). */
+  logIndex(body: IndexBody): Promise<number> {
+    return this.#append(body.type === undefined ? Op.DELETE_INDEX : Op.CREATE_INDEX, encodeIndex(body));
+  }
+
   logPartial(lsn: number, applied: number): Promise<number> {
     return this.#append(Op.PARTIAL, encodePartial({ lsn, applied }));
   }
@@ -295,6 +301,10 @@ async function replay(wal: Wal, shard: Shard, from: number): Promise<{ records: 
       const r = applyLoggedUpdate(shard, rec.op, decodePayloadUpdate(rec.body), partial.get(rec.lsn));
       if ('error' in r && r.error.code === ErrorCode.MEMORY_LIMIT) throw new QuiverError(ErrorCode.MEMORY_LIMIT, `${wal.dir}: out of WASM memory replaying record ${rec.lsn}`);
       if ('error' in r && r.error.code !== ErrorCode.NOT_FOUND && r.error.code !== ErrorCode.INVALID_ARGUMENT) throw r.error;
+    } else if (rec.op === Op.CREATE_INDEX || rec.op === Op.DELETE_INDEX) {
+      // a create the shard refused (over the limit) is refused again, changing nothing
+      const err = applyIndexRecord(shard, rec.op, decodeIndex(rec.body, rec.op === Op.CREATE_INDEX));
+      if (err?.code === ErrorCode.MEMORY_LIMIT) throw new QuiverError(ErrorCode.MEMORY_LIMIT, `${wal.dir}: out of WASM memory replaying record ${rec.lsn}`);
     } else if (rec.op !== Op.PARTIAL) {
       throw new QuiverError(ErrorCode.CORRUPT, `${wal.dir}: record ${rec.lsn} has operation ${rec.op}, which this version does not know`);
     }

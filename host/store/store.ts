@@ -19,6 +19,7 @@ import type { Intake } from './intake.js';
 import type { ThreadPool } from './pool.js';
 import { compileFilter, compileOptionalFilter, type Filter } from '../filter/filter.js';
 import { countPoints, deletePoints, deleteWhere, getVectors, insertPoints, retrievePoints, scrollPage, updatePayloads } from './points.js';
+import { createIndex, dropIndex, listIndexes } from './payload-indexes.js';
 import { ID_WORDS } from './protocol.js';
 import { abortError, type Scatter } from './scatter.js';
 import type { Snapshots } from './snapshots.js';
@@ -26,8 +27,8 @@ import { shutdown } from './shutdown.js';
 import { openStore, wireStore, type StoreBase } from './store-parts.js';
 import { exposition, storeStats } from './store-stats.js';
 import type {
-  CloseOptions, CloseReport, CountOptions, DatasetInfo, DatasetOptions, PayloadUpdate, PointRecord, PointSelection, ReadOptions, RecoveryReport, ScrollOptions,
-  ScrollPage, SearchOptions, SnapshotInfo, StoreOptions, StoreStats, WriteOptions,
+  CloseOptions, CloseReport, CountOptions, DatasetInfo, DatasetOptions, PayloadIndexInfo, PayloadIndexType, PayloadUpdate, PointRecord, PointSelection,
+  ReadOptions, RecoveryReport, ScrollOptions, ScrollPage, SearchOptions, SnapshotInfo, StoreOptions, StoreStats, WriteOptions,
 } from './types.js';
 
 export type * from './types.js';
@@ -84,9 +85,7 @@ export class Store extends EventEmitter {
   }
 
   /** The data directory, or undefined for a store in memory. */
-  get path(): string | undefined {
-    return this.#durable?.dir.path;
-  }
+  get path(): string | undefined { return this.#durable?.dir.path; }
 
   /** What opening a durable store recovered, per dataset (empty in memory). */
   get recovery(): RecoveryReport[] {
@@ -94,14 +93,10 @@ export class Store extends EventEmitter {
   }
 
   /** Where snapshots are written (options.snapshotsPath). */
-  get snapshotsPath(): string {
-    return this.#snapshots.dir;
-  }
+  get snapshotsPath(): string { return this.#snapshots.dir; }
 
   /** The prom-client Registry quiver's metrics live on. */
-  get registry(): Registry {
-    return this.#registry;
-  }
+  get registry(): Registry { return this.#registry; }
 
   /** Prometheus exposition text: the store's metrics, plus Node's process metrics unless its registry has them. */
   metrics(): Promise<string> {
@@ -109,9 +104,7 @@ export class Store extends EventEmitter {
   }
 
   /** Worker threads alive now. */
-  get threads(): number {
-    return this.#pool.size;
-  }
+  get threads(): number { return this.#pool.size; }
 
   createDataset(name: string, options: DatasetOptions): Promise<DatasetInfo> {
     return this.#intake.run(async () => {
@@ -213,6 +206,21 @@ export class Store extends EventEmitter {
     });
   }
 
+  /** An index on payload `field` (a key path) of `type` on every shard; the same again changes nothing (docs/api.md, "Payload indexes"). */
+  createPayloadIndex(name: string, field: string, type: PayloadIndexType, options: WriteOptions = {}): Promise<{ acknowledged?: true }> {
+    return this.#intake.run(async () => createIndex(this.#scatter, await this.#datasets.ready(name), field, type, waitOption(options?.wait)));
+  }
+
+  /** Drops the payload index on `field`; nothing to do when there is none. */
+  dropPayloadIndex(name: string, field: string, options: WriteOptions = {}): Promise<{ acknowledged?: true }> {
+    return this.#intake.run(async () => dropIndex(this.#scatter, await this.#datasets.ready(name), field, waitOption(options?.wait)));
+  }
+
+  /** The dataset's payload indexes, sorted by field; `points`: live points with a value of the index's type there. */
+  payloadIndexes(name: string): Promise<PayloadIndexInfo[]> {
+    return this.#intake.run(async () => listIndexes(this.#scatter, await this.#datasets.ready(name)));
+  }
+
   /**
    * Checkpoints every shard of a dataset (or of every dataset): its image
    * at its last write replaces the log before it. Nothing to do in memory.
@@ -226,10 +234,7 @@ export class Store extends EventEmitter {
 
   /** The stored vectors of ids, in order; undefined where an id is absent. */
   get(name: string, ids: IdList): Promise<(Float32Array | undefined)[]> {
-    return this.#intake.run(async () => {
-      const ds = await this.#datasets.ready(name);
-      return getVectors(this.#scatter, ds, packIds(ids, false));
-    });
+    return this.#intake.run(async () => getVectors(this.#scatter, await this.#datasets.ready(name), packIds(ids, false)));
   }
 
   /**
@@ -237,10 +242,7 @@ export class Store extends EventEmitter {
    * vector and payload unless turned off.
    */
   retrieve(name: string, ids: IdList, options: ReadOptions = {}): Promise<PointRecord[]> {
-    return this.#intake.run(async () => {
-      const ds = await this.#datasets.ready(name);
-      return retrievePoints(this.#scatter, ds, packIds(ids, false), options.withVector ?? true, options.withPayload ?? true);
-    });
+    return this.#intake.run(async () => retrievePoints(this.#scatter, await this.#datasets.ready(name), packIds(ids, false), options.withVector ?? true, options.withPayload ?? true));
   }
 
   /**
@@ -339,10 +341,7 @@ export class Store extends EventEmitter {
 
   /** Compacts every shard of a dataset (repair, renumber, shrink, GC). */
   compact(name: string, options: { signal?: AbortSignal } = {}): Promise<CompactionReport> {
-    return this.#intake.run(async () => {
-      const ds = await this.#datasets.ready(name);
-      return this.#compactions.dataset(ds, 'manual', options.signal);
-    });
+    return this.#intake.run(async () => this.#compactions.dataset(await this.#datasets.ready(name), 'manual', options.signal));
   }
 
   /**

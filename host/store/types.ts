@@ -8,6 +8,7 @@ import type { CompactionPolicy } from '../memory/policy.js';
 import type { Registry } from '../metrics.js';
 
 export type { CompactionReport } from '../core/compaction.js';
+export type { PayloadIndexInfo, PayloadIndexType } from '../core/payload-index.js';
 
 export interface StoreOptions {
   /** Worker threads. Default: available cores. */

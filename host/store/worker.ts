@@ -11,7 +11,7 @@ import { collectGarbage } from '../core/gc.js';
 import { Shard, type FilterPath } from '../core/shard.js';
 import { statsOf, type IndexStats } from '../core/stats.js';
 import { ErrorCode, QuiverError } from '../errors.js';
-import { nodeFiles, writeCheckpoint } from '../storage/index.js';
+import { nodeFiles, Op, writeCheckpoint } from '../storage/index.js';
 import { isCancelled } from './cancel.js';
 import { IdOrder } from './id-order.js';
 import {
@@ -19,6 +19,8 @@ import {
   type SearchResult, type ShardKey, type Task,
 } from './protocol.js';
 import { applyDelete, applyDeleteWhere, applyUpsert, ShardLog, writeImageFile, type Durability } from './shard-log.js';
+import { applyIndexRecord } from './payload-indexes.js';
+import { payloadIndexes } from '../core/payload-index.js';
 import { applyLoggedUpdate, type PayloadOp } from './payload-updates.js';
 import { transientF32, transientU32, transientU8 } from './transient.js';
 
@@ -171,6 +173,26 @@ async function updatePayload(task: Extract<Task, { op: 'updatePayload' }>): Prom
   done.catch(() => {});
   await logged;
   return { ok: true, value: 0 };
+}
+
+/** A payload index created or dropped: logged first and applied in log order, as replay applies it (payload-indexes.ts). */
+async function changeIndex(task: Extract<Task, { op: 'createIndex' | 'dropIndex' }>): Promise<Reply<null>> {
+  const log = logs.get(task.shard);
+  const body = task.op === 'createIndex' ? { field: task.field, type: task.type } : { field: task.field };
+  const logged = log?.logIndex(body);
+  const done = exclusive(task.shard, async (): Promise<Reply<null>> => {
+    const lsn = await logged;
+    const err = applyIndexRecord(shardFor(task.shard), task.op === 'createIndex' ? Op.CREATE_INDEX : Op.DELETE_INDEX, body);
+    if (log !== undefined && lsn !== undefined) {
+      log.applied(lsn);
+      afterWrite(task.shard, log);
+    }
+    return err === undefined ? { ok: true, value: null } : fail(err.code, err.message);
+  });
+  if (task.wait !== false || logged === undefined) return done;
+  done.catch(() => {});
+  await logged;
+  return { ok: true, value: null };
 }
 
 /** A log past its threshold gets a checkpoint, queued behind the writes already waiting. */
@@ -351,6 +373,11 @@ async function run(task: Task): Promise<Reply<unknown>> {
       return remove(task);
     case 'updatePayload':
       return updatePayload(task);
+    case 'createIndex':
+    case 'dropIndex':
+      return changeIndex(task);
+    case 'payloadIndexes':
+      return { ok: true, value: payloadIndexes(await readable(task.shard)) };
     case 'count': {
       const shard = await readable(task.shard);
       return { ok: true, value: task.filter === undefined ? shard.stats().live : shard.countMatching(task.filter) };
