@@ -17,6 +17,7 @@ import { checkTimeoutHook, elapsed, type ServerContext } from './context.js';
 import { MAX_PARAM_LENGTH, toHttpError } from './http-errors.js';
 import { HttpError, QDRANT_COMPAT_VERSION, stringify } from './qdrant.js';
 import { registerCollectionRoutes } from './routes/collections.js';
+import { registerIndexRoutes } from './routes/indexes.js';
 import { registerPayloadRoutes } from './routes/payload.js';
 import { registerPointRoutes } from './routes/points.js';
 import { registerSearchRoutes } from './routes/search.js';
@@ -229,6 +230,7 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
   registerCollectionRoutes(app, ctx);
   registerPointRoutes(app, ctx);
   registerPayloadRoutes(app, ctx);
+  registerIndexRoutes(app, ctx);
   registerSearchRoutes(app, ctx);
   registerSnapshotRoutes(app, ctx);
 

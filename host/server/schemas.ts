@@ -77,6 +77,13 @@ export const collectionParams = {
   properties: { name: { type: 'string', minLength: 1, maxLength: 255 } },
 } as const;
 
+/** DELETE .../index/{field_name}: the field is checked by the Store (a key path). */
+export const fieldIndexParams = {
+  type: 'object',
+  required: ['name', 'field_name'],
+  properties: { name: { type: 'string', minLength: 1, maxLength: 255 }, field_name: { type: 'string', minLength: 1 } },
+} as const;
+
 export const pointParams = {
   type: 'object',
   required: ['name', 'id'],
@@ -239,6 +246,13 @@ export const deletePayload = {
 export const clearPayload = {
   type: 'object',
   properties: { points: { type: ['array', 'null'], items: pointId }, ...common },
+} as const;
+
+/** Qdrant's CreateFieldIndex; `field_schema` is checked by the handler (fieldSchemaType), which names what is wrong. */
+export const createFieldIndex = {
+  type: 'object',
+  required: ['field_name'],
+  properties: { field_name: { type: 'string' }, field_schema: {} },
 } as const;
 
 /** Each operation is checked by the handler (which names the one at fault). */

@@ -3,10 +3,11 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { MAX_DIM, MAX_M } from '../../core/abi.js';
-import type { DatasetInfo, DatasetOptions } from '../../store/store.js';
+import type { DatasetInfo, DatasetOptions, PayloadIndexInfo } from '../../store/store.js';
 import { collectionName, ok, type ServerContext } from '../context.js';
 import { distanceOf, formatError, metricOf, notSupported, rejectUnsupported } from '../qdrant.js';
 import * as schema from '../schemas.js';
+import { payloadSchema } from './indexes.js';
 import { checkRange } from '../validation.js';
 
 type Body = Record<string, unknown>;
@@ -89,8 +90,8 @@ export function datasetOptions(body: Body): DatasetOptions {
   return options;
 }
 
-/** Qdrant's CollectionInfo for a dataset, with quiver's own figures under `quiver`. */
-export function collectionInfo(info: DatasetInfo): Record<string, unknown> {
+/** Qdrant's CollectionInfo for a dataset (and its payload indexes), with quiver's own figures under `quiver`. */
+export function collectionInfo(info: DatasetInfo, indexes: readonly PayloadIndexInfo[] = []): Record<string, unknown> {
   return {
     status: 'green',
     optimizer_status: 'ok',
@@ -119,7 +120,7 @@ export function collectionInfo(info: DatasetInfo): Record<string, unknown> {
       wal_config: { wal_capacity_mb: 32, wal_segments_ahead: 0 },
       quantization_config: null,
     },
-    payload_schema: {},
+    payload_schema: payloadSchema(indexes),
     quiver: {
       metric: info.metric,
       ef: info.ef,
@@ -145,9 +146,10 @@ export function registerCollectionRoutes(app: FastifyInstance, ctx: ServerContex
   });
 
   app.get('/collections/:name', { schema: { params } }, async (request, reply) => {
-    const info = await ctx.store.datasetInfo(collectionName(request));
+    const name = collectionName(request);
+    const [info, indexes] = await Promise.all([ctx.store.datasetInfo(name), ctx.store.payloadIndexes(name)]);
     ctx.collections.remember(info);
-    return ok(reply, collectionInfo(info));
+    return ok(reply, collectionInfo(info, indexes));
   });
 
   app.get('/collections/:name/exists', { schema: { params } }, async (request, reply) =>

@@ -28,8 +28,6 @@ const UNSUPPORTED: [method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: st
   ['POST', '/collections/:name/facet', 'faceting'],
   ['PUT', '/collections/:name/points/vectors', 'vector updates (upsert the point instead)'],
   ['POST', '/collections/:name/points/vectors/delete', 'vector deletion'],
-  ['PUT', '/collections/:name/index', 'payload indexes'],
-  ['DELETE', '/collections/:name/index/:field', 'payload indexes'],
   ['GET', '/snapshots', 'storage-wide snapshots (collection snapshots are supported)'],
   ['POST', '/snapshots', 'storage-wide snapshots (collection snapshots are supported)'],
   ['GET', '/aliases', 'aliases'],
