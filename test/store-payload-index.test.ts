@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { QuiverError, Store, type Filter, type PayloadIndexInfo, type PayloadIndexType, type PayloadUpdate } from '../host/index.js';
+import { Index, QuiverError, Store, type Filter, type PayloadIndexInfo, type PayloadIndexType, type PayloadUpdate } from '../host/index.js';
 import { matches, resolvePath } from '../host/filter/model.js';
 import { parseFilter, parsePath } from '../host/filter/parse.js';
 import { canonicalUuid } from '../host/ids.js';
@@ -237,6 +237,33 @@ t.test('indexes survive a SIGKILL (the log replayed), a compaction, and a gracef
   t.teardown(() => store.close());
   t.equal(store.recovery[0]?.replayed, 0, 'a graceful close left nothing to replay');
   t.same(await store.payloadIndexes('d'), after, 'after a graceful close: from the image alone');
+});
+
+t.test('the single-thread Index: the same three, synchronous; bad input throws and changes nothing', async (t) => {
+  const index = new Index({ dim: DIM, M: 8, efConstruction: 32 });
+  t.teardown(() => index.dispose());
+  const payloads = new Map(IDS.map((id) => [id, payloadOf(id)]));
+  index.add(IDS, VECTORS, [...payloads.values()]);
+  const defs = new Map<string, PayloadIndexType>([['kind', 'keyword'], ['n', 'integer'], ['uid', 'uuid']]);
+  for (const [field, type] of defs) index.createPayloadIndex(field, type);
+  t.same(index.payloadIndexes(), modelIndexes(payloads, defs), 'listed with their points');
+  t.throws(() => index.createPayloadIndex('a..b', 'keyword'), { code: 'QUIVER_ERR_INVALID_ARGUMENT' }, 'a bad field');
+  t.throws(() => index.createPayloadIndex('flag', 'geo' as PayloadIndexType), { code: 'QUIVER_ERR_INVALID_ARGUMENT' }, 'a bad type');
+  t.throws(() => index.dropPayloadIndex(7 as unknown as string), { code: 'QUIVER_ERR_INVALID_ARGUMENT' }, 'a bad field to drop');
+  t.same(index.payloadIndexes(), modelIndexes(payloads, defs), 'nothing changed');
+  t.equal(index.dropPayloadIndex('kind'), true, 'dropped');
+  t.equal(index.dropPayloadIndex('kind'), false, 'false when there is none');
+  defs.delete('kind');
+  index.remove(IDS.filter((id) => id % 3 === 0));
+  for (const id of IDS.filter((id) => id % 3 === 0)) payloads.delete(id);
+  index.compact();
+  t.same(index.payloadIndexes(), modelIndexes(payloads, defs), 'after deletes and a compaction');
+  const restored = Index.fromImage(index.toImage());
+  t.teardown(() => restored.dispose());
+  t.same(restored.payloadIndexes(), modelIndexes(payloads, defs), 'carried by the image');
+  const filter: Filter = { must: [{ key: 'n', range: { gte: 3, lt: 7 } }] };
+  const ast = parseFilter(filter);
+  t.equal(restored.count(filter), [...payloads].filter(([id, p]) => matches(ast, id, p)).length, 'a filtered count on an indexed field');
 });
 
 // ------------------------------------------------------------------ points counts under writes
