@@ -15,6 +15,9 @@ import { matches, resolvePath } from '../host/filter/model.js';
 import { parseFilter, parsePath } from '../host/filter/parse.js';
 import { canonicalUuid } from '../host/ids.js';
 import { MAX_PAYLOAD_INDEXES } from '../host/core/payload-index.js';
+import { Wal } from '../host/storage/wal.js';
+import { encodeIndex } from '../host/storage/bodies.js';
+import { Op } from '../host/storage/record.js';
 import { rng } from './helpers/data.js';
 import { buildDist, DurableChild } from './fixtures/durable-driver.js';
 
@@ -237,6 +240,23 @@ t.test('indexes survive a SIGKILL (the log replayed), a compaction, and a gracef
   t.teardown(() => store.close());
   t.equal(store.recovery[0]?.replayed, 0, 'a graceful close left nothing to replay');
   t.same(await store.payloadIndexes('d'), after, 'after a graceful close: from the image alone');
+});
+
+t.test('a logged index of a type this version does not know refuses that dataset, coded', async (t) => {
+  const dir = tmp(t);
+  let store = await Store.open({ path: dir, threads: 1, compaction: { intervalMs: 0 } });
+  await store.createDataset('d', { dim: DIM, shards: 1 });
+  await store.createDataset('ok', { dim: DIM, shards: 1 });
+  await store.createPayloadIndex('ok', 'kind', 'keyword');
+  await store.close();
+  const wal = await Wal.open({ dir: join(dir, 'datasets', '1', 'shard-0', 'wal') });
+  await wal.append(Op.CREATE_INDEX, encodeIndex({ field: 'where', type: 'geo' }));
+  await wal.close();
+  store = await Store.open({ path: dir, threads: 1, compaction: { intervalMs: 0 } });
+  t.teardown(() => store.close());
+  t.match(store.recovery.find((r) => r.dataset === 'd'), { error: /record \d+ names the index type "geo"/ }, 'the recovery report names the record and the type');
+  await rejects(t, store.payloadIndexes('d'), 'QUIVER_ERR_CORRUPT', /geo/, 'the dataset refuses calls');
+  t.same((await store.payloadIndexes('ok')).map((i) => i.field), ['kind'], 'the other dataset opens');
 });
 
 t.test('the single-thread Index: the same three, synchronous; bad input throws and changes nothing', async (t) => {

@@ -38,7 +38,7 @@ export function checkField(field: unknown): string {
  * limit; MEMORY_LIMIT: no room to build it), the shard unchanged. A type
  * this version does not know is damage: CORRUPT.
  */
-export function applyIndexRecord(shard: Shard, op: number, body: IndexBody): QuiverError | undefined {
+export function applyIndexRecord(shard: Shard, op: number, body: IndexBody, where = 'an index record'): QuiverError | undefined {
   try {
     if (op === Op.DELETE_INDEX) {
       dropPayloadIndex(shard, body.field);
@@ -48,7 +48,7 @@ export function applyIndexRecord(shard: Shard, op: number, body: IndexBody): Qui
     try {
       type = checkPayloadIndexType(body.type);
     } catch {
-      throw new QuiverError(ErrorCode.CORRUPT, `an index record names the type ${JSON.stringify(body.type)}, which this version does not know`);
+      throw new QuiverError(ErrorCode.CORRUPT, `${where} names the index type ${JSON.stringify(body.type)}, which this version does not know`);
     }
     createPayloadIndex(shard, body.field, type);
     return undefined;

@@ -303,7 +303,7 @@ async function replay(wal: Wal, shard: Shard, from: number): Promise<{ records: 
       if ('error' in r && r.error.code !== ErrorCode.NOT_FOUND && r.error.code !== ErrorCode.INVALID_ARGUMENT) throw r.error;
     } else if (rec.op === Op.CREATE_INDEX || rec.op === Op.DELETE_INDEX) {
       // a create the shard refused (over the limit) is refused again, changing nothing
-      const err = applyIndexRecord(shard, rec.op, decodeIndex(rec.body, rec.op === Op.CREATE_INDEX));
+      const err = applyIndexRecord(shard, rec.op, decodeIndex(rec.body, rec.op === Op.CREATE_INDEX), `${wal.dir}: record ${rec.lsn}`);
       if (err?.code === ErrorCode.MEMORY_LIMIT) throw new QuiverError(ErrorCode.MEMORY_LIMIT, `${wal.dir}: out of WASM memory replaying record ${rec.lsn}`);
     } else if (rec.op !== Op.PARTIAL) {
       throw new QuiverError(ErrorCode.CORRUPT, `${wal.dir}: record ${rec.lsn} has operation ${rec.op}, which this version does not know`);
