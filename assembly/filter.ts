@@ -54,6 +54,7 @@
 import { ERR_CORRUPT, ERR_INVALID, FLAG_UUID, ID_HI, ID_LO, NODE_PAYLOAD } from "./layout";
 import { idOf, isDeleted, metaOf, nodePtr } from "./node";
 import { payloadBytesPtr, payloadLen } from "./payload";
+import { pxVisit } from "./pindex";
 
 // ------------------------------------------------------------- program --
 
@@ -88,6 +89,10 @@ import { payloadBytesPtr, payloadLen } from "./payload";
 @inline export const OP_IS_EMPTY: u32 = 24;
 // @ts-ignore: decorator
 @inline export const OP_IS_NULL: u32 = 25;
+
+// not a program op: walk() hands every value it reaches to pindex.ts
+// @ts-ignore: decorator
+@inline const OP_COLLECT: u32 = 255;
 
 // @ts-ignore: decorator
 @inline export const F_MISSING: u32 = 1;
@@ -144,21 +149,21 @@ import { payloadBytesPtr, payloadLen } from "./payload";
 // ------------------------------------------------------------- payload --
 
 // @ts-ignore: decorator
-@inline const T_NULL: u32 = 0;
+@inline export const T_NULL: u32 = 0;
 // @ts-ignore: decorator
-@inline const T_FALSE: u32 = 1;
+@inline export const T_FALSE: u32 = 1;
 // @ts-ignore: decorator
-@inline const T_TRUE: u32 = 2;
+@inline export const T_TRUE: u32 = 2;
 // @ts-ignore: decorator
-@inline const T_INT: u32 = 3;
+@inline export const T_INT: u32 = 3;
 // @ts-ignore: decorator
-@inline const T_FLOAT: u32 = 4;
+@inline export const T_FLOAT: u32 = 4;
 // @ts-ignore: decorator
-@inline const T_STRING: u32 = 5;
+@inline export const T_STRING: u32 = 5;
 // @ts-ignore: decorator
-@inline const T_ARRAY: u32 = 6;
+@inline export const T_ARRAY: u32 = 6;
 // @ts-ignore: decorator
-@inline const T_OBJECT: u32 = 7;
+@inline export const T_OBJECT: u32 = 7;
 // @ts-ignore: decorator
 @inline const V_COUNT: u32 = 1; // array / object: count u32
 // @ts-ignore: decorator
@@ -342,7 +347,7 @@ function leafValue(op: u32, flags: u32, m: usize, v: usize, end: usize): i32 {
 // and folds the leaf over what they reach.
 function walk(op: u32, flags: u32, s: usize, n: u32, m: usize, v: usize, end: usize): i32 {
   const absent: i32 = R_NONE;
-  if (n == 0) return leafValue(op, flags, m, v, end);
+  if (n == 0) return op == OP_COLLECT ? collectValue(m, v, end) : leafValue(op, flags, m, v, end);
   const kind = <u32>load<u8>(s);
   const tag = <u32>load<u8>(v);
   if (kind == STEP_KEY) {
@@ -385,6 +390,53 @@ function walk(op: u32, flags: u32, s: usize, n: u32, m: usize, v: usize, end: us
     e = ee;
   }
   return acc;
+}
+
+// What a match-like leaf would test of one resolved value, handed to the
+// payload index (pxVisit): the value, or an array's elements, one level.
+function collectValue(ctx: usize, v: usize, end: usize): i32 {
+  if (<u32>load<u8>(v) != T_ARRAY) {
+    pxVisit(ctx, v);
+    return R_SEEN;
+  }
+  const count = load<u32>(v, V_COUNT);
+  let e = v + V_ITEMS;
+  for (let i: u32 = 0; i < count; i++) {
+    const next = valueEnd(e, end);
+    if (next == 0) return ERR_CORRUPT;
+    pxVisit(ctx, e);
+    e = next;
+  }
+  return R_SEEN;
+}
+
+// Hands pxVisit(ctx, value) every value the `n` steps at `s` reach in the
+// payload [v, end) (v == 0: none), as a leaf on that path sees them: the
+// one definition of a path's values that filters and indexes share.
+// 0, or ERR_CORRUPT for bytes that are not QPB.
+export function collectPath(s: usize, n: u32, ctx: usize, v: usize, end: usize): i32 {
+  if (v == 0) return 0;
+  if (valueEndAt(v, end) != end) return ERR_CORRUPT;
+  const r = walk(OP_COLLECT, 0, s, n, ctx, v, end);
+  return r < 0 ? r : 0;
+}
+
+// The tag of the QPB value at `v`, and its scalar bodies (pindex.ts keys).
+// @ts-ignore: decorator
+@inline export function qpbTag(v: usize): u32 {
+  return <u32>load<u8>(v);
+}
+// @ts-ignore: decorator
+@inline export function qpbNumber(v: usize): f64 {
+  return <u32>load<u8>(v) == T_INT ? <f64>load<i64>(v, V_NUM) : load<f64>(v, V_NUM);
+}
+// @ts-ignore: decorator
+@inline export function qpbStringPtr(v: usize): usize {
+  return v + V_STR;
+}
+// @ts-ignore: decorator
+@inline export function qpbStringLen(v: usize): u32 {
+  return load<u32>(v, V_STR_LEN);
 }
 
 // walk() for the commonest path, one KEY step (a top-level member): no
@@ -533,7 +585,7 @@ export function filterRoot(prog: usize): usize {
 
 // ---------------------------------------------------------------- check --
 
-function checkPath(s: usize, n: u32, end: usize): usize {
+export function checkPath(s: usize, n: u32, end: usize): usize {
   if (n > MAX_PATH_STEPS) return 0;
   let p = s;
   for (let i: u32 = 0; i < n; i++) {

@@ -35,7 +35,7 @@
 import {
   CLASS_SCRATCH, ERR_INVALID, ERR_NOT_FOUND, ERR_OUT_OF_MEMORY, FLAG_UUID, IO_ID_HI, IO_ID_LO, IO_KIND, NONE, SLAB_SHIFT, H_DIM, H_ENTRY, H_FCACHE, H_FCACHE_CAP, H_FEST, H_FGEN,
   H_FPATH, H_IO, H_LIVE, H_METRIC, H_SLOTS, H_VISITED, H_RES, H_CAND, H_CAND_CAP, H_SEL, IO_VECTOR,
-  METRIC_IP, METRIC_L2, PATH_EXACT, PATH_GRAPH, PATH_GRAPH_EXACT, TAG_SHIFT, hget, hset, u32At,
+  METRIC_IP, METRIC_L2, PATH_EXACT, PATH_GRAPH, PATH_GRAPH_EXACT, PATH_INDEX, TAG_SHIFT, hget, hset, u32At,
   H_NODE_DIR, H_DIV_MAGIC, H_PER_SLAB, H_STRIDE, H_VEC_OFF, NODE_PAYLOAD, headerPtr,
 } from "./layout";
 import { runAlloc, runFree, slabsFor } from "./arena";
@@ -45,6 +45,7 @@ import { descend, ensureScratch, nextGen, seen, stagedVectorOk, visit, writeResu
 import { drainAscending, entryDist, entrySlot, heapPop, heapPush } from "./heap";
 import { filterAt, filterCheck, filterRoot, filterSlot } from "./filter";
 import { idmapFind } from "./idmap";
+import { pxCandidate, pxGather, pxLiveShare, pxPlan } from "./pindex";
 
 // @ts-ignore: decorator
 @inline const SAMPLE: u32 = 256;
@@ -154,6 +155,33 @@ function exactScan(metric: u32, q: usize, k: u32, prog: usize): i32 {
       if (blob != 0) load<u32>(blob);
     }
     const p = slotPtr(s, dir, magic, perSlab, stride);
+    const r = filterAt(prog, p);
+    if (r == 0) continue;
+    if (r < 0) return r;
+    const d = distance(metric, q, p + vecOff, dim);
+    if (nr < k) nr = heapPush(res, nr, d, s, true);
+    else if (d < entryDist(res, 0)) {
+      nr = heapPop(res, nr, true);
+      nr = heapPush(res, nr, d, s, true);
+    }
+  }
+  return <i32>nr;
+}
+
+// exactScan over the candidates a payload index gave (pindex.ts pxGather):
+// the same scoring, a filter evaluation per candidate instead of per live
+// point. Returns how many RES holds, or a negative status.
+function indexScan(metric: u32, q: usize, k: u32, prog: usize, count: u32): i32 {
+  const n = pxGather(count);
+  if (n < 0) return n;
+  const dim = hget(H_DIM);
+  const res = <usize>hget(H_RES);
+  const vecOff = <usize>hget(H_VEC_OFF);
+  let nr: u32 = 0;
+  for (let i: u32 = 0; i < <u32>n; i++) {
+    if (i + AHEAD < <u32>n) load<u32>(nodePtr(pxCandidate(i + AHEAD)), NODE_PAYLOAD);
+    const s = pxCandidate(i);
+    const p = nodePtr(s);
     const r = filterAt(prog, p);
     if (r == 0) continue;
     if (r < 0) return r;
@@ -319,13 +347,15 @@ function begin(prog: usize, len: u32): i32 {
 // k nearest live points to the query staged at io + IO_VECTOR that satisfy
 // the program at [prog, prog + len), nearest first, to `out` as RESULT
 // records. Returns the count; H_FPATH gets the path taken, H_FEST the
-// planner's estimate. exactBelow, exactFraction, twoHopBelow: see the planner above.
+// planner's estimate. exactBelow, exactFraction, twoHopBelow, indexFraction:
+// see the planner above.
 export function searchFiltered(
   k: u32, ef: u32, out: usize, prog: usize, len: u32, exactBelow: u32, exactFraction: f64, twoHopBelow: f64,
+  indexFraction: f64,
 ): i32 {
   const q = <usize>hget(H_IO) + IO_VECTOR;
   if (!stagedVectorOk(q, hget(H_DIM))) return ERR_INVALID;
-  if (k == 0 || !(exactFraction >= 0) || !(twoHopBelow >= 0)) return ERR_INVALID;
+  if (k == 0 || !(exactFraction >= 0) || !(twoHopBelow >= 0) || !(indexFraction >= 0)) return ERR_INVALID;
   const fgen = begin(prog, len);
   if (fgen < 0) return fgen;
   const root = filterRoot(prog);
@@ -338,8 +368,25 @@ export function searchFiltered(
   hset(H_FEST, 0);
   if (live == 0) return 0;
   const threshold = max<f64>(<f64>exactBelow, exactFraction * <f64>live);
-  const est = estimate(root, cache, <u32>fgen, max<f64>(threshold / <f64>live, twoHopBelow));
+  // an index's candidates bound the matching set from above
+  // an index's records in range (stale ones too: `bound` sizes the gather),
+  // scaled by its live share to an estimate of the matching points
+  const bound = pxPlan(root);
+  const indexEst = bound >= 0 ? Math.round(<f64>bound * pxLiveShare()) : -1;
+  if (bound >= 0 && indexEst < max<f64>(threshold, indexFraction * <f64>live)) {
+    hset(H_FPATH, PATH_INDEX);
+    hset(H_FEST, <u32>indexEst);
+    const n = indexScan(metric, q, k, root, <u32>bound);
+    if (n >= 0) return finish(n, k, out);
+    if (n != ERR_OUT_OF_MEMORY) return n;
+    // no room for the candidates: the scan needs none
+    hset(H_FPATH, PATH_EXACT);
+    const m = exactScan(metric, q, k, root);
+    return m < 0 ? m : finish(m, k, out);
+  }
+  let est = estimate(root, cache, <u32>fgen, max<f64>(threshold / <f64>live, twoHopBelow));
   if (est < 0) return est;
+  if (bound >= 0 && indexEst < <f64>est) est = <i32>indexEst;
   hset(H_FEST, <u32>est);
   let nr: i32 = 0;
   if (<f64>est >= threshold) {
@@ -358,9 +405,15 @@ export function searchFiltered(
     if (<u32>nr < k) hset(H_FPATH, PATH_GRAPH_EXACT);
   }
   if (hget(H_FPATH) != PATH_GRAPH) {
-    nr = exactScan(metric, q, k, root);
+    nr = bound >= 0 ? indexScan(metric, q, k, root, <u32>bound) : ERR_OUT_OF_MEMORY;
+    if (nr == ERR_OUT_OF_MEMORY) nr = exactScan(metric, q, k, root);
     if (nr < 0) return nr;
   }
+  return finish(nr, k, out);
+}
+
+// The nr entries of RES, nearest first, to `out` (at most k).
+function finish(nr: i32, k: u32, out: usize): i32 {
   const sel = <usize>hget(H_SEL);
   drainAscending(<usize>hget(H_RES), <u32>nr, sel);
   return writeResults(sel, min<u32>(k, <u32>nr), out);
@@ -374,6 +427,17 @@ export function countMatching(prog: usize, len: u32): i32 {
   const slots = hget(H_SLOTS);
   const root = filterRoot(prog);
   let n: i32 = 0;
+  // an index's candidates, when it has fewer than the live points
+  const bound = pxPlan(root);
+  const c = bound >= 0 && <u32>bound < hget(H_LIVE) ? pxGather(<u32>bound) : -1;
+  if (c >= 0) {
+    for (let i: u32 = 0; i < <u32>c; i++) {
+      const r = filterSlot(root, pxCandidate(i));
+      if (r < 0) return r;
+      n += r;
+    }
+    return n;
+  }
   for (let s: u32 = 0; s < slots; s++) {
     const r = matchCached(root, cache, <u32>fgen, s);
     if (r < 0) return r;

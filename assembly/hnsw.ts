@@ -27,6 +27,7 @@ import {
 import { runAlloc, runFree, slabsFor, smallAlloc, smallFree } from "./arena";
 import { distance, normalize } from "./distance";
 import { payloadBytesPtr, payloadFree, payloadLen, payloadStore } from "./payload";
+import { pxAdd, pxMaintain, pxRemove, pxReserve } from "./pindex";
 import {
   countAt, ensureSlots, idOf, isDeleted, isUuid, levelOf, linksAt, pinLink, pinnedOf,
   maxLinks, metaOf, nodePtr, setCountAt, slotPtr, upperBlockBytes, vectorOf,
@@ -399,6 +400,7 @@ export function markDeleted(slot: u32): void {
   const level = levelOf(meta);
   if (level > 0) hset(H_LIVE_LINK_BYTES, hget(H_LIVE_LINK_BYTES) - upperBlockBytes(level));
   // search never reads a tombstone's payload: give it back now
+  pxRemove(slot);
   payloadFree(<usize>load<u32>(p, NODE_PAYLOAD));
   store<u32>(p, 0, NODE_PAYLOAD);
 }
@@ -433,6 +435,8 @@ export function insertStaged(): i32 {
   if (!ensureVisited(slot + 1)) return ERR_OUT_OF_MEMORY;
   if (!ensureScratch(0)) return ERR_OUT_OF_MEMORY;
   if (old == NONE && !idmapReserve()) return ERR_OUT_OF_MEMORY;
+  const reserved = pxReserve(vec + (<usize>dim << 2), payloadLen);
+  if (reserved != OK) return reserved;
   let blob: usize = 0;
   if (payloadLen > 0) {
     blob = payloadStore(vec + (<usize>dim << 2), payloadLen);
@@ -459,6 +463,7 @@ export function insertStaged(): i32 {
   store<u64>(id, hi, ID_HI);
   hset(H_SLOTS, slot + 1);
   hset(H_LIVE, hget(H_LIVE) + 1);
+  pxAdd(slot);
   if (old != NONE) {
     markDeleted(old);
     idmapReplace(lo, hi, kind, slot);
@@ -466,6 +471,7 @@ export function insertStaged(): i32 {
     idmapInsert(lo, hi, kind, slot);
   }
   connect(slot, level);
+  pxMaintain();
   return OK;
 }
 
@@ -474,6 +480,7 @@ export function removeStaged(): i32 {
   const slot = idmapRemove(load<u64>(io, IO_ID_LO), load<u64>(io, IO_ID_HI), load<u32>(io, IO_KIND) & FLAG_UUID);
   if (slot == NONE) return ERR_NOT_FOUND;
   markDeleted(slot);
+  pxMaintain();
   return OK;
 }
 

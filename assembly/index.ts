@@ -8,7 +8,7 @@ import {
   H_ARENA_BASE, H_ARENA_TOP, H_CHECKSUM, H_DELETED, H_DIM, H_EF, H_EFC, H_ENTRY, H_EXACT_GROWTH, H_FREE_RUNS,
   H_IDMAP_CAP, H_IMAGE_BYTES, H_IO, H_IO_BYTES, H_IO_USED, H_LEVEL_MULT, H_LIVE, H_LIVE_LINK_BYTES, H_M, H_M0,
   H_MAGIC, H_MAX_LEVEL, H_MAX_PAYLOAD, H_METRIC, H_NODE_DIR, H_NODE_DIR_CAP, H_RES, H_RNG, H_SLOTS, H_SMALL, H_STRIDE,
-  H_VERSION, H_FCACHE, H_FCACHE_CAP, H_FGEN, H_FPATH, H_FEST, PATH_GRAPH, PATH_EXACT, PATH_GRAPH_EXACT, H_VISITED, H_VISITED_CAP, H_VISIT_GEN, IO_ID_HI, IO_ID_LO, IO_KIND, IO_PAYLOAD, IO_PAYLOAD_LEN, IO_VECTOR,
+  H_VERSION, H_FCACHE, H_FCACHE_CAP, H_FGEN, H_FPATH, H_FEST, PATH_GRAPH, PATH_EXACT, PATH_GRAPH_EXACT, PATH_INDEX, H_VISITED, H_VISITED_CAP, H_VISIT_GEN, IO_ID_HI, IO_ID_LO, IO_KIND, IO_PAYLOAD, IO_PAYLOAD_LEN, IO_VECTOR,
   LAYOUT_VERSION, LINK_BYTES, LISTED_BYTES, LISTED_ID_HI, LISTED_ID_LO, LISTED_KIND, MAGIC, MAX_DIM,
   MAX_LEVEL, MAX_M, MAX_PAYLOAD_BYTES, META_LEVEL_MASK, META_LEVEL_SHIFT, METRIC_COSINE, METRIC_IP, METRIC_L2,
   ID_BYTES, NODE_LINKS, NODE_META, NODE_PAYLOAD, NONE, OK, PROBLEM_KINDS, RESULT_BYTES, RESULT_DIST, RESULT_FLAGS, RESULT_ID_HI,
@@ -29,11 +29,16 @@ import {
 import { checkIntegrity } from "./integrity";
 import { livePayloadBytes, payloadInit } from "./payload";
 import { countMatching, filterCacheBytes, matchesStaged, searchFiltered } from "./fsearch";
+import {
+  PX_BOOL, PX_FLOAT, PX_INTEGER, PX_KEYWORD, PX_MAX, PX_NAME, PX_NAME_LEN, PX_NAME_MAX, PX_POINTS, PX_TYPE, PX_UUID,
+  pxBytes, pxCandBytes, pxCreate, pxDrop, pxEntry,
+} from "./pindex";
 
 export {
   insertStaged as insert, removeStaged as remove, getStaged as get, searchStaged as search,
   repairRange, repairFinish, compactPlan, compactDone, exportNodes, importNodes, importFinish,
   planEntry, checkIntegrity, searchFiltered, countMatching, matchesStaged as matches,
+  pxCreate as createPayloadIndex, pxDrop as dropPayloadIndex, pxEntry as payloadIndexEntry,
 };
 
 // @ts-ignore: decorator
@@ -216,7 +221,7 @@ export function stats(out: usize): void {
   i = put(out, i, <f64>hget(H_STRIDE));
   i = put(out, i, <f64>hget(H_ARENA_BASE));
   i = put(out, i, <f64>idmapBytes());
-  i = put(out, i, <f64>(scratchCommittedBytes() + filterCacheBytes()));
+  i = put(out, i, <f64>(scratchCommittedBytes() + filterCacheBytes() + pxCandBytes()));
   i = put(out, i, <f64>hget(H_IO_BYTES));
   i = put(out, i, <f64>(<u64>slabsFor(hget(H_NODE_DIR_CAP) * 4) << SLAB_SHIFT));
   i = put(out, i, <f64>hget(H_ENTRY));
@@ -227,6 +232,7 @@ export function stats(out: usize): void {
   i = put(out, i, <f64>acctGet(CLASS_PAYLOAD, ACCT_COMMITTED));
   i = put(out, i, <f64>acctGet(CLASS_PAYLOAD, ACCT_USED));
   i = put(out, i, <f64>hget(H_MAX_PAYLOAD));
+  i = put(out, i, <f64>pxBytes());
   if (DEBUG) assert(i == STAT_COUNT);
 }
 
@@ -276,7 +282,8 @@ const LAYOUT_TABLE: StaticArray<f64> = [
   LISTED_BYTES,
   NODE_META, NODE_PAYLOAD, NODE_LINKS, ID_BYTES, META_LEVEL_SHIFT, META_LEVEL_MASK, UPPER_LINKS, LINK_BYTES,
   STAT_COUNT, PROBLEM_KINDS,
-  H_FPATH, H_FEST, PATH_GRAPH, PATH_EXACT, PATH_GRAPH_EXACT,
+  H_FPATH, H_FEST, PATH_GRAPH, PATH_EXACT, PATH_GRAPH_EXACT, PATH_INDEX,
+  PX_TYPE, PX_NAME_LEN, PX_NAME, PX_NAME_MAX, PX_POINTS, PX_MAX, PX_KEYWORD, PX_INTEGER, PX_FLOAT, PX_BOOL, PX_UUID,
 ];
 
 // Entry `i` of the layout table, or -1 past its end.

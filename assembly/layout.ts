@@ -128,7 +128,9 @@
 //   744 largest payload blob (len + 4) ever stored
 //   748 filter cache    752 filter cache cap  756 filter gen
 //   760 filter path (of the last filtered search)  764 filter estimate
-//   768 .. 1023 reserved
+//   768 payload index directory  772 payload indexes  776 candidates  780 cand cap
+//   784 .. 807  payload index visit context (pindex.ts)
+//   808 .. 1023 reserved (zero in older images: no payload indexes)
 // ---------------------------------------------------------------------------
 
 // @ts-ignore: decorator
@@ -258,7 +260,19 @@
 // @ts-ignore: decorator
 @inline export const H_FEST: u32 = H_FPATH + 4; // the planner's estimate of matching live points
 // @ts-ignore: decorator
-@inline export const H_END: u32 = H_FEST + 4; // 768: first unused header byte
+@inline export const H_PINDEX: u32 = H_FEST + 4; // 768: payload index directory run (pindex.ts), 0: none
+// @ts-ignore: decorator
+@inline export const H_PINDEX_N: u32 = H_PINDEX + 4; // payload indexes in the directory
+// @ts-ignore: decorator
+@inline export const H_PX_CAND: u32 = H_PINDEX_N + 4; // candidate slots an index gave (scratch run)
+// @ts-ignore: decorator
+@inline export const H_PX_CAND_CAP: u32 = H_PX_CAND + 4;
+// @ts-ignore: decorator
+@inline export const H_PX_CTX: u32 = H_PX_CAND_CAP + 4; // 784: the visit context, PX_CTX_BYTES
+// @ts-ignore: decorator
+@inline export const PX_CTX_BYTES: u32 = 24;
+// @ts-ignore: decorator
+@inline export const H_END: u32 = H_PX_CTX + PX_CTX_BYTES; // 808: first unused header byte
 // @ts-ignore: decorator
 @inline export const HEADER_BYTES: u32 = 1024;
 
@@ -412,6 +426,8 @@
 @inline export const PATH_EXACT: u32 = 2;
 // @ts-ignore: decorator
 @inline export const PATH_GRAPH_EXACT: u32 = 3;
+// @ts-ignore: decorator
+@inline export const PATH_INDEX: u32 = 4; // the exact path over a payload index's candidates
 
 // checkIntegrity's problem counters, one u32 each, in this order.
 // @ts-ignore: decorator
@@ -439,7 +455,7 @@
 
 // stats(out) writes this many f64s (the order is in index.ts and abi.ts).
 // @ts-ignore: decorator
-@inline export const STAT_COUNT: u32 = 34;
+@inline export const STAT_COUNT: u32 = 35;
 
 // The header lives at a fixed address above the module's static data, so an
 // image made by the release build loads in the debug build and back.

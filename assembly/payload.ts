@@ -20,6 +20,7 @@ import { runAlloc, runFree, slabsFor, smallAlloc, smallBlockBytes, smallFree, sm
 import { FLAG_UUID, H_IO, IO_ID_HI, IO_ID_LO, IO_KIND, IO_PAYLOAD_LEN, IO_VECTOR, MAX_PAYLOAD_BYTES, ERR_INVALID, ERR_NOT_FOUND, ERR_OUT_OF_MEMORY, NODE_PAYLOAD, NONE, OK } from "./layout";
 import { idmapFind } from "./idmap";
 import { nodePtr } from "./node";
+import { pxAdd, pxMaintain, pxRemove, pxReserve } from "./pindex";
 
 export function payloadInit(): void {
   for (let sc = PAYLOAD_CLASS_BASE; sc < ALL_SMALL_CLASSES; sc++) {
@@ -98,12 +99,17 @@ export function replacePayloadStaged(): i32 {
   const slot = idmapFind(load<u64>(io, IO_ID_LO), load<u64>(io, IO_ID_HI), load<u32>(io, IO_KIND) & FLAG_UUID);
   if (slot == NONE) return ERR_NOT_FOUND;
   const p = nodePtr(slot);
+  const reserved = pxReserve(io + IO_VECTOR, len);
+  if (reserved != OK) return reserved;
   let blob: usize = 0;
   if (len > 0) {
     blob = payloadStore(io + IO_VECTOR, len);
     if (blob == 0) return ERR_OUT_OF_MEMORY;
   }
+  pxRemove(slot);
   payloadFree(<usize>load<u32>(p, NODE_PAYLOAD));
   store<u32>(p, <u32>blob, NODE_PAYLOAD);
+  pxAdd(slot);
+  pxMaintain();
   return OK;
 }

@@ -40,6 +40,7 @@ import { ensureScratch, ensureVisited, nextGen, pruneBuf, seen, slotDistance, vi
 import { entryDist, entrySlot, setEntry, sortLong } from "./heap";
 import { idmapInsert, idmapReserve } from "./idmap";
 import { payloadBytesPtr, payloadFree, payloadLen, payloadStore, payloadTotal } from "./payload";
+import { pxAdd, pxMaintain, pxReserve } from "./pindex";
 import { WALK_LIVE, WALK_REPIN, walkLevel0 } from "./walk";
 
 // @ts-ignore: decorator
@@ -362,6 +363,7 @@ export function importNodes(count: u32): i32 {
     let blob: usize = 0;
     if (blobBytes > 0) {
       const src = rec + stride + upperBytes;
+      if (pxReserve(payloadBytesPtr(src), payloadLen(src)) != OK) return importFailed();
       blob = payloadStore(payloadBytesPtr(src), payloadLen(src));
       if (blob == 0) return importFailed();
       if (DEBUG) assert(payloadTotal(blob) == blobBytes);
@@ -385,8 +387,10 @@ export function importNodes(count: u32): i32 {
     idmapInsert(load<u64>(id, ID_LO), load<u64>(id, ID_HI), meta & FLAG_UUID, slot);
     hset(H_SLOTS, slot + 1);
     hset(H_LIVE, hget(H_LIVE) + 1);
+    pxAdd(slot);
     off += stride + upperBytes + blobBytes;
   }
+  pxMaintain();
   hset(H_EXACT_GROWTH, 0);
   return <i32>count;
 }

@@ -139,7 +139,7 @@ export function createMetrics(registry: Registry, source: MetricsSource) {
       }),
       filtered: new Counter({
         name: 'quiver_filtered_search_shards_total',
-        help: 'Filtered searches of one shard, by the path its planner took (graph, exact, graph+exact)',
+        help: 'Filtered searches of one shard, by the path its planner took (graph, exact, graph+exact, index)',
         labelNames: ['dataset', 'path'] as const,
         registers,
       }),

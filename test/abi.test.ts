@@ -11,7 +11,7 @@ const CORE_EXPORTS: readonly (keyof CoreExports)[] = [
   'memory', 'layoutEntry', 'init', 'attach', 'setEf', 'ioReserve', 'ioTrim', 'ioPtr', 'ioUsed', 'header', 'usedBytes',
   'sealImage', 'verifyImage', 'stats', 'insert', 'remove', 'get', 'search', 'repairRange', 'repairFinish',
   'compactPlan', 'compactDone', 'planEntry', 'exportNodes', 'importNodes', 'importFinish', 'checkIntegrity', 'listIds',
-  'searchFiltered', 'countMatching', 'matches', 'replacePayload',
+  'searchFiltered', 'countMatching', 'matches', 'replacePayload', 'createPayloadIndex', 'dropPayloadIndex', 'payloadIndexEntry',
 ];
 
 function table(build: 'release' | 'debug'): number[] {

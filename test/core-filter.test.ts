@@ -7,75 +7,9 @@ import { Shard } from '../host/core/shard.js';
 import { compactNow } from '../host/core/compaction.js';
 import { compile } from '../host/filter/compile.js';
 import type { Cond } from '../host/filter/ast.js';
-import { matches } from '../host/filter/model.js';
-import { encodePayload } from '../host/payload.js';
-import { packIds, type Id } from '../host/ids.js';
+import { packIds } from '../host/ids.js';
 import { rng } from './helpers/data.js';
-
-type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-type PathStep = { key: string } | { each: true } | { index: number };
-interface Bounds { gt?: number; gte?: number; lt?: number; lte?: number }
-const encode = (v: Json): Uint8Array => encodePayload(v, 'payload')!;
-const model = (c: Cond, payload: Json | undefined, id: Id): boolean => matches(c, id, payload);
-
-// ------------------------------------------------------------ arbitraries --
-const KEYS = ['a', 'b', 'c'];
-const WORDS = ['x', 'y', 'xy', '', 'é', '\ud800', 'x\udc00'];
-const key = fc.constantFrom(...KEYS);
-const word = fc.constantFrom(...WORDS);
-const small = fc.integer({ min: -3, max: 3 });
-const scalar: fc.Arbitrary<Json> = fc.oneof(
-  fc.constant(null), fc.boolean(), small, fc.constantFrom(0.5, -1.5, 2.25), word,
-);
-const payloadArb: fc.Arbitrary<Json> = fc.letrec<{ v: Json }>((tie) => ({
-  v: fc.oneof(
-    { depthSize: 'small', withCrossShrink: true },
-    scalar,
-    fc.array(tie('v'), { maxLength: 3 }),
-    fc.dictionary(key, tie('v'), { maxKeys: 3 }) as fc.Arbitrary<Json>,
-  ),
-})).v;
-const pointPayload = fc.option(fc.dictionary(key, payloadArb, { maxKeys: 3 }) as fc.Arbitrary<Json>, { freq: 6, nil: undefined });
-
-const step: fc.Arbitrary<PathStep> = fc.oneof(
-  { weight: 4, arbitrary: key.map((k) => ({ key: k })) },
-  { weight: 2, arbitrary: fc.constant({ each: true as const }) },
-  { weight: 1, arbitrary: fc.integer({ min: 0, max: 2 }).map((i) => ({ index: i })) },
-);
-const pathArb = fc.tuple(key, fc.array(step, { maxLength: 2 })).map(([k, rest]) => [{ key: k }, ...rest] as PathStep[]);
-const boundsArb: fc.Arbitrary<Bounds> = fc.record(
-  { gt: fc.integer({ min: -3, max: 3 }), gte: fc.double({ min: -3, max: 3, noNaN: true }), lt: fc.integer({ min: -2, max: 4 }), lte: fc.integer({ min: -3, max: 3 }) },
-  { requiredKeys: [] },
-);
-const ID_POOL: Id[] = [0, 1, 2, 3, 7, 40, 'b7e2f0a4-1111-4c3a-9d2e-0000000000aa', 'b7e2f0a4-1111-4c3a-9d2e-0000000000ab'];
-
-function idsOf(n: number): Id[] {
-  return Array.from({ length: n }, (_, i) => (i % 5 === 4 ? `b7e2f0a4-1111-4c3a-9d2e-${(0xaa + i).toString(16).padStart(12, '0')}` : i));
-}
-
-const leafArb: fc.Arbitrary<Cond> = fc.oneof(
-  fc.record({ kind: fc.constant('keyword' as const), path: pathArb, any: fc.array(word, { minLength: 1, maxLength: 3 }) }),
-  fc.record({ kind: fc.constant('integer' as const), path: pathArb, any: fc.array(small, { minLength: 1, maxLength: 3 }) }),
-  fc.record({ kind: fc.constant('bool' as const), path: pathArb, value: fc.boolean() }),
-  fc.record({ kind: fc.constant('exceptKeyword' as const), path: pathArb, none: fc.array(word, { maxLength: 3 }) }),
-  fc.record({ kind: fc.constant('exceptInteger' as const), path: pathArb, none: fc.array(small, { maxLength: 3 }) }),
-  fc.record({ kind: fc.constant('text' as const), path: pathArb, text: fc.constantFrom('x', 'y', '', 'é', '\udc00') }),
-  fc.record({ kind: fc.constant('range' as const), path: pathArb, bounds: boundsArb }),
-  fc.record({ kind: fc.constant('valuesCount' as const), path: pathArb, bounds: boundsArb }),
-  fc.record({ kind: fc.constant('isEmpty' as const), path: pathArb }),
-  fc.record({ kind: fc.constant('isNull' as const), path: pathArb }),
-  fc.record({ kind: fc.constant('hasId' as const), ids: fc.subarray(ID_POOL.concat(idsOf(30).slice(20)) as (number | string)[]) }),
-);
-const filterArb: fc.Arbitrary<Cond> = fc.letrec<{ c: Cond }>((tie) => ({
-  c: fc.oneof(
-    { depthSize: 'small', withCrossShrink: true },
-    leafArb,
-    fc.record({ kind: fc.constant('and' as const), of: fc.array(tie('c'), { maxLength: 3 }) }),
-    fc.record({ kind: fc.constant('or' as const), of: fc.array(tie('c'), { maxLength: 3 }) }),
-    fc.record({ kind: fc.constant('not' as const), of: tie('c') }),
-    fc.record({ kind: fc.constant('atLeast' as const), min: fc.integer({ min: 0, max: 3 }), of: fc.array(tie('c'), { maxLength: 3 }) }),
-  ),
-})).c;
+import { encode, filterArb, idsOf, model, pointPayload } from './helpers/filter-arbs.js';
 
 // ---------------------------------------------------------------- model --
 const PARAMS = { dim: 4, metric: 'l2' as const, M: 6, efConstruction: 24, ef: 24, build: 'debug' as const };
@@ -270,6 +204,6 @@ t.test('both graph walks (plain and two-hop, chosen by twoHopBelow): recall >= 0
   }
   t.throws(() => { shard.filterPlanner = { twoHopBelow: -0.1 }; }, RangeError);
   t.throws(() => { shard.filterPlanner = { twoHopBelow: 1.5 }; }, RangeError);
-  t.same(shard.filterPlanner, { exactBelow: 0, exactFraction: 0, twoHopBelow: 1 }, 'a refused option changes nothing');
+  t.same(shard.filterPlanner, { exactBelow: 0, exactFraction: 0, twoHopBelow: 1, indexFraction: 0.05 }, 'a refused option changes nothing');
   shard.dispose();
 });

@@ -36,12 +36,16 @@ export interface CoreExports {
   checkIntegrity(out: number): number;
   listIds(from: number, maxCount: number, out: number): number;
   /** Filtered search (assembly/fsearch.ts): the program at [prog, prog + len). */
-  searchFiltered(k: number, ef: number, out: number, prog: number, len: number, exactBelow: number, exactFraction: number, twoHopBelow: number): number;
+  searchFiltered(k: number, ef: number, out: number, prog: number, len: number, exactBelow: number, exactFraction: number, twoHopBelow: number, indexFraction: number): number;
   countMatching(prog: number, len: number): number;
   /** The id staged at io as `remove` takes it: 1, 0, or NOT_FOUND. */
   matches(prog: number, len: number): number;
   /** The id staged at io gets the IO_PAYLOAD_LEN bytes at IO_VECTOR as its payload (0: none): OK, NOT_FOUND, OUT_OF_MEMORY (unchanged). */
   replacePayload(): number;
+  /** Payload indexes (assembly/pindex.ts): the name and path staged at io; see host/core/payload-index.ts. */
+  createPayloadIndex(type: number): number;
+  dropPayloadIndex(): number;
+  payloadIndexEntry(i: number): number;
 }
 
 /** The debug build (assembly/debug.ts) adds hooks the arena and kernel tests drive. */
@@ -132,13 +136,25 @@ export const LAYOUT = {
   META_LEVEL_MASK: 0x1f,
   UPPER_LINKS: 4,
   LINK_BYTES: 4,
-  STAT_COUNT: 34,
+  STAT_COUNT: 35,
   PROBLEM_KINDS: 10,
   H_FPATH: 760,
   H_FEST: 764,
   PATH_GRAPH: 1,
   PATH_EXACT: 2,
   PATH_GRAPH_EXACT: 3,
+  PATH_INDEX: 4,
+  PX_TYPE: 0,
+  PX_NAME_LEN: 4,
+  PX_NAME: 64,
+  PX_NAME_MAX: 256,
+  PX_POINTS: 36,
+  PX_MAX: 32,
+  PX_KEYWORD: 1,
+  PX_INTEGER: 2,
+  PX_FLOAT: 3,
+  PX_BOOL: 4,
+  PX_UUID: 5,
 } as const;
 export type LayoutName = keyof typeof LAYOUT;
 export const LAYOUT_NAMES = Object.keys(LAYOUT) as LayoutName[];
@@ -227,7 +243,7 @@ export const STAT_FIELDS = [
   'nodeCommitted', 'nodeUsed', 'linksCommitted', 'linksUsed',
   'idmapCommitted', 'idmapUsed', 'scratchCommitted', 'scratchUsed',
   'liveBytes', 'stride', 'arenaBase', 'idmapBytes', 'scratchBytes', 'ioBytes', 'dirBytes',
-  'entry', 'idmapCapacity', 'headerPtr', 'ef', 'payloadBytes', 'payloadCommitted', 'payloadUsed', 'maxPayload',
+  'entry', 'idmapCapacity', 'headerPtr', 'ef', 'payloadBytes', 'payloadCommitted', 'payloadUsed', 'maxPayload', 'indexBytes',
 ] as const;
 export type RawStats = Record<(typeof STAT_FIELDS)[number], number>;
 

@@ -8,6 +8,7 @@
 import { ErrorCode, QuiverError } from '../errors.js';
 import { ERR_OUT_OF_MEMORY, H, LAYOUT, METRIC_NAMES, NONE, PAGE_BYTES } from './abi.js';
 import { collectGarbage } from './gc.js';
+import { createPayloadIndex, payloadIndexes } from './payload-index.js';
 import { coreStatusError, Shard } from './shard.js';
 import { statsOf } from './stats.js';
 
@@ -99,6 +100,8 @@ export class Compaction {
         for (const shard of [src, this.#target]) {
           check(shard.core((c) => c.ioReserve(this.#ioBytes) === 0 ? ERR_OUT_OF_MEMORY : 0), 'compaction');
         }
+        // the payload indexes, empty: the import fills them as it goes
+        for (const { field, type } of payloadIndexes(src)) createPayloadIndex(this.#target, field, type);
         this.#cursor = 0;
         this.#phase = 'copy';
         return false;

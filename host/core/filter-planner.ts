@@ -8,14 +8,19 @@ import { ERR_INVALID, LAYOUT } from './abi.js';
 import { coreStatusError } from './status.js';
 
 /** Which way a filtered search went (assembly/fsearch.ts). */
-export type FilterPath = 'graph' | 'exact' | 'graph+exact';
+export type FilterPath = 'graph' | 'exact' | 'graph+exact' | 'index';
 export const FILTER_PATHS: Record<number, FilterPath> = {
   [LAYOUT.PATH_GRAPH]: 'graph', [LAYOUT.PATH_EXACT]: 'exact', [LAYOUT.PATH_GRAPH_EXACT]: 'graph+exact',
+  [LAYOUT.PATH_INDEX]: 'index',
 };
 
 /**
- * A filtered search scores the matching set exactly when the planner's
- * estimate of matching points is below max(exactBelow, exactFraction x live);
+ * When a payload index answers one of the filter's conditions (the filter
+ * itself, or a member of its top-level `must`) with fewer candidates than
+ * max(exactBelow, exactFraction x live, indexFraction x live), the search
+ * scores those candidates exactly ('index'). Otherwise it scores the
+ * matching set exactly when the planner's estimate of matching points (a
+ * sample, bounded by an index's candidates) is below max(exactBelow, exactFraction x live);
  * otherwise it walks the graph (assembly/fsearch.ts): the plain walk (every
  * neighbour enters the beam, only matches enter the results) when the
  * estimated selectivity is at least twoHopBelow, else the two-hop walk that
@@ -26,8 +31,9 @@ export interface FilterPlanner {
   exactBelow: number;
   exactFraction: number;
   twoHopBelow: number;
+  indexFraction: number;
 }
-export const DEFAULT_FILTER_PLANNER: Readonly<FilterPlanner> = { exactBelow: 1000, exactFraction: 0.02, twoHopBelow: 0.1 };
+export const DEFAULT_FILTER_PLANNER: Readonly<FilterPlanner> = { exactBelow: 1000, exactFraction: 0.02, twoHopBelow: 0.1, indexFraction: 0.05 };
 
 export function programOf(filter: CompiledFilter): Uint8Array {
   if (!isCompiledFilter(filter)) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'a filter must be what compile() returned');
@@ -45,7 +51,10 @@ export function checkPlanner(p: FilterPlanner): FilterPlanner {
   if (typeof p.twoHopBelow !== 'number' || !(p.twoHopBelow >= 0 && p.twoHopBelow <= 1)) {
     throw new RangeError('options.twoHopBelow must be a number in [0, 1]');
   }
-  return { exactBelow: p.exactBelow, exactFraction: p.exactFraction, twoHopBelow: p.twoHopBelow };
+  if (typeof p.indexFraction !== 'number' || !(p.indexFraction >= 0 && p.indexFraction <= 1)) {
+    throw new RangeError('options.indexFraction must be a number in [0, 1]');
+  }
+  return { exactBelow: p.exactBelow, exactFraction: p.exactFraction, twoHopBelow: p.twoHopBelow, indexFraction: p.indexFraction };
 }
 
 /** A filter export's status: itself when not negative, else the coded error. */

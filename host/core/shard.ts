@@ -246,8 +246,8 @@ export class Shard {
       n = this.#call((c) => c.search(k, ef, out));
     } else {
       this.#u8.set(prog, io + progAt);
-      const { exactBelow, exactFraction, twoHopBelow } = this.#planner;
-      n = this.#call((c) => c.searchFiltered(k, ef, out, io + progAt, prog.byteLength, exactBelow, exactFraction, twoHopBelow));
+      const { exactBelow, exactFraction, twoHopBelow, indexFraction } = this.#planner;
+      n = this.#call((c) => c.searchFiltered(k, ef, out, io + progAt, prog.byteLength, exactBelow, exactFraction, twoHopBelow, indexFraction));
       this.#lastPath = FILTER_PATHS[this.header32(LAYOUT.H_FPATH)];
     }
     if (n === ERR_OUT_OF_MEMORY) throw new QuiverError(ErrorCode.MEMORY_LIMIT, 'out of WASM memory for search scratch');

@@ -18,11 +18,13 @@ export interface IndexStats {
   usedBytes: number;
   /** Bytes of live node records, their link blocks and the whole blocks their payloads occupy. */
   liveBytes: number;
-  /** Id map, search scratch, io buffer, node directory, header and static data. */
+  /** Id map, payload indexes, search scratch, io buffer, node directory, header and static data. */
   fixedOverheadBytes: number;
   /** committed - live - fixed overhead: what a compaction can give back. */
   reclaimableBytes: number;
-  /** Per arena class: bytes committed to the class and bytes handed out. */
+  /** Bytes of the payload indexes (host/core/payload-index.ts), part of the fixed overhead. */
+  payloadIndexBytes: number;
+  /** Per arena class: bytes committed to the class and bytes handed out (idmap: the id map and the payload indexes). */
   arena: Record<'node' | 'links' | 'idmap' | 'scratch', { committed: number; used: number }>;
   /** A durable store's shard: its log and checkpoints (absent in memory). */
   log?: LogFigures;
@@ -46,7 +48,7 @@ export interface LogFigures {
 /** The core's raw counters of a shard, as the host reports them. */
 export function statsOf(shard: Shard): IndexStats {
   const s = shard.stats();
-  const fixed = s.arenaBase + s.idmapBytes + s.scratchBytes + s.ioBytes + s.dirBytes;
+  const fixed = s.arenaBase + s.idmapBytes + s.indexBytes + s.scratchBytes + s.ioBytes + s.dirBytes;
   return {
     dim: s.dim,
     metric: METRIC_NAMES[s.metric]!,
@@ -59,6 +61,7 @@ export function statsOf(shard: Shard): IndexStats {
     usedBytes: s.usedBytes,
     liveBytes: s.liveBytes,
     fixedOverheadBytes: fixed,
+    payloadIndexBytes: s.indexBytes,
     reclaimableBytes: Math.max(0, s.committedBytes - s.liveBytes - fixed),
     arena: {
       node: { committed: s.nodeCommitted, used: s.nodeUsed },

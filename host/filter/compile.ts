@@ -248,6 +248,13 @@ function leaf(w: Writer, c: Exclude<Cond, { kind: 'and' | 'or' | 'not' | 'atLeas
   close();
 }
 
+/** A key path as the core's STEP bytes (what a leaf holds; assembly/pindex.ts compares them). */
+export function compilePath(p: Path, where: string): { bytes: Uint8Array; steps: number } {
+  const w = new Writer();
+  path(w, p, where);
+  return { bytes: w.done(), steps: p.length };
+}
+
 /** Compiles a filter AST into the core's program; bad ASTs get INVALID_ARGUMENT. */
 export function compile(filter: Cond): CompiledFilter {
   if (filter === null || typeof filter !== 'object') throw invalid('a filter must be an object');
