@@ -13,7 +13,6 @@ import { join } from 'node:path';
 import { Index, QuiverError, Store, type Filter, type PayloadIndexInfo, type PayloadIndexType, type PayloadUpdate } from '../host/index.js';
 import { matches, resolvePath } from '../host/filter/model.js';
 import { parseFilter, parsePath } from '../host/filter/parse.js';
-import { canonicalUuid } from '../host/ids.js';
 import { MAX_PAYLOAD_INDEXES } from '../host/core/payload-index.js';
 import { Wal } from '../host/storage/wal.js';
 import { encodeIndex } from '../host/storage/bodies.js';
@@ -60,7 +59,8 @@ const IS_TYPE: Record<PayloadIndexType, (v: unknown) => boolean> = {
   integer: (v) => typeof v === 'number' && Number.isSafeInteger(v),
   float: (v) => typeof v === 'number',
   bool: (v) => typeof v === 'boolean',
-  uuid: (v) => typeof v === 'string' && canonicalUuid(v) !== undefined,
+  // the core's uuid index takes every string (a hash of its bytes), as a keyword index does
+  uuid: (v) => typeof v === 'string',
 };
 
 /** Live points with at least one value of `type` at `field` (an array: any element). */
