@@ -259,6 +259,24 @@ t.test('a logged index of a type this version does not know refuses that dataset
   t.same((await store.payloadIndexes('ok')).map((i) => i.field), ['kind'], 'the other dataset opens');
 });
 
+t.test('a snapshot carries the indexes; a dataset recovered from it over an indexed one has the snapshot\'s', async (t) => {
+  const store = await Store.open({ threads: 2, compaction: { intervalMs: 0 }, snapshotsPath: tmp(t) });
+  t.teardown(() => store.close());
+  const payloads = await filled(store, 's');
+  const defs = new Map<string, PayloadIndexType>([['kind', 'keyword'], ['n', 'integer']]);
+  for (const [field, type] of defs) await store.createPayloadIndex('s', field, type);
+  const snap = await store.createSnapshot('s');
+  await store.dropPayloadIndex('s', 'kind');
+  await store.createPayloadIndex('s', 'flag', 'bool');
+  const file = await store.snapshotPath('s', snap.name);
+  await store.recoverSnapshot('copy', file);
+  t.same(await store.payloadIndexes('copy'), modelIndexes(payloads, defs), 'a new dataset from the snapshot: its indexes');
+  await store.recoverSnapshot('s', file);
+  t.same(await store.payloadIndexes('s'), modelIndexes(payloads, defs), 'recovered over the dataset: the snapshot\'s indexes, not the ones made since');
+  await store.dropPayloadIndex('s', 'kind');
+  t.same((await store.payloadIndexes('s')).map((i) => i.field), ['n'], 'dropping one the snapshot brought drops it (the host knows the recovered set, not the one before)');
+});
+
 t.test('the single-thread Index: the same three, synchronous; bad input throws and changes nothing', async (t) => {
   const index = new Index({ dim: DIM, M: 8, efConstruction: 32 });
   t.teardown(() => index.dispose());
