@@ -191,6 +191,23 @@ t.test('bad input is a coded error that logs nothing and changes nothing', async
   await rejects(t, store.createPayloadIndex('d', 'one.more', 'keyword'), 'QUIVER_ERR_INVALID_ARGUMENT', /limit|most/, 'the limit holds after a reopen');
 });
 
+t.test('under maxMemoryBytes a new index asks for its bytes first: past the limit, MEMORY_LIMIT and nothing logged', async (t) => {
+  const dir = tmp(t);
+  let store = await Store.open({ path: dir, threads: 2, compaction: { intervalMs: 0 } });
+  const payloads = await filled(store, 'd');
+  await store.createPayloadIndex('d', 'kind', 'keyword');
+  await store.close();
+  // a limit the process is already past: every write that asks is refused
+  store = await Store.open({ path: dir, threads: 2, compaction: { intervalMs: 0 }, maxMemoryBytes: 1024 * 1024 });
+  t.teardown(() => store.close());
+  const before = await records(store);
+  await rejects(t, store.createPayloadIndex('d', 'n', 'integer'), 'QUIVER_ERR_MEMORY_LIMIT', /maxMemoryBytes/, 'a new index past the limit');
+  t.equal(await records(store), before, 'nothing logged');
+  t.same(await store.payloadIndexes('d'), modelIndexes(payloads, new Map([['kind', 'keyword']])), 'nothing changed');
+  await store.createPayloadIndex('d', 'kind', 'keyword');
+  t.same(await store.dropPayloadIndex('d', 'kind'), {}, 'a no-op create and a drop (which frees memory) need no room');
+});
+
 t.test('indexes survive a SIGKILL (the log replayed), a compaction, and a graceful close (the image)', async (t) => {
   buildDist();
   const dir = tmp(t);

@@ -86,13 +86,19 @@ async function known(scatter: Scatter, ds: Dataset, state: IndexState): Promise<
 
 const result = (wait: boolean): { acknowledged?: true } => (wait ? {} : { acknowledged: true });
 
+/** Bytes an index takes per value (docs/filtering.md, "Records"): what a new one asks of the memory limit per live point. */
+const INDEX_BYTES_PER_POINT = 16;
+
 /**
  * Creates (or retypes) the index on `field` on every shard of `ds`. Checked
  * first: a bad field or type, or a new field past MAX_PAYLOAD_INDEXES, is
  * INVALID_ARGUMENT and nothing is logged; the same field and type again
- * changes nothing.
+ * changes nothing. `admit` asks the memory limit for the bytes the index
+ * will take (MEMORY_LIMIT, nothing logged, when they do not fit).
  */
-export function createIndex(scatter: Scatter, ds: Dataset, field: unknown, type: unknown, wait: boolean): Promise<{ acknowledged?: true }> {
+export function createIndex(
+  scatter: Scatter, ds: Dataset, field: unknown, type: unknown, wait: boolean, admit: (bytes: number) => Promise<() => void> = async () => () => {},
+): Promise<{ acknowledged?: true }> {
   const f = checkField(field);
   const t = checkPayloadIndexType(type);
   return serial(ds, async (state) => {
@@ -101,7 +107,13 @@ export function createIndex(scatter: Scatter, ds: Dataset, field: unknown, type:
     if (!now.has(f) && now.size >= MAX_PAYLOAD_INDEXES) {
       throw invalid(`dataset ${JSON.stringify(ds.name)} has ${now.size} payload indexes, the most a dataset may have (${MAX_PAYLOAD_INDEXES}); drop one first`);
     }
-    await everyShard(scatter, ds, (key) => ({ op: 'createIndex', shard: key, field: f, type: t, wait }));
+    const live = await Promise.all(ds.shards.map((ref) => scatter.run<number>(ref, { op: 'count', shard: ref.key })));
+    const release = await admit(INDEX_BYTES_PER_POINT * live.reduce((a, b) => a + b, 0));
+    try {
+      await everyShard(scatter, ds, (key) => ({ op: 'createIndex', shard: key, field: f, type: t, wait }));
+    } finally {
+      release();
+    }
     now.set(f, t);
     return result(wait);
   });

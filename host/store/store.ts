@@ -208,7 +208,8 @@ export class Store extends EventEmitter {
 
   /** An index on payload `field` (a key path) of `type` on every shard; the same again changes nothing (docs/api.md, "Payload indexes"). */
   createPayloadIndex(name: string, field: string, type: PayloadIndexType, options: WriteOptions = {}): Promise<{ acknowledged?: true }> {
-    return this.#intake.run(async () => createIndex(this.#scatter, await this.#datasets.ready(name), field, type, waitOption(options?.wait)));
+    return this.#intake.run(async () =>
+      createIndex(this.#scatter, await this.#datasets.ready(name), field, type, waitOption(options?.wait), (bytes) => this.#memory.admit(name, bytes)));
   }
 
   /** Drops the payload index on `field`; nothing to do when there is none. */
