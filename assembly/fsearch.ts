@@ -130,6 +130,15 @@ function estimate(prog: usize, cache: usize, gen: u32, decided: f64): i32 {
 
 // ---------------------------------------------------------------- exact --
 
+// Offers slot s at distance d to RES, a max-heap of the k nearest so far
+// holding nr; the new count.
+// @ts-ignore: decorator
+@inline function keepNearest(res: usize, nr: u32, k: u32, d: f32, s: u32): u32 {
+  if (nr < k) return heapPush(res, nr, d, s, true);
+  if (d >= entryDist(res, 0)) return nr;
+  return heapPush(res, heapPop(res, nr, true), d, s, true);
+}
+
 // k nearest matching live points by a scan; RES (a max-heap) gets them.
 // Returns how many, or a negative status. The scan evaluates every slot
 // itself, without the cache: a cached result saves less than reading and
@@ -159,11 +168,7 @@ function exactScan(metric: u32, q: usize, k: u32, prog: usize): i32 {
     if (r == 0) continue;
     if (r < 0) return r;
     const d = distance(metric, q, p + vecOff, dim);
-    if (nr < k) nr = heapPush(res, nr, d, s, true);
-    else if (d < entryDist(res, 0)) {
-      nr = heapPop(res, nr, true);
-      nr = heapPush(res, nr, d, s, true);
-    }
+    nr = keepNearest(res, nr, k, d, s);
   }
   return <i32>nr;
 }
@@ -186,11 +191,7 @@ function indexScan(metric: u32, q: usize, k: u32, prog: usize, count: u32): i32 
     if (r == 0) continue;
     if (r < 0) return r;
     const d = distance(metric, q, p + vecOff, dim);
-    if (nr < k) nr = heapPush(res, nr, d, s, true);
-    else if (d < entryDist(res, 0)) {
-      nr = heapPop(res, nr, true);
-      nr = heapPush(res, nr, d, s, true);
-    }
+    nr = keepNearest(res, nr, k, d, s);
   }
   return <i32>nr;
 }

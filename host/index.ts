@@ -9,5 +9,6 @@ export type { MetricName } from './core/abi.js';
 export { collectGarbage } from './core/gc.js';
 export { Store, type StoreOptions, type DatasetOptions, type DatasetInfo, type CloseOptions, type CloseReport, type StoreStats, type SearchOptions as StoreSearchOptions, type PointRecord, type ScrollOptions, type ScrollPage, type CountOptions, type SnapshotInfo, type PayloadUpdate, type PointSelection, type PayloadIndexInfo, type PayloadIndexType } from './store/store.js';
 export type { Payload } from './payload.js';
-export type { Filter, Condition, FieldCondition, HasIdCondition, IsEmptyCondition, IsNullCondition } from './filter/filter.js';
+export type { Filter, Condition, FieldCondition, HasIdCondition, IsEmptyCondition, IsNullCondition, CompiledFilter } from './filter/filter.js';
+export { compileFilter } from './filter/filter.js';
 export type { FilterPath } from './core/shard.js';

@@ -10,7 +10,7 @@ import { ErrorCode, QuiverError } from './errors.js';
 import { ID_WORDS, packId, packIds, type Id, type IdList } from './ids.js';
 import { graphParams, intIn, invalidArgument, MAX_K, rangeError } from './options.js';
 import { decodePayload, encodePayloads, type Payload } from './payload.js';
-import { compileOptionalFilter, type Filter } from './filter/filter.js';
+import { compileOptionalFilter, type CompiledFilter, type Filter } from './filter/filter.js';
 import { flattenBatch, toQueries, toQuery, type Vector, type VectorBatch } from './vectors.js';
 
 export interface IndexOptions {
@@ -36,7 +36,7 @@ export interface SearchOptions {
   /** Also return each hit's payload (`payloads`, parallel to `ids`). */
   withPayload?: boolean;
   /** Only points whose payload (and id) satisfy this Qdrant filter (docs/filtering.md); the hits then say which `path` the planner took. */
-  filter?: Filter | null;
+  filter?: Filter | CompiledFilter | null;
 }
 
 /**
@@ -134,7 +134,7 @@ export class Index {
   }
 
   /** Live points, or those `filter` matches; exact. */
-  count(filter?: Filter | null): number {
+  count(filter?: Filter | CompiledFilter | null): number {
     const compiled = compileOptionalFilter(filter, 'filter');
     return compiled === undefined ? this.size : this.#shard.countMatching(compiled);
   }

@@ -242,3 +242,18 @@ t.test('parse is total on random paths made of valid steps', async (t) => {
     t.strictSame(parsePath(text, 'k'), [{ key: first }, ...rest.map((s) => s.step)]);
   }), { numRuns: 300 });
 });
+
+tap.test('a filter compiled once runs as it is: compileFilter returns it, Index.search takes it', async (t) => {
+  const { compileFilter, Index } = await import('../host/index.js');
+  const filter = { must: [{ key: 'n', range: { lt: 5 } }] };
+  const compiled = compileFilter(filter);
+  t.equal(compileFilter(compiled), compiled, 'compiled: returned, not compiled again');
+  t.same(compileFilter(filter).bytes, compiled.bytes, 'the same program as from the JSON');
+  t.throws(() => compileFilter({ kind: 'quiver-filter', bytes: 'nope' }), { code: 'QUIVER_ERR_INVALID_ARGUMENT' }, 'a lookalike is parsed as a filter, and refused');
+  const index = new Index({ dim: 2, build: 'debug' });
+  index.add([1, 2, 3, 4, 5, 6, 7, 8], Array.from({ length: 8 }, (_, i) => [i, 1]), Array.from({ length: 8 }, (_, i) => ({ n: i })));
+  const q = [0, 1];
+  t.same(index.search(q, 10, { filter: compiled }).ids, index.search(q, 10, { filter }).ids, 'the same hits');
+  t.equal(index.count(compiled), 5);
+  index.dispose();
+});

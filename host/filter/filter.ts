@@ -6,7 +6,7 @@
  * into the core's program (compile.ts), once per call, whatever the number
  * of shards it runs on. Semantics: docs/filtering.md.
  */
-import { compile, type CompiledFilter } from './compile.js';
+import { compile, isCompiledFilter, type CompiledFilter } from './compile.js';
 import { parseFilter } from './parse.js';
 import type { Id } from '../ids.js';
 
@@ -45,7 +45,13 @@ export interface IsEmptyCondition { is_empty: { key: string } }
 export interface IsNullCondition { is_null: { key: string } }
 
 /** A filter checked and compiled for the core; `where` names it in error messages. */
-export function compileFilter(filter: unknown, where = 'filter'): CompiledFilter {
+/**
+ * Checks and compiles a filter; a filter compiled before is returned as it
+ * is, so a caller that runs one filter many times (or the server, which
+ * checks a request's filter before it runs) compiles it once.
+ */
+export function compileFilter(filter: Filter | CompiledFilter | unknown, where = 'filter'): CompiledFilter {
+  if (isCompiledFilter(filter)) return filter;
   return compile(parseFilter(filter, where));
 }
 

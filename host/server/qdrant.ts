@@ -4,7 +4,7 @@
  */
 import type { MetricName } from '../core/abi.js';
 import type { FastifyReply } from 'fastify';
-import { compileFilter, type Filter } from '../filter/filter.js';
+import { compileFilter, type CompiledFilter } from '../filter/filter.js';
 import { canonicalUuid, type Id } from '../ids.js';
 
 /** The Qdrant version GET / reports: clients check major and minor (within one). */
@@ -290,15 +290,14 @@ export const UNSUPPORTED_READ_FIELDS: Record<string, string> = {
 };
 
 /**
- * A request's `filter`, checked before anything runs (a bad or unsupported
- * condition is a 400 naming it); undefined when absent or null. The Store
- * takes it as it is.
+ * A request's `filter`, checked and compiled before anything runs (a bad
+ * or unsupported condition is a 400 naming it); undefined when absent or
+ * null. The Store takes the compiled filter as it is.
  */
-export function requestFilter(body: Record<string, unknown>, where = 'filter'): Filter | undefined {
+export function requestFilter(body: Record<string, unknown>, where = 'filter'): CompiledFilter | undefined {
   const f = body.filter;
   if (f === undefined || f === null) return undefined;
-  compileFilter(f, where);
-  return f as Filter;
+  return compileFilter(f, where);
 }
 
 /** The planner's paths of filtered searches, one list per search (each shard's path), as a response header. */

@@ -17,7 +17,7 @@ import type { Datasets } from './datasets.js';
 import type { Durable } from './durable.js';
 import type { Intake } from './intake.js';
 import type { ThreadPool } from './pool.js';
-import { compileFilter, compileOptionalFilter, type Filter } from '../filter/filter.js';
+import { compileFilter, compileOptionalFilter, type CompiledFilter, type Filter } from '../filter/filter.js';
 import { countPoints, deletePoints, deleteWhere, getVectors, insertPoints, retrievePoints, scrollPage, updatePayloads } from './points.js';
 import { createIndex, dropIndex, listIndexes } from './payload-indexes.js';
 import { ID_WORDS } from './protocol.js';
@@ -185,7 +185,7 @@ export class Store extends EventEmitter {
   }
 
   /** Deletes every point a Qdrant filter matches (each shard decides in its log order); resolves as delete does. */
-  deleteWhere(name: string, filter: Filter, options: WriteOptions = {}): Promise<{ deleted: number; acknowledged?: true }> {
+  deleteWhere(name: string, filter: Filter | CompiledFilter, options: WriteOptions = {}): Promise<{ deleted: number; acknowledged?: true }> {
     return this.#intake.run(async () => {
       const ds = await this.#datasets.ready(name);
       const wait = waitOption(options?.wait);

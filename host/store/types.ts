@@ -1,5 +1,5 @@
 /** The Store's public types: its options, and what its calls resolve with. */
-import type { Filter } from '../filter/filter.js';
+import type { CompiledFilter, Filter } from '../filter/filter.js';
 import type { MetricName } from '../core/abi.js';
 import type { IndexStats } from '../core/stats.js';
 import type { Id, IdList } from '../ids.js';
@@ -77,7 +77,7 @@ export interface SearchOptions {
   /** Also return each hit's payload (`payloads`, parallel to `ids`). */
   withPayload?: boolean;
   /** Only points this Qdrant filter matches; the hits then say each shard's planner `paths` (docs/filtering.md). */
-  filter?: Filter | null;
+  filter?: Filter | CompiledFilter | null;
 }
 
 export interface PointRecord {
@@ -99,12 +99,12 @@ export interface ScrollOptions extends ReadOptions {
   /** Points per page. Default 10. */
   limit?: number;
   /** Only points this Qdrant filter matches (docs/filtering.md). */
-  filter?: Filter | null;
+  filter?: Filter | CompiledFilter | null;
 }
 
 export interface CountOptions {
   /** Only points this Qdrant filter matches. */
-  filter?: Filter | null;
+  filter?: Filter | CompiledFilter | null;
 }
 
 export interface ScrollPage {
@@ -166,4 +166,4 @@ export type PayloadUpdate =
   | { clear: true };
 
 /** Which points a payload update changes: these ids (each must exist), or every point a filter matches. */
-export type PointSelection = { ids: IdList } | { filter: Filter };
+export type PointSelection = { ids: IdList } | { filter: Filter | CompiledFilter };

@@ -12,7 +12,7 @@ import {
   HttpError, checkUsing, formatError, idKey, notSupported, parseId, passesThreshold, payloadSelector, plainVector,
   rejectUnsupported, requestFilter, filterPathsHeader, scoreOf, showId, toVector, vectorWanted, UNSUPPORTED_READ_FIELDS, type PayloadSelector,
 } from '../qdrant.js';
-import type { Filter } from '../../filter/filter.js';
+import type { CompiledFilter } from '../../filter/filter.js';
 import type { FilterPath } from '../../core/shard.js';
 import * as schema from '../schemas.js';
 
@@ -28,7 +28,7 @@ export interface SearchSpec {
   withVector: boolean;
   threshold: number | null | undefined;
   /** Only points this (already checked) filter matches. */
-  filter: Filter | undefined;
+  filter: CompiledFilter | undefined;
 }
 
 /** What runSearches answers: each search's points, and with a filter the path each shard's planner took. */
