@@ -17,7 +17,9 @@
 // reads an index whose tail is over PX_QUERY_TAIL. A key is a 64-bit hash
 // of a string's bytes (keyword, uuid), an order-preserving u64 of a
 // number's f64 (integer, float: ints and floats both, so a range finds
-// every number it could match), 0 or 1 (bool).
+// every number it could match), 0 or 1 (bool). `points` counts values of
+// the index's type only: integers for an integer index, UUID text for a
+// uuid index (isUuidText).
 //
 // A record says "this slot had a value with this key when it was written".
 // A delete or a payload replace leaves its records behind (stale), and a
@@ -134,6 +136,39 @@ function hashBytes(p: usize, n: u32): u64 {
   h = (h ^ w) * 0xc4ceb9fe1a85ec53;
   h ^= h >> 32;
   return h;
+}
+
+// @ts-ignore: decorator
+@inline function isHex(c: u32): bool {
+  return (c >= 48 && c <= 57) || ((c | 32) >= 97 && (c | 32) <= 102);
+}
+
+// True when the n bytes at p are a UUID in one of the text forms ids take
+// (host/ids.ts): 32 hex digits, hyphenated 8-4-4-4-12, that in braces, or
+// that after "urn:uuid:"; hex digits in either case. What a uuid index
+// counts as a value of its type (its records take every string, as a
+// keyword index's do, so a match on any string still finds its points).
+function isUuidText(p: usize, n: u32): bool {
+  if (n == 32) {
+    for (let i: u32 = 0; i < 32; i++) if (!isHex(load<u8>(p + i))) return false;
+    return true;
+  }
+  if (n == 38) {
+    if (load<u8>(p) != 123 || load<u8>(p + 37) != 125) return false;
+    p += 1;
+  } else if (n == 45) {
+    // "urn:uuid:", any case
+    const prefix: u64 = 0x3a646975753a6e72; // "rn:uuid:", little endian, after the "u"
+    if ((load<u8>(p) | 32) != 117 || (load<u64>(p + 1) | 0x2020202020202020) != prefix) return false;
+    p += 9;
+  } else if (n != 36) return false;
+  for (let i: u32 = 0; i < 36; i++) {
+    const c = <u32>load<u8>(p + i);
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != 45) return false;
+    } else if (!isHex(c)) return false;
+  }
+  return true;
 }
 
 // An order-preserving u64 of a finite f64 (-0 and 0 are one key).
@@ -267,7 +302,7 @@ export function pxVisit(ctx: usize, v: usize): void {
   if (type == PX_KEYWORD || type == PX_UUID) {
     if (tag != T_STRING) return;
     key = hashBytes(qpbStringPtr(v), qpbStringLen(v));
-    typed = true;
+    typed = type == PX_KEYWORD || isUuidText(qpbStringPtr(v), qpbStringLen(v));
   } else if (type == PX_BOOL) {
     if (tag != T_TRUE && tag != T_FALSE) return;
     key = tag == T_TRUE ? 1 : 0;

@@ -17,7 +17,7 @@ import { resolvePath } from '../host/filter/model.js';
 import { packIds, type Id } from '../host/ids.js';
 import { rng } from './helpers/data.js';
 import {
-  boundsArb, encode, filterArb, idsOf, model, pathArb, pointPayload, small, word, type Json,
+  boundsArb, encode, filterArb, idsOf, model, pathArb, pointPayload, small, UUID_TEXT, word, type Json,
 } from './helpers/filter-arbs.js';
 
 /** A path in the filter key syntax (the arbitraries' keys are bare). */
@@ -28,7 +28,8 @@ function pathText(p: Path): string {
 /** Is `v` a value an index of `type` counts (its points)? */
 function typed(type: PayloadIndexType, v: unknown): boolean {
   switch (type) {
-    case 'keyword': case 'uuid': return typeof v === 'string';
+    case 'keyword': return typeof v === 'string';
+    case 'uuid': return typeof v === 'string' && UUID_TEXT.test(v);
     case 'integer': return typeof v === 'number' && Number.isInteger(v);
     case 'float': return typeof v === 'number';
     case 'bool': return typeof v === 'boolean';
@@ -252,5 +253,25 @@ t.test('bad index requests are coded errors that change nothing', async (t) => {
   createPayloadIndex(shard, 'a', 'integer');
   t.same(payloadIndexes(shard).find((x) => x.field === 'a'), { field: 'a', type: 'integer', points: 0 }, 'another type replaces it');
   t.ok(shard.integrity().ok);
+  shard.dispose();
+});
+
+t.test('a uuid index counts UUID text in the forms ids take, and finds any string', async (t) => {
+  const shard = Shard.create(PARAMS);
+  const forms = [
+    'b7e2f0a4-1111-4c3a-9d2e-0000000000aa', 'B7E2F0A4-1111-4C3A-9D2E-0000000000AB', 'b7e2f0a411114c3a9d2e0000000000ac',
+    '{b7e2f0a4-1111-4c3a-9d2e-0000000000ad}', 'urn:uuid:b7e2f0a4-1111-4c3a-9d2e-0000000000ae', 'URN:UUID:b7e2f0a4-1111-4c3a-9d2e-0000000000af',
+  ];
+  const junk = ['b7e2f0a4-1111-4c3a-9d2e-0000000000a', 'g7e2f0a4-1111-4c3a-9d2e-0000000000aa', 'b7e2f0a4_1111-4c3a-9d2e-0000000000aa',
+    '{b7e2f0a4-1111-4c3a-9d2e-0000000000aa', 'urn:uuix:b7e2f0a4-1111-4c3a-9d2e-0000000000aa', 'x'];
+  const all = [...forms, ...junk];
+  const packed = packIds(all.map((_, i) => i), false);
+  all.forEach((u, i) => shard.insert(packed, i, Float32Array.of(i, 0, 0, 0), 0, encode({ u })));
+  createPayloadIndex(shard, 'u', 'uuid');
+  t.same(payloadIndexes(shard), [{ field: 'u', type: 'uuid', points: forms.length }], 'the six UUID forms count, the six lookalikes do not');
+  for (const u of all) {
+    const hits = shard.search(Float32Array.of(0, 0, 0, 0), 0, 3, 24, false, compile({ kind: 'keyword', path: [{ key: 'u' }], any: [u] }));
+    t.same([hits.ids.length, hits.path], [1, 'index'], `a match on ${JSON.stringify(u)} finds its point through the index`);
+  }
   shard.dispose();
 });

@@ -19,6 +19,7 @@ import { encodeIndex } from '../host/storage/bodies.js';
 import { Op } from '../host/storage/record.js';
 import { rng } from './helpers/data.js';
 import { buildDist, DurableChild } from './fixtures/durable-driver.js';
+import { UUID_TEXT } from './helpers/filter-arbs.js';
 
 type Tap = Pick<typeof t, 'teardown' | 'ok' | 'match'>;
 
@@ -59,8 +60,8 @@ const IS_TYPE: Record<PayloadIndexType, (v: unknown) => boolean> = {
   integer: (v) => typeof v === 'number' && Number.isSafeInteger(v),
   float: (v) => typeof v === 'number',
   bool: (v) => typeof v === 'boolean',
-  // the core's uuid index takes every string (a hash of its bytes), as a keyword index does
-  uuid: (v) => typeof v === 'string',
+  // a uuid index counts UUID text in the forms ids take (its records take every string)
+  uuid: (v) => typeof v === 'string' && UUID_TEXT.test(v),
 };
 
 /** Live points with at least one value of `type` at `field` (an array: any element). */

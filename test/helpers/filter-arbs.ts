@@ -14,7 +14,9 @@ export const model = (c: Cond, payload: Json | undefined, id: Id): boolean => ma
 
 // ------------------------------------------------------------ arbitraries --
 export const KEYS = ['a', 'b', 'c'];
-export const WORDS = ['x', 'y', 'xy', '', 'é', '\ud800', 'x\udc00'];
+export const WORDS = ['x', 'y', 'xy', '', 'é', '\ud800', 'x\udc00', 'b7e2f0a4-1111-4c3a-9d2e-0000000000aa', 'B7E2F0A411114C3A9D2E0000000000AB'];
+/** UUID text in the forms ids take (host/ids.ts): what a uuid index counts. */
+export const UUID_TEXT = /^(?:[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\{[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}|urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i;
 export const key = fc.constantFrom(...KEYS);
 export const word = fc.constantFrom(...WORDS);
 export const small = fc.integer({ min: -3, max: 3 });
