@@ -39,7 +39,7 @@
 // min_u), widened to i16 without a sign, and squared and summed in pairs by
 // `i32x4.dot_i16x8_s` (pmaddwd); products of codes go the same way. All of
 // it is exact for these ranges. An i16
-// query with a finer step (asymmetric) was 0.5-1 point of recall better on
+// query with a finer step (asymmetric) was 0.5-1.3 points of recall better on
 // the codes before re-ranking, but its squared differences overflow i32 in
 // a few hundred dimensions and need a flush to i64 inside the loop; the
 // f32 re-rank recovers that point (issue 11). Signed i8 codes would need
@@ -284,10 +284,11 @@ export function quantDecode(paramsPtr: usize, codePtr: usize, outPtr: usize): vo
 // of each vector, two accumulators). Then one 16-code step, one 8-code step
 // (`v128.load8x8_u` widens 8 codes in the load) and a scalar tail, so any
 // dim >= 1 works and at most 7 codes go through the scalar loop.
-// Measured against the 8-codes-per-load form (load8x8_u everywhere, four
-// accumulators) and an extmul + extadd_pairwise form: this one was 5-10%
-// faster than the first and 1.4-1.7x faster than the second (the table is
-// in docs/quantization.md); four accumulators over 64 codes were no faster.
+// Measured (docs/quantization.md) against the 8-codes-per-load form
+// (load8x8_u everywhere, four accumulators): l2 1.2-1.4x faster in cache and
+// equal within noise on rows that miss the cache, dot 5-10% faster; against
+// extmul + extadd_pairwise: 1.6-1.7x faster in cache. Four accumulators
+// over 64 codes were no faster than two over 32.
 // @ts-ignore: decorator
 @inline const V: u32 = 16;
 // @ts-ignore: decorator
