@@ -8,7 +8,7 @@
 // One scale `alpha` per shard, one offset per dimension.
 //
 // WHY ONE SCALE AND PER-DIMENSION OFFSETS (measured; docs/quantization.md
-// has the table and the script). Three quantizers were compared on SIFT10K,
+// has the table and how it was measured). Three quantizers were compared on SIFT10K,
 // 10,000 x 128 clustered and 5,000 x 768 normalised clustered data, quantile
 // 0.99, exhaustive search on the codes:
 //   G  one offset and one scale for the shard (Qdrant's own choice);
@@ -38,12 +38,13 @@
 // stored vectors. u8 lets |a - b| be taken exactly in u8 lanes (max_u -
 // min_u), widened to i16 without a sign, and squared and summed in pairs by
 // `i32x4.dot_i16x8_s` (pmaddwd); products of codes go the same way. All of
-// it is exact for these ranges. An i16
-// query with a finer step (asymmetric) was 0.5-1.3 points of recall better on
-// the codes before re-ranking, but its squared differences overflow i32 in
-// a few hundred dimensions and need a flush to i64 inside the loop; the
-// f32 re-rank recovers that point (issue 11). Signed i8 codes would need
-// the same widening and gain nothing for l2.
+// it is exact for these ranges. Signed i8 codes would need the same
+// widening and gain nothing. An f32 query against the dequantized codes
+// (asymmetric) ranked 0.5-1.3 points of recall@10 better before re-ranking,
+// but as an integer kernel it needs an i16 query with a finer step, whose
+// squared differences overflow i32 lanes within a few hundred dimensions
+// (an i64 flush inside the loop); the f32 re-rank of issue 11 is what
+// recovers that point.
 //
 // QUANTILES, as Qdrant's `quantile` (encoded_vectors_u8): of n sample values
 // the floor(n * (1 - q) / 2) smallest and as many largest are cut (at most
@@ -214,8 +215,9 @@ export function quantLearn(samplePtr: usize, n: u32, dim: u32, quantile: f32, pa
   }
   // Each dimension's centre sits at code 127.5, so the widest interval
   // spans 0..255 exactly. A sample with no width at all (every dimension
-  // constant) puts its centres on code 128 instead, where they decode
-  // exactly, with a step of 1/128 of the largest magnitude.
+  // constant) puts its centres on code 128 instead, with a step of 1/128 of
+  // the largest magnitude: that one decodes exactly, the others within half
+  // a step.
   let alpha: f32;
   let centre: f64;
   if (width > 0) {
