@@ -60,12 +60,25 @@ export interface DebugCoreExports extends CoreExports {
   kernelL2Scalar(a: number, b: number, dim: number): number;
   kernelDot(a: number, b: number, dim: number): number;
   kernelDotScalar(a: number, b: number, dim: number): number;
+  /** int8 scalar quantization (assembly/quant.ts), over caller-placed memory. */
+  quantLearn(sample: number, n: number, dim: number, quantile: number, params: number, scratch: number): number;
+  quantEncode(params: number, vec: number, code: number): number;
+  quantDecode(params: number, code: number, out: number): void;
+  quantParamsSize(dim: number): number;
+  quantSelectKth(ptr: number, n: number, k: number): number;
+  kernelCodeL2(a: number, b: number, dim: number): number;
+  kernelCodeL2Scalar(a: number, b: number, dim: number): number;
+  kernelCodeDot(a: number, b: number, dim: number): number;
+  kernelCodeDotScalar(a: number, b: number, dim: number): number;
+  quantDistance(metric: number, params: number, raw: number, biasA: number, biasB: number): number;
 }
 
 /** Names of the exports only the debug build has. */
 export const DEBUG_ONLY_EXPORTS = [
   'arenaRunAlloc', 'arenaRunFree', 'arenaSmallAlloc', 'arenaSmallFree', 'arenaSmallBlock', 'arenaFreeRunBytes',
   'kernelL2', 'kernelL2Scalar', 'kernelDot', 'kernelDotScalar',
+  'quantLearn', 'quantEncode', 'quantDecode', 'quantParamsSize', 'quantSelectKth',
+  'kernelCodeL2', 'kernelCodeL2Scalar', 'kernelCodeDot', 'kernelCodeDotScalar', 'quantDistance',
 ] as const;
 
 /**
