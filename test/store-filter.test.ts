@@ -176,7 +176,9 @@ t.test('bad filters are coded errors that change nothing', async (t) => {
   t.equal(await store.count('f'), 100, 'nothing was deleted');
 });
 
-t.test('a delete by filter survives SIGKILL: replay decides its points where it stands in the log', async (t) => {
+const INDEXES = [['kind', 'keyword'], ['n', 'integer'], ['tags', 'keyword'], ['obj.k', 'keyword'], ['flag', 'bool']] as const;
+
+t.test('a delete by filter survives SIGKILL: replay decides its points where it stands in the log; random filters agree after the restart, with payload indexes and without', async (t) => {
   buildDist();
   const dir = mkdtempSync(join(tmpdir(), 'quiver-filter-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -184,8 +186,11 @@ t.test('a delete by filter survives SIGKILL: replay decides its points where it 
   if (!('recovery' in opened)) throw new Error(opened.message);
   const child = opened.child;
   await child.call('createDataset', 'f', { dim: DIM, M: 8, efConstruction: 32, shards: SHARDS });
+  // two indexes before the points, the others after: replay builds both ways
+  for (const [field, type] of INDEXES.slice(0, 2)) await child.call('createPayloadIndex', 'f', field, type);
   const live = new Set(IDS.slice(0, 600));
   await child.call('insert', 'f', IDS.slice(0, 600), VECTORS.slice(0, 600), { payloads: PAYLOADS.slice(0, 600) });
+  for (const [field, type] of INDEXES.slice(2)) await child.call('createPayloadIndex', 'f', field, type);
   const byFilter: Filter = { should: [{ key: 'tags', match: { any: ['x'] } }, { is_empty: { key: 'kind' } }] };
   const first = expected(byFilter, live);
   t.equal((await child.call<{ deleted: number }>('deleteWhere', 'f', byFilter)).deleted, first.length, 'the child deleted what the model says');
@@ -202,4 +207,8 @@ t.test('a delete by filter survives SIGKILL: replay decides its points where it 
   t.same((await scrollAll(store, 'f', {})).sort((a, b) => a - b), [...live].sort((a, b) => a - b), 'and the same points');
   const filter: Filter = { must: [{ key: 'n', range: { gte: 3 } }], must_not: [{ key: 'flag', match: { value: true } }] };
   t.equal(await store.count('f', { filter }), expected(filter, live).length, 'a filter after the restart agrees with the model');
+  t.same((await store.payloadIndexes('f')).map((x) => [x.field, x.type]), [...INDEXES].sort((a, b) => (a[0] < b[0] ? -1 : 1)), 'the indexes came back from the log');
+  await fc.assert(fc.asyncProperty(filterArb, fc.nat(599), async (f, q) => agrees(t, store, 'f', f, live, q)), { numRuns: 40, seed: 12 });
+  for (const [field] of INDEXES) await store.dropPayloadIndex('f', field);
+  await fc.assert(fc.asyncProperty(filterArb, fc.nat(599), async (f, q) => agrees(t, store, 'f', f, live, q)), { numRuns: 20, seed: 13 });
 });
