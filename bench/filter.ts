@@ -13,14 +13,17 @@
  * filter family (a range on `n`, a match on `kind`), in one run:
  *
  * - quiver's single-thread Index with `filter` (the core plans and
- *   evaluates it, no call into JS per candidate),
+ *   evaluates it, no call into JS per candidate), without payload indexes
+ *   and then with indexes on `n` (integer) and `kind` (keyword), the
+ *   filter passed as JSON on every call (a caller that reuses one filter
+ *   can compileFilter it once),
  * - hnswlib-node's searchKnn with a filter callback (the cheapest callback
  *   there is: a lookup in a precomputed mask),
  * - exact brute force in JS: evaluate the predicate over every payload,
  *   score the matching points, keep the top k.
  *
  * Recall@10 is against the exact filtered top 10. QPS is the median of three
- * passes over the queries. The ratio is quiver / hnswlib-node.
+ * passes over the queries. The ratios are quiver / hnswlib-node.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -201,6 +204,16 @@ async function main(): Promise<void> {
   const hnswQueries = Array.from({ length: nq }, (_, i) => Array.from(queries.subarray(i * DIM, (i + 1) * DIM)));
 
   const rows: Row[] = [];
+  const quiver = (engine: string, bucket: number, fam: Family, selectivity: number, truth: number[][]): void => {
+    const paths: Record<string, number> = {};
+    const q = measure(nq, truth, (i) => {
+      const hits = index.search(queries.subarray(i * DIM, (i + 1) * DIM), K, { ef, filter: fam.filter });
+      for (const p of hits.paths ?? []) paths[p] = (paths[p] ?? 0) + 1;
+      return hits.ids;
+    });
+    rows.push({ bucket, family: fam.name, selectivity, engine, ...q, paths });
+  };
+  const truths = new Map<string, { truth: number[][]; selectivity: number }>();
   for (const bucket of BUCKETS) {
     for (const fam of families(bucket)) {
       const mask = new Uint8Array(n);
@@ -208,13 +221,8 @@ async function main(): Promise<void> {
       for (let i = 0; i < n; i++) if (fam.test(points[i]!)) (mask[i] = 1, matching++);
       const truth = Array.from({ length: nq }, (_, i) => bruteForce(data, points, fam.test, queries, i * DIM));
       const selectivity = matching / n;
-      const paths: Record<string, number> = {};
-      const q = measure(nq, truth, (i) => {
-        const hits = index.search(queries.subarray(i * DIM, (i + 1) * DIM), K, { ef, filter: fam.filter });
-        for (const p of hits.paths ?? []) paths[p] = (paths[p] ?? 0) + 1;
-        return hits.ids;
-      });
-      rows.push({ bucket, family: fam.name, selectivity, engine: 'quiver', ...q, paths });
+      truths.set(`${bucket} ${fam.name}`, { truth, selectivity });
+      quiver('quiver', bucket, fam, selectivity, truth);
       const callback = (label: number): boolean => mask[label] === 1;
       rows.push({
         bucket, family: fam.name, selectivity, engine: 'hnswlib-node',
@@ -229,28 +237,43 @@ async function main(): Promise<void> {
       rows.push({ bucket, family: fam.name, selectivity, engine: 'brute force (JS)', ...measure(nq, truth, (i) => bruteForce(data, points, fam.test, queries, i * DIM)) });
     }
   }
+  // the same index, the same filters, with payload indexes on the filtered fields
+  const t2 = performance.now();
+  index.createPayloadIndex('n', 'integer');
+  index.createPayloadIndex('kind', 'keyword');
+  const indexBuild = (performance.now() - t2) / 1000;
+  for (const bucket of BUCKETS) {
+    for (const fam of families(bucket)) {
+      const { truth, selectivity } = truths.get(`${bucket} ${fam.name}`)!;
+      quiver('quiver + indexes', bucket, fam, selectivity, truth);
+    }
+  }
 
   console.log(`bench:filter  ${n} x ${DIM}, M ${M}, efConstruction ${EFC}, ef ${ef}, k ${K}, ${nq} ${values['ood-queries'] ? 'out-of-distribution ' : ''}queries, one thread`);
-  console.log(`build: quiver ${quiverBuild.toFixed(1)} s, hnswlib-node ${hnswBuild.toFixed(1)} s\n`);
+  console.log(`build: quiver ${quiverBuild.toFixed(1)} s (payload indexes on n and kind: ${indexBuild.toFixed(2)} s more), hnswlib-node ${hnswBuild.toFixed(1)} s\n`);
   const out: string[][] = [];
   for (const bucket of BUCKETS) {
     for (const fam of families(bucket)) {
       const of = (engine: string): Row => rows.find((r) => r.bucket === bucket && r.family === fam.name && r.engine === engine)!;
       const qv = of('quiver');
       const hn = of('hnswlib-node');
+      const qi = of('quiver + indexes');
       const bf = of('brute force (JS)');
+      const paths = (r: Row): string => Object.entries(r.paths ?? {}).map(([p, c]) => `${p} ${c}`).join(', ');
       out.push([
         `${(bucket * 100).toString()}%`, fam.name, `${(qv.selectivity * 100).toFixed(2)}%`,
-        qv.recall.toFixed(3), qv.qps.toFixed(0), Object.entries(qv.paths ?? {}).map(([p, c]) => `${p} ${c}`).join(', '),
-        hn.recall.toFixed(3), hn.qps.toFixed(0), bf.qps.toFixed(0), `${(qv.qps / hn.qps).toFixed(2)}x`,
+        qv.recall.toFixed(3), qv.qps.toFixed(0), paths(qv),
+        qi.recall.toFixed(3), qi.qps.toFixed(0), paths(qi),
+        hn.recall.toFixed(3), hn.qps.toFixed(0), bf.qps.toFixed(0), `${(qv.qps / hn.qps).toFixed(2)}x`, `${(qi.qps / hn.qps).toFixed(2)}x`,
       ]);
     }
   }
   console.log(table(
-    ['bucket', 'filter', 'matching', 'quiver recall', 'quiver QPS', 'quiver paths', 'hnswlib recall', 'hnswlib QPS', 'brute QPS', 'quiver/hnswlib'],
+    ['bucket', 'filter', 'matching', 'quiver recall', 'quiver QPS', 'quiver paths', '+indexes recall', '+indexes QPS', '+indexes paths',
+      'hnswlib recall', 'hnswlib QPS', 'brute QPS', 'quiver/hnswlib', '+indexes/hnswlib'],
     out,
   ));
-  if (values.json !== undefined) writeFileSync(values.json, JSON.stringify({ n, dim: DIM, ef, queries: nq, quiverBuild, hnswBuild, rows }, null, 2));
+  if (values.json !== undefined) writeFileSync(values.json, JSON.stringify({ n, dim: DIM, ef, queries: nq, quiverBuild, indexBuild, hnswBuild, rows }, null, 2));
   index.dispose();
 }
 
