@@ -33,7 +33,7 @@ export interface FilterPlanner {
   twoHopBelow: number;
   indexFraction: number;
 }
-export const DEFAULT_FILTER_PLANNER: Readonly<FilterPlanner> = { exactBelow: 1000, exactFraction: 0.02, twoHopBelow: 0.05, indexFraction: 0.05 };
+export const DEFAULT_FILTER_PLANNER: Readonly<FilterPlanner> = { exactBelow: 1000, exactFraction: 0.02, twoHopBelow: 0.1, indexFraction: 0.05 };
 
 export function programOf(filter: CompiledFilter): Uint8Array {
   if (!isCompiledFilter(filter)) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'a filter must be what compile() returned');
