@@ -341,9 +341,11 @@ export function quantDecode(paramsPtr: usize, codePtr: usize, outPtr: usize): vo
   return i32x4.dot_i16x8_s(v128.load8x8_u(a), v128.load8x8_u(b));
 }
 
-// sum (a_i - b_i)^2 over dim u8 codes.
+// sum (a_i - b_i)^2 (squared) or sum a_i * b_i over dim u8 codes: one
+// body for both kernels; `squared` is a constant at each inlined call, so
+// each folds to its own loop.
 // @ts-ignore: decorator
-@inline export function codeL2Simd(aPtr: usize, bPtr: usize, dim: u32): u32 {
+@inline function codeSum(aPtr: usize, bPtr: usize, dim: u32, squared: bool): u32 {
   let s0 = i32x4.splat(0);
   let s1 = s0;
   const n32 = dim & ~(QSTEP - 1);
@@ -351,49 +353,36 @@ export function quantDecode(paramsPtr: usize, codePtr: usize, outPtr: usize): vo
   for (; i < n32; i += QSTEP) {
     const a = aPtr + i;
     const b = bPtr + i;
-    s0 = i32x4.add(s0, sq16(a, b));
-    s1 = i32x4.add(s1, sq16(a + V, b + V));
+    s0 = i32x4.add(s0, squared ? sq16(a, b) : mul16(a, b));
+    s1 = i32x4.add(s1, squared ? sq16(a + V, b + V) : mul16(a + V, b + V));
   }
   if (dim - i >= V) {
-    s0 = i32x4.add(s0, sq16(aPtr + i, bPtr + i));
+    s0 = i32x4.add(s0, squared ? sq16(aPtr + i, bPtr + i) : mul16(aPtr + i, bPtr + i));
     i += V;
   }
   if (dim - i >= HALF) {
-    s1 = i32x4.add(s1, sq8(aPtr + i, bPtr + i));
+    s1 = i32x4.add(s1, squared ? sq8(aPtr + i, bPtr + i) : mul8(aPtr + i, bPtr + i));
     i += HALF;
   }
   let sum = hsumU32(i32x4.add(s0, s1));
   for (; i < dim; i++) {
-    const d = <i32>load<u8>(aPtr + i) - <i32>load<u8>(bPtr + i);
-    sum += <u32>(d * d);
+    const a = <i32>load<u8>(aPtr + i);
+    const b = <i32>load<u8>(bPtr + i);
+    sum += squared ? <u32>((a - b) * (a - b)) : <u32>(a * b);
   }
   return sum;
+}
+
+// sum (a_i - b_i)^2 over dim u8 codes.
+// @ts-ignore: decorator
+@inline export function codeL2Simd(aPtr: usize, bPtr: usize, dim: u32): u32 {
+  return codeSum(aPtr, bPtr, dim, true);
 }
 
 // sum a_i * b_i over dim u8 codes.
 // @ts-ignore: decorator
 @inline export function codeDotSimd(aPtr: usize, bPtr: usize, dim: u32): u32 {
-  let s0 = i32x4.splat(0);
-  let s1 = s0;
-  const n32 = dim & ~(QSTEP - 1);
-  let i: u32 = 0;
-  for (; i < n32; i += QSTEP) {
-    const a = aPtr + i;
-    const b = bPtr + i;
-    s0 = i32x4.add(s0, mul16(a, b));
-    s1 = i32x4.add(s1, mul16(a + V, b + V));
-  }
-  if (dim - i >= V) {
-    s0 = i32x4.add(s0, mul16(aPtr + i, bPtr + i));
-    i += V;
-  }
-  if (dim - i >= HALF) {
-    s1 = i32x4.add(s1, mul8(aPtr + i, bPtr + i));
-    i += HALF;
-  }
-  let sum = hsumU32(i32x4.add(s0, s1));
-  for (; i < dim; i++) sum += <u32>load<u8>(aPtr + i) * <u32>load<u8>(bPtr + i);
-  return sum;
+  return codeSum(aPtr, bPtr, dim, false);
 }
 
 // Scalar references, for the kernel tests.
