@@ -40,7 +40,7 @@ import {
 } from "./layout";
 import { runAlloc, runFree, slabsFor } from "./arena";
 import { distance } from "./distance";
-import { countAt, isDeleted, linksAt, metaOf, nodePtr, slotPtr, vectorOf } from "./node";
+import { coldPtr, countAt, isDeleted, isQuantized, linksAt, metaOf, nodePtr, slotPtr, vecOf } from "./node";
 import { descend, ensureScratch, nextGen, seen, stagedVectorOk, visit, writeResults } from "./hnsw";
 import { drainAscending, entryDist, entrySlot, heapPop, heapPush } from "./heap";
 import { filterAt, filterCheck, filterRoot, filterSlot } from "./filter";
@@ -154,6 +154,8 @@ function exactScan(metric: u32, q: usize, k: u32, prog: usize): i32 {
   const perSlab = load<u32>(h + H_PER_SLAB);
   const stride = <usize>load<u32>(h + H_STRIDE);
   const vecOff = <usize>load<u32>(h + H_VEC_OFF);
+  // a quantized shard scores its f32 originals (cold slabs)
+  const quant = isQuantized();
   for (let s: u32 = 0; s < slots; s++) {
     // WASM has no prefetch: touch the record AHEAD slots on and the payload
     // of the one AHEAD / 2 on (its record was touched before), so their
@@ -167,7 +169,7 @@ function exactScan(metric: u32, q: usize, k: u32, prog: usize): i32 {
     const r = filterAt(prog, p);
     if (r == 0) continue;
     if (r < 0) return r;
-    const d = distance(metric, q, p + vecOff, dim);
+    const d = distance(metric, q, quant ? coldPtr(s) : p + vecOff, dim);
     nr = keepNearest(res, nr, k, d, s);
   }
   return <i32>nr;
@@ -182,6 +184,7 @@ function indexScan(metric: u32, q: usize, k: u32, prog: usize, count: u32): i32 
   const dim = hget(H_DIM);
   const res = <usize>hget(H_RES);
   const vecOff = <usize>hget(H_VEC_OFF);
+  const quant = isQuantized();
   let nr: u32 = 0;
   for (let i: u32 = 0; i < <u32>n; i++) {
     if (i + AHEAD < <u32>n) load<u32>(nodePtr(pxCandidate(i + AHEAD)), NODE_PAYLOAD);
@@ -190,7 +193,7 @@ function indexScan(metric: u32, q: usize, k: u32, prog: usize, count: u32): i32 
     const r = filterAt(prog, p);
     if (r == 0) continue;
     if (r < 0) return r;
-    const d = distance(metric, q, p + vecOff, dim);
+    const d = distance(metric, q, quant ? coldPtr(s) : p + vecOff, dim);
     nr = keepNearest(res, nr, k, d, s);
   }
   return <i32>nr;
@@ -215,7 +218,7 @@ function indexScan(metric: u32, q: usize, k: u32, prog: usize, count: u32): i32 
   for (let i = 0; i < 2; i++) {
     const s = i == 0 ? ep : root;
     if (!visit(visited, s, gen)) continue;
-    const d = distance(metric, q, vectorOf(nodePtr(s)), dim);
+    const d = distance(metric, q, vecOf(s), dim);
     // seeds are expanded whether they match or not
     nc = heapPush(cand, nc, d, s, false);
     const r = matchCached(prog, cache, fgen, s);
@@ -247,7 +250,7 @@ function indexScan(metric: u32, q: usize, k: u32, prog: usize, count: u32): i32 
           if (r2 == 0) continue;
         }
         visit(visited, m, gen);
-        const d = distance(metric, q, vectorOf(nodePtr(m)), dim);
+        const d = distance(metric, q, vecOf(m), dim);
         if (nr < ef || d < entryDist(res, 0)) {
           if (nc < candCap) nc = heapPush(cand, nc, d, m, false);
           nr = heapPush(res, nr, d, m, true);
@@ -280,7 +283,7 @@ function indexScan(metric: u32, q: usize, k: u32, prog: usize, count: u32): i32 
   for (let i = 0; i < 2; i++) {
     const s = i == 0 ? ep : root;
     if (!visit(visited, s, gen)) continue;
-    const d = distance(metric, q, vectorOf(nodePtr(s)), dim);
+    const d = distance(metric, q, vecOf(s), dim);
     nc = heapPush(cand, nc, d, s, false);
     const r = matchCached(prog, cache, fgen, s);
     if (r < 0) return r;
@@ -292,6 +295,7 @@ function indexScan(metric: u32, q: usize, k: u32, prog: usize, count: u32): i32 
   const perSlab = load<u32>(h + H_PER_SLAB);
   const stride = <usize>load<u32>(h + H_STRIDE);
   const vecOff = <usize>load<u32>(h + H_VEC_OFF);
+  const quant = isQuantized();
   while (nc > 0) {
     if (nr >= ef && entryDist(cand, 0) > entryDist(res, 0)) break;
     const cPtr = slotPtr(entrySlot(cand, 0), dir, magic, perSlab, stride);
@@ -301,12 +305,12 @@ function indexScan(metric: u32, q: usize, k: u32, prog: usize, count: u32): i32 
     // touch the vectors first so their loads overlap (see searchLayer)
     for (let j: u32 = 0; j < count; j++) {
       const n = u32At(links, j);
-      if (!seen(visited, n, gen)) load<u32>(slotPtr(n, dir, magic, perSlab, stride) + vecOff);
+      if (!seen(visited, n, gen)) load<u32>(quant ? coldPtr(n) : slotPtr(n, dir, magic, perSlab, stride) + vecOff);
     }
     for (let j: u32 = 0; j < count; j++) {
       const n = u32At(links, j);
       if (!visit(visited, n, gen)) continue;
-      const d = distance(metric, q, slotPtr(n, dir, magic, perSlab, stride) + vecOff, dim);
+      const d = distance(metric, q, quant ? coldPtr(n) : slotPtr(n, dir, magic, perSlab, stride) + vecOff, dim);
       if (nr < ef || d < entryDist(res, 0)) {
         if (nc < candCap) nc = heapPush(cand, nc, d, n, false);
         const r = matchCached(prog, cache, fgen, n);

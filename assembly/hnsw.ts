@@ -18,6 +18,7 @@ import {
   FLAG_DELETED, FLAG_UUID, H_CAND, H_CAND_CAP, H_DELETED, H_DIM, H_EFC, H_ENTRY,
   H_LEVEL_MULT, H_LIVE, H_LIVE_LINK_BYTES, H_M, H_M0, H_MAX_LEVEL, H_METRIC, H_RES, H_RES_CAP,
   H_RNG, H_SEL, H_SEL_CAP, H_SLOTS, H_NODE_DIR, H_DIV_MAGIC, H_PER_SLAB, H_STRIDE, H_VEC_OFF, H_VISITED, H_VISITED_CAP, H_VISIT_GEN, H_IO,
+  H_BIAS_OFF, H_QPARAMS,
   IO_ID_HI, IO_ID_LO, IO_KIND, IO_PAYLOAD, IO_PAYLOAD_LEN, IO_VECTOR, MAX_PAYLOAD_BYTES, NODE_PAYLOAD,
   RESULT_PAYLOAD_LEN, RESULT_PAYLOAD_PTR, MAX_LEVEL, METRIC_COSINE, METRIC_L2, METRIC_IP,
   META_LEVEL_SHIFT, NODE_LINKS, NODE_META, NODE_UPPER, NONE, OK, RESULT_BYTES, RESULT_DIST,
@@ -26,11 +27,13 @@ import {
 } from "./layout";
 import { runAlloc, runFree, slabsFor, smallAlloc, smallFree } from "./arena";
 import { distance, normalize } from "./distance";
+import { codeDistance, codeKernel } from "./quant";
+import { encodeSlot, quantLearned, quantMaybeLearn, queryBias, searchCodes } from "./qshard";
 import { payloadBytesPtr, payloadFree, payloadLen, payloadStore } from "./payload";
 import { pxAdd, pxMaintain, pxRemove, pxReserve } from "./pindex";
 import {
   countAt, ensureSlots, idOf, isDeleted, isUuid, levelOf, linksAt, pinLink, pinnedOf,
-  maxLinks, metaOf, nodePtr, setCountAt, slotPtr, upperBlockBytes, vectorOf,
+  maxLinks, metaOf, nodePtr, setCountAt, slotPtr, upperBlockBytes, vectorOf, coldPtr, vecOf, isQuantized,
 } from "./node";
 import { idmapFind, idmapInsert, idmapRemove, idmapReplace, idmapReserve } from "./idmap";
 import {
@@ -131,10 +134,38 @@ export function scratchCommittedBytes(): u64 {
 
 // ---------------------------------------------------------------- search --
 
+// How a walk scores a node (the two record kinds, layout.ts / node.ts):
+//   WALK_F32    the f32 vector in the node record (an f32 shard);
+//   WALK_CODES  the codes in the node record against the query's codes
+//               (a quantized shard's search: only hot records are touched);
+//   WALK_COLD   the f32 original in the cold slabs (a quantized shard's
+//               inserts, repairs and searches that ignore the codes).
+// @ts-ignore: decorator
+@inline export const WALK_F32: u32 = 0;
+// @ts-ignore: decorator
+@inline export const WALK_CODES: u32 = 1;
+// @ts-ignore: decorator
+@inline export const WALK_COLD: u32 = 2;
+
+// The distance from q (an f32 vector, or the query's codes under
+// WALK_CODES) to `slot`, whose record is at nPtr.
+// @ts-ignore: decorator
+@inline function score(walk: u32, metric: u32, q: usize, slot: u32, nPtr: usize, vecOff: usize, dim: u32, qp: usize, qbias: f32, biasOff: usize): f32 {
+  if (walk == WALK_F32) return distance(metric, q, nPtr + vecOff, dim);
+  if (walk == WALK_CODES) {
+    return codeDistance(metric, qp, codeKernel(metric, q, nPtr + vecOff, dim), qbias, load<f32>(nPtr + biasOff));
+  }
+  return distance(metric, q, coldPtr(slot), dim);
+}
+
 // Greedy walk on one upper level (ef = 1). Tombstones are walked too.
 // @ts-ignore: decorator
-@inline function greedy(metric: u32, q: usize, ep: u32, epDist: f32, level: u32): u32 {
+@inline function greedy(walk: u32, metric: u32, q: usize, ep: u32, epDist: f32, level: u32): u32 {
   const dim = hget(H_DIM);
+  const vecOff = <usize>hget(H_VEC_OFF);
+  const qp = <usize>hget(H_QPARAMS);
+  const qbias = walk == WALK_CODES ? queryBias() : 0;
+  const biasOff = <usize>hget(H_BIAS_OFF);
   let cur = ep;
   let curDist = epDist;
   let changed = true;
@@ -145,7 +176,7 @@ export function scratchCommittedBytes(): u64 {
     const links = linksAt(p, level);
     for (let j: u32 = 0; j < count; j++) {
       const n = u32At(links, j);
-      const d = distance(metric, q, vectorOf(nodePtr(n)), dim);
+      const d = score(walk, metric, q, n, nodePtr(n), vecOff, dim, qp, qbias, biasOff);
       if (d < curDist) {
         curDist = d;
         cur = n;
@@ -161,16 +192,25 @@ export function scratchCommittedBytes(): u64 {
 // nodes guide the walk but never enter RES.
 // @ts-ignore: decorator
 @inline function searchLayer(
-  metric: u32, q: usize, ep: u32, ef: u32, level: u32, liveOnly: bool,
+  walk: u32, metric: u32, q: usize, ep: u32, ef: u32, level: u32, liveOnly: bool,
 ): u32 {
   const dim = hget(H_DIM);
   const visited = <usize>hget(H_VISITED);
   const res = <usize>hget(H_RES);
   const cand = <usize>hget(H_CAND);
   const candCap = hget(H_CAND_CAP);
+  const qp = <usize>hget(H_QPARAMS);
+  const qbias = walk == WALK_CODES ? queryBias() : 0;
+  const biasOff = <usize>hget(H_BIAS_OFF);
   const gen = nextGen();
   let nc: u32 = 0;
   let nr: u32 = 0;
+  const h = headerPtr();
+  const dir = <usize>load<u32>(h + H_NODE_DIR);
+  const magic = load<u64>(h + H_DIV_MAGIC);
+  const perSlab = load<u32>(h + H_PER_SLAB);
+  const stride = <usize>load<u32>(h + H_STRIDE);
+  const vecOff = <usize>load<u32>(h + H_VEC_OFF);
   // A query also starts from the entry point, the root of the pinned tree:
   // everything is reachable from it, so with ef >= size a search is exact.
   const root = hget(H_ENTRY);
@@ -179,16 +219,10 @@ export function scratchCommittedBytes(): u64 {
     if (i == 1 && (!liveOnly || level != 0)) break;
     if (!visit(visited, s, gen)) continue;
     const sPtr = nodePtr(s);
-    const d = distance(metric, q, vectorOf(sPtr), dim);
+    const d = score(walk, metric, q, s, sPtr, vecOff, dim, qp, qbias, biasOff);
     nc = heapPush(cand, nc, d, s, false);
     if (!liveOnly || !isDeleted(metaOf(sPtr))) nr = heapPush(res, nr, d, s, true);
   }
-  const h = headerPtr();
-  const dir = <usize>load<u32>(h + H_NODE_DIR);
-  const magic = load<u64>(h + H_DIV_MAGIC);
-  const perSlab = load<u32>(h + H_PER_SLAB);
-  const stride = <usize>load<u32>(h + H_STRIDE);
-  const vecOff = <usize>load<u32>(h + H_VEC_OFF);
   while (nc > 0) {
     const cd = entryDist(cand, 0);
     if (nr >= ef && cd > entryDist(res, 0)) break;
@@ -203,14 +237,15 @@ export function scratchCommittedBytes(): u64 {
     for (let j: u32 = 0; j < count; j++) {
       const n = u32At(links, j);
       if (!seen(visited, n, gen)) {
-        load<u32>(slotPtr(n, dir, magic, perSlab, stride) + vecOff);
+        if (walk == WALK_COLD) load<u32>(coldPtr(n));
+        else load<u32>(slotPtr(n, dir, magic, perSlab, stride) + vecOff);
       }
     }
     for (let j: u32 = 0; j < count; j++) {
       const n = u32At(links, j);
       if (!visit(visited, n, gen)) continue;
       const nPtr = slotPtr(n, dir, magic, perSlab, stride);
-      const d = distance(metric, q, nPtr + vecOff, dim);
+      const d = score(walk, metric, q, n, nPtr, vecOff, dim, qp, qbias, biasOff);
       if (nr < ef || d < entryDist(res, 0)) {
         if (nc < candCap) nc = heapPush(cand, nc, d, n, false);
         if (!liveOnly || !isDeleted(metaOf(nPtr))) {
@@ -223,43 +258,89 @@ export function scratchCommittedBytes(): u64 {
   return nr;
 }
 
-function greedyL2(q: usize, ep: u32, d: f32, level: u32): u32 {
-  return greedy(METRIC_L2, q, ep, d, level);
+// One instantiation per walk and metric family (l2, dot): the branches
+// inside score() fold away.
+function greedyL2(q: usize, ep: u32, d: f32, level: u32): u32 { return greedy(WALK_F32, METRIC_L2, q, ep, d, level); }
+function greedyDot(q: usize, ep: u32, d: f32, level: u32): u32 { return greedy(WALK_F32, METRIC_IP, q, ep, d, level); }
+function greedyCodesL2(q: usize, ep: u32, d: f32, level: u32): u32 { return greedy(WALK_CODES, METRIC_L2, q, ep, d, level); }
+function greedyCodesDot(q: usize, ep: u32, d: f32, level: u32): u32 { return greedy(WALK_CODES, METRIC_IP, q, ep, d, level); }
+function greedyColdL2(q: usize, ep: u32, d: f32, level: u32): u32 { return greedy(WALK_COLD, METRIC_L2, q, ep, d, level); }
+function greedyColdDot(q: usize, ep: u32, d: f32, level: u32): u32 { return greedy(WALK_COLD, METRIC_IP, q, ep, d, level); }
+function layerL2(q: usize, ep: u32, ef: u32, level: u32, liveOnly: bool): u32 {
+  return searchLayer(WALK_F32, METRIC_L2, q, ep, ef, level, liveOnly);
 }
-function greedyDot(q: usize, ep: u32, d: f32, level: u32): u32 {
-  return greedy(METRIC_IP, q, ep, d, level);
+function layerDot(q: usize, ep: u32, ef: u32, level: u32, liveOnly: bool): u32 {
+  return searchLayer(WALK_F32, METRIC_IP, q, ep, ef, level, liveOnly);
 }
-function searchLayerL2(q: usize, ep: u32, ef: u32, level: u32, liveOnly: bool): u32 {
-  return searchLayer(METRIC_L2, q, ep, ef, level, liveOnly);
+function layerCodesL2(q: usize, ep: u32, ef: u32, level: u32, liveOnly: bool): u32 {
+  return searchLayer(WALK_CODES, METRIC_L2, q, ep, ef, level, liveOnly);
 }
-function searchLayerDot(q: usize, ep: u32, ef: u32, level: u32, liveOnly: bool): u32 {
-  return searchLayer(METRIC_IP, q, ep, ef, level, liveOnly);
+function layerCodesDot(q: usize, ep: u32, ef: u32, level: u32, liveOnly: bool): u32 {
+  return searchLayer(WALK_CODES, METRIC_IP, q, ep, ef, level, liveOnly);
+}
+function layerColdL2(q: usize, ep: u32, ef: u32, level: u32, liveOnly: bool): u32 {
+  return searchLayer(WALK_COLD, METRIC_L2, q, ep, ef, level, liveOnly);
+}
+function layerColdDot(q: usize, ep: u32, ef: u32, level: u32, liveOnly: bool): u32 {
+  return searchLayer(WALK_COLD, METRIC_IP, q, ep, ef, level, liveOnly);
 }
 
-// Dispatch once per call to the instantiation for this shard's metric.
+// The f32 walk of this shard's record kind: WALK_F32, or WALK_COLD when quantized.
+// @ts-ignore: decorator
+@inline export function f32Walk(): u32 {
+  return isQuantized() ? WALK_COLD : WALK_F32;
+}
+
+// Dispatch once per call to the instantiation for `walk` and the metric.
+export function walkLayer(walk: u32, q: usize, ep: u32, ef: u32, level: u32, liveOnly: bool): u32 {
+  const l2 = hget(H_METRIC) == METRIC_L2;
+  if (walk == WALK_CODES) return l2 ? layerCodesL2(q, ep, ef, level, liveOnly) : layerCodesDot(q, ep, ef, level, liveOnly);
+  if (walk == WALK_COLD) return l2 ? layerColdL2(q, ep, ef, level, liveOnly) : layerColdDot(q, ep, ef, level, liveOnly);
+  return l2 ? layerL2(q, ep, ef, level, liveOnly) : layerDot(q, ep, ef, level, liveOnly);
+}
+
+// The beam search with f32 distances (inserts, filtered walks' entry).
 export function layerSearch(q: usize, ep: u32, ef: u32, level: u32, liveOnly: bool): u32 {
-  return hget(H_METRIC) == METRIC_L2
-    ? searchLayerL2(q, ep, ef, level, liveOnly)
-    : searchLayerDot(q, ep, ef, level, liveOnly);
+  return walkLayer(f32Walk(), q, ep, ef, level, liveOnly);
 }
 
-// Walks from the entry point down to `toLevel + 1`; returns the entry for
-// `toLevel`.
-export function descend(q: usize, toLevel: i32): u32 {
+// The distance from q to the entry point under `walk`.
+function entryScore(walk: u32, q: usize, slot: u32): f32 {
   const metric = hget(H_METRIC);
+  const p = nodePtr(slot);
+  if (walk == WALK_CODES) {
+    const qp = <usize>hget(H_QPARAMS);
+    const raw = codeKernel(metric, q, vectorOf(p), hget(H_DIM));
+    return codeDistance(metric, qp, raw, queryBias(), load<f32>(p + <usize>hget(H_BIAS_OFF)));
+  }
+  return distance(metric, q, walk == WALK_COLD ? coldPtr(slot) : vectorOf(p), hget(H_DIM));
+}
+
+// Walks from the entry point down to `toLevel + 1` under `walk`; returns
+// the entry for `toLevel`.
+export function descendWith(walk: u32, q: usize, toLevel: i32): u32 {
+  const l2 = hget(H_METRIC) == METRIC_L2;
   let ep = hget(H_ENTRY);
   const top = <i32>hget(H_MAX_LEVEL);
   if (top <= toLevel) return ep;
-  let d = distance(metric, q, vectorOf(nodePtr(ep)), hget(H_DIM));
+  let d = entryScore(walk, q, ep);
   for (let l = top; l > toLevel; l--) {
-    ep = metric == METRIC_L2 ? greedyL2(q, ep, d, <u32>l) : greedyDot(q, ep, d, <u32>l);
-    d = distance(metric, q, vectorOf(nodePtr(ep)), hget(H_DIM));
+    const lv = <u32>l;
+    if (walk == WALK_CODES) ep = l2 ? greedyCodesL2(q, ep, d, lv) : greedyCodesDot(q, ep, d, lv);
+    else if (walk == WALK_COLD) ep = l2 ? greedyColdL2(q, ep, d, lv) : greedyColdDot(q, ep, d, lv);
+    else ep = l2 ? greedyL2(q, ep, d, lv) : greedyDot(q, ep, d, lv);
+    d = entryScore(walk, q, ep);
   }
   return ep;
 }
 
+// descendWith on f32 distances.
+export function descend(q: usize, toLevel: i32): u32 {
+  return descendWith(f32Walk(), q, toLevel);
+}
+
 export function slotDistance(a: u32, b: u32): f32 {
-  return distance(hget(H_METRIC), vectorOf(nodePtr(a)), vectorOf(nodePtr(b)), hget(H_DIM));
+  return distance(hget(H_METRIC), vecOf(a), vecOf(b), hget(H_DIM));
 }
 
 // The neighbour-selection heuristic (the paper's Algorithm 4, hnswlib's
@@ -274,10 +355,10 @@ export function selectNeighbors(base: usize, n: u32, maxSel: u32): u32 {
   for (let i: u32 = 0; i < n && m < maxSel; i++) {
     const e = entrySlot(base, i);
     const de = entryDist(base, i);
-    const ev = vectorOf(nodePtr(e));
+    const ev = vecOf(e);
     let good = true;
     for (let j: u32 = 0; j < m; j++) {
-      if (distance(metric, ev, vectorOf(nodePtr(entrySlot(base, j))), dim) < de) {
+      if (distance(metric, ev, vecOf(entrySlot(base, j)), dim) < de) {
         good = false;
         break;
       }
@@ -355,7 +436,7 @@ export function connect(slot: u32, level: u32): void {
     hset(H_MAX_LEVEL, level);
     return;
   }
-  const q = vectorOf(nodePtr(slot));
+  const q = vecOf(slot);
   const top = <i32>hget(H_MAX_LEVEL);
   let ep = descend(q, <i32>level);
   const efc = hget(H_EFC);
@@ -457,7 +538,8 @@ export function insertStaged(): i32 {
   store<u32>(p, (level << META_LEVEL_SHIFT) | kind, NODE_META);
   store<u32>(p, <u32>upper, NODE_UPPER);
   store<u32>(p, <u32>blob, NODE_PAYLOAD);
-  memory.copy(vectorOf(p), vec, <usize>dim << 2);
+  memory.copy(vecOf(slot), vec, <usize>dim << 2);
+  if (quantLearned()) encodeSlot(slot);
   const id = idOf(p);
   store<u64>(id, lo, ID_LO);
   store<u64>(id, hi, ID_HI);
@@ -472,6 +554,7 @@ export function insertStaged(): i32 {
   }
   connect(slot, level);
   pxMaintain();
+  if (isQuantized()) quantMaybeLearn();
   return OK;
 }
 
@@ -490,7 +573,7 @@ export function getStaged(): i32 {
   const slot = idmapFind(load<u64>(io, IO_ID_LO), load<u64>(io, IO_ID_HI), load<u32>(io, IO_KIND) & FLAG_UUID);
   if (slot == NONE) return ERR_NOT_FOUND;
   const p = nodePtr(slot);
-  memory.copy(io + IO_VECTOR, vectorOf(p), <usize>hget(H_DIM) << 2);
+  memory.copy(io + IO_VECTOR, vecOf(slot), <usize>hget(H_DIM) << 2);
   const blob = <usize>load<u32>(p, NODE_PAYLOAD);
   // out: the payload's bytes pointer at IO_PAYLOAD, its length at IO_PAYLOAD_LEN
   store<u32>(io, blob == 0 ? 0 : <u32>payloadBytesPtr(blob), IO_PAYLOAD);
@@ -500,18 +583,24 @@ export function getStaged(): i32 {
 
 // k nearest live nodes to the query staged at io + IO_VECTOR, nearest
 // first, written to `out` as RESULT_BYTES records. Returns the count.
-export function searchStaged(k: u32, ef: u32, out: usize): i32 {
+// `rescore` matters to a quantized shard only: -1 walks the f32 originals
+// (as an f32 shard), 0 walks the codes and returns code distances, n > 0
+// walks the codes and re-ranks the best n with exact distances (qshard.ts).
+export function searchStaged(k: u32, ef: u32, rescore: i32, out: usize): i32 {
   const io = <usize>hget(H_IO);
   const dim = hget(H_DIM);
   const q = io + IO_VECTOR;
   if (!stagedVectorOk(q, dim)) return ERR_INVALID;
-  if (k == 0) return ERR_INVALID;
+  if (k == 0 || rescore < -1) return ERR_INVALID;
   if (hget(H_LIVE) == 0) return 0;
-  const width = max<u32>(ef, k);
+  const codes = rescore >= 0 && quantLearned();
+  // the beam holds ef, at least k, and under codes at least the candidates to re-rank
+  const width = max<u32>(max<u32>(ef, k), codes ? <u32>rescore : 0);
   if (!ensureScratch(width)) return ERR_OUT_OF_MEMORY;
+  const sel = <usize>hget(H_SEL);
+  if (codes) return writeResults(sel, searchCodes(q, k, ef, <u32>rescore), out);
   const ep = descend(q, 0);
   const nr = layerSearch(q, ep, width, 0, true);
-  const sel = <usize>hget(H_SEL);
   drainAscending(<usize>hget(H_RES), nr, sel);
   return writeResults(sel, min<u32>(k, nr), out);
 }

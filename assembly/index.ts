@@ -14,7 +14,9 @@ import {
   ID_BYTES, NODE_LINKS, NODE_META, NODE_PAYLOAD, NONE, OK, PROBLEM_KINDS, RESULT_BYTES, RESULT_DIST, RESULT_FLAGS, RESULT_ID_HI,
   RESULT_ID_LO, RESULT_PAYLOAD_LEN, RESULT_PAYLOAD_PTR, SC_STRIDE, SLAB_BYTES, SLAB_SHIFT, SMALL_CLASSES,
   ID_HI, ID_LO, STAT_COUNT, TAG_SHIFT, UPPER_LINKS, headerPtr, hget, hset,
+  H_COLD_DIR_CAP, H_COLD_STRIDE, H_QLEARNED, H_QUANTILE, H_QPARAMS, H_QUANT, QUANT_NONE, QUANT_SQ8,
 } from "./layout";
+import { quantInit, quantRunBytes } from "./qshard";
 import { acctGet, arenaInit, freeRunBytes, scrubFreeRuns, runAlloc, runFree, slabsFor, smallInit } from "./arena";
 import { ensureSlots, idOf, nodeLayoutInit, nodePtr, upperBlockBytes } from "./node";
 import { idmapBytes, idmapInit } from "./idmap";
@@ -51,9 +53,10 @@ export {
 // Lays out an empty shard in this memory. `capacity` pre-sizes node slabs,
 // the id map and the visited tags (compaction passes the live count).
 export function init(
-  dim: u32, metric: u32, m: u32, efConstruction: u32, seed: u64, capacity: u32,
+  dim: u32, metric: u32, m: u32, efConstruction: u32, seed: u64, capacity: u32, quant: u32, quantile: f32,
 ): i32 {
   if (dim == 0 || dim > MAX_DIM || metric > METRIC_COSINE) return ERR_INVALID;
+  if (quant > QUANT_SQ8 || (quant != QUANT_NONE && !(quantile >= 0.5 && quantile <= 1))) return ERR_INVALID;
   if (m < 2 || m > MAX_M || efConstruction == 0) return ERR_INVALID;
   if (<usize>__heap_base > headerPtr()) return ERR_CORRUPT;
   const h = headerPtr();
@@ -76,13 +79,15 @@ export function init(
   hset(H_MAX_LEVEL, <u32>-1);
   store<u64>(h + H_RNG, seed == 0 ? DEFAULT_SEED : seed);
   store<f64>(h + H_LEVEL_MULT, 1.0 / Math.log(<f64>m));
-  nodeLayoutInit(dim, 2 * m);
+  nodeLayoutInit(dim, 2 * m, quant);
   // link class L holds the upper link block of a level-L node
   for (let sc: u32 = 1; sc < SMALL_CLASSES; sc++) smallInit(sc, upperBlockBytes(sc));
   payloadInit();
   // the arena starts at the first slab boundary after the header
   arenaInit((h + HEADER_BYTES + SLAB_BYTES - 1) & ~(<usize>SLAB_BYTES - 1));
   if (ioReserve(IO_MIN) == 0) return ERR_OUT_OF_MEMORY;
+  const q = quantInit(quant, quantile);
+  if (q != OK) return q;
   if (!idmapInit(capacity)) return ERR_OUT_OF_MEMORY;
   if (capacity > 0 && !ensureSlots(capacity)) return ERR_OUT_OF_MEMORY;
   if (!ensureVisited(max<u32>(capacity, 1))) return ERR_OUT_OF_MEMORY;
@@ -99,6 +104,7 @@ export function attach(): i32 {
   if (top > <u64>memory.size() << SLAB_SHIFT || (top & 7) != 0 || hget(H_ARENA_BASE) < <u32>(h + HEADER_BYTES)) return ERR_CORRUPT;
   if (hget(H_DIM) == 0 || hget(H_DIM) > MAX_DIM || hget(H_M0) != 2 * hget(H_M)) return ERR_CORRUPT;
   if (hget(H_LIVE) + hget(H_DELETED) != hget(H_SLOTS)) return ERR_CORRUPT;
+  if (hget(H_QUANT) > QUANT_SQ8 || (hget(H_QUANT) != QUANT_NONE && hget(H_QPARAMS) == 0)) return ERR_CORRUPT;
   return OK;
 }
 
@@ -198,6 +204,11 @@ export function verifyImage(bytes: u32): i32 {
   return i + 1;
 }
 
+// @ts-ignore: decorator
+@inline function coldStride(): u32 {
+  return hget(H_QUANT) == QUANT_NONE ? 0 : hget(H_COLD_STRIDE);
+}
+
 // Shard statistics as f64s at `out` (see host/core/abi.ts for the order).
 export function stats(out: usize): void {
   const h = headerPtr();
@@ -217,13 +228,13 @@ export function stats(out: usize): void {
     i = put(out, i, <f64>acctGet(c, ACCT_COMMITTED));
     i = put(out, i, <f64>acctGet(c, ACCT_USED));
   }
-  i = put(out, i, <f64>hget(H_LIVE) * <f64>hget(H_STRIDE) + <f64>hget(H_LIVE_LINK_BYTES) + <f64>livePayloadBytes());
+  i = put(out, i, <f64>hget(H_LIVE) * <f64>(hget(H_STRIDE) + coldStride()) + <f64>hget(H_LIVE_LINK_BYTES) + <f64>livePayloadBytes());
   i = put(out, i, <f64>hget(H_STRIDE));
   i = put(out, i, <f64>hget(H_ARENA_BASE));
   i = put(out, i, <f64>idmapBytes());
   i = put(out, i, <f64>(scratchCommittedBytes() + filterCacheBytes() + pxCandBytes()));
   i = put(out, i, <f64>hget(H_IO_BYTES));
-  i = put(out, i, <f64>(<u64>slabsFor(hget(H_NODE_DIR_CAP) * 4) << SLAB_SHIFT));
+  i = put(out, i, <f64>((<u64>slabsFor(hget(H_NODE_DIR_CAP) * 4) + <u64>slabsFor(hget(H_COLD_DIR_CAP) * 4)) << SLAB_SHIFT));
   i = put(out, i, <f64>hget(H_ENTRY));
   i = put(out, i, <f64>hget(H_IDMAP_CAP));
   i = put(out, i, <f64>h);
@@ -233,6 +244,11 @@ export function stats(out: usize): void {
   i = put(out, i, <f64>acctGet(CLASS_PAYLOAD, ACCT_USED));
   i = put(out, i, <f64>hget(H_MAX_PAYLOAD));
   i = put(out, i, <f64>pxBytes());
+  i = put(out, i, <f64>hget(H_QUANT));
+  i = put(out, i, <f64>hget(H_QLEARNED));
+  i = put(out, i, hget(H_QUANT) == QUANT_NONE ? 0 : <f64>load<f32>(h + H_QUANTILE));
+  i = put(out, i, <f64>coldStride());
+  i = put(out, i, <f64>quantRunBytes());
   if (DEBUG) assert(i == STAT_COUNT);
 }
 
@@ -284,6 +300,7 @@ const LAYOUT_TABLE: StaticArray<f64> = [
   STAT_COUNT, PROBLEM_KINDS,
   H_FPATH, H_FEST, PATH_GRAPH, PATH_EXACT, PATH_GRAPH_EXACT, PATH_INDEX,
   PX_TYPE, PX_NAME_LEN, PX_NAME, PX_NAME_MAX, PX_POINTS, PX_MAX, PX_KEYWORD, PX_INTEGER, PX_FLOAT, PX_BOOL, PX_UUID,
+  QUANT_NONE, QUANT_SQ8,
 ];
 
 // Entry `i` of the layout table, or -1 past its end.

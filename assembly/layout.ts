@@ -19,7 +19,7 @@
 // @ts-ignore: decorator
 @inline export const MAGIC: u32 = 0x31525651; // "QVR1", little-endian
 // @ts-ignore: decorator
-@inline export const LAYOUT_VERSION: u32 = 4; // 4: payloads are QPB (host/payload.ts), not JSON text; filter cache fields
+@inline export const LAYOUT_VERSION: u32 = 5; // 5: int8 quantized shards (hot/cold records); 4: QPB payloads
 // @ts-ignore: decorator
 @inline export const NONE: u32 = 0xffffffff;
 
@@ -130,7 +130,11 @@
 //   760 filter path (of the last filtered search)  764 filter estimate
 //   768 payload index directory  772 payload indexes  776 candidates  780 cand cap
 //   784 .. 807  payload index visit context (pindex.ts)
-//   808 .. 1023 reserved (zero in older images: no payload indexes)
+//   808 quantization (0 none, 1 sq8)  812 quantile f32  816 quantizer run
+//   820 live count the quantizer was learned from (0: not yet)  824 bias off
+//   828 cold dir    832 cold dir cap  836 cold slabs  840 cold per slab
+//   844 cold slab bytes  848 cold stride  852 (pad)  856 cold div magic (u64)
+//   864 .. 1023 reserved (zero)
 // ---------------------------------------------------------------------------
 
 // @ts-ignore: decorator
@@ -271,8 +275,51 @@
 @inline export const H_PX_CTX: u32 = H_PX_CAND_CAP + 4; // 784: the visit context, PX_CTX_BYTES
 // @ts-ignore: decorator
 @inline export const PX_CTX_BYTES: u32 = 24;
+// Quantization (quant.ts; hnsw.ts wires it). A quantized shard's node record
+// holds the codes where an f32 shard's holds the vector; the f32 originals
+// live in cold slabs of their own, addressed by slot like node slabs (the
+// five cold directory fields mirror H_NODE_DIR .. H_NODE_SLAB_BYTES).
 // @ts-ignore: decorator
-@inline export const H_END: u32 = H_PX_CTX + PX_CTX_BYTES; // 808: first unused header byte
+@inline export const H_QUANT: u32 = H_PX_CTX + PX_CTX_BYTES; // 808: QUANT_*
+// @ts-ignore: decorator
+@inline export const H_QUANTILE: u32 = H_QUANT + 4; // f32
+// @ts-ignore: decorator
+@inline export const H_QPARAMS: u32 = H_QUANTILE + 4; // run: params, then the query's codes
+// @ts-ignore: decorator
+@inline export const H_QLEARNED: u32 = H_QPARAMS + 4; // 820: live count at the last learn, 0: not learned
+// @ts-ignore: decorator
+@inline export const H_BIAS_OFF: u32 = H_QLEARNED + 4; // the code's dot bias (f32) in a node record
+// @ts-ignore: decorator
+@inline export const H_COLD_DIR: u32 = H_BIAS_OFF + 4; // 828
+// @ts-ignore: decorator
+@inline export const H_COLD_DIR_CAP: u32 = H_COLD_DIR + 4;
+// @ts-ignore: decorator
+@inline export const H_COLD_SLABS: u32 = H_COLD_DIR_CAP + 4;
+// @ts-ignore: decorator
+@inline export const H_COLD_PER_SLAB: u32 = H_COLD_SLABS + 4;
+// @ts-ignore: decorator
+@inline export const H_COLD_SLAB_BYTES: u32 = H_COLD_PER_SLAB + 4; // 844
+// @ts-ignore: decorator
+@inline export const H_COLD_STRIDE: u32 = H_COLD_SLAB_BYTES + 4; // 848
+// @ts-ignore: decorator
+@inline export const H_COLD_MAGIC: u32 = ((H_COLD_STRIDE + 4 + 7) & ~7); // 856, u64
+// @ts-ignore: decorator
+@inline export const H_END: u32 = H_COLD_MAGIC + 8; // 864: first unused header byte
+// @ts-ignore: decorator
+@inline export const QUANT_NONE: u32 = 0;
+// @ts-ignore: decorator
+@inline export const QUANT_SQ8: u32 = 1;
+// Directory fields relative to H_NODE_DIR / H_COLD_DIR (node.ts dirSlots).
+// @ts-ignore: decorator
+@inline export const DIR_PTR: u32 = 0;
+// @ts-ignore: decorator
+@inline export const DIR_CAP: u32 = 4;
+// @ts-ignore: decorator
+@inline export const DIR_SLABS: u32 = 8;
+// @ts-ignore: decorator
+@inline export const DIR_PER_SLAB: u32 = 12;
+// @ts-ignore: decorator
+@inline export const DIR_SLAB_BYTES: u32 = 16;
 // @ts-ignore: decorator
 @inline export const HEADER_BYTES: u32 = 1024;
 
@@ -455,7 +502,7 @@
 
 // stats(out) writes this many f64s (the order is in index.ts and abi.ts).
 // @ts-ignore: decorator
-@inline export const STAT_COUNT: u32 = 35;
+@inline export const STAT_COUNT: u32 = 40;
 
 // The header lives at a fixed address above the module's static data, so an
 // image made by the release build loads in the debug build and back.
@@ -509,10 +556,13 @@ if (H_PAYLOAD_ACCT + ACCT_STRIDE > H_LIVE_PAYLOAD_BYTES) ERROR("header: payload 
 if (H_LIVE_PAYLOAD_BYTES + 8 > H_MAX_PAYLOAD) ERROR("header: live payload bytes overlap max payload");
 if (H_MAX_PAYLOAD + 4 > H_FCACHE) ERROR("header: max payload overlaps the filter fields");
 if (H_END > HEADER_BYTES) ERROR("header: fields run past HEADER_BYTES");
+if (H_NODE_DIR_CAP != H_NODE_DIR + DIR_CAP || H_NODE_SLABS != H_NODE_DIR + DIR_SLABS || H_PER_SLAB != H_NODE_DIR + DIR_PER_SLAB
+  || H_NODE_SLAB_BYTES != H_NODE_DIR + DIR_SLAB_BYTES || H_COLD_DIR_CAP != H_COLD_DIR + DIR_CAP || H_COLD_SLABS != H_COLD_DIR + DIR_SLABS
+  || H_COLD_PER_SLAB != H_COLD_DIR + DIR_PER_SLAB || H_COLD_SLAB_BYTES != H_COLD_DIR + DIR_SLAB_BYTES) ERROR("header: a slab directory's fields are out of order");
 if (ACCT_USED + 8 > ACCT_STRIDE || SC_END + 4 > SC_STRIDE) ERROR("header: a class record overflows its stride");
 // u64 / f64 fields are read with 8-byte loads
 if (((HEADER_PTR + H_RNG) | (HEADER_PTR + H_LEVEL_MULT) | (HEADER_PTR + H_DIV_MAGIC) | (HEADER_PTR + H_ACCT)
-  | (HEADER_PTR + H_PAYLOAD_ACCT) | (HEADER_PTR + H_LIVE_PAYLOAD_BYTES)) & 7) ERROR("header: a 64-bit field is not 8-byte aligned");
+  | (HEADER_PTR + H_PAYLOAD_ACCT) | (HEADER_PTR + H_LIVE_PAYLOAD_BYTES) | (HEADER_PTR + H_COLD_MAGIC)) & 7) ERROR("header: a 64-bit field is not 8-byte aligned");
 // imageHash reads the image as u64 words from HEADER_PTR and clears the
 // checksum as the high half of one word; the image ends on a slab boundary
 if (HEADER_PTR & 7 || (H_CHECKSUM & 7) != 4) ERROR("imageHash: the checksum must be the high half of an aligned u64");

@@ -13,10 +13,11 @@
 // hold (see slotDivMagic).
 
 import {
-  CLASS_NODE, CLASS_SCRATCH, FLAG_DELETED, FLAG_UUID, H_DIV_MAGIC, H_ID_OFF, H_M, H_M0,
-  H_NODE_DIR, H_NODE_DIR_CAP, H_NODE_SLAB_BYTES, H_NODE_SLABS, H_PER_SLAB, H_SLOTS, H_STRIDE,
+  CLASS_NODE, CLASS_SCRATCH, DIR_CAP, DIR_PER_SLAB, DIR_PTR, DIR_SLAB_BYTES, DIR_SLABS, FLAG_DELETED, FLAG_UUID,
+  H_BIAS_OFF, H_COLD_DIR, H_COLD_MAGIC, H_COLD_STRIDE, H_DIV_MAGIC, H_ID_OFF, H_M, H_M0,
+  H_NODE_DIR, H_NODE_DIR_CAP, H_NODE_SLAB_BYTES, H_NODE_SLABS, H_PER_SLAB, H_QUANT, H_SLOTS, H_STRIDE,
   H_VEC_OFF, META_COUNT_MASK, META_PINNED_MASK, META_PINNED_SHIFT, META_LEVEL_MASK, META_LEVEL_SHIFT,
-  ID_BYTES, LINK_BYTES, MIN_PER_SLAB, NODE_ALIGN, NODE_LINKS, NODE_META, NODE_UPPER, SLAB_BYTES, SLAB_SHIFT,
+  ID_BYTES, LINK_BYTES, MIN_PER_SLAB, NODE_ALIGN, NODE_LINKS, NODE_META, NODE_UPPER, QUANT_NONE, SLAB_BYTES, SLAB_SHIFT,
   UPPER_COUNT, UPPER_LINKS, DEBUG, headerPtr, hget, hset, setU32At, u32At,
 } from "./layout";
 import { runAlloc, runFree, slabsFor } from "./arena";
@@ -30,23 +31,66 @@ export function slotDivMagic(perSlab: u32): u64 {
 }
 
 // Sets stride, offsets and slab geometry for a shard of `dim` and `M0`.
-export function nodeLayoutInit(dim: u32, m0: u32): void {
+// An f32 shard's record holds the vector; a quantized one's holds the
+// codes (dim u8) and their dot bias (f32), and the f32 originals go to cold
+// slabs of dim f32 per slot (one layout, two record kinds: layout.ts).
+export function nodeLayoutInit(dim: u32, m0: u32, quant: u32): void {
   const vecOff = NODE_LINKS + m0 * LINK_BYTES;
-  const idOff = vecOff + dim * sizeof<f32>();
+  let idOff: u32;
+  if (quant == QUANT_NONE) {
+    idOff = vecOff + dim * sizeof<f32>();
+    hset(H_BIAS_OFF, 0);
+  } else {
+    const biasOff = (vecOff + dim + 3) & ~3;
+    hset(H_BIAS_OFF, biasOff);
+    idOff = (biasOff + sizeof<f32>() + 7) & ~7;
+  }
   const stride = (idOff + ID_BYTES + NODE_ALIGN - 1) & ~(NODE_ALIGN - 1);
   hset(H_VEC_OFF, vecOff);
   hset(H_ID_OFF, idOff);
   hset(H_STRIDE, stride);
+  dirInit(H_NODE_DIR, stride);
+  store<u64>(headerPtr() + H_DIV_MAGIC, slotDivMagic(hget(H_PER_SLAB)));
+  if (quant == QUANT_NONE) return;
+  const coldStride = dim * sizeof<f32>();
+  hset(H_COLD_STRIDE, coldStride);
+  dirInit(H_COLD_DIR, coldStride);
+  store<u64>(headerPtr() + H_COLD_MAGIC, slotDivMagic(hget(H_COLD_DIR + DIR_PER_SLAB)));
+}
+
+// The slab geometry of the slot directory at header offset `dir` (node
+// records or cold vectors): slabs of at least MIN_PER_SLAB records.
+function dirInit(dir: u32, stride: u32): void {
   const slabs = slabsFor(stride * MIN_PER_SLAB);
   const slabBytes = slabs << SLAB_SHIFT;
   const perSlab = slabBytes / stride;
-  hset(H_NODE_SLAB_BYTES, slabBytes);
-  hset(H_PER_SLAB, perSlab);
   if (DEBUG) assert(perSlab >= MIN_PER_SLAB);
-  store<u64>(headerPtr() + H_DIV_MAGIC, slotDivMagic(perSlab));
-  hset(H_NODE_DIR, 0);
-  hset(H_NODE_DIR_CAP, 0);
-  hset(H_NODE_SLABS, 0);
+  hset(dir + DIR_SLAB_BYTES, slabBytes);
+  hset(dir + DIR_PER_SLAB, perSlab);
+  hset(dir + DIR_PTR, 0);
+  hset(dir + DIR_CAP, 0);
+  hset(dir + DIR_SLABS, 0);
+}
+
+// The f32 original of `slot` in a quantized shard (cold slabs).
+// @ts-ignore: decorator
+@inline export function coldPtr(slot: u32): usize {
+  const h = headerPtr();
+  const slab = <u32>((<u64>slot * load<u64>(h + H_COLD_MAGIC)) >> DIV_SHIFT);
+  const within = slot - slab * load<u32>(h + H_COLD_DIR + DIR_PER_SLAB);
+  return <usize>u32At(<usize>load<u32>(h + H_COLD_DIR), slab) + <usize>within * <usize>load<u32>(h + H_COLD_STRIDE);
+}
+
+// The f32 vector of `slot`, in either record kind.
+// @ts-ignore: decorator
+@inline export function vecOf(slot: u32): usize {
+  if (hget(H_QUANT) != QUANT_NONE) return coldPtr(slot);
+  return nodePtr(slot) + <usize>hget(H_VEC_OFF);
+}
+
+// @ts-ignore: decorator
+@inline export function isQuantized(): bool {
+  return hget(H_QUANT) != QUANT_NONE;
 }
 
 // nodePtr with the geometry already in locals: hot loops read the header
@@ -92,6 +136,8 @@ export function nodeLayoutInit(dim: u32, m0: u32): void {
   return (meta & FLAG_UUID) != 0;
 }
 
+// The vector field of a node record: the f32 vector of an f32 shard, the
+// codes of a quantized one (vecOf gives the f32 vector of either).
 // @ts-ignore: decorator
 @inline export function vectorOf(nPtr: usize): usize {
   return nPtr + <usize>hget(H_VEC_OFF);
@@ -180,35 +226,41 @@ export function pinLink(p: usize, to: u32): void {
   setPinned(p, pinned + 1);
 }
 
-// Makes room for `slots` node slots: node slabs and the directory. Returns
-// false (and changes nothing a reader can see) when memory cannot grow.
+// Makes room for `slots` node slots: node slabs and the directory, and the
+// cold slabs of a quantized shard. Returns false (and changes nothing a
+// reader can see) when memory cannot grow.
 export function ensureSlots(slots: u32): bool {
-  const perSlab = hget(H_PER_SLAB);
+  if (!dirSlots(H_NODE_DIR, slots)) return false;
+  return hget(H_QUANT) == QUANT_NONE || dirSlots(H_COLD_DIR, slots);
+}
+
+function dirSlots(d: u32, slots: u32): bool {
+  const perSlab = hget(d + DIR_PER_SLAB);
   const needSlabs = (slots + perSlab - 1) / perSlab;
-  let have = hget(H_NODE_SLABS);
+  let have = hget(d + DIR_SLABS);
   if (needSlabs <= have) return true;
-  let dirCap = hget(H_NODE_DIR_CAP);
+  let dirCap = hget(d + DIR_CAP);
   if (needSlabs > dirCap) {
     let cap = dirCap == 0 ? SLAB_BYTES / sizeof<u32>() : dirCap * 2;
     while (cap < needSlabs) cap *= 2;
     const dir = runAlloc(slabsFor(cap * sizeof<u32>()), CLASS_SCRATCH);
     if (dir == 0) return false;
-    const old = <usize>hget(H_NODE_DIR);
+    const old = <usize>hget(d + DIR_PTR);
     if (old != 0) {
       memory.copy(dir, old, <usize>have * sizeof<u32>());
       runFree(old, slabsFor(dirCap * sizeof<u32>()), CLASS_SCRATCH);
     }
-    hset(H_NODE_DIR, <u32>dir);
-    hset(H_NODE_DIR_CAP, cap);
+    hset(d + DIR_PTR, <u32>dir);
+    hset(d + DIR_CAP, cap);
   }
-  const slabSlabs = hget(H_NODE_SLAB_BYTES) >> SLAB_SHIFT;
-  const dir = <usize>hget(H_NODE_DIR);
+  const slabSlabs = hget(d + DIR_SLAB_BYTES) >> SLAB_SHIFT;
+  const dir = <usize>hget(d + DIR_PTR);
   while (have < needSlabs) {
     const slab = runAlloc(slabSlabs, CLASS_NODE);
     if (slab == 0) return false;
     setU32At(dir, have, <u32>slab);
     have++;
-    hset(H_NODE_SLABS, have);
+    hset(d + DIR_SLABS, have);
   }
   return true;
 }

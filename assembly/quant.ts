@@ -1,6 +1,5 @@
 // int8 scalar quantization (SQ8): the quantizer, the codes, their kernels.
-// The first part of issue 11; nothing here is wired into a shard yet (the
-// hot/cold record split and the quantized search build on it).
+// hnsw.ts wires it into a quantized shard (layout.ts: the record kinds).
 //
 // THE CODES. A vector x of dim f32s becomes dim u8 codes
 //     c_i = clamp(round((x_i - offset_i) / alpha), 0, 255)
@@ -190,20 +189,38 @@ export function selectKth(ptr: usize, lo: u32, hi: u32, k: u32): f32 {
 // 100,000 vectors). ERR_INVALID, params unwritten, for n == 0, a dim out
 // of 1..MAX_DIM, a quantile out of range or a value that is not finite.
 export function quantLearn(samplePtr: usize, n: u32, dim: u32, quantile: f32, paramsPtr: usize, scratchPtr: usize): i32 {
+  return learn(samplePtr, 0, n, dim, quantile, paramsPtr, scratchPtr);
+}
+
+// quantLearn over n vectors anywhere in memory: `rows` holds their n u32
+// pointers (a shard's sample of its own vectors, hnsw.ts quantRelearn).
+export function quantLearnRows(rows: usize, n: u32, dim: u32, quantile: f32, paramsPtr: usize, scratchPtr: usize): i32 {
+  return learn(0, rows, n, dim, quantile, paramsPtr, scratchPtr);
+}
+
+// @ts-ignore: decorator
+@inline function rowPtr(samplePtr: usize, rows: usize, r: u32, dim: u32): usize {
+  if (rows != 0) return <usize>load<u32>(rows + (<usize>r << alignof<u32>()));
+  return samplePtr + ((<usize>r * <usize>dim) << alignof<f32>());
+}
+
+function learn(samplePtr: usize, rows: usize, n: u32, dim: u32, quantile: f32, paramsPtr: usize, scratchPtr: usize): i32 {
   if (n == 0 || dim == 0 || dim > MAX_DIM) return ERR_INVALID;
   if (!(quantile >= 0.5 && quantile <= 1)) return ERR_INVALID;
   let cut = <u32>Math.floor(<f64>n * (1.0 - <f64>quantile) * 0.5);
   cut = min<u32>(cut, (n - 1) >> 1);
   // checked first: a bad value must leave the params as they were
-  const values = <u64>n * <u64>dim;
-  for (let j: u64 = 0; j < values; j++) {
-    if (!isFinite(load<f32>(samplePtr + (<usize>j << alignof<f32>())))) return ERR_INVALID;
+  for (let r: u32 = 0; r < n; r++) {
+    const row = rowPtr(samplePtr, rows, r, dim);
+    for (let d: u32 = 0; d < dim; d++) {
+      if (!isFinite(f32At(row, d))) return ERR_INVALID;
+    }
   }
   const offsets = offsetsOf(paramsPtr);
   let width: f64 = 0;
   let maxAbs: f64 = 0;
   for (let d: u32 = 0; d < dim; d++) {
-    for (let r: u32 = 0; r < n; r++) setF32At(scratchPtr, r, f32At(samplePtr, r * dim + d));
+    for (let r: u32 = 0; r < n; r++) setF32At(scratchPtr, r, f32At(rowPtr(samplePtr, rows, r, dim), d));
     const lo = <f64>selectKth(scratchPtr, 0, n - 1, cut);
     // everything after `cut` is >= lo: the high quantile is in that part
     const hi = <f64>selectKth(scratchPtr, cut, n - 1, n - 1 - cut);

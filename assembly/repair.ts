@@ -25,7 +25,7 @@
 //   stride + upper        the payload blob as stored (len u32, bytes)
 
 import {
-  CLASS_SCRATCH, DEBUG, ERR_INVALID, ERR_OUT_OF_MEMORY, FLAG_DELETED, FLAG_UUID, H_ENTRY, H_EXACT_GROWTH,
+  CLASS_SCRATCH, DEBUG, ERR_INVALID, ERR_OUT_OF_MEMORY, FLAG_DELETED, FLAG_UUID, H_DIM, H_ENTRY, H_EXACT_GROWTH,
   H_IO, H_IO_BYTES, H_IO_USED, H_LIVE, H_LIVE_LINK_BYTES, H_M, H_M0, H_MAX_LEVEL, H_ORDER, H_PLAN_LIVE,
   H_PLAN_SLOTS, H_REMAP, H_SEL, H_SEL_CAP, H_SLOTS, H_STRIDE, H_VISITED, ID_HI, ID_LO, LINK_BYTES,
   META_COUNT_MASK, NODE_META, NODE_PAYLOAD, NODE_UPPER, NONE, OK, UPPER_COUNT, UPPER_LINKS, hget, hset,
@@ -41,6 +41,8 @@ import { entryDist, entrySlot, setEntry, sortLong } from "./heap";
 import { idmapInsert, idmapReserve } from "./idmap";
 import { payloadBytesPtr, payloadFree, payloadLen, payloadStore, payloadTotal } from "./payload";
 import { pxAdd, pxMaintain, pxReserve } from "./pindex";
+import { quantAfterImport } from "./qshard";
+import { coldPtr, isQuantized } from "./node";
 import { WALK_LIVE, WALK_REPIN, walkLevel0 } from "./walk";
 
 // @ts-ignore: decorator
@@ -307,26 +309,30 @@ export function exportNodes(from: u32, maxNodes: u32, maxBytes: u32): i32 {
   const io = <usize>hget(H_IO);
   const ioBytes = <usize>min<u32>(hget(H_IO_BYTES), maxBytes);
   const stride = <usize>hget(H_STRIDE);
+  // a quantized shard's record carries its f32 original after the node
+  const cold = isQuantized() ? <usize>hget(H_DIM) << 2 : 0;
   let used: usize = 0;
   let n: u32 = 0;
   for (let i = from; i < live && n < maxNodes; i++) {
-    const p = nodePtr(u32At(order, i));
+    const old = u32At(order, i);
+    const p = nodePtr(old);
     const meta = metaOf(p);
     const level = levelOf(meta);
     const upperBytes = <usize>upperBlockBytes(level);
     const blob = <usize>load<u32>(p, NODE_PAYLOAD);
     const blobBytes = <usize>payloadTotal(blob);
-    if (used + stride + upperBytes + blobBytes > ioBytes) break;
+    if (used + stride + cold + upperBytes + blobBytes > ioBytes) break;
     const rec = io + used;
     memory.copy(rec, p, stride);
+    if (cold > 0) memory.copy(rec + stride, coldPtr(old), cold);
     // in the record, the payload field says how many blob bytes follow
     store<u32>(rec, <u32>blobBytes, NODE_PAYLOAD);
-    if (blobBytes > 0) memory.copy(rec + stride + upperBytes, blob, blobBytes);
+    if (blobBytes > 0) memory.copy(rec + stride + cold + upperBytes, blob, blobBytes);
     const c0 = remapList(linksAt(rec, 0), countAt(rec, 0), remap);
     store<u32>(rec, (meta & ~META_COUNT_MASK) | c0, NODE_META);
     store<u32>(rec, 0, NODE_UPPER);
     if (level > 0) {
-      const blk = rec + stride;
+      const blk = rec + stride + cold;
       memory.copy(blk, <usize>load<u32>(p, NODE_UPPER), upperBytes);
       const per = upperBytes / level;
       for (let l: u32 = 0; l < level; l++) {
@@ -334,7 +340,7 @@ export function exportNodes(from: u32, maxNodes: u32, maxBytes: u32): i32 {
         store<u32>(list, remapList(list + UPPER_LINKS, load<u32>(list, UPPER_COUNT), remap), UPPER_COUNT);
       }
     }
-    used += stride + upperBytes + blobBytes;
+    used += stride + cold + upperBytes + blobBytes;
     n++;
   }
   hset(H_IO_USED, <u32>used);
@@ -350,6 +356,7 @@ export function exportNodes(from: u32, maxNodes: u32, maxBytes: u32): i32 {
 export function importNodes(count: u32): i32 {
   const io = <usize>hget(H_IO);
   const stride = <usize>hget(H_STRIDE);
+  const cold = isQuantized() ? <usize>hget(H_DIM) << 2 : 0;
   hset(H_EXACT_GROWTH, 1);
   let off: usize = 0;
   for (let i: u32 = 0; i < count; i++) {
@@ -362,7 +369,7 @@ export function importNodes(count: u32): i32 {
     const blobBytes = load<u32>(rec, NODE_PAYLOAD);
     let blob: usize = 0;
     if (blobBytes > 0) {
-      const src = rec + stride + upperBytes;
+      const src = rec + stride + cold + upperBytes;
       if (pxReserve(payloadBytesPtr(src), payloadLen(src)) != OK) return importFailed();
       blob = payloadStore(payloadBytesPtr(src), payloadLen(src));
       if (blob == 0) return importFailed();
@@ -375,11 +382,12 @@ export function importNodes(count: u32): i32 {
         payloadFree(blob);
         return importFailed();
       }
-      memory.copy(upper, rec + stride, upperBytes);
+      memory.copy(upper, rec + stride + cold, upperBytes);
       hset(H_LIVE_LINK_BYTES, hget(H_LIVE_LINK_BYTES) + upperBytes);
     }
     const p = nodePtr(slot);
     memory.copy(p, rec, stride);
+    if (cold > 0) memory.copy(coldPtr(slot), rec + stride, cold);
     store<u32>(p, <u32>upper, NODE_UPPER);
     store<u32>(p, <u32>blob, NODE_PAYLOAD);
     store<u32>(p, meta & ~FLAG_DELETED, NODE_META);
@@ -388,7 +396,7 @@ export function importNodes(count: u32): i32 {
     hset(H_SLOTS, slot + 1);
     hset(H_LIVE, hget(H_LIVE) + 1);
     pxAdd(slot);
-    off += stride + upperBytes + blobBytes;
+    off += stride + cold + upperBytes + blobBytes;
   }
   pxMaintain();
   hset(H_EXACT_GROWTH, 0);
@@ -415,5 +423,7 @@ export function importFinish(entry: u32, maxLevel: i32): i32 {
   hset(H_ENTRY, entry);
   hset(H_MAX_LEVEL, <u32>(entry == NONE ? -1 : maxLevel));
   if (!ensureVisited(slots)) return ERR_OUT_OF_MEMORY;
+  // a compaction learns the quantizer again, from the survivors
+  quantAfterImport();
   return OK;
 }

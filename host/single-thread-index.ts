@@ -4,6 +4,7 @@ import type { Build } from './core/module.js';
 import {
   checkPayloadIndexField, checkPayloadIndexType, createPayloadIndex, dropPayloadIndex, payloadIndexes, type PayloadIndexInfo, type PayloadIndexType,
 } from './core/payload-index.js';
+import { quantizationOption, quantSearchOption, type QuantizationOptions, type QuantSearch } from './core/quantization.js';
 import { Shard, type SearchHits } from './core/shard.js';
 import { statsOf, type IndexStats } from './core/stats.js';
 import { ErrorCode, QuiverError } from './errors.js';
@@ -28,6 +29,8 @@ export interface IndexOptions {
   seed?: number | bigint;
   /** 'release' (default) or 'debug' (asserts on; what the tests use). */
   build?: Build;
+  /** int8 scalar quantization (docs/quantization.md): `{ scalar: { type: 'int8', quantile?: 0.99 } }`. Default: none (f32 records). */
+  quantization?: QuantizationOptions | null;
 }
 
 export interface SearchOptions {
@@ -37,6 +40,8 @@ export interface SearchOptions {
   withPayload?: boolean;
   /** Only points whose payload (and id) satisfy this Qdrant filter (docs/filtering.md); the hits then say which `path` the planner took. */
   filter?: Filter | CompiledFilter | null;
+  /** On a quantized index: `{ ignore, rescore, oversampling }` as Qdrant's `params.quantization` (docs/quantization.md). Ignored otherwise. */
+  quantization?: QuantSearch | null;
 }
 
 /**
@@ -68,7 +73,12 @@ export class Index {
     }
     const build = options.build ?? 'release';
     if (build !== 'release' && build !== 'debug') throw new RangeError("options.build must be 'release' or 'debug'");
-    this.#shard = Shard.create({ dim, metric, M, efConstruction, ef, seed, build });
+    const quant = quantizationOption(options.quantization, 'options.quantization', rangeError);
+    if (quant?.alwaysRam === false) {
+      throw new RangeError('options.quantization.scalar.alwaysRam: false needs a durable Store (its data directory holds the originals); an Index keeps everything in RAM');
+    }
+    const quantization = quant === undefined ? {} : { quantization: { type: quant.type, quantile: quant.quantile } };
+    this.#shard = Shard.create({ dim, metric, M, efConstruction, ef, seed, build, ...quantization });
     this.#ef = ef;
   }
 
@@ -119,7 +129,8 @@ export class Index {
     const kk = intIn(k, 'k', 1, MAX_K, invalidArgument);
     const ef = intIn(options.ef ?? this.#ef, 'options.ef', 1, MAX_K, invalidArgument);
     const filter = compileOptionalFilter(options.filter, 'options.filter');
-    return decoded(this.#shard.search(q, 0, kk, ef, options.withPayload === true, filter));
+    const quant = quantSearchOption(options.quantization, 'options.quantization', invalidArgument);
+    return decoded(this.#shard.search(q, 0, kk, ef, options.withPayload === true, filter, quant));
   }
 
   /** One search per query (flat n*dim, or an array of vectors). */
@@ -128,8 +139,9 @@ export class Index {
     const kk = intIn(k, 'k', 1, MAX_K, invalidArgument);
     const ef = intIn(options.ef ?? this.#ef, 'options.ef', 1, MAX_K, invalidArgument);
     const filter = compileOptionalFilter(options.filter, 'options.filter');
+    const quant = quantSearchOption(options.quantization, 'options.quantization', invalidArgument);
     const out: SearchHits[] = new Array(n);
-    for (let i = 0; i < n; i++) out[i] = decoded(this.#shard.search(flat, i * this.dim, kk, ef, options.withPayload === true, filter));
+    for (let i = 0; i < n; i++) out[i] = decoded(this.#shard.search(flat, i * this.dim, kk, ef, options.withPayload === true, filter, quant));
     return out;
   }
 

@@ -48,7 +48,7 @@ interface Inst {
 function fresh(): Inst {
   const memory = new WebAssembly.Memory({ initial: 1 });
   const core = instantiateDebug(memory);
-  const status = core.init(16, 0, M, 16, 1n, 0);
+  const status = core.init(16, 0, M, 16, 1n, 0, 0, 0);
   check(status === 0, `init returned ${status}`);
   return { memory, core };
 }

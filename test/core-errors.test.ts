@@ -97,7 +97,7 @@ t.test('an import that runs out of memory leaves the target consistent', async (
   const target = (maximum?: number): { memory: WebAssembly.Memory; core: ReturnType<typeof instantiateDebug> } => {
     const memory = maximum === undefined ? new WebAssembly.Memory({ initial: 1 }) : new WebAssembly.Memory({ initial: 1, maximum });
     const core = instantiateDebug(memory);
-    t.equal(core.init(dim, 0, M, 16, 11n, live), 0);
+    t.equal(core.init(dim, 0, M, 16, 11n, live, 0, 0), 0);
     t.not(core.ioReserve(ioBytes), 0);
     return { memory, core };
   };
@@ -160,11 +160,11 @@ function resealed(image: Uint8Array): Uint8Array {
   return image;
 }
 
-t.test('an image of the previous layout (3: payloads as JSON text) is refused with a coded version error', async (t) => {
+t.test('an image of a previous layout (4: no quantized records) is refused with a coded version error', async (t) => {
   const index = new Index({ dim: 4, M: 4, seed: 5 });
   index.add([1], [[1, 2, 3, 4]]);
   const image = index.toImage();
-  new DataView(image.buffer, image.byteOffset).setUint32(HEADER_PTR + LAYOUT.H_VERSION, 3, true);
-  t.throws(() => Index.fromImage(resealed(image)), { code: 'QUIVER_ERR_CORRUPT_IMAGE', message: /layout version 3, this build reads 4/ });
+  new DataView(image.buffer, image.byteOffset).setUint32(HEADER_PTR + LAYOUT.H_VERSION, 4, true);
+  t.throws(() => Index.fromImage(resealed(image)), { code: 'QUIVER_ERR_CORRUPT_IMAGE', message: /layout version 4, this build reads 5/ });
   index.dispose();
 });

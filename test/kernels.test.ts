@@ -41,7 +41,7 @@ const EDGE_DIMS = [1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127,
 
 const memory = new WebAssembly.Memory({ initial: 1 });
 const core: DebugCoreExports = instantiateDebug(memory);
-const status = core.init(16, 0, 4, 16, 1n, 0);
+const status = core.init(16, 0, 4, 16, 1n, 0, 0, 0);
 if (status !== 0) throw new Error(`init returned ${status}`);
 const IO = core.ioPtr();
 const IO_BYTES = 65536;

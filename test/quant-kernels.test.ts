@@ -39,7 +39,7 @@ const EDGE_DIMS = [1, 3, 15, 16, 17, 31, 32, 33, 127, 128, 129, 2048];
 
 const memory = new WebAssembly.Memory({ initial: 1 });
 const core: DebugCoreExports = instantiateDebug(memory);
-if (core.init(16, 0, 4, 16, 1n, 0) !== 0) throw new Error('init failed');
+if (core.init(16, 0, 4, 16, 1n, 0, 0, 0) !== 0) throw new Error('init failed');
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const IO = core.ioReserve(16 * MiB);

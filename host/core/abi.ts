@@ -9,7 +9,7 @@ import { ErrorCode, QuiverError } from '../errors.js';
 export interface CoreExports {
   memory: WebAssembly.Memory;
   layoutEntry(i: number): number;
-  init(dim: number, metric: number, m: number, efConstruction: number, seed: bigint, capacity: number): number;
+  init(dim: number, metric: number, m: number, efConstruction: number, seed: bigint, capacity: number, quant: number, quantile: number): number;
   attach(): number;
   setEf(ef: number): number;
   ioReserve(bytes: number): number;
@@ -24,7 +24,8 @@ export interface CoreExports {
   insert(): number;
   remove(): number;
   get(): number;
-  search(k: number, ef: number, out: number): number;
+  /** rescore (quantized shards): -1 walks the f32 originals, 0 returns code distances, n > 0 re-ranks n (assembly/qshard.ts). */
+  search(k: number, ef: number, rescore: number, out: number): number;
   repairRange(from: number, to: number): number;
   repairFinish(): number;
   compactPlan(): number;
@@ -88,7 +89,7 @@ export const DEBUG_ONLY_EXPORTS = [
  * entry that differs.
  */
 export const LAYOUT = {
-  LAYOUT_VERSION: 4,
+  LAYOUT_VERSION: 5,
   MAGIC: 0x31525651,
   HEADER_PTR: 16384,
   HEADER_BYTES: 1024,
@@ -149,7 +150,7 @@ export const LAYOUT = {
   META_LEVEL_MASK: 0x1f,
   UPPER_LINKS: 4,
   LINK_BYTES: 4,
-  STAT_COUNT: 35,
+  STAT_COUNT: 40,
   PROBLEM_KINDS: 10,
   H_FPATH: 760,
   H_FEST: 764,
@@ -168,6 +169,8 @@ export const LAYOUT = {
   PX_FLOAT: 3,
   PX_BOOL: 4,
   PX_UUID: 5,
+  QUANT_NONE: 0,
+  QUANT_SQ8: 1,
 } as const;
 export type LayoutName = keyof typeof LAYOUT;
 export const LAYOUT_NAMES = Object.keys(LAYOUT) as LayoutName[];
@@ -257,6 +260,7 @@ export const STAT_FIELDS = [
   'idmapCommitted', 'idmapUsed', 'scratchCommitted', 'scratchUsed',
   'liveBytes', 'stride', 'arenaBase', 'idmapBytes', 'scratchBytes', 'ioBytes', 'dirBytes',
   'entry', 'idmapCapacity', 'headerPtr', 'ef', 'payloadBytes', 'payloadCommitted', 'payloadUsed', 'maxPayload', 'indexBytes',
+  'quantized', 'quantLearned', 'quantile', 'vectorStride', 'quantBytes',
 ] as const;
 export type RawStats = Record<(typeof STAT_FIELDS)[number], number>;
 

@@ -85,7 +85,10 @@ export class Compaction {
         const s = src.stats();
         this.#live = check(src.core((c) => c.compactPlan()), 'planning');
         this.#target = Shard.create(
-          { dim: s.dim, metric: METRIC_NAMES[s.metric]!, M: s.M, efConstruction: s.efConstruction, ef: s.ef, build: src.build },
+          {
+            dim: s.dim, metric: METRIC_NAMES[s.metric]!, M: s.M, efConstruction: s.efConstruction, ef: s.ef, build: src.build,
+            ...(s.quantized === 0 ? {} : { quantization: { type: 'int8' as const, quantile: s.quantile } }),
+          },
           this.#live,
         );
         // the level generator carries on where the source left off
@@ -95,7 +98,7 @@ export class Compaction {
         // Batches go through the target's io buffer, sized once here, before
         // the import allocates: grown later, it would leave a hole in the
         // prefix. It holds at least one record of the highest level.
-        const record = s.stride + maxUpperBlockBytes(s.M) + s.maxPayload;
+        const record = s.stride + s.vectorStride + maxUpperBlockBytes(s.M) + s.maxPayload;
         this.#ioBytes = Math.max(PAGE_BYTES, record);
         for (const shard of [src, this.#target]) {
           check(shard.core((c) => c.ioReserve(this.#ioBytes) === 0 ? ERR_OUT_OF_MEMORY : 0), 'compaction');

@@ -9,6 +9,7 @@ import { CoreAbort, instantiate, type Build } from './module.js';
 import { coreStatusError, newMemory, pagesFor } from './status.js';
 import type { CompiledFilter } from '../filter/compile.js';
 import { checkPlanner, DEFAULT_FILTER_PLANNER, FILTER_PATHS, filterStatus, programOf, type FilterPath, type FilterPlanner } from './filter-planner.js';
+import { QUANT_CODE, rescoreArg, type QuantSearch, type ShardQuantization } from './quantization.js';
 
 export { coreStatusError, DEFAULT_FILTER_PLANNER, type FilterPath, type FilterPlanner };
 
@@ -20,6 +21,8 @@ export interface ShardParams {
   ef: number;
   seed?: bigint;
   build?: Build;
+  /** int8 codes in the node records, f32 originals apart (assembly/qshard.ts); absent: f32 records. */
+  quantization?: ShardQuantization;
 }
 
 export interface SearchHits {
@@ -76,7 +79,9 @@ export class Shard {
     const memory = newMemory(1, 'a new shard');
     const core = instantiate(build, memory);
     const seed = params.seed ?? 0x9e3779b97f4a7c15n;
-    const status = core.init(params.dim, Metric[params.metric], params.M, params.efConstruction, seed, capacity);
+    const q = params.quantization;
+    const status = core.init(params.dim, Metric[params.metric], params.M, params.efConstruction, seed, capacity,
+      q === undefined ? QUANT_CODE.none : QUANT_CODE[q.type], q?.quantile ?? 0);
     if (status === ERR_OUT_OF_MEMORY) {
       throw new QuiverError(ErrorCode.MEMORY_LIMIT, `cannot reserve memory for ${capacity} vectors of dim ${params.dim}`);
     }
@@ -233,7 +238,7 @@ export class Shard {
   }
 
   /** Runs a search (filtered with `filter`); results stay in memory at `out`. io: query, results, program. */
-  #searchRaw(query: Float32Array, offset: number, k: number, ef: number, filter?: CompiledFilter): { out: number; n: number } {
+  #searchRaw(query: Float32Array, offset: number, k: number, ef: number, filter?: CompiledFilter, quant?: QuantSearch): { out: number; n: number } {
     // results start 8-aligned after the query (a result has u64 ids)
     const vecBytes = (this.dim * Float32Array.BYTES_PER_ELEMENT + 7) & ~7;
     const prog = filter === undefined ? undefined : programOf(filter);
@@ -243,7 +248,8 @@ export class Shard {
     this.#f32.set(query.subarray(offset, offset + this.dim), (io + IO.VECTOR) >>> 2);
     let n: number;
     if (prog === undefined) {
-      n = this.#call((c) => c.search(k, ef, out));
+      const rescore = rescoreArg(k, quant);
+      n = this.#call((c) => c.search(k, ef, rescore, out));
     } else {
       this.#u8.set(prog, io + progAt);
       const { exactBelow, exactFraction, twoHopBelow, indexFraction } = this.#planner;
@@ -285,9 +291,9 @@ export class Shard {
 
   /** k nearest live vectors to `query` (already validated), nearest first. */
   search(
-    query: Float32Array, offset: number, k: number, ef: number, withPayload = false, filter?: CompiledFilter,
+    query: Float32Array, offset: number, k: number, ef: number, withPayload = false, filter?: CompiledFilter, quant?: QuantSearch,
   ): { ids: Id[]; distances: Float32Array; payloads?: (Uint8Array | undefined)[]; path?: FilterPath } {
-    const { out, n } = this.#searchRaw(query, offset, k, ef, filter);
+    const { out, n } = this.#searchRaw(query, offset, k, ef, filter, quant);
     const ids: Id[] = new Array(n);
     const distances = new Float32Array(n);
     const u32 = this.#u32;
@@ -317,9 +323,9 @@ export class Shard {
   searchPacked(
     query: Float32Array, offset: number, k: number, ef: number,
     ids: Uint32Array, idAt: number, distances: Float32Array, distAt: number,
-    payloads?: (Uint8Array | undefined)[], filter?: CompiledFilter,
+    payloads?: (Uint8Array | undefined)[], filter?: CompiledFilter, quant?: QuantSearch,
   ): number {
-    const { out, n } = this.#searchRaw(query, offset, k, ef, filter);
+    const { out, n } = this.#searchRaw(query, offset, k, ef, filter, quant);
     const u32 = this.#u32;
     const f32 = this.#f32;
     for (let i = 0; i < n; i++) {

@@ -18,12 +18,14 @@ export interface IndexStats {
   usedBytes: number;
   /** Bytes of live node records, their link blocks and the whole blocks their payloads occupy. */
   liveBytes: number;
-  /** Id map, payload indexes, search scratch, io buffer, node directory, header and static data. */
+  /** Id map, payload indexes, search scratch, io buffer, node and vector directories, quantizer, header and static data. */
   fixedOverheadBytes: number;
   /** committed - live - fixed overhead: what a compaction can give back. */
   reclaimableBytes: number;
   /** Bytes of the payload indexes (host/core/payload-index.ts), part of the fixed overhead. */
   payloadIndexBytes: number;
+  /** int8 quantization (assembly/qshard.ts): the quantile, and how many live vectors the quantizer was last learned from (0: not yet; searches walk the f32 originals). Absent when not quantized. */
+  quantization?: { type: 'int8'; quantile: number; learnedFrom: number };
   /** Per arena class: bytes committed to the class and bytes handed out (idmap: the id map and the payload indexes). */
   arena: Record<'node' | 'links' | 'idmap' | 'scratch', { committed: number; used: number }>;
   /** A durable store's shard: its log and checkpoints (absent in memory). */
@@ -48,7 +50,7 @@ export interface LogFigures {
 /** The core's raw counters of a shard, as the host reports them. */
 export function statsOf(shard: Shard): IndexStats {
   const s = shard.stats();
-  const fixed = s.arenaBase + s.idmapBytes + s.indexBytes + s.scratchBytes + s.ioBytes + s.dirBytes;
+  const fixed = s.arenaBase + s.idmapBytes + s.indexBytes + s.scratchBytes + s.ioBytes + s.dirBytes + s.quantBytes;
   return {
     dim: s.dim,
     metric: METRIC_NAMES[s.metric]!,
@@ -62,6 +64,7 @@ export function statsOf(shard: Shard): IndexStats {
     liveBytes: s.liveBytes,
     fixedOverheadBytes: fixed,
     payloadIndexBytes: s.indexBytes,
+    ...(s.quantized === 0 ? {} : { quantization: { type: 'int8' as const, quantile: s.quantile, learnedFrom: s.quantLearned } }),
     reclaimableBytes: Math.max(0, s.committedBytes - s.liveBytes - fixed),
     arena: {
       node: { committed: s.nodeCommitted, used: s.nodeUsed },
