@@ -42,6 +42,8 @@ const searchParams = {
     hnsw_ef: nullableInt(1, MAX_RESULTS),
     exact: { type: ['boolean', 'null'] },
     indexed_only: { type: ['boolean', 'null'] },
+    // checked by quantizationParams (server/quantization.ts), which names the field at fault
+    quantization: {},
   },
 } as const;
 
@@ -110,6 +112,21 @@ export const createCollection = {
     on_disk_payload: { type: ['boolean', 'null'] },
     optimizers_config: {},
     wal_config: {},
+    strict_mode_config: {},
+    metadata: {},
+  },
+} as const;
+
+/** Qdrant's UpdateCollection: checked by checkUpdate (routes/collections.ts) against the collection. */
+export const updateCollection = {
+  type: ['object', 'null'],
+  properties: {
+    vectors: {},
+    optimizers_config: {},
+    params: {},
+    hnsw_config: {},
+    quantization_config: {},
+    sparse_vectors: {},
     strict_mode_config: {},
     metadata: {},
   },

@@ -53,6 +53,8 @@ export interface SnapshotEntry {
   efConstruction: number;
   ef: number;
   shards: number;
+  /** The dataset's quantization (host/store/quantization.ts), checked by the store; absent when it has none. */
+  quantization?: unknown;
 }
 
 export interface SnapshotShard {
@@ -181,7 +183,9 @@ function checkEntry(file: string, raw: unknown, shards: number): SnapshotEntry {
     throw corrupt(file, H_ENTRY, 'the collection entry lacks a field or has one of the wrong type');
   }
   if (e.shards !== shards) throw corrupt(file, H_SHARDS, `the entry says ${e.shards} shards, the table has ${shards}`);
-  return { name: e.name, dim: e.dim!, metric: e.metric, M: e.M!, efConstruction: e.efConstruction!, ef: e.ef!, shards };
+  const out: SnapshotEntry = { name: e.name, dim: e.dim!, metric: e.metric, M: e.M!, efConstruction: e.efConstruction!, ef: e.ef!, shards };
+  if (e.quantization !== undefined) out.quantization = e.quantization;
+  return out;
 }
 
 /**

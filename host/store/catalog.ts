@@ -5,12 +5,12 @@
  */
 import { ErrorCode, QuiverError } from '../errors.js';
 import type { IndexStats } from '../core/stats.js';
-import type { GraphParams } from '../options.js';
+import { quantizationField, type DatasetParams } from './quantization.js';
 import type { ShardRef } from './scatter.js';
 import type { DatasetInfo } from './types.js';
 
-/** A dataset: its graph parameters, and where its shards are. */
-export interface Dataset extends GraphParams {
+/** A dataset: its graph parameters and quantization, and where its shards are. */
+export interface Dataset extends DatasetParams {
   name: string;
   shards: ShardRef[];
   /** Unique per dataset instance: also the shard seed. */
@@ -97,7 +97,7 @@ export class Catalog {
    * Reserves a name before the first await (a concurrent create of the same
    * name gets EXISTS) and places its shards round-robin over `threads`.
    */
-  reserve(name: string, params: GraphParams, shardCount: number, threads: number[], knownId?: number): Dataset {
+  reserve(name: string, params: DatasetParams, shardCount: number, threads: number[], knownId?: number): Dataset {
     this.checkFree(name);
     const id = knownId ?? this.#nextId;
     this.#nextId = Math.max(this.#nextId, id + 1);
@@ -154,5 +154,6 @@ export function infoOf(ds: Dataset, stats: IndexStats[]): DatasetInfo {
     deleted: sum((s) => s.deletedNodes),
     committedBytes: sum((s) => s.committedBytes),
     liveBytes: sum((s) => s.liveBytes),
+    ...quantizationField(ds.quantization),
   };
 }

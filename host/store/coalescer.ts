@@ -1,6 +1,7 @@
 import type { SearchHits } from '../core/shard.js';
 import type { Dataset } from './catalog.js';
 import type { CompiledFilter } from '../filter/compile.js';
+import type { QuantSearch } from '../core/quantization.js';
 import type { SearchResult, Task } from './protocol.js';
 import { mergeTopK, type ShardRef } from './scatter.js';
 import { transientF32 } from './transient.js';
@@ -14,6 +15,7 @@ interface Batch {
   ef: number;
   withPayload: boolean;
   filter: CompiledFilter | undefined;
+  quant: QuantSearch | undefined;
   n: number;
   parts: Float32Array[];
   waiters: { offset: number; n: number; resolve: (hits: SearchHits[]) => void; reject: (err: unknown) => void }[];
@@ -23,8 +25,8 @@ type RunSearch = (ref: ShardRef, task: Extract<Task, { op: 'search' }>) => Promi
 
 /**
  * Searches arriving in the same turn of the event loop for the same
- * dataset, k and ef travel together: one task per shard for the whole
- * batch. Under concurrent load this is what keeps the main thread from
+ * dataset, k, ef, filter and quantization params travel together: one
+ * task per shard for the whole batch. Under concurrent load this is what keeps the main thread from
  * being the bottleneck (a message per query per shard costs more than a
  * small search).
  */
@@ -37,13 +39,16 @@ export class SearchCoalescer {
   }
 
   /** The top k of each of the n validated queries in `flat`. */
-  search(ds: Dataset, flat: Float32Array, n: number, k: number, ef: number, withPayload: boolean, filter?: CompiledFilter): Promise<SearchHits[]> {
-    // the shard key names this dataset instance; searches with the same filter program travel together
+  search(
+    ds: Dataset, flat: Float32Array, n: number, k: number, ef: number, withPayload: boolean, filter?: CompiledFilter, quant?: QuantSearch,
+  ): Promise<SearchHits[]> {
+    // the shard key names this dataset instance; searches with the same filter program and quantization params travel together
     const program = filter === undefined ? '' : Buffer.from(filter.bytes.buffer, filter.bytes.byteOffset, filter.bytes.byteLength).toString('base64');
-    const key = `${ds.shards[0]!.key}/${k}/${ef}/${withPayload}/${program}`;
+    const q = quant === undefined ? '' : `${String(quant.ignore)}/${String(quant.rescore)}/${String(quant.oversampling)}`;
+    const key = `${ds.shards[0]!.key}/${k}/${ef}/${withPayload}/${program}/${q}`;
     let batch = this.#batches.get(key);
     if (batch === undefined || batch.n + n > MAX_BATCH_QUERIES) {
-      batch = { ds, k, ef, withPayload, filter, n: 0, parts: [], waiters: [] };
+      batch = { ds, k, ef, withPayload, filter, quant, n: 0, parts: [], waiters: [] };
       this.#batches.set(key, batch);
       const b = batch;
       setImmediate(() => {
@@ -58,7 +63,7 @@ export class SearchCoalescer {
   }
 
   async #flush(batch: Batch): Promise<void> {
-    const { ds, k, ef, n, withPayload, filter } = batch;
+    const { ds, k, ef, n, withPayload, filter, quant } = batch;
     try {
       // one copy of the queries serves every shard (shared, out of malloc, when big: transient.ts)
       const shared = transientF32(n * ds.dim);
@@ -68,7 +73,9 @@ export class SearchCoalescer {
         at += part.length;
       }
       const parts = await Promise.all(ds.shards.map((ref) =>
-        this.#run(ref, { op: 'search', shard: ref.key, queries: shared, n, k, ef, withPayload, ...(filter === undefined ? {} : { filter }) })));
+        this.#run(ref, {
+          op: 'search', shard: ref.key, queries: shared, n, k, ef, withPayload, ...(filter === undefined ? {} : { filter }), ...(quant === undefined ? {} : { quant }),
+        })));
       for (const w of batch.waiters) {
         w.resolve(Array.from({ length: w.n }, (_, q) => mergeTopK(parts, w.offset + q, k, withPayload)));
       }

@@ -2,7 +2,7 @@
  * A durable store's data directory:
  *
  *   <path>/LOCK                         held for the life of the store (storage/lock.ts)
- *   <path>/CATALOG                      the datasets and their options, replaced atomically
+ *   <path>/CATALOG                      the datasets and their options (quantization too), replaced atomically
  *   <path>/datasets/<id>/shard-<i>/     one shard: MANIFEST, images, wal/ (storage/index.ts)
  *   <path>/snapshots/<dataset>/         snapshot files (snapshots.ts)
  *
@@ -23,7 +23,7 @@ const FORMAT = 'quiver-catalog';
 const VERSION = 1;
 
 /** One dataset as the catalog file keeps it: its options, shard count and id. */
-export type CatalogEntry = Pick<DatasetInfo, 'name' | 'dim' | 'metric' | 'M' | 'efConstruction' | 'ef' | 'shards'> & { id: number };
+export type CatalogEntry = Pick<DatasetInfo, 'name' | 'dim' | 'metric' | 'M' | 'efConstruction' | 'ef' | 'shards' | 'quantization'> & { id: number };
 
 interface CatalogFile {
   format: typeof FORMAT;

@@ -11,10 +11,10 @@ import { releaseIdleTransients } from './transient.js';
 import type { IndexStats } from '../core/stats.js';
 import { ErrorCode, QuiverError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
-import type { GraphParams } from '../options.js';
 import { infoOf, type Catalog, type Dataset } from './catalog.js';
 import type { Durable } from './durable.js';
 import type { ThreadPool } from './pool.js';
+import { shardParams, type DatasetParams } from './quantization.js';
 import type { Scatter } from './scatter.js';
 import type { DatasetInfo } from './types.js';
 
@@ -46,12 +46,12 @@ export class Datasets {
   }
 
   /** Creates a dataset of validated parameters, its shards placed round-robin over the threads. */
-  async create(name: string, params: GraphParams, shardCount: number): Promise<Dataset> {
+  async create(name: string, params: DatasetParams, shardCount: number): Promise<Dataset> {
     const ds = this.#catalog.reserve(name, params, shardCount, this.#pool.threadIds);
     const durable = this.#durable;
     try {
       if (durable === undefined) {
-        await Promise.all(ds.shards.map((s) => this.#scatter.run(s, { op: 'create', shard: s.key, params: { ...params, seed: BigInt(ds.id) } })));
+        await Promise.all(ds.shards.map((s) => this.#scatter.run(s, { op: 'create', shard: s.key, params: shardParams(ds, BigInt(ds.id)) })));
       } else {
         // the shard directories first, then the catalog naming them: acknowledged means durable
         await Promise.all(ds.shards.map((_, i) => durable.openShard(ds, i)));

@@ -6,11 +6,12 @@
  * data-dir.ts; one shard's log and images: shard-log.ts.
  */
 import { ErrorCode, QuiverError } from '../errors.js';
-import { graphParams, invalidArgument } from '../options.js';
+import { invalidArgument } from '../options.js';
 import type { Catalog, Dataset } from './catalog.js';
 import { DataDir, type CatalogEntry } from './data-dir.js';
 import type { ThreadPool } from './pool.js';
 import type { OpenResult, ShardKey } from './protocol.js';
+import { quantizationField, shardParams, storedParams } from './quantization.js';
 import type { Scatter, ShardRef } from './scatter.js';
 import type { RecoveryReport } from './types.js';
 
@@ -19,6 +20,7 @@ const REPLACEMENT_WAIT_MS = 30_000;
 
 const entryOf = (d: Dataset): CatalogEntry => ({
   name: d.name, id: d.id, dim: d.dim, metric: d.metric, M: d.M, efConstruction: d.efConstruction, ef: d.ef, shards: d.shards.length,
+  ...quantizationField(d.quantization),
 });
 
 export class Durable {
@@ -37,7 +39,8 @@ export class Durable {
   /** The create task of shard `i` of `ds`: opens (or recovers) its directory. */
   openShard(ds: Dataset, i: number): Promise<OpenResult> {
     const ref = ds.shards[i]!;
-    const params = { dim: ds.dim, metric: ds.metric, M: ds.M, efConstruction: ds.efConstruction, ef: ds.ef, seed: BigInt(ds.id) };
+    // the dataset's quantization too: a shard with no image yet is rebuilt from its log as the quantized one it was
+    const params = shardParams(ds, BigInt(ds.id));
     return this.#scatter.run<OpenResult>(ref, { op: 'create', shard: ref.key, params, durable: this.dir.shardDurability(ds.id, i) });
   }
 
@@ -60,7 +63,7 @@ export class Durable {
     await this.dir.removeOrphans(new Set(datasets.map((d) => d.id)));
     const threads = this.#pool.threadIds;
     const opened = datasets.map((e) => {
-      const params = graphParams(e, invalidArgument);
+      const params = storedParams(e, invalidArgument);
       return this.#catalog.reserve(e.name, params, e.shards, threads, e.id);
     });
     return Promise.all(opened.map(async (ds): Promise<RecoveryReport> => {

@@ -1,4 +1,5 @@
 import type { PayloadIndexType } from '../core/payload-index.js';
+import type { QuantSearch } from '../core/quantization.js';
 import type { FilterPath, ShardParams } from '../core/shard.js';
 import type { CompiledFilter } from '../filter/compile.js';
 import type { Durability } from './shard-log.js';
@@ -40,7 +41,8 @@ export type Task =
   | { op: 'payloadIndexes'; shard: ShardKey }
   | { op: 'count'; shard: ShardKey; filter?: CompiledFilter }
   | { op: 'get'; shard: ShardKey; ids: Uint32Array; withPayload?: boolean }
-  | { op: 'search'; shard: ShardKey; queries: Float32Array; n: number; k: number; ef: number; withPayload?: boolean; filter?: CompiledFilter }
+  // quant: a quantized shard's search params (host/core/quantization.ts); an unquantized shard ignores them
+  | { op: 'search'; shard: ShardKey; queries: Float32Array; n: number; k: number; ef: number; withPayload?: boolean; filter?: CompiledFilter; quant?: QuantSearch }
   | { op: 'scroll'; shard: ShardKey; from?: Uint32Array; limit: number; withVector: boolean; withPayload: boolean; filter?: CompiledFilter }
   | { op: 'stats'; shard: ShardKey }
   | { op: 'compact'; shard: ShardKey; cancel: number }

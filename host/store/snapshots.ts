@@ -22,12 +22,13 @@ import { rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, QuiverError } from '../errors.js';
-import { graphParams, type GraphParams } from '../options.js';
+import type { GraphParams } from '../options.js';
 import { corrupt, errorCode, ioError, nodeFiles, readWhole, replaceFile } from '../storage/index.js';
 import { readSnapshot, sha256Of, writeSnapshot, type SnapshotEntry, type SnapshotShard } from '../storage/snapshot.js';
 import { checkName, type Catalog, type Dataset } from './catalog.js';
 import type { Durable } from './durable.js';
 import type { ImageResult, OpenResult } from './protocol.js';
+import { quantizationField, shardParams, storedParams } from './quantization.js';
 import type { Scatter, ShardRef } from './scatter.js';
 import type { SnapshotInfo, StoreOptions } from './types.js';
 
@@ -109,6 +110,7 @@ export class Snapshots {
         this.#scatter.run<ImageResult>(s, { op: 'writeImage', shard: s.key, file: join(parts, `shard-${i}.img`) })));
       const entry: SnapshotEntry = {
         name: ds.name, dim: ds.dim, metric: ds.metric, M: ds.M, efConstruction: ds.efConstruction, ef: ds.ef, shards: ds.shards.length,
+        ...quantizationField(ds.quantization),
       };
       const file = join(dsDir, name);
       const written = await writeSnapshot({ file, entry, parts: images.map((r, i) => ({ lsn: r.lsn, path: join(parts, `shard-${i}.img`) })) });
@@ -216,7 +218,7 @@ export class Snapshots {
 
   async #recover(dataset: string, file: string, entry: SnapshotEntry, shards: SnapshotShard[]): Promise<Dataset> {
     const { catalog, durable } = this.#deps;
-    const params = graphParams({ ...entry, metric: entry.metric as GraphParams['metric'] }, (m) => corrupt(file, 0, `the collection entry: ${m}`));
+    const params = storedParams({ ...entry, metric: entry.metric as GraphParams['metric'] }, (m) => corrupt(file, 0, `the collection entry: ${m}`));
     // a fresh id, taken before the first await: the restored shards never meet the old ones
     const id = catalog.nextId;
     catalog.advanceId(id + 1);
@@ -228,7 +230,7 @@ export class Snapshots {
     };
     try {
       await Promise.all(shards.map((s, i) => this.#scatter.run<OpenResult>(refs[i]!, {
-        op: 'restore', shard: refs[i]!.key, params: { ...params, seed: BigInt(id) }, file, offset: s.offset, length: s.length,
+        op: 'restore', shard: refs[i]!.key, params: shardParams(params, BigInt(id)), file, offset: s.offset, length: s.length,
         durable: durable?.dir.shardDurability(id, i),
       })));
     } catch (err) {

@@ -6,11 +6,11 @@ import { ErrorCode, QuiverError } from '../errors.js';
 import { packIds, type IdList } from '../ids.js';
 import type { MemoryManager } from '../memory/manager.js';
 import type { Metrics, Registry } from '../metrics.js';
-import { graphParams, intIn, invalidArgument, MAX_K, waitOption } from '../options.js';
+import { intIn, invalidArgument, MAX_K, waitOption } from '../options.js';
 import { encodePayloads, type Payload } from '../payload.js';
 import { flattenBatch, isSingleQuery, toQueries, toQuery, type Vector, type VectorBatch } from '../vectors.js';
 import type { CancelSlots } from './cancel.js';
-import { checkName, type Catalog, type Dataset } from './catalog.js';
+import { checkName, type Catalog } from './catalog.js';
 import type { SearchCoalescer } from './coalescer.js';
 import type { Compactions } from './compactions.js';
 import type { Datasets } from './datasets.js';
@@ -22,6 +22,8 @@ import { countPoints, deletePoints, deleteWhere, getVectors, insertPoints, retri
 import { createIndex, dropIndex, listIndexes } from './payload-indexes.js';
 import { ID_WORDS } from './protocol.js';
 import { abortError, type Scatter } from './scatter.js';
+import { searchFlat } from './search.js';
+import { datasetParams } from './quantization.js';
 import type { Snapshots } from './snapshots.js';
 import { shutdown } from './shutdown.js';
 import { openStore, wireStore, type StoreBase } from './store-parts.js';
@@ -111,7 +113,7 @@ export class Store extends EventEmitter {
       checkName(name);
       if (options === null || typeof options !== 'object') throw invalidArgument('dataset options must be an object');
       this.#catalog.checkFree(name);
-      const params = graphParams(options, invalidArgument);
+      const params = datasetParams(options);
       const shardCount = intIn(options.shards ?? this.#pool.threadIds.length, 'options.shards', 1, 1024, invalidArgument);
       return this.#datasets.info(await this.#datasets.create(name, params, shardCount));
     });
@@ -280,7 +282,7 @@ export class Store extends EventEmitter {
       const ds = await this.#datasets.ready(name);
       const single = isSingleQuery(query, ds.dim);
       const { flat, n } = single ? { flat: toQuery(query as Vector, ds.dim), n: 1 } : toQueries(query as VectorBatch, ds.dim);
-      const merged = await this.#searchFlat(ds, flat, n, k, options);
+      const merged = await searchFlat(this.#coalescer, this.#metrics, ds, flat, n, k, options);
       return single ? merged[0]! : merged;
     });
   }
@@ -290,23 +292,8 @@ export class Store extends EventEmitter {
     return this.#intake.run(async () => {
       const ds = await this.#datasets.ready(name);
       const { flat, n } = toQueries(queries, ds.dim);
-      return this.#searchFlat(ds, flat, n, k, options);
+      return searchFlat(this.#coalescer, this.#metrics, ds, flat, n, k, options);
     });
-  }
-
-  /** The shared body of search and searchBatch, over validated queries. */
-  async #searchFlat(ds: Dataset, flat: Float32Array, n: number, k: number, options: SearchOptions): Promise<SearchHits[]> {
-    const kk = intIn(k, 'k', 1, MAX_K, invalidArgument);
-    const ef = intIn(options.ef ?? ds.ef, 'options.ef', 1, MAX_K, invalidArgument);
-    const filter = compileOptionalFilter(options.filter, 'options.filter');
-    const signal = options.signal;
-    if (signal?.aborted) throw abortError(signal);
-    const stopTimer = this.#metrics.search.duration.startTimer({ dataset: ds.name });
-    const merged = await this.#coalescer.search(ds, flat, n, kk, ef, options.withPayload === true, filter);
-    stopTimer();
-    for (const path of merged.flatMap((h) => h.paths ?? [])) this.#metrics.search.filtered.inc({ dataset: ds.name, path });
-    if (signal?.aborted) throw abortError(signal);
-    return merged;
   }
 
   /**

@@ -2,10 +2,12 @@
 import type { CompiledFilter, Filter } from '../filter/filter.js';
 import type { MetricName } from '../core/abi.js';
 import type { IndexStats } from '../core/stats.js';
+import type { QuantizationOptions, QuantSearch } from '../core/quantization.js';
 import type { Id, IdList } from '../ids.js';
 import type { TunerKnobs } from '../options.js';
 import type { CompactionPolicy } from '../memory/policy.js';
 import type { Registry } from '../metrics.js';
+import type { QuantizationInfo } from './quantization.js';
 
 export type { CompactionReport } from '../core/compaction.js';
 export type { PayloadIndexInfo, PayloadIndexType } from '../core/payload-index.js';
@@ -55,6 +57,11 @@ export interface DatasetOptions {
   ef?: number;
   /** Shards, each one WASM memory on one thread. Default: the thread count. */
   shards?: number;
+  /**
+   * int8 scalar quantization (docs/quantization.md): `{ scalar: { type: 'int8', quantile?: 0.99, alwaysRam?: true } }`.
+   * Fixed for the dataset's life. Default: none (f32 records). `alwaysRam: false` is not built yet (INVALID_ARGUMENT).
+   */
+  quantization?: QuantizationOptions | null;
 }
 
 export interface DatasetInfo {
@@ -69,6 +76,8 @@ export interface DatasetInfo {
   deleted: number;
   committedBytes: number;
   liveBytes: number;
+  /** The dataset's quantization, every field filled in; absent when it has none. Each shard's `IndexStats.quantization` says what its quantizer learned from. */
+  quantization?: QuantizationInfo;
 }
 
 export interface SearchOptions {
@@ -78,6 +87,8 @@ export interface SearchOptions {
   withPayload?: boolean;
   /** Only points this Qdrant filter matches; the hits then say each shard's planner `paths` (docs/filtering.md). */
   filter?: Filter | CompiledFilter | null;
+  /** On a quantized dataset: `{ ignore, rescore, oversampling }` as Qdrant's `params.quantization` (docs/quantization.md). No effect otherwise. */
+  quantization?: QuantSearch | null;
 }
 
 export interface PointRecord {

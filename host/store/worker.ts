@@ -327,7 +327,7 @@ async function search(task: Extract<Task, { op: 'search' }>): Promise<Reply<Sear
   const payloads = task.withPayload === true ? new Array<Uint8Array | undefined>(n * k) : undefined;
   const paths = task.filter === undefined ? undefined : new Array<FilterPath>(n);
   for (let q = 0; q < n; q++) {
-    counts[q] = shard.searchPacked(task.queries, q * shard.dim, k, task.ef, ids, q * k * ID_WORDS, distances, q * k, payloads, task.filter);
+    counts[q] = shard.searchPacked(task.queries, q * shard.dim, k, task.ef, ids, q * k * ID_WORDS, distances, q * k, payloads, task.filter, task.quant);
     if (paths !== undefined) paths[q] = shard.lastFilterPath!;
   }
   const value: SearchResult = { counts, ids, distances };

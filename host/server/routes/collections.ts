@@ -8,6 +8,7 @@ import { collectionName, ok, type ServerContext } from '../context.js';
 import { distanceOf, formatError, metricOf, notSupported, rejectUnsupported } from '../qdrant.js';
 import * as schema from '../schemas.js';
 import { payloadSchema } from './indexes.js';
+import { quantizationConfig, quantizationInfo, sameQuantization } from '../quantization.js';
 import { checkRange } from '../validation.js';
 
 type Body = Record<string, unknown>;
@@ -51,7 +52,6 @@ function hnswConfig(value: unknown, where: string): Hnsw {
 /** Qdrant's CreateCollection body as the Store's DatasetOptions. */
 export function datasetOptions(body: Body): DatasetOptions {
   rejectUnsupported(body, {
-    quantization_config: '`quantization_config` (quantization)',
     init_from: '`init_from`',
     strict_mode_config: '`strict_mode_config`',
   });
@@ -74,15 +74,16 @@ export function datasetOptions(body: Body): DatasetOptions {
   const size = vectors.size;
   if (typeof size !== 'number' || !Number.isInteger(size) || size < 1) throw formatError('vectors.size: expected a positive integer');
   checkRange('JSON body', 'vectors.size', size, 1, MAX_DIM);
-  rejectUnsupported(vectors, {
-    multivector_config: 'multi-vectors (multivector_config)',
-    quantization_config: '`quantization_config` (quantization)',
-  });
+  rejectUnsupported(vectors, { multivector_config: 'multi-vectors (multivector_config)' });
   if (vectors.datatype !== undefined && vectors.datatype !== null && vectors.datatype !== 'float32') {
     throw notSupported(`datatype ${JSON.stringify(vectors.datatype)} (vectors are float32)`);
   }
   const hnsw: Hnsw = { ...hnswConfig(body.hnsw_config, 'hnsw_config'), ...hnswConfig(vectors.hnsw_config, 'vectors.hnsw_config') };
+  // the vector's own quantization_config overrides the collection's, as in Qdrant (one vector: it is the collection's)
+  const quantization = quantizationConfig(vectors.quantization_config, 'vectors.quantization_config')
+    ?? quantizationConfig(body.quantization_config, 'quantization_config');
   const options: DatasetOptions = { dim: size, metric: metricOf(vectors.distance) };
+  if (quantization !== undefined) options.quantization = quantization;
   if (hnsw.m !== undefined) options.M = hnsw.m;
   if (hnsw.ef_construct !== undefined) options.efConstruction = hnsw.ef_construct;
   if (hnsw.ef !== undefined) options.ef = hnsw.ef;
@@ -118,7 +119,7 @@ export function collectionInfo(info: DatasetInfo, indexes: readonly PayloadIndex
         max_optimization_threads: null,
       },
       wal_config: { wal_capacity_mb: 32, wal_segments_ahead: 0 },
-      quantization_config: null,
+      quantization_config: quantizationInfo(info),
     },
     payload_schema: payloadSchema(indexes),
     quiver: {
@@ -130,6 +131,41 @@ export function collectionInfo(info: DatasetInfo, indexes: readonly PayloadIndex
       live_bytes: info.liveBytes,
     },
   };
+}
+
+/** UpdateCollection fields quiver cannot change (any non-null value is a 400 naming it). */
+const FIXED_FIELDS = ['optimizers_config', 'params', 'hnsw_config', 'sparse_vectors', 'strict_mode_config', 'metadata'];
+const FIXED_VECTOR_FIELDS = ['hnsw_config', 'on_disk', 'memory'];
+
+/**
+ * Qdrant's UpdateCollection against a collection's info: quiver changes
+ * nothing after create, so a request that asks for what the collection
+ * already has is accepted (a no-op), anything else is a 400 naming it.
+ * Quantization (top level, or the default vector's) must be what it is.
+ */
+export function checkUpdate(body: Body, info: DatasetInfo): void {
+  for (const key of FIXED_FIELDS) {
+    if (body[key] !== undefined && body[key] !== null) throw notSupported(`updating collection parameters (\`${key}\`)`);
+  }
+  const asked = [quantizationConfig(body.quantization_config, 'quantization_config', true)];
+  const vectors = body.vectors;
+  if (vectors !== undefined && vectors !== null) {
+    if (typeof vectors !== 'object' || Array.isArray(vectors)) throw formatError('vectors: expected {"": {"quantization_config": ...}}');
+    for (const [name, diff] of Object.entries(vectors as Body)) {
+      if (name !== '') throw notSupported(`named vectors (${JSON.stringify(name)})`);
+      if (diff === null || diff === undefined) continue;
+      if (typeof diff !== 'object' || Array.isArray(diff)) throw formatError('vectors[""]: expected an object');
+      for (const key of FIXED_VECTOR_FIELDS) {
+        if ((diff as Body)[key] !== undefined && (diff as Body)[key] !== null) throw notSupported(`updating collection parameters (\`vectors[""].${key}\`)`);
+      }
+      asked.push(quantizationConfig((diff as Body).quantization_config, 'vectors[""].quantization_config', true));
+    }
+  }
+  for (const q of asked) {
+    if (q !== undefined && !sameQuantization(q, info.quantization)) {
+      throw notSupported('changing the quantization of an existing collection (create a new collection and upsert its points)');
+    }
+  }
 }
 
 export function registerCollectionRoutes(app: FastifyInstance, ctx: ServerContext): void {
@@ -150,6 +186,12 @@ export function registerCollectionRoutes(app: FastifyInstance, ctx: ServerContex
     const [info, indexes] = await Promise.all([ctx.store.datasetInfo(name), ctx.store.payloadIndexes(name)]);
     ctx.collections.remember(info);
     return ok(reply, collectionInfo(info, indexes));
+  });
+
+  app.patch('/collections/:name', { schema: { params, querystring: schema.writeQuery, body: schema.updateCollection }, config: { write: true } }, async (request, reply) => {
+    const info = await ctx.store.datasetInfo(collectionName(request));
+    checkUpdate((request.body ?? {}) as Body, info);
+    return ok(reply, true);
   });
 
   app.get('/collections/:name/exists', { schema: { params } }, async (request, reply) =>

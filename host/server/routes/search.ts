@@ -15,6 +15,8 @@ import {
 import type { CompiledFilter } from '../../filter/filter.js';
 import type { FilterPath } from '../../core/shard.js';
 import * as schema from '../schemas.js';
+import type { QuantSearch } from '../../core/quantization.js';
+import { quantizationParams } from '../quantization.js';
 
 /** One search, in quiver's terms. */
 export interface SearchSpec {
@@ -29,6 +31,8 @@ export interface SearchSpec {
   threshold: number | null | undefined;
   /** Only points this (already checked) filter matches. */
   filter: CompiledFilter | undefined;
+  /** `params.quantization` (checked): how a quantized collection's search uses its codes. */
+  quantization: QuantSearch | undefined;
 }
 
 /** What runSearches answers: each search's points, and with a filter the path each shard's planner took. */
@@ -67,9 +71,10 @@ function queryTarget(q: unknown, where: string, nested = false): SearchSpec['que
   throw formatError(`${where}: expected a vector, a point id or {"nearest": ...}`);
 }
 
-function params(body: Body): { ef: number | undefined; exact: boolean } {
-  const p = (body.params ?? {}) as { hnsw_ef?: number | null; exact?: boolean | null };
-  return { ef: p.hnsw_ef ?? undefined, exact: p.exact === true };
+/** `params`: the beam, exact, and the quantization params (`where`: the params' field name, for messages). */
+function params(body: Body, where: string): { ef: number | undefined; exact: boolean; quantization: QuantSearch | undefined } {
+  const p = (body.params ?? {}) as { hnsw_ef?: number | null; exact?: boolean | null; quantization?: unknown };
+  return { ef: p.hnsw_ef ?? undefined, exact: p.exact === true, quantization: quantizationParams(p.quantization, `${where}.quantization`) };
 }
 
 function limits(body: Body): { limit: number; offset: number } {
@@ -93,7 +98,7 @@ export function parseQueryRequest(body: Body, where = 'query'): SearchSpec {
   return {
     query: queryTarget(body.query, where),
     ...limits(body),
-    ...params(body),
+    ...params(body, where === 'query' ? 'params' : where.replace(/\.query$/, '.params')),
     payload: payloadSelector(body.with_payload, false),
     withVector: vectorWanted(body.with_vector, false),
     threshold: body.score_threshold as number | null | undefined,
@@ -114,7 +119,7 @@ export function parseSearchRequest(body: Body, where = 'vector'): SearchSpec {
   return {
     query: { values: plainVector(vector, where) },
     ...limits(body),
-    ...params(body),
+    ...params(body, where === 'vector' ? 'params' : where.replace(/\.vector$/, '.params')),
     payload: payloadSelector(body.with_payload, false),
     withVector: vectorWanted(body.with_vector, false),
     threshold: body.score_threshold as number | null | undefined,
@@ -136,13 +141,15 @@ export async function runSearches(ctx: ServerContext, name: string, specs: Searc
   const results = await Promise.all(specs.map(async (spec, i) => {
     const self = 'id' in spec.query ? idKey(spec.query.id) : undefined;
     const k = Math.min(schema.MAX_RESULTS, spec.limit + spec.offset + (self === undefined ? 0 : 1));
-    // exact: a beam as wide as the collection visits every reachable node
+    // exact: a beam as wide as the collection visits every reachable node, over the f32 originals of a quantized one
     const ef = spec.exact ? Math.min(schema.MAX_RESULTS, Math.max(count, k)) : spec.ef;
+    const quantization = spec.exact ? { ignore: true } : spec.quantization;
     const hits: SearchHits = await ctx.store.search(name, vectors[i]!, k, {
       ...(ef === undefined ? {} : { ef }),
       withPayload: spec.payload.fetch,
       ...(signal === undefined ? {} : { signal }),
       ...(spec.filter === undefined ? {} : { filter: spec.filter }),
+      ...(quantization === undefined ? {} : { quantization }),
     });
     paths[i] = hits.paths;
     const points: ScoredPoint[] = [];

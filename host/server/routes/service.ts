@@ -15,7 +15,6 @@ export const ARROW_CHUNK_ROWS = 16_384;
 
 /** Qdrant routes quiver answers with 400 "not supported" rather than 404. */
 const UNSUPPORTED: [method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, what: string][] = [
-  ['PATCH', '/collections/:name', 'updating collection parameters'],
   ['POST', '/collections/:name/points/recommend', 'the recommend API'],
   ['POST', '/collections/:name/points/recommend/batch', 'the recommend API'],
   ['POST', '/collections/:name/points/recommend/groups', 'the recommend API'],
