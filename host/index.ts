@@ -1,5 +1,6 @@
 export { Index, type IndexOptions, type SearchOptions } from './single-thread-index.js';
 export type { QuantizationOptions, QuantSearch } from './core/quantization.js';
+export type { QuantizationInfo } from './store/quantization.js';
 export type { IndexStats } from './core/stats.js';
 export type { CompactionReport } from './core/compaction.js';
 export { QuiverError, ErrorCode, isQuiverError } from './errors.js';

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { Index, type IndexOptions } from '../host/index.js';
+import { insertBytesPerVector } from '../host/core/abi.js';
 import { clustered, recallAt, sift } from './helpers/data.js';
 
 // Quantized shards (assembly/qshard.ts): recall against the f32 index at the
@@ -167,6 +168,12 @@ t.test('the two record kinds: 288-byte node records and 512-byte originals at d=
   const links = a.liveBytes - 2000 * 672;
   t.equal(b.liveBytes - links, 2000 * (288 + 512), 'quantized live bytes: node record + original per vector');
   t.ok(b.fixedOverheadBytes > a.fixedOverheadBytes, 'the quantizer run and the vector directory are fixed overhead');
+  // the Store's memory admission estimates an insert from the layout (abi.ts)
+  for (const [stats, quantized] of [[a, false], [b, true]] as const) {
+    const estimate = insertBytesPerVector(16, 128, quantized);
+    const measured = stats.liveBytes / 2000;
+    t.ok(estimate >= measured && estimate <= 1.15 * measured, `${quantized ? 'int8' : 'f32'}: admission estimate ${estimate} B covers the measured ${measured.toFixed(0)} B a vector`);
+  }
   t.ok(b.reclaimableBytes >= 0);
   for (const i of [f32, int8]) i.dispose();
 });

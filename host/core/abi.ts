@@ -231,10 +231,13 @@ export const IO = {
  *   level multiplier 1/ln(M) gives a node 1/(M - 1) of them on average;
  * - its id map entry, a u32 slot number like a link, counted twice: the
  *   table is at most 3/4 full, and a rebuild holds the old and the new one;
- * - its item header in the io buffer while it is staged (IO_VECTOR).
+ * - its item header in the io buffer while it is staged (IO_VECTOR);
+ * - quantized (assembly/qshard.ts): the codes and their bias in the record
+ *   besides the f32 original in the cold slabs, dim + 8 bytes more at most.
  */
-export function insertBytesPerVector(M: number, dim: number): number {
-  const record = LAYOUT.NODE_LINKS + 2 * M * LAYOUT.LINK_BYTES + dim * Float32Array.BYTES_PER_ELEMENT + LAYOUT.ID_BYTES;
+export function insertBytesPerVector(M: number, dim: number, quantized = false): number {
+  const codes = quantized ? dim + 2 * Float32Array.BYTES_PER_ELEMENT : 0;
+  const record = LAYOUT.NODE_LINKS + 2 * M * LAYOUT.LINK_BYTES + dim * Float32Array.BYTES_PER_ELEMENT + codes + LAYOUT.ID_BYTES;
   const upper = Math.ceil((LAYOUT.UPPER_LINKS + M * LAYOUT.LINK_BYTES) / (M - 1));
   const idmap = 2 * LAYOUT.LINK_BYTES;
   return record + upper + idmap + LAYOUT.IO_VECTOR;

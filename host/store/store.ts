@@ -154,7 +154,7 @@ export class Store extends EventEmitter {
       if (signal?.aborted) throw abortError(signal, 0);
       // about what the shards will touch: node records, links, id map and io staging (abi.ts), plus the payloads
       const payloadBytes = encoded?.reduce((a, p) => a + (p?.byteLength ?? 0), 0) ?? 0;
-      const releaseAdmission = await this.#memory.admit(ds.name, n * insertBytesPerVector(ds.M, ds.dim) + payloadBytes);
+      const releaseAdmission = await this.#memory.admit(ds.name, n * insertBytesPerVector(ds.M, ds.dim, ds.quantization !== undefined) + payloadBytes);
       let applied = 0;
       let cancel: ReturnType<CancelSlots['acquire']> | undefined;
       try {
