@@ -16,7 +16,7 @@ import {
   ID_HI, ID_LO, STAT_COUNT, TAG_SHIFT, UPPER_LINKS, headerPtr, hget, hset,
   H_COLD_DIR_CAP, H_COLD_STRIDE, H_QLEARNED, H_QUANTILE, H_QPARAMS, H_QUANT, QUANT_NONE, QUANT_SQ8,
 } from "./layout";
-import { quantInit, quantRunBytes } from "./qshard";
+import { quantInit, quantRunBytes, quantScrubQuery } from "./qshard";
 import { acctGet, arenaInit, freeRunBytes, scrubFreeRuns, runAlloc, runFree, slabsFor, smallInit } from "./arena";
 import { ensureSlots, idOf, nodeLayoutInit, nodePtr, upperBlockBytes } from "./node";
 import { idmapBytes, idmapInit } from "./idmap";
@@ -183,6 +183,7 @@ export function sealImage(): u32 {
   memory.fill(<usize>hget(H_RES), 0, scratchHeapBytes());
   memory.fill(<usize>hget(H_IO), 0, <usize>hget(H_IO_BYTES));
   hset(H_IO_USED, 0);
+  quantScrubQuery();
   scrubFreeRuns();
   const top = hget(H_ARENA_TOP);
   hset(H_IMAGE_BYTES, top);

@@ -80,6 +80,13 @@ export function quantInit(quant: u32, quantile: f32): i32 {
   return OK;
 }
 
+// Clears the last query's codes and bias (an image holds no query).
+export function quantScrubQuery(): void {
+  if (hget(H_QUANT) == QUANT_NONE) return;
+  const dim = hget(H_DIM);
+  memory.fill(<usize>hget(H_QPARAMS) + <usize>queryBiasOff(dim), 0, 16 + dim);
+}
+
 export function quantRunBytes(): u64 {
   if (hget(H_QUANT) == QUANT_NONE) return 0;
   return <u64>slabsFor(runBytes(hget(H_DIM))) << SLAB_SHIFT;

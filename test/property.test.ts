@@ -38,12 +38,20 @@ const l2 = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
   return d;
 };
 
-t.test('random add / remove / upsert / search / compact against a model', async (t) => {
+// On a quantized index (int8 codes, f32 originals apart) the same model
+// holds when the search re-ranks every candidate of a beam that holds every
+// node (oversampling as large as it goes); a search with the default
+// oversampling still returns live ids, exact distances, sorted.
+for (const quantized of [false, true]) {
+t.test(`random add / remove / upsert / search / compact against a model${quantized ? ', quantized (int8)' : ''}`, async (t) => {
   let runs = 0;
+  let learned = 0;
   fc.assert(
     fc.property(fc.array(opArb, { minLength: 1, maxLength: 40 }), fc.constantFrom(2, 4, 8), (ops, M) => {
       runs++;
-      const index = new Index({ dim: DIM, M, efConstruction: 16, build: 'debug', seed: 5 });
+      const index = new Index({
+        dim: DIM, M, efConstruction: 16, build: 'debug', seed: 5, ...(quantized ? { quantization: { scalar: { type: 'int8' as const } } } : {}),
+      });
       const model = new Map<string, { id: Id; vec: number[]; payload?: unknown }>();
       try {
         for (const op of ops) {
@@ -57,7 +65,16 @@ t.test('random add / remove / upsert / search / compact against a model', async 
             if (index.remove(op.ids) !== expected) throw new Error('remove count differs from the model');
             for (const id of op.ids) model.delete(keyOf(id));
           } else if (op.kind === 'search') {
-            const hits = index.search(op.query, op.k, { ef: 1000 });
+            const hits = index.search(op.query, op.k, { ef: 1000, ...(quantized ? { quantization: { oversampling: 1000 } } : {}) });
+            if (quantized) {
+              const quick = index.search(op.query, op.k, { ef: 8 });
+              quick.ids.forEach((id, i) => {
+                const entry = model.get(keyOf(id));
+                if (entry === undefined) throw new Error(`default search returned removed or unknown id ${String(id)}`);
+                if (Math.abs(quick.distances[i]! - l2(entry.vec, op.query)) > 1e-3) throw new Error('a re-ranked distance is not exact');
+                if (i > 0 && quick.distances[i - 1]! > quick.distances[i]!) throw new Error('default search results not sorted');
+              });
+            }
             const exact = [...model.values()].map((v) => l2(v.vec, op.query)).sort((a, b) => a - b);
             if (hits.ids.length !== Math.min(op.k, model.size)) throw new Error(`search returned ${hits.ids.length}, model has ${model.size}`);
             hits.ids.forEach((id, i) => {
@@ -80,14 +97,18 @@ t.test('random add / remove / upsert / search / compact against a model', async 
             if (JSON.stringify(index.getPayload(id)) !== JSON.stringify(payload)) throw new Error(`id ${String(id)}: payload differs`);
           }
         }
+        if (quantized && index.stats().quantization!.learnedFrom > 0) learned++;
       } finally {
         index.dispose();
       }
     }),
-    { seed: 20261127, numRuns: 150 },
+    { seed: quantized ? 20261202 : 20261127, numRuns: 150 },
   );
   t.equal(runs >= 150, true, 'ran every generated case');
+  // the quantized cases must walk codes, not only the originals (learned at 32 live)
+  if (quantized) t.ok(learned >= 20, `${learned} of ${runs} cases ended with a learned quantizer`);
 });
+}
 
 t.test('an image round-trips: same answers, same bytes', async (t) => {
   const index = new Index({ dim: DIM, M: 4, build: 'debug', seed: 9 });

@@ -10,7 +10,7 @@ import { ERR_OUT_OF_MEMORY, H, LAYOUT, METRIC_NAMES, NONE, PAGE_BYTES } from './
 import { collectGarbage } from './gc.js';
 import { createPayloadIndex, payloadIndexes } from './payload-index.js';
 import { coreStatusError, Shard } from './shard.js';
-import { statsOf } from './stats.js';
+import { f32Quantile, statsOf } from './stats.js';
 
 /** What a compaction did: of one shard, or summed over a dataset's shards. */
 export interface CompactionReport {
@@ -87,7 +87,7 @@ export class Compaction {
         this.#target = Shard.create(
           {
             dim: s.dim, metric: METRIC_NAMES[s.metric]!, M: s.M, efConstruction: s.efConstruction, ef: s.ef, build: src.build,
-            ...(s.quantized === 0 ? {} : { quantization: { type: 'int8' as const, quantile: s.quantile } }),
+            ...(s.quantized === 0 ? {} : { quantization: { type: 'int8' as const, quantile: f32Quantile(s.quantile) } }),
           },
           this.#live,
         );

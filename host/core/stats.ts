@@ -64,7 +64,7 @@ export function statsOf(shard: Shard): IndexStats {
     liveBytes: s.liveBytes,
     fixedOverheadBytes: fixed,
     payloadIndexBytes: s.indexBytes,
-    ...(s.quantized === 0 ? {} : { quantization: { type: 'int8' as const, quantile: s.quantile, learnedFrom: s.quantLearned } }),
+    ...(s.quantized === 0 ? {} : { quantization: { type: 'int8' as const, quantile: f32Quantile(s.quantile), learnedFrom: s.quantLearned } }),
     reclaimableBytes: Math.max(0, s.committedBytes - s.liveBytes - fixed),
     arena: {
       node: { committed: s.nodeCommitted, used: s.nodeUsed },
@@ -73,4 +73,9 @@ export function statsOf(shard: Shard): IndexStats {
       scratch: { committed: s.scratchCommitted, used: s.scratchUsed },
     },
   };
+}
+
+/** The quantile as given: the core keeps an f32 (0.99 reads back as 0.9900000095). */
+export function f32Quantile(q: number): number {
+  return Number(q.toPrecision(7));
 }
