@@ -28,7 +28,10 @@ import { settle } from './lib/rss.js';
 const RESULT_PREFIX = '@@quiver-ann-result@@ ';
 const M = 16;
 const EF_CONSTRUCTION = 200;
-const DEFAULT_EFS = [16, 32, 64, 128, 256];
+// Steps of about 1.5x: at 100k the f32 engines cross recall 0.95 between 32 and 64, and a
+// quantized search with oversampling 4 walks a beam of 40; a coarse grid would compare
+// those at unequal beams.
+const DEFAULT_EFS = [16, 24, 32, 48, 64, 96, 128, 256];
 const ADD_CHUNK = 1000;
 const QUERY_RUNS = 3;
 // A run repeats the query set until it lasts this long: 100 SIFT queries take ~5 ms,
