@@ -335,6 +335,14 @@
 //   VEC_OFF  vector f32[dim] (normalised for cosine)
 //   ID_OFF   id: lo u64, hi u64 (an integer id is lo; a UUID is hi:lo)
 //
+// A QUANTIZED shard's record (H_QUANT != 0) has the same first 12 + 4 * M0
+// bytes, then the codes and their dot bias instead of the vector; its f32
+// originals live in cold slabs, dim f32 a slot (H_COLD_DIR, node.ts coldPtr):
+//
+//   VEC_OFF  codes u8[dim] (qshard.ts)
+//   BIAS_OFF bias f32 (4-aligned after the codes)
+//   ID_OFF   id (8-aligned)
+//
 // PINNED links: the first `pinned` level-0 links of a node are edges of a
 // spanning tree rooted at the entry point, which pruning never drops. Every
 // node but the entry point has exactly one pinned in-link, so every node,

@@ -203,3 +203,42 @@ t.test('bad quantization options are coded errors and change nothing', async (t)
   t.same(plain.search([0, 0], 2, { quantization: { rescore: false } }).ids, [1, 2]);
   for (const i of [index, plain]) i.dispose();
 });
+
+t.test('filtered search, count and payload indexes on a quantized index answer as on the f32 index (both score originals)', async (t) => {
+  const { base, query } = sift();
+  const n = 4000;
+  const payloads = Array.from({ length: n }, (_, i) => ({ tag: i % 10 === 0 ? 'rare' : i % 2 === 0 ? 'even' : 'odd', i }));
+  const make = (options: Partial<IndexOptions>) => {
+    const index = new Index({ dim: base.dim, M: 16, efConstruction: 100, seed: 3, ...options });
+    for (let at = 0; at < n; at += 1000) {
+      index.add(Array.from({ length: 1000 }, (_, i) => at + i), base.data.subarray(at * base.dim, (at + 1000) * base.dim), payloads.slice(at, at + 1000));
+    }
+    return index;
+  };
+  const f32 = make({});
+  const int8 = make({ quantization: INT8 });
+  const filters = [
+    { must: [{ key: 'tag', match: { value: 'even' } }] },               // 50%: a graph walk
+    { must: [{ key: 'tag', match: { value: 'rare' } }] },               // 10%
+    { must: [{ key: 'i', range: { lt: 30 } }] },                        // 30 points: the exact path
+  ];
+  const paths = new Set<string>();
+  for (const round of ['plain', 'indexed']) {
+    if (round === 'indexed') for (const i of [f32, int8]) { i.createPayloadIndex('tag', 'keyword'); i.createPayloadIndex('i', 'integer'); }
+    for (const filter of filters) {
+      t.equal(int8.count(filter), f32.count(filter), `${round} count ${JSON.stringify(filter)}`);
+      for (let qi = 0; qi < 20; qi++) {
+        const v = query.data.subarray(qi * base.dim, (qi + 1) * base.dim);
+        const a = f32.search(v, 10, { ef: 32, filter });
+        const b = int8.search(v, 10, { ef: 32, filter });
+        for (const p of b.paths ?? []) paths.add(p);
+        if (JSON.stringify(a.ids) !== JSON.stringify(b.ids)) {
+          t.fail(`${round} ${JSON.stringify(filter)} query ${qi}: ${JSON.stringify(a.ids)} vs ${JSON.stringify(b.ids)}`);
+          break;
+        }
+      }
+    }
+  }
+  t.ok(paths.size >= 3, `the planner took several paths on the quantized index: ${[...paths].join(', ')}`);
+  for (const i of [f32, int8]) i.dispose();
+});
