@@ -34,6 +34,12 @@ export interface EngineIndex {
 export interface AnnIndex<Q = unknown> extends EngineIndex {
   add(firstId: number, vectors: Float32Array): void;
   setEf(ef: number): void;
+  /**
+   * Engines with a second search knob (quiver-int8: how many candidates the exact f32
+   * re-rank takes, as a multiple of k; 0 = no re-rank, the code distances as they are).
+   * The values swept are LoadedEngine.oversampling.
+   */
+  setOversampling?(oversampling: number): void;
   prepareQuery(v: Float32Array): Q;
   search(q: Q, k: number): ArrayLike<number | bigint | string>;
   /** Serialized size in bytes, or null when the engine offers no way to measure it. */
@@ -44,6 +50,8 @@ export interface LoadedEngine<I extends EngineIndex> {
   create(spec: BuildSpec): I | Promise<I>;
   /** How the adapter deletes and drops, for the tables. */
   notes: string[];
+  /** The values bench/ann.ts sweeps through AnnIndex.setOversampling, each with every ef. */
+  oversampling?: readonly number[];
   /** Called once after a build, before it is measured (quiver-store: GC the workers). */
   afterBuild?(): Promise<void>;
   /**
@@ -79,50 +87,101 @@ interface QuiverModule {
   Store: typeof import('../host/index.js').Store;
 }
 
-async function importQuiver(): Promise<QuiverModule> {
+async function importQuiver(hostUrl?: string): Promise<QuiverModule> {
   // Through a URL so a missing host build is an error row, not a crash of the bench.
-  const url = new URL('../host/index.js', import.meta.url).href;
+  const url = hostUrl ?? new URL('../host/index.js', import.meta.url).href;
   const mod = (await import(url)) as Partial<QuiverModule>;
   if (typeof mod.Index !== 'function' || typeof mod.Store !== 'function') throw new Error(`${url} does not export Index and Store`);
   return mod as QuiverModule;
 }
 
-const quiver: Engine = {
-  name: 'quiver',
-  async load() {
-    const { Index } = await importQuiver();
-    return {
-      notes: [],
-      create(spec) {
-        let idx: InstanceType<typeof Index> | undefined = new Index({ dim: spec.dim, metric: spec.metric, M: spec.M, efConstruction: spec.efConstruction, seed: SEED });
-        let ef = 64;
-        return {
-          add(firstId, vectors) {
-            idx!.add(sequentialIds(firstId, vectors.length / spec.dim), vectors);
-          },
-          remove: (ids) => idx!.remove(ids),
-          compact() {
-            idx!.compact();
-          },
-          engineBytes() {
-            const s = idx!.stats();
-            return { committed: s.committedBytes, live: s.liveBytes, reclaimable: s.reclaimableBytes };
-          },
-          setEf(e) {
-            ef = e;
-          },
-          prepareQuery: (v) => v,
-          search: (q, k) => idx!.search(q, k, { ef }).ids,
-          imageBytes: () => idx!.toImage().byteLength,
-          dispose() {
-            idx?.dispose();
-            idx = undefined;
-          },
-        } satisfies AnnIndex<Float32Array>;
-      },
-    };
+interface QuiverFlavour {
+  name: string;
+  /** Where the host build is (default: this checkout's dist/host/index.js). */
+  hostUrl?: () => string;
+  quantization?: import('../host/index.js').IndexOptions['quantization'];
+  oversampling?: readonly number[];
+}
+
+function quiverEngine(flavour: QuiverFlavour): Engine {
+  return {
+    name: flavour.name,
+    async load() {
+      const { Index } = await importQuiver(flavour.hostUrl?.());
+      const quantization = flavour.quantization;
+      return {
+        notes: [],
+        ...(flavour.oversampling ? { oversampling: flavour.oversampling } : {}),
+        create(spec) {
+          let idx: InstanceType<typeof Index> | undefined = new Index({
+            dim: spec.dim,
+            metric: spec.metric,
+            M: spec.M,
+            efConstruction: spec.efConstruction,
+            seed: SEED,
+            ...(quantization ? { quantization } : {}),
+          });
+          let options: import('../host/index.js').SearchOptions = { ef: 64 };
+          let oversampling = 2;
+          const searchOptions = (ef: number) =>
+            quantization ? { ef, quantization: oversampling === 0 ? { rescore: false } : { oversampling } } : { ef };
+          return {
+            add(firstId, vectors) {
+              idx!.add(sequentialIds(firstId, vectors.length / spec.dim), vectors);
+            },
+            remove: (ids) => idx!.remove(ids),
+            compact() {
+              idx!.compact();
+            },
+            engineBytes() {
+              const s = idx!.stats();
+              return { committed: s.committedBytes, live: s.liveBytes, reclaimable: s.reclaimableBytes };
+            },
+            setEf(ef) {
+              options = searchOptions(ef);
+            },
+            setOversampling(o) {
+              oversampling = o;
+              options = searchOptions(options.ef ?? 64);
+            },
+            prepareQuery: (v) => v,
+            search: (q, k) => idx!.search(q, k, options).ids,
+            imageBytes: () => idx!.toImage().byteLength,
+            dispose() {
+              idx?.dispose();
+              idx = undefined;
+            },
+          } satisfies AnnIndex<Float32Array>;
+        },
+      };
+    },
+  };
+}
+
+const quiver = quiverEngine({ name: 'quiver' });
+
+/** int8 codes in the graph, f32 originals for the re-rank (docs/quantization.md); 0 = codes only, no re-rank. */
+const quiverInt8 = quiverEngine({
+  name: 'quiver-int8',
+  quantization: { scalar: { type: 'int8', quantile: 0.99 } },
+  oversampling: [0, 1, 2, 4],
+});
+
+/** Environment variable naming another build's dist/host/index.js, for the quiver-baseline engine. */
+export const BASELINE_ENV = 'QUIVER_BASELINE_HOST';
+
+/**
+ * The unquantized Index of another build (an earlier commit, built in its own checkout),
+ * measured in the same run to answer "is quiver slower than before?" (bench/ann.ts --baseline).
+ */
+export const QUIVER_BASELINE: Engine = quiverEngine({
+  name: 'quiver-baseline',
+  hostUrl() {
+    const file = process.env[BASELINE_ENV];
+    if (!file) throw new Error(`${BASELINE_ENV} is not set (bench/ann.ts --baseline DIR sets it)`);
+    return pathToFileURL(file).href;
   },
-};
+});
 
 /** The Store with 1 thread and 1 shard: the same index behind a worker (memory only; it searches asynchronously). */
 const quiverStore: Engine<EngineIndex> = {
@@ -283,64 +342,76 @@ const hnswlibWasm: Engine = {
 
 // ---------------------------------------------------------------- usearch
 
-const usearch: Engine = {
-  name: 'usearch',
-  async load() {
-    const { Index, MetricKind, ScalarKind } = await import('usearch');
-    return {
-      notes: ['remove(keys) in one call; no way to free the index but dropping the object'],
-      create(spec) {
-        const config = (expansion_search: number) => ({
-          dimensions: spec.dim,
-          metric: spec.metric === 'l2' ? MetricKind.L2sq : MetricKind.Cos,
-          quantization: ScalarKind.F32,
-          connectivity: spec.M,
-          expansion_add: spec.efConstruction,
-          expansion_search,
-          multi: false,
-        });
-        let idx: InstanceType<typeof Index> | undefined = new Index(config(64));
-        // The JS binding cannot change expansion_search after construction, so the ef sweep
-        // saves the built index once and loads it into an index configured with each ef.
-        let saved: { path: string; cleanup: () => void } | null = null;
-        const save = (): string => {
-          if (!saved) {
-            saved = tempFile('index.usearch');
-            idx!.save(saved.path);
-          }
-          return saved.path;
-        };
-        return {
-          add(firstId, vectors) {
-            const count = vectors.length / spec.dim;
-            const keys = new BigUint64Array(count);
-            for (let i = 0; i < count; i++) keys[i] = BigInt(firstId + i);
-            idx!.add(keys, vectors, 1); // threads = 1: the single-threaded insert path
-          },
-          remove(ids) {
-            const removed = idx!.remove(BigUint64Array.from(ids, (id) => BigInt(id)));
-            return Array.isArray(removed) ? removed.reduce((a, b) => a + b, 0) : removed;
-          },
-          setEf(ef) {
-            const path = save();
-            idx = new Index(config(ef));
-            idx.load(path);
-          },
-          prepareQuery: (v) => v,
-          search: (q, k) => idx!.search(q, k, 1).keys,
-          imageBytes: () => statSync(save()).size,
-          dispose() {
-            saved?.cleanup();
-            idx = undefined;
-          },
-        } satisfies AnnIndex<Float32Array>;
-      },
-    };
-  },
-};
+/**
+ * usearch stores vectors as `kind`. Its i8 cast (index_plugins.hpp, cast_to_i8_gt) scales
+ * each vector to unit length and then to [-127, 127], so it is meant for cosine: on L2
+ * data the codes keep only the direction, the ranking is by angle, and recall against the
+ * exact L2 top 10 is capped by how much the norms differ. Its own README says the same
+ * ("only valid for cosine-like metrics"); the row shows what a user who turns it on gets.
+ */
+function usearchEngine(name: string, kind: 'f32' | 'i8'): Engine {
+  return {
+    name,
+    async load() {
+      const { Index, MetricKind, ScalarKind } = await import('usearch');
+      return {
+        notes: ['remove(keys) in one call; no way to free the index but dropping the object'],
+        create(spec) {
+          const config = (expansion_search: number) => ({
+            dimensions: spec.dim,
+            metric: spec.metric === 'l2' ? MetricKind.L2sq : MetricKind.Cos,
+            quantization: kind === 'i8' ? ScalarKind.I8 : ScalarKind.F32,
+            connectivity: spec.M,
+            expansion_add: spec.efConstruction,
+            expansion_search,
+            multi: false,
+          });
+          let idx: InstanceType<typeof Index> | undefined = new Index(config(64));
+          // The JS binding cannot change expansion_search after construction, so the ef sweep
+          // saves the built index once and loads it into an index configured with each ef.
+          let saved: { path: string; cleanup: () => void } | null = null;
+          const save = (): string => {
+            if (!saved) {
+              saved = tempFile('index.usearch');
+              idx!.save(saved.path);
+            }
+            return saved.path;
+          };
+          return {
+            add(firstId, vectors) {
+              const count = vectors.length / spec.dim;
+              const keys = new BigUint64Array(count);
+              for (let i = 0; i < count; i++) keys[i] = BigInt(firstId + i);
+              idx!.add(keys, vectors, 1); // threads = 1: the single-threaded insert path
+            },
+            remove(ids) {
+              const removed = idx!.remove(BigUint64Array.from(ids, (id) => BigInt(id)));
+              return Array.isArray(removed) ? removed.reduce((a, b) => a + b, 0) : removed;
+            },
+            setEf(ef) {
+              const path = save();
+              idx = new Index(config(ef));
+              idx.load(path);
+            },
+            prepareQuery: (v) => v,
+            search: (q, k) => idx!.search(q, k, 1).keys,
+            imageBytes: () => statSync(save()).size,
+            dispose() {
+              saved?.cleanup();
+              idx = undefined;
+            },
+          } satisfies AnnIndex<Float32Array>;
+        },
+      };
+    },
+  };
+}
+
+const usearch = usearchEngine('usearch', 'f32');
+const usearchI8 = usearchEngine('usearch-i8', 'i8');
 
 /** The engines bench/ann.ts sweeps (each searches synchronously in-process). */
-export const ENGINES: readonly Engine[] = [quiver, hnswlibNode, hnswlibWasm, usearch];
+export const ENGINES: readonly Engine[] = [quiver, quiverInt8, hnswlibNode, hnswlibWasm, usearch, usearchI8];
 
 /** The engines bench/memory.ts measures: the same adapters, plus quiver's Store. */
 export const MEMORY_ENGINES: readonly Engine<EngineIndex>[] = [{ ...quiver, name: 'quiver-index' }, quiverStore, hnswlibNode, hnswlibWasm, usearch];
