@@ -17,9 +17,9 @@
  * (about 2 MiB of file-backed pages, shared with every node process and no
  * leak), which would otherwise be counted against the dataset.
  */
-import { readFileSync } from 'node:fs';
 import v8 from 'node:v8';
 import { settle, STABLE } from '../bench/lib/rss.js';
+import { residentByKind } from '../bench/lib/smaps.js';
 import { clustered } from '../bench/lib/random.js';
 import { Store, collectGarbage } from '../host/index.js';
 
@@ -36,25 +36,6 @@ function footprint(): number {
   return process.memoryUsage.rss() - v8.getHeapSpaceStatistics().reduce((a, sp) => a + sp.physical_space_size, 0);
 }
 
-/** Resident KiB by mapping kind: glibc's 64 MiB-aligned thread arenas are told from other anonymous maps by their alignment. */
-function residentByKind(): Record<string, number> {
-  const kinds: Record<string, number> = { file: 0, heap: 0, arenas: 0, anon: 0 };
-  let kind = 'anon';
-  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
-    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) \S+ \S+ \S+\s*(.*)$/.exec(line);
-    if (m !== null) {
-      const [start, end, perm, name] = [parseInt(m[1]!, 16), parseInt(m[2]!, 16), m[3]!, m[4]!];
-      if (name.startsWith('/')) kind = 'file';
-      else if (name === '[heap]') kind = 'heap';
-      else if (name === '' && start % (64 * MiB) === 0 && end - start <= 64 * MiB && perm === 'rw-p') kind = 'arenas';
-      else kind = 'anon';
-      continue;
-    }
-    const r = /^Rss:\s+(\d+) kB/.exec(line);
-    if (r !== null) kinds[kind]! += Number(r[1]);
-  }
-  return kinds;
-}
 
 /** The caller's arrays are made before the baseline and outlive the drop: only the Store's own leftovers count. */
 function workload(n: number, seed: number): { ids: number[]; gone: number[]; data: Float32Array } {

@@ -1,7 +1,8 @@
 /**
  * The memory promise on a durable store, in a process of its own (RSS is
  * the process's, so tap's loaders must not share it):
- *   1. a dataset's drop gives its memory back (RSS to the baseline);
+ *   1. a dataset's drop gives its memory back: its WebAssembly memories
+ *      unmapped, malloc's share and RSS back near the baseline;
  *   2. insert N x 64 and close; delete half, compact, checkpoint, close: a
  *      restart (a fresh process opening the directory, `reopen` mode) after
  *      the delete holds what the live half needs (committed bytes as a fresh
@@ -15,6 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { clustered } from '../bench/lib/random.js';
 import { settle } from '../bench/lib/rss.js';
+import { residentByKind, wasmMemories } from '../bench/lib/smaps.js';
 import { Store, collectGarbage } from '../host/index.js';
 
 const MiB = 1024 * 1024;
@@ -76,6 +78,8 @@ await insertAll(store, 'warm', IDS, (i) => i);
 await store.dropDataset('warm');
 // no GC in the store's threads from here to the end of the drop: the drop's own must give the memory back
 const dropBase = await rss(undefined);
+const wasmBase = wasmMemories();
+const kindsBase = residentByKind();
 await store.createDataset('dropped', GRAPH);
 await insertAll(store, 'dropped', IDS, (i) => i);
 const dropPeak = process.memoryUsage.rss();
@@ -85,6 +89,10 @@ const afterDrop = (await settle({
   gc: collectGarbage,
   until: { rss: (r) => r <= dropBase + 2 * MiB }, deadlineMs: 10_000, pollMs: 200,
 })).rss;
+const wasmAfter = wasmMemories();
+const kindsAfter = residentByKind();
+// malloc's share: the [heap] mapping and glibc's thread arenas (KiB)
+const mallocChange = ((kindsAfter.heap! + kindsAfter.arenas!) - (kindsBase.heap! + kindsBase.arenas!)) * 1024;
 
 await store.createDataset('half', GRAPH);
 await insertAll(store, 'half', IDS, (i) => i);
@@ -112,7 +120,7 @@ const infoFresh = await fresh.datasetInfo('half');
 await fresh.close();
 
 process.stdout.write(`${JSON.stringify({
-  dropBase, dropPeak, afterDrop, beforeDelete, afterReopen, recovery,
+  dropBase, dropPeak, afterDrop, beforeDelete, afterReopen, recovery, wasmBase, wasmAfter, mallocChange,
   full: { count: infoFull.count, committedBytes: infoFull.committedBytes },
   reopened: { count: infoReopened.count, deleted: infoReopened.deleted, committedBytes: infoReopened.committedBytes, liveBytes: infoReopened.liveBytes },
   fresh: { count: infoFresh.count, committedBytes: infoFresh.committedBytes, liveBytes: infoFresh.liveBytes },

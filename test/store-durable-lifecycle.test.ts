@@ -55,6 +55,7 @@ t.test('the memory promise on a durable store: drop gives RSS back; after delete
   t.teardown(() => rmSync(path, { recursive: true, force: true }));
   const r = runChild('durable-memory.js', [path, '50000']) as {
     dropBase: number; dropPeak: number; afterDrop: number; beforeDelete: number; afterReopen: number;
+    wasmBase?: { count: number; resident: number }; wasmAfter?: { count: number; resident: number }; mallocChange: number;
     recovery: { dataset: string; error?: string }[];
     full: { count: number; committedBytes: number };
     reopened: { count: number; deleted: number; committedBytes: number; liveBytes: number };
@@ -63,7 +64,18 @@ t.test('the memory promise on a durable store: drop gives RSS back; after delete
   const mib = (b: number): string => `${(b / MiB).toFixed(1)} MiB`;
   t.comment(`drop: baseline ${mib(r.dropBase)}, with 50000 x 64 ${mib(r.dropPeak)}, after the drop ${mib(r.afterDrop)}`);
   t.ok(r.dropPeak > r.dropBase + 5 * MiB, 'the dataset was big enough to see');
-  t.ok(r.afterDrop <= r.dropBase + 2 * MiB, 'after a drop RSS is back within 2 MiB of the baseline');
+  // What the drop must give back is told apart exactly: the dataset's
+  // WebAssembly memories, unmapped, none resident. Whole RSS also moves with
+  // V8's sizing of the main and worker heaps and with malloc: under loaded
+  // CI runs it stayed +2.7 and +4.4 MiB above after 10 s of polling (the
+  // memories gone), so it is bounded at 2 MiB or 15% of what the dataset
+  // added, whichever is more. malloc's share is printed: a durable store's
+  // measured +3.7 MiB once (an in-memory Store's is held to 3 MiB by
+  // test/memory-drop.test.ts); what it holds there is not known yet.
+  t.same(r.wasmAfter, r.wasmBase, `the dropped shards' memories are unmapped (${r.wasmAfter?.count} mapped, ${mib(r.wasmAfter?.resident ?? 0)} resident)`);
+  t.comment(`malloc's [heap] + thread arenas after the drop: ${mib(r.mallocChange)} from the baseline`);
+  const rssBound = Math.max(2 * MiB, 0.15 * (r.dropPeak - r.dropBase));
+  t.ok(r.afterDrop <= r.dropBase + rssBound, `after a drop RSS is back within ${mib(rssBound)} of the baseline`);
 
   t.comment(`50000 x 64: committed ${mib(r.full.committedBytes)}, RSS of a restart ${mib(r.beforeDelete)}; a restart after delete-half + compact + checkpoint: committed ${mib(r.reopened.committedBytes)}, RSS ${mib(r.afterReopen)}; a fresh in-memory store of the live half: committed ${mib(r.fresh.committedBytes)}`);
   t.same(r.recovery.filter((x) => x.error !== undefined), [], 'the reopen recovered without errors');
