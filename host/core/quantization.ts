@@ -26,6 +26,11 @@ export const DEFAULT_OVERSAMPLING = 2;
 /** The core's `rescore`: -1 walks the originals, 0 returns code distances, n > 0 re-ranks n. */
 export const RESCORE_IGNORE = -1;
 
+/** The core's init arguments for `q`: the QUANT_* code and the quantile. */
+export function quantInitArgs(q: ShardQuantization | undefined): [quant: number, quantile: number] {
+  return q === undefined ? [QUANT_CODE.none, 0] : [QUANT_CODE[q.type], q.quantile];
+}
+
 /** The core's `rescore` argument for a search of k under `params` (already validated). */
 export function rescoreArg(k: number, params: QuantSearch | undefined): number {
   if (params?.ignore === true) return RESCORE_IGNORE;

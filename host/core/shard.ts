@@ -9,7 +9,7 @@ import { CoreAbort, instantiate, type Build } from './module.js';
 import { coreStatusError, newMemory, pagesFor } from './status.js';
 import type { CompiledFilter } from '../filter/compile.js';
 import { checkPlanner, DEFAULT_FILTER_PLANNER, FILTER_PATHS, filterStatus, programOf, type FilterPath, type FilterPlanner } from './filter-planner.js';
-import { QUANT_CODE, rescoreArg, type QuantSearch, type ShardQuantization } from './quantization.js';
+import { quantInitArgs, rescoreArg, type QuantSearch, type ShardQuantization } from './quantization.js';
 
 export { coreStatusError, DEFAULT_FILTER_PLANNER, type FilterPath, type FilterPlanner };
 
@@ -79,9 +79,7 @@ export class Shard {
     const memory = newMemory(1, 'a new shard');
     const core = instantiate(build, memory);
     const seed = params.seed ?? 0x9e3779b97f4a7c15n;
-    const q = params.quantization;
-    const status = core.init(params.dim, Metric[params.metric], params.M, params.efConstruction, seed, capacity,
-      q === undefined ? QUANT_CODE.none : QUANT_CODE[q.type], q?.quantile ?? 0);
+    const status = core.init(params.dim, Metric[params.metric], params.M, params.efConstruction, seed, capacity, ...quantInitArgs(params.quantization));
     if (status === ERR_OUT_OF_MEMORY) {
       throw new QuiverError(ErrorCode.MEMORY_LIMIT, `cannot reserve memory for ${capacity} vectors of dim ${params.dim}`);
     }
@@ -248,8 +246,7 @@ export class Shard {
     this.#f32.set(query.subarray(offset, offset + this.dim), (io + IO.VECTOR) >>> 2);
     let n: number;
     if (prog === undefined) {
-      const rescore = rescoreArg(k, quant);
-      n = this.#call((c) => c.search(k, ef, rescore, out));
+      n = this.#call((c) => c.search(k, ef, rescoreArg(k, quant), out));
     } else {
       this.#u8.set(prog, io + progAt);
       const { exactBelow, exactFraction, twoHopBelow, indexFraction } = this.#planner;
