@@ -40,7 +40,10 @@ t.test("'always': every acknowledged append survives a crash, even with appends 
       }
     };
     const writers = Array.from({ length: 8 }, writer);
-    await sleep(5 + round);
+    // crash once some appends are acknowledged (more each round) while others are in flight;
+    // counted, not timed, so a loaded machine still crashes mid-stream
+    const deadline = Date.now() + 10_000;
+    while (acked.size < 1 + 3 * round && Date.now() < deadline) await sleep(1);
     sim.crash();
     await wal.destroy();
     stop = true;
