@@ -1,0 +1,49 @@
+/**
+ * RSS per vector of a durable store with int8 quantization, alwaysRam
+ * false (originals in the shard files) or true, in a process of its own
+ * (RSS is the process's): open on `path`, create the dataset (2 shards,
+ * M 16), read the baseline, insert n x 128 clustered vectors, then poll RSS
+ * (a GC in every thread between readings, which may compact: the memory a
+ * restart would hold) until the delta per vector is at most `bound` bytes
+ * or the deadline passes. Prints one JSON line: the readings, the delta per
+ * vector, and the shards' committed bytes (the accounting RSS is held to).
+ * test/store-disk-rss.test.ts asserts on it.
+ *
+ *   node dist/scripts/disk-rss.js <path> <false|true> [n] [bound]
+ */
+import { clustered } from '../bench/lib/random.js';
+import { settle } from '../bench/lib/rss.js';
+import { collectGarbage, Store } from '../host/index.js';
+
+const [path, mode, nArg = '100000', boundArg = '300'] = process.argv.slice(2);
+if (path === undefined || (mode !== 'false' && mode !== 'true')) throw new Error('usage: disk-rss.js <path> <false|true> [n] [bound]');
+const N = Number(nArg);
+const BOUND = Number(boundArg);
+const DIM = 128;
+const BATCH = 5000;
+
+const store = await Store.open({ path, threads: 2, compaction: { intervalMs: 0 } });
+const committed = async (): Promise<number> => (await store.stats()).datasets[0]!.shardStats.reduce((a, s) => a + s.committedBytes, 0);
+const gc = async (): Promise<void> => {
+  collectGarbage();
+  await store.releaseMemory();
+};
+await store.createDataset('d', { dim: DIM, M: 16, efConstruction: 64, shards: 2, quantization: { scalar: { type: 'int8', alwaysRam: mode === 'true' } } });
+const base = (await settle({ gc, until: { floor: { bytes: 0.5 * 1024 * 1024, quietMs: 2000 } }, deadlineMs: 10_000, pollMs: 200 })).rss;
+const committedBase = await committed();
+for (let at = 0; at < N; at += BATCH) {
+  const n = Math.min(BATCH, N - at);
+  // generated batch by batch: the data never sits in this process whole
+  await store.insert('d', Array.from({ length: n }, (_, i) => at + i), clustered(n, DIM, 50, 1000 + at));
+}
+const t0 = performance.now();
+const after = await settle({ gc, until: mode === 'false' ? { rss: (rss) => (rss - base) / N <= BOUND } : { floor: { bytes: 0.5 * 1024 * 1024, quietMs: 2000 } }, deadlineMs: 30_000, pollMs: 250 });
+const committedAfter = await committed();
+const stats = (await store.stats()).datasets[0]!;
+const out = {
+  mode, n: N, baseRss: base, rss: after.rss, rssDelta: after.rss - base, perVector: (after.rss - base) / N, settleMs: Math.round(performance.now() - t0),
+  committedBase, committed: committedAfter, committedDelta: committedAfter - committedBase, committedPerVector: (committedAfter - committedBase) / N,
+  live: stats.count, heapUsed: after.usage.heapUsed, external: after.usage.external, arrayBuffers: after.usage.arrayBuffers,
+};
+await store.close();
+process.stdout.write(`${JSON.stringify(out)}\n`);
