@@ -233,6 +233,7 @@ export function verifyImage(bytes: Uint8Array, params: ShardParams, dir: string)
     return;
   }
   const generation = bytes.length >= HEADER_PTR + HEADER_BYTES ? new DataView(bytes.buffer, bytes.byteOffset).getUint32(HEADER_PTR + H.ORIG_GEN, true) : 0;
+  mkdirSync(dir, { recursive: true });
   const file = openForImage(dir, generation, params.dim, 'the snapshot');
   try {
     Shard.loadImage(bytes.length, (into) => into.set(bytes), build, { originals: file }).dispose();
