@@ -141,10 +141,11 @@ export class ShardLog {
     let shard: Shard | undefined = loaded?.value;
     let wal: Wal | undefined;
     try {
+      const imageLsn = loaded?.lsn ?? 0;
+      // the log first: it creates the shard directory (durably) the originals file goes in
+      wal = await Wal.open({ dir: join(d.dir, 'wal'), files, fsync: d.fsync, intervalMs: d.intervalMs, startLsn: imageLsn + 1 });
       if (disk && shard === undefined) file = ShardOriginals.fresh(d.dir, params.dim);
       shard ??= Shard.create(params, 0, file === undefined ? undefined : { originals: file });
-      const imageLsn = loaded?.lsn ?? 0;
-      wal = await Wal.open({ dir: join(d.dir, 'wal'), files, fsync: d.fsync, intervalMs: d.intervalMs, startLsn: imageLsn + 1 });
       const replayed = await replay(wal, shard, imageLsn + 1);
       const log = new ShardLog(d.dir, wal, files, d.checkpointLogBytes, wal.lastLsn, imageLsn);
       log.#sinceImage = replayed.bytes;
