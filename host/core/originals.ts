@@ -12,7 +12,7 @@
  */
 import { closeSync, fdatasyncSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { ErrorCode, QuiverError } from '../errors.js';
-import { H, LAYOUT, MAX_DIM } from './abi.js';
+import { ERR_OUT_OF_MEMORY, H, LAYOUT, MAX_DIM } from './abi.js';
 import type { Shard } from './shard.js';
 import { coreStatusError } from './status.js';
 
@@ -160,10 +160,14 @@ export function spillDue(shard: Shard): boolean {
  * The spill: the core learns and freezes its quantizer, every slot's original
  * goes to `file` (one positioned write), then the core frees its cold slabs
  * and takes generation 1. A failure before the last step leaves the shard in
- * its RAM phase (the next insert tries again).
+ * its RAM phase (the next insert tries again): out of memory for the learn's
+ * scratch returns false quietly (the insert it follows was applied); a file
+ * error throws.
  */
-export function spill(shard: Shard, file: OriginalsFile): void {
-  const slots = check(shard.core((c) => c.spillBegin()), 'spill');
+export function spill(shard: Shard, file: OriginalsFile): boolean {
+  const begun = shard.core((c) => c.spillBegin());
+  if (begun === ERR_OUT_OF_MEMORY) return false;
+  const slots = check(begun, 'spill');
   const stride = file.stride;
   const all = new Uint8Array(slots * stride);
   for (let s = 0; s < slots; s++) {
@@ -172,6 +176,7 @@ export function spill(shard: Shard, file: OriginalsFile): void {
   }
   file.write(0, all);
   check(shard.core((c) => c.spillFinish(1)), 'spill');
+  return true;
 }
 
 /** After an applied insert into slot `slot` of a disk-mode shard: its original to the file, or the spill. */
