@@ -215,3 +215,14 @@ t.test('a drop removes the dataset\'s files, originals too', async (t) => {
   t.notOk(existsSync(join(dir, 'datasets', String(id))), 'its directory is gone');
   t.same(await checkGets(store, 'd', live.slice(0, 500)), { wrong: 0, back: 0 }, 'the other dataset is untouched');
 });
+
+t.test('negative control: the files are where the vectors live (zeroed bytes come back as zeros, and the check sees it)', async (t) => {
+  await store.close();
+  const file = join(shardDir(1, 0), originals(1, 0).at(-1)!);
+  const bytes = readFileSync(file);
+  bytes.fill(0, 0, bytes.length >> 1);
+  writeFileSync(file, bytes);
+  store = await Store.open({ ...OPEN, path: dir });
+  const { wrong } = await checkGets(store, 'd', live);
+  t.ok(wrong > 0, `${wrong} vectors read back wrong after the file was damaged: nothing else holds them`);
+});
