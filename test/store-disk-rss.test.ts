@@ -21,7 +21,7 @@ import { buildDist, runPlain } from './helpers/plain-node.js';
 
 const N = 100_000;
 const TARGET = 300;
-// measured 394-419 B: the memories' 318 plus ~7-10 MiB of host heap and buffers at this size (not explained yet)
+// measured 322-419 B over three runs: the memories' 318 plus 0.4-10 MiB of host heap and buffers at this size (not explained yet)
 const RSS_BOUND = 500;
 const MiB = 1024 * 1024;
 
