@@ -40,8 +40,9 @@ import {
 } from "./layout";
 import { runAlloc, runFree, slabsFor } from "./arena";
 import { distance } from "./distance";
-import { coldPtr, countAt, isDeleted, isQuantized, linksAt, metaOf, nodePtr, slotPtr, vecOf } from "./node";
-import { descend, ensureScratch, nextGen, seen, stagedVectorOk, visit, writeResults } from "./hnsw";
+import { coldPtr, countAt, isDeleted, isQuantized, isSpilled, linksAt, metaOf, nodePtr, slotPtr, vecOf } from "./node";
+import { WALK_CODES, descend, descendWith, ensureScratch, nextGen, seen, stagedVectorOk, visit, writeResults } from "./hnsw";
+import { encodeQuery, queryCodeDistance, writeCandidates } from "./qshard";
 import { drainAscending, entryDist, entrySlot, heapPop, heapPush } from "./heap";
 import { filterAt, filterCheck, filterRoot, filterSlot } from "./filter";
 import { idmapFind } from "./idmap";
@@ -143,7 +144,7 @@ function estimate(prog: usize, cache: usize, gen: u32, decided: f64): i32 {
 // Returns how many, or a negative status. The scan evaluates every slot
 // itself, without the cache: a cached result saves less than reading and
 // writing the cache costs here.
-function exactScan(metric: u32, q: usize, k: u32, prog: usize): i32 {
+function exactScan(metric: u32, q: usize, k: u32, prog: usize, codes: bool): i32 {
   const dim = hget(H_DIM);
   const slots = hget(H_SLOTS);
   const res = <usize>hget(H_RES);
@@ -169,7 +170,7 @@ function exactScan(metric: u32, q: usize, k: u32, prog: usize): i32 {
     const r = filterAt(prog, p);
     if (r == 0) continue;
     if (r < 0) return r;
-    const d = distance(metric, q, quant ? coldPtr(s) : p + vecOff, dim);
+    const d = codes ? queryCodeDistance(metric, q, p, dim) : distance(metric, q, quant ? coldPtr(s) : p + vecOff, dim);
     nr = keepNearest(res, nr, k, d, s);
   }
   return <i32>nr;
@@ -178,7 +179,7 @@ function exactScan(metric: u32, q: usize, k: u32, prog: usize): i32 {
 // exactScan over the candidates a payload index gave (pindex.ts pxGather):
 // the same scoring, a filter evaluation per candidate instead of per live
 // point. Returns how many RES holds, or a negative status.
-function indexScan(metric: u32, q: usize, k: u32, prog: usize, count: u32): i32 {
+function indexScan(metric: u32, q: usize, k: u32, prog: usize, count: u32, codes: bool): i32 {
   const n = pxGather(count);
   if (n < 0) return n;
   const dim = hget(H_DIM);
@@ -193,10 +194,17 @@ function indexScan(metric: u32, q: usize, k: u32, prog: usize, count: u32): i32 
     const r = filterAt(prog, p);
     if (r == 0) continue;
     if (r < 0) return r;
-    const d = distance(metric, q, quant ? coldPtr(s) : p + vecOff, dim);
+    const d = codes ? queryCodeDistance(metric, q, p, dim) : distance(metric, q, quant ? coldPtr(s) : p + vecOff, dim);
     nr = keepNearest(res, nr, k, d, s);
   }
   return <i32>nr;
+}
+
+// The distance from q to slot s: q's codes to s's (codes: a spilled
+// shard), else the f32 vectors.
+// @ts-ignore: decorator
+@inline function fdist(codes: bool, metric: u32, q: usize, s: u32, dim: u32): f32 {
+  return codes ? queryCodeDistance(metric, q, nodePtr(s), dim) : distance(metric, q, vecOf(s), dim);
 }
 
 // ---------------------------------------------------------------- graph --
@@ -205,7 +213,7 @@ function indexScan(metric: u32, q: usize, k: u32, prog: usize, count: u32): i32 
 // root); RES gets up to ef matching live nodes. Returns how many, or a
 // negative status.
 // @ts-ignore: decorator
-@inline function filteredLayer(metric: u32, q: usize, ep: u32, ef: u32, prog: usize, cache: usize, fgen: u32): i32 {
+@inline function filteredLayer(metric: u32, q: usize, ep: u32, ef: u32, prog: usize, cache: usize, fgen: u32, codes: bool): i32 {
   const dim = hget(H_DIM);
   const visited = <usize>hget(H_VISITED);
   const res = <usize>hget(H_RES);
@@ -218,7 +226,7 @@ function indexScan(metric: u32, q: usize, k: u32, prog: usize, count: u32): i32 
   for (let i = 0; i < 2; i++) {
     const s = i == 0 ? ep : root;
     if (!visit(visited, s, gen)) continue;
-    const d = distance(metric, q, vecOf(s), dim);
+    const d = fdist(codes, metric, q, s, dim);
     // seeds are expanded whether they match or not
     nc = heapPush(cand, nc, d, s, false);
     const r = matchCached(prog, cache, fgen, s);
@@ -250,7 +258,7 @@ function indexScan(metric: u32, q: usize, k: u32, prog: usize, count: u32): i32 
           if (r2 == 0) continue;
         }
         visit(visited, m, gen);
-        const d = distance(metric, q, vecOf(m), dim);
+        const d = fdist(codes, metric, q, m, dim);
         if (nr < ef || d < entryDist(res, 0)) {
           if (nc < candCap) nc = heapPush(cand, nc, d, m, false);
           nr = heapPush(res, nr, d, m, true);
@@ -270,7 +278,7 @@ function indexScan(metric: u32, q: usize, k: u32, prog: usize, count: u32): i32 
 // so most visited nodes cost a distance and no evaluation. Returns how many
 // RES holds, or a negative status.
 // @ts-ignore: decorator
-@inline function plainLayer(metric: u32, q: usize, ep: u32, ef: u32, prog: usize, cache: usize, fgen: u32): i32 {
+@inline function plainLayer(metric: u32, q: usize, ep: u32, ef: u32, prog: usize, cache: usize, fgen: u32, codes: bool): i32 {
   const dim = hget(H_DIM);
   const visited = <usize>hget(H_VISITED);
   const res = <usize>hget(H_RES);
@@ -283,7 +291,7 @@ function indexScan(metric: u32, q: usize, k: u32, prog: usize, count: u32): i32 
   for (let i = 0; i < 2; i++) {
     const s = i == 0 ? ep : root;
     if (!visit(visited, s, gen)) continue;
-    const d = distance(metric, q, vecOf(s), dim);
+    const d = fdist(codes, metric, q, s, dim);
     nc = heapPush(cand, nc, d, s, false);
     const r = matchCached(prog, cache, fgen, s);
     if (r < 0) return r;
@@ -295,7 +303,8 @@ function indexScan(metric: u32, q: usize, k: u32, prog: usize, count: u32): i32 
   const perSlab = load<u32>(h + H_PER_SLAB);
   const stride = <usize>load<u32>(h + H_STRIDE);
   const vecOff = <usize>load<u32>(h + H_VEC_OFF);
-  const quant = isQuantized();
+  // the originals are in the cold slabs of a quantized shard, in the host's file once spilled (codes)
+  const quant = isQuantized() && !codes;
   while (nc > 0) {
     if (nr >= ef && entryDist(cand, 0) > entryDist(res, 0)) break;
     const cPtr = slotPtr(entrySlot(cand, 0), dir, magic, perSlab, stride);
@@ -310,7 +319,8 @@ function indexScan(metric: u32, q: usize, k: u32, prog: usize, count: u32): i32 
     for (let j: u32 = 0; j < count; j++) {
       const n = u32At(links, j);
       if (!visit(visited, n, gen)) continue;
-      const d = distance(metric, q, quant ? coldPtr(n) : slotPtr(n, dir, magic, perSlab, stride) + vecOff, dim);
+      const nPtr = slotPtr(n, dir, magic, perSlab, stride);
+      const d = codes ? queryCodeDistance(metric, q, nPtr, dim) : distance(metric, q, quant ? coldPtr(n) : nPtr + vecOff, dim);
       if (nr < ef || d < entryDist(res, 0)) {
         if (nc < candCap) nc = heapPush(cand, nc, d, n, false);
         const r = matchCached(prog, cache, fgen, n);
@@ -325,18 +335,18 @@ function indexScan(metric: u32, q: usize, k: u32, prog: usize, count: u32): i32 
   return <i32>nr;
 }
 
-function plainL2(q: usize, ep: u32, ef: u32, prog: usize, cache: usize, fgen: u32): i32 {
-  return plainLayer(METRIC_L2, q, ep, ef, prog, cache, fgen);
+function plainL2(q: usize, ep: u32, ef: u32, prog: usize, cache: usize, fgen: u32, codes: bool): i32 {
+  return plainLayer(METRIC_L2, q, ep, ef, prog, cache, fgen, codes);
 }
-function plainDot(q: usize, ep: u32, ef: u32, prog: usize, cache: usize, fgen: u32): i32 {
-  return plainLayer(METRIC_IP, q, ep, ef, prog, cache, fgen);
+function plainDot(q: usize, ep: u32, ef: u32, prog: usize, cache: usize, fgen: u32, codes: bool): i32 {
+  return plainLayer(METRIC_IP, q, ep, ef, prog, cache, fgen, codes);
 }
 
-function filteredL2(q: usize, ep: u32, ef: u32, prog: usize, cache: usize, fgen: u32): i32 {
-  return filteredLayer(METRIC_L2, q, ep, ef, prog, cache, fgen);
+function filteredL2(q: usize, ep: u32, ef: u32, prog: usize, cache: usize, fgen: u32, codes: bool): i32 {
+  return filteredLayer(METRIC_L2, q, ep, ef, prog, cache, fgen, codes);
 }
-function filteredDot(q: usize, ep: u32, ef: u32, prog: usize, cache: usize, fgen: u32): i32 {
-  return filteredLayer(METRIC_IP, q, ep, ef, prog, cache, fgen);
+function filteredDot(q: usize, ep: u32, ef: u32, prog: usize, cache: usize, fgen: u32, codes: bool): i32 {
+  return filteredLayer(METRIC_IP, q, ep, ef, prog, cache, fgen, codes);
 }
 
 // ---------------------------------------------------------------- exports --
@@ -353,19 +363,29 @@ function begin(prog: usize, len: u32): i32 {
 // the program at [prog, prog + len), nearest first, to `out` as RESULT
 // records. Returns the count; H_FPATH gets the path taken, H_FEST the
 // planner's estimate. exactBelow, exactFraction, twoHopBelow, indexFraction:
-// see the planner above.
+// see the planner above. `rescore` matters to a spilled shard only (as
+// search takes it, qshard.ts "DISK MODE"): every path scores codes, keeps
+// max(rescore, k) candidates and, with rescore > 0, writes their slots to
+// `out` for the host's re-rank instead of results. A shard in RAM scores
+// the f32 vectors (a quantized one its originals), whatever rescore says.
 export function searchFiltered(
   k: u32, ef: u32, out: usize, prog: usize, len: u32, exactBelow: u32, exactFraction: f64, twoHopBelow: f64,
-  indexFraction: f64,
+  indexFraction: f64, rescore: i32,
 ): i32 {
-  const q = <usize>hget(H_IO) + IO_VECTOR;
-  if (!stagedVectorOk(q, hget(H_DIM))) return ERR_INVALID;
+  const q0 = <usize>hget(H_IO) + IO_VECTOR;
+  if (!stagedVectorOk(q0, hget(H_DIM))) return ERR_INVALID;
   if (k == 0 || !(exactFraction >= 0) || !(twoHopBelow >= 0) || !(indexFraction >= 0)) return ERR_INVALID;
+  const codes = isSpilled();
+  if (rescore < -1 || (codes && rescore < 0)) return ERR_INVALID;
   const fgen = begin(prog, len);
   if (fgen < 0) return fgen;
   const root = filterRoot(prog);
-  const width = max<u32>(ef, k);
+  const candidates = codes && rescore > 0;
+  // k results, or the candidates of the re-rank
+  const keep = candidates ? max<u32>(<u32>rescore, k) : k;
+  const width = max<u32>(ef, keep);
   if (!ensureScratch(width)) return ERR_OUT_OF_MEMORY;
+  const q = codes ? encodeQuery(q0) : q0;
   const cache = <usize>hget(H_FCACHE);
   const metric = hget(H_METRIC) == METRIC_L2 ? METRIC_L2 : METRIC_IP;
   const live = hget(H_LIVE);
@@ -381,13 +401,13 @@ export function searchFiltered(
   if (bound >= 0 && indexEst < max<f64>(threshold, indexFraction * <f64>live)) {
     hset(H_FPATH, PATH_INDEX);
     hset(H_FEST, <u32>indexEst);
-    const n = indexScan(metric, q, k, root, <u32>bound);
-    if (n >= 0) return finish(n, k, out);
+    const n = indexScan(metric, q, keep, root, <u32>bound, codes);
+    if (n >= 0) return finish(n, keep, out, candidates);
     if (n != ERR_OUT_OF_MEMORY) return n;
     // no room for the candidates: the scan needs none
     hset(H_FPATH, PATH_EXACT);
-    const m = exactScan(metric, q, k, root);
-    return m < 0 ? m : finish(m, k, out);
+    const m = exactScan(metric, q, keep, root, codes);
+    return m < 0 ? m : finish(m, keep, out, candidates);
   }
   let est = estimate(root, cache, <u32>fgen, max<f64>(threshold / <f64>live, twoHopBelow));
   if (est < 0) return est;
@@ -396,31 +416,33 @@ export function searchFiltered(
   let nr: i32 = 0;
   if (<f64>est >= threshold) {
     hset(H_FPATH, PATH_GRAPH);
-    const ep = descend(q, 0);
+    const ep = codes ? descendWith(WALK_CODES, q, 0) : descend(q, 0);
     if (<f64>est >= twoHopBelow * <f64>live) {
       nr = metric == METRIC_L2
-        ? plainL2(q, ep, width, root, cache, <u32>fgen)
-        : plainDot(q, ep, width, root, cache, <u32>fgen);
+        ? plainL2(q, ep, width, root, cache, <u32>fgen, codes)
+        : plainDot(q, ep, width, root, cache, <u32>fgen, codes);
     } else {
       nr = metric == METRIC_L2
-        ? filteredL2(q, ep, width, root, cache, <u32>fgen)
-        : filteredDot(q, ep, width, root, cache, <u32>fgen);
+        ? filteredL2(q, ep, width, root, cache, <u32>fgen, codes)
+        : filteredDot(q, ep, width, root, cache, <u32>fgen, codes);
     }
     if (nr < 0) return nr;
     if (<u32>nr < k) hset(H_FPATH, PATH_GRAPH_EXACT);
   }
   if (hget(H_FPATH) != PATH_GRAPH) {
-    nr = bound >= 0 ? indexScan(metric, q, k, root, <u32>bound) : ERR_OUT_OF_MEMORY;
-    if (nr == ERR_OUT_OF_MEMORY) nr = exactScan(metric, q, k, root);
+    nr = bound >= 0 ? indexScan(metric, q, keep, root, <u32>bound, codes) : ERR_OUT_OF_MEMORY;
+    if (nr == ERR_OUT_OF_MEMORY) nr = exactScan(metric, q, keep, root, codes);
     if (nr < 0) return nr;
   }
-  return finish(nr, k, out);
+  return finish(nr, keep, out, candidates);
 }
 
-// The nr entries of RES, nearest first, to `out` (at most k).
-function finish(nr: i32, k: u32, out: usize): i32 {
+// The nr entries of RES, nearest first, to `out` (at most k): as results,
+// or as candidate slots for the host's re-rank.
+function finish(nr: i32, k: u32, out: usize, candidates: bool): i32 {
   const sel = <usize>hget(H_SEL);
   drainAscending(<usize>hget(H_RES), <u32>nr, sel);
+  if (candidates) return writeCandidates(min<u32>(k, <u32>nr), out);
   return writeResults(sel, min<u32>(k, <u32>nr), out);
 }
 

@@ -28,12 +28,15 @@ import {
 import { runAlloc, runFree, slabsFor, smallAlloc, smallFree } from "./arena";
 import { distance, normalize } from "./distance";
 import { codeDistance, codeKernel } from "./quant";
-import { encodeSlot, quantLearned, quantMaybeLearn, queryBias, searchCodes } from "./qshard";
+import {
+  codePairDistance, encodeInto, encodeSlot, quantLearned, quantMaybeLearn, queryBias, searchCodes, stageSlotCodes, walkCodes,
+  writeCandidates,
+} from "./qshard";
 import { payloadBytesPtr, payloadFree, payloadLen, payloadStore } from "./payload";
 import { pxAdd, pxMaintain, pxRemove, pxReserve } from "./pindex";
 import {
   countAt, ensureSlots, idOf, isDeleted, isUuid, levelOf, linksAt, pinLink, pinnedOf,
-  maxLinks, metaOf, nodePtr, setCountAt, slotPtr, upperBlockBytes, vectorOf, coldPtr, vecOf, isQuantized,
+  maxLinks, metaOf, nodePtr, setCountAt, slotPtr, upperBlockBytes, vectorOf, coldPtr, vecOf, isQuantized, isSpilled,
 } from "./node";
 import { idmapFind, idmapInsert, idmapRemove, idmapReplace, idmapReserve } from "./idmap";
 import {
@@ -339,7 +342,10 @@ export function descend(q: usize, toLevel: i32): u32 {
   return descendWith(f32Walk(), q, toLevel);
 }
 
+// The distance between two slots: their f32 vectors, or their codes once
+// the originals are spilled (the build of a spilled shard is on codes).
 export function slotDistance(a: u32, b: u32): f32 {
+  if (isSpilled()) return codePairDistance(a, b);
   return distance(hget(H_METRIC), vecOf(a), vecOf(b), hget(H_DIM));
 }
 
@@ -352,6 +358,7 @@ export function selectNeighbors(base: usize, n: u32, maxSel: u32): u32 {
   const metric = hget(H_METRIC);
   const dim = hget(H_DIM);
   let m: u32 = 0;
+  if (isSpilled()) return selectOnCodes(base, n, maxSel);
   for (let i: u32 = 0; i < n && m < maxSel; i++) {
     const e = entrySlot(base, i);
     const de = entryDist(base, i);
@@ -359,6 +366,27 @@ export function selectNeighbors(base: usize, n: u32, maxSel: u32): u32 {
     let good = true;
     for (let j: u32 = 0; j < m; j++) {
       if (distance(metric, ev, vecOf(entrySlot(base, j)), dim) < de) {
+        good = false;
+        break;
+      }
+    }
+    if (good) {
+      copyEntry(base, m, base, i);
+      m++;
+    }
+  }
+  return m;
+}
+
+// selectNeighbors with code-to-code distances (a spilled shard).
+function selectOnCodes(base: usize, n: u32, maxSel: u32): u32 {
+  let m: u32 = 0;
+  for (let i: u32 = 0; i < n && m < maxSel; i++) {
+    const e = entrySlot(base, i);
+    const de = entryDist(base, i);
+    let good = true;
+    for (let j: u32 = 0; j < m; j++) {
+      if (codePairDistance(e, entrySlot(base, j)) < de) {
         good = false;
         break;
       }
@@ -436,14 +464,16 @@ export function connect(slot: u32, level: u32): void {
     hset(H_MAX_LEVEL, level);
     return;
   }
-  const q = vecOf(slot);
+  // a spilled shard links on codes: the new node's own are the query
+  const walk = isSpilled() ? WALK_CODES : f32Walk();
+  const q = walk == WALK_CODES ? stageSlotCodes(slot) : vecOf(slot);
   const top = <i32>hget(H_MAX_LEVEL);
-  let ep = descend(q, <i32>level);
+  let ep = descendWith(walk, q, <i32>level);
   const efc = hget(H_EFC);
   const m = hget(H_M);
   const sel = <usize>hget(H_SEL);
   for (let l = min<i32>(<i32>level, top); l >= 0; l--) {
-    const nr = layerSearch(q, ep, efc, <u32>l, false);
+    const nr = walkLayer(walk, q, ep, efc, <u32>l, false);
     drainAscending(<usize>hget(H_RES), nr, sel);
     ep = entrySlot(sel, 0);
     const kept = selectNeighbors(sel, nr, m);
@@ -538,8 +568,13 @@ export function insertStaged(): i32 {
   store<u32>(p, (level << META_LEVEL_SHIFT) | kind, NODE_META);
   store<u32>(p, <u32>upper, NODE_UPPER);
   store<u32>(p, <u32>blob, NODE_PAYLOAD);
-  memory.copy(vecOf(slot), vec, <usize>dim << 2);
-  if (quantLearned()) encodeSlot(slot);
+  if (isSpilled()) {
+    // the original goes to the host's file (the host writes it after this call)
+    encodeInto(slot, vec);
+  } else {
+    memory.copy(vecOf(slot), vec, <usize>dim << 2);
+    if (quantLearned()) encodeSlot(slot);
+  }
   const id = idOf(p);
   store<u64>(id, lo, ID_LO);
   store<u64>(id, hi, ID_HI);
@@ -573,7 +608,9 @@ export function getStaged(): i32 {
   const slot = idmapFind(load<u64>(io, IO_ID_LO), load<u64>(io, IO_ID_HI), load<u32>(io, IO_KIND) & FLAG_UUID);
   if (slot == NONE) return ERR_NOT_FOUND;
   const p = nodePtr(slot);
-  memory.copy(io + IO_VECTOR, vecOf(slot), <usize>hget(H_DIM) << 2);
+  // spilled: the host reads the original from its file, at this slot
+  if (isSpilled()) store<u32>(io + IO_VECTOR, slot);
+  else memory.copy(io + IO_VECTOR, vecOf(slot), <usize>hget(H_DIM) << 2);
   const blob = <usize>load<u32>(p, NODE_PAYLOAD);
   // out: the payload's bytes pointer at IO_PAYLOAD, its length at IO_PAYLOAD_LEN
   store<u32>(io, blob == 0 ? 0 : <u32>payloadBytesPtr(blob), IO_PAYLOAD);
@@ -586,18 +623,25 @@ export function getStaged(): i32 {
 // `rescore` matters to a quantized shard only: -1 walks the f32 originals
 // (as an f32 shard), 0 walks the codes and returns code distances, n > 0
 // walks the codes and re-ranks the best n with exact distances (qshard.ts).
+// A spilled shard (qshard.ts "DISK MODE") takes rescore >= 0 only; with
+// n > 0 it writes the slots of its best max(n, k) candidates to `out` as
+// u32s and returns how many: the host reads their originals and calls
+// rerank.
 export function searchStaged(k: u32, ef: u32, rescore: i32, out: usize): i32 {
   const io = <usize>hget(H_IO);
   const dim = hget(H_DIM);
   const q = io + IO_VECTOR;
   if (!stagedVectorOk(q, dim)) return ERR_INVALID;
-  if (k == 0 || rescore < -1) return ERR_INVALID;
+  if (k == 0 || rescore < -1 || (rescore == -1 && isSpilled())) return ERR_INVALID;
   if (hget(H_LIVE) == 0) return 0;
   const codes = rescore >= 0 && quantLearned();
   // the beam holds ef, at least k, and under codes at least the candidates to re-rank
   const width = max<u32>(max<u32>(ef, k), codes ? <u32>rescore : 0);
   if (!ensureScratch(width)) return ERR_OUT_OF_MEMORY;
   const sel = <usize>hget(H_SEL);
+  if (codes && rescore > 0 && isSpilled()) {
+    return writeCandidates(min<u32>(walkCodes(q, k, ef, <u32>rescore), max<u32>(<u32>rescore, k)), out);
+  }
   if (codes) return writeResults(sel, searchCodes(q, k, ef, <u32>rescore), out);
   const ep = descend(q, 0);
   const nr = layerSearch(q, ep, width, 0, true);

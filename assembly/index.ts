@@ -15,14 +15,17 @@ import {
   RESULT_ID_LO, RESULT_PAYLOAD_LEN, RESULT_PAYLOAD_PTR, SC_STRIDE, SLAB_BYTES, SLAB_SHIFT, SMALL_CLASSES,
   ID_HI, ID_LO, STAT_COUNT, TAG_SHIFT, UPPER_LINKS, headerPtr, hget, hset,
   H_COLD_DIR_CAP, H_COLD_STRIDE, H_QLEARNED, H_QUANTILE, H_QPARAMS, H_QUANT, QUANT_NONE, QUANT_SQ8,
+  H_DISK, H_ORIG_GEN, H_ORDER, DISK_LEARN_AT, H_RES_CAP, H_SEL,
 } from "./layout";
-import { quantInit, quantRunBytes, quantScrubQuery } from "./qshard";
+import {
+  originalAt, quantInit, quantParamsAt, quantParamsLen, quantRunBytes, quantScrubQuery, rerankInto, spillBegin, spillFinish,
+} from "./qshard";
 import { acctGet, arenaInit, freeRunBytes, scrubFreeRuns, runAlloc, runFree, slabsFor, smallInit } from "./arena";
-import { ensureSlots, idOf, nodeLayoutInit, nodePtr, upperBlockBytes } from "./node";
+import { ensureSlots, idOf, isSpilled, nodeLayoutInit, nodePtr, upperBlockBytes } from "./node";
 import { idmapBytes, idmapInit } from "./idmap";
 import {
   ensureScratch, ensureVisited, getStaged, insertStaged, removeStaged, scratchCommittedBytes, scratchHeapBytes,
-  searchStaged,
+  searchStaged, writeResults,
 } from "./hnsw";
 import {
   compactDone, compactPlan, exportNodes, importFinish, importNodes, planEntry, repairFinish,
@@ -41,7 +44,9 @@ export {
   repairRange, repairFinish, compactPlan, compactDone, exportNodes, importNodes, importFinish,
   planEntry, checkIntegrity, searchFiltered, countMatching, matchesStaged as matches,
   pxCreate as createPayloadIndex, pxDrop as dropPayloadIndex, pxEntry as payloadIndexEntry,
+  spillBegin, spillFinish, originalAt, quantParamsAt, quantParamsLen,
 };
+
 
 // @ts-ignore: decorator
 @inline const IO_MIN: u32 = SLAB_BYTES;
@@ -52,11 +57,16 @@ export {
 
 // Lays out an empty shard in this memory. `capacity` pre-sizes node slabs,
 // the id map and the visited tags (compaction passes the live count).
+// `disk` 1: disk mode (quantized only; qshard.ts "DISK MODE"); `generation`
+// != 0 makes it spilled from the start (a compaction's target: no cold
+// slabs; the host copies the quantizer in before the import).
 export function init(
   dim: u32, metric: u32, m: u32, efConstruction: u32, seed: u64, capacity: u32, quant: u32, quantile: f32,
+  disk: u32, generation: u32,
 ): i32 {
   if (dim == 0 || dim > MAX_DIM || metric > METRIC_COSINE) return ERR_INVALID;
   if (quant > QUANT_SQ8 || (quant != QUANT_NONE && !(quantile >= 0.5 && quantile <= 1))) return ERR_INVALID;
+  if (disk > 1 || (disk == 0 && generation != 0) || (disk != 0 && quant == QUANT_NONE)) return ERR_INVALID;
   if (m < 2 || m > MAX_M || efConstruction == 0) return ERR_INVALID;
   if (<usize>__heap_base > headerPtr()) return ERR_CORRUPT;
   const h = headerPtr();
@@ -79,6 +89,8 @@ export function init(
   hset(H_MAX_LEVEL, <u32>-1);
   store<u64>(h + H_RNG, seed == 0 ? DEFAULT_SEED : seed);
   store<f64>(h + H_LEVEL_MULT, 1.0 / Math.log(<f64>m));
+  hset(H_DISK, disk);
+  hset(H_ORIG_GEN, generation);
   nodeLayoutInit(dim, 2 * m, quant);
   // link class L holds the upper link block of a level-L node
   for (let sc: u32 = 1; sc < SMALL_CLASSES; sc++) smallInit(sc, upperBlockBytes(sc));
@@ -105,6 +117,9 @@ export function attach(): i32 {
   if (hget(H_DIM) == 0 || hget(H_DIM) > MAX_DIM || hget(H_M0) != 2 * hget(H_M)) return ERR_CORRUPT;
   if (hget(H_LIVE) + hget(H_DELETED) != hget(H_SLOTS)) return ERR_CORRUPT;
   if (hget(H_QUANT) > QUANT_SQ8 || (hget(H_QUANT) != QUANT_NONE && hget(H_QPARAMS) == 0)) return ERR_CORRUPT;
+  // disk mode is quantized; spilled is disk mode with a learned quantizer and no cold slabs
+  if (hget(H_DISK) > 1 || (hget(H_DISK) == 1 && hget(H_QUANT) == QUANT_NONE)) return ERR_CORRUPT;
+  if (hget(H_ORIG_GEN) != 0 && (hget(H_DISK) == 0 || hget(H_QLEARNED) == 0 || hget(H_COLD_DIR_CAP) != 0)) return ERR_CORRUPT;
   return OK;
 }
 
@@ -207,7 +222,7 @@ export function verifyImage(bytes: u32): i32 {
 
 // @ts-ignore: decorator
 @inline function coldStride(): u32 {
-  return hget(H_QUANT) == QUANT_NONE ? 0 : hget(H_COLD_STRIDE);
+  return hget(H_QUANT) == QUANT_NONE || isSpilled() ? 0 : hget(H_COLD_STRIDE);
 }
 
 // Shard statistics as f64s at `out` (see host/core/abi.ts for the order).
@@ -251,6 +266,18 @@ export function stats(out: usize): void {
   i = put(out, i, <f64>coldStride());
   i = put(out, i, <f64>quantRunBytes());
   if (DEBUG) assert(i == STAT_COUNT);
+}
+
+// A spilled shard's re-rank (qshard.ts rerankInto): the n candidate slots
+// a search wrote to `slots`, their originals at `vecs`; the k nearest to
+// `out` as RESULT records. Returns the count.
+export function rerank(k: u32, n: u32, slots: usize, vecs: usize, out: usize): i32 {
+  if (!isSpilled() || k == 0 || k + 2 > hget(H_RES_CAP) || n > hget(H_RES_CAP)) return ERR_INVALID;
+  const slotCount = hget(H_SLOTS);
+  for (let i: u32 = 0; i < n; i++) {
+    if (load<u32>(slots + (<usize>i << 2)) >= slotCount) return ERR_INVALID;
+  }
+  return writeResults(<usize>hget(H_SEL), rerankInto(k, n, slots, vecs), out);
 }
 
 export function setEf(ef: u32): i32 {
@@ -302,6 +329,7 @@ const LAYOUT_TABLE: StaticArray<f64> = [
   H_FPATH, H_FEST, PATH_GRAPH, PATH_EXACT, PATH_GRAPH_EXACT, PATH_INDEX,
   PX_TYPE, PX_NAME_LEN, PX_NAME, PX_NAME_MAX, PX_POINTS, PX_MAX, PX_KEYWORD, PX_INTEGER, PX_FLOAT, PX_BOOL, PX_UUID,
   QUANT_NONE, QUANT_SQ8,
+  H_DISK, H_ORIG_GEN, H_QLEARNED, H_ORDER, DISK_LEARN_AT, H_SLOTS, H_LIVE,
 ];
 
 // Entry `i` of the layout table, or -1 past its end.

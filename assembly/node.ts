@@ -16,7 +16,7 @@ import {
   CLASS_NODE, CLASS_SCRATCH, DIR_CAP, DIR_PER_SLAB, DIR_PTR, DIR_SLAB_BYTES, DIR_SLABS, FLAG_DELETED, FLAG_UUID,
   H_BIAS_OFF, H_COLD_DIR, H_COLD_MAGIC, H_COLD_STRIDE, H_DIV_MAGIC, H_ID_OFF, H_M, H_M0,
   H_NODE_DIR, H_NODE_DIR_CAP, H_NODE_SLAB_BYTES, H_NODE_SLABS, H_PER_SLAB, H_QUANT, H_SLOTS, H_STRIDE,
-  H_VEC_OFF, META_COUNT_MASK, META_PINNED_MASK, META_PINNED_SHIFT, META_LEVEL_MASK, META_LEVEL_SHIFT,
+  H_VEC_OFF, H_ORIG_GEN, META_COUNT_MASK, META_PINNED_MASK, META_PINNED_SHIFT, META_LEVEL_MASK, META_LEVEL_SHIFT,
   ID_BYTES, LINK_BYTES, MIN_PER_SLAB, NODE_ALIGN, NODE_LINKS, NODE_META, NODE_UPPER, QUANT_NONE, SLAB_BYTES, SLAB_SHIFT,
   UPPER_COUNT, UPPER_LINKS, DEBUG, headerPtr, hget, hset, setU32At, u32At,
 } from "./layout";
@@ -72,10 +72,12 @@ function dirInit(dir: u32, stride: u32): void {
   hset(dir + DIR_SLABS, 0);
 }
 
-// The f32 original of `slot` in a quantized shard (cold slabs).
+// The f32 original of `slot` in a quantized shard (cold slabs; a spilled
+// shard has none: its originals are in the host's file).
 // @ts-ignore: decorator
 @inline export function coldPtr(slot: u32): usize {
   const h = headerPtr();
+  if (DEBUG) assert(load<u32>(h + H_ORIG_GEN) == 0);
   const slab = <u32>((<u64>slot * load<u64>(h + H_COLD_MAGIC)) >> DIV_SHIFT);
   const within = slot - slab * load<u32>(h + H_COLD_DIR + DIR_PER_SLAB);
   return <usize>u32At(<usize>load<u32>(h + H_COLD_DIR), slab) + <usize>within * <usize>load<u32>(h + H_COLD_STRIDE);
@@ -91,6 +93,12 @@ function dirInit(dir: u32, stride: u32): void {
 // @ts-ignore: decorator
 @inline export function isQuantized(): bool {
   return hget(H_QUANT) != QUANT_NONE;
+}
+
+// A disk-mode shard whose originals left memory (qshard.ts "DISK MODE").
+// @ts-ignore: decorator
+@inline export function isSpilled(): bool {
+  return hget(H_ORIG_GEN) != 0;
 }
 
 // nodePtr with the geometry already in locals: hot loops read the header
@@ -231,7 +239,21 @@ export function pinLink(p: usize, to: u32): void {
 // reader can see) when memory cannot grow.
 export function ensureSlots(slots: u32): bool {
   if (!dirSlots(H_NODE_DIR, slots)) return false;
-  return hget(H_QUANT) == QUANT_NONE || dirSlots(H_COLD_DIR, slots);
+  return hget(H_QUANT) == QUANT_NONE || isSpilled() || dirSlots(H_COLD_DIR, slots);
+}
+
+// Frees every cold slab and the cold directory (the spill: the host has
+// the originals in its file). The directory fields read as empty after.
+export function freeColdSlabs(): void {
+  const d = H_COLD_DIR;
+  const dir = <usize>hget(d + DIR_PTR);
+  const slabs = hget(d + DIR_SLABS);
+  const slabSlabs = hget(d + DIR_SLAB_BYTES) >> SLAB_SHIFT;
+  for (let i: u32 = 0; i < slabs; i++) runFree(<usize>u32At(dir, i), slabSlabs, CLASS_NODE);
+  if (dir != 0) runFree(dir, slabsFor(hget(d + DIR_CAP) * sizeof<u32>()), CLASS_SCRATCH);
+  hset(d + DIR_PTR, 0);
+  hset(d + DIR_CAP, 0);
+  hset(d + DIR_SLABS, 0);
 }
 
 function dirSlots(d: u32, slots: u32): bool {

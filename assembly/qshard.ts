@@ -24,16 +24,32 @@
 // then the best `rescore` candidates of the beam are re-ranked with exact
 // f32 distances to their originals and the k nearest returned, with exact
 // distances. rescore 0 returns the code distances of the beam's best k.
+//
+// DISK MODE (H_DISK, always_ram: false). A disk-mode shard starts as above
+// (the RAM phase: originals in cold slabs, the graph built on exact
+// distances). When it first has DISK_LEARN_AT live vectors the host spills
+// it: spillBegin learns the quantizer (unless the insert just did, from the
+// same live set), the host copies every slot's original to its file
+// (originalAt), and spillFinish frees the cold slabs and sets the originals
+// generation (H_ORIG_GEN != 0: "spilled"). From then on the quantizer is
+// frozen (no re-learns; a compaction copies it with the codes), an insert
+// encodes its vector straight into its record and is linked on codes (its
+// codes as the query, code-to-code distances in the heuristic and in
+// repair: hnsw.ts slotDistance), and a search with rescore > 0 leaves its
+// best max(rescore, k) candidates' slots for the host, which reads their
+// originals into io and calls rerank (exact distances, this module's
+// kernel: bit-identical to the RAM re-rank).
 
 import {
-  CLASS_NODE, CLASS_SCRATCH, ERR_INVALID, ERR_OUT_OF_MEMORY, H_BIAS_OFF, H_DIM, H_LIVE, H_METRIC, H_QLEARNED,
-  H_QPARAMS, H_QUANT, H_QUANTILE, H_RES, H_SEL, H_SLOTS, OK, QUANT_NONE, QUANT_SQ8, SLAB_SHIFT, headerPtr, hget, hset,
+  CLASS_NODE, CLASS_SCRATCH, DISK_LEARN_AT, ERR_INVALID, ERR_OUT_OF_MEMORY, H_BIAS_OFF, H_DIM, H_DISK, H_IO, H_LIVE,
+  H_METRIC, H_ORIG_GEN, H_QLEARNED, H_QPARAMS, H_QUANT, H_QUANTILE, H_RES, H_SEL, H_SLOTS, IO_VECTOR, NONE, OK,
+  QUANT_NONE, QUANT_SQ8, SLAB_SHIFT, headerPtr, hget, hset, u32At,
 } from "./layout";
 import { runAlloc, runFree, slabsFor } from "./arena";
 import { distance } from "./distance";
 import { drainAscending, entrySlot, heapPop, heapPush, entryDist } from "./heap";
-import { coldPtr, isDeleted, metaOf, nodePtr, vectorOf } from "./node";
-import { quantEncode, quantLearnRows, quantParamsBytes } from "./quant";
+import { coldPtr, freeColdSlabs, isDeleted, isQuantized, isSpilled, metaOf, nodePtr, vectorOf } from "./node";
+import { codeDistance, codeKernel, quantEncode, quantLearnRows, quantParamsBytes } from "./quant";
 import { WALK_CODES, descendWith, walkLayer } from "./hnsw";
 
 // @ts-ignore: decorator
@@ -69,7 +85,7 @@ import { WALK_CODES, descendWith, walkLayer } from "./hnsw";
 // learned yet. ERR_INVALID for an unknown kind or a quantile out of 0.5..1.
 export function quantInit(quant: u32, quantile: f32): i32 {
   hset(H_QUANT, quant);
-  if (quant == QUANT_NONE) return OK;
+  if (quant == QUANT_NONE) return hget(H_DISK) != 0 ? ERR_INVALID : OK;
   if (quant != QUANT_SQ8 || !(quantile >= 0.5 && quantile <= 1)) return ERR_INVALID;
   store<f32>(headerPtr() + H_QUANTILE, quantile);
   const run = runAlloc(slabsFor(runBytes(hget(H_DIM))), CLASS_NODE);
@@ -108,6 +124,7 @@ export function quantRunBytes(): u64 {
 // After an insert: learns again when the live count doubled since the last
 // learn (or reached LEARN_MIN), below LEARN_CAP.
 export function quantMaybeLearn(): void {
+  if (isSpilled()) return;
   const live = hget(H_LIVE);
   const learned = hget(H_QLEARNED);
   if (live < LEARN_MIN || learned >= LEARN_CAP) return;
@@ -157,9 +174,24 @@ export function quantLearnNow(): bool {
 // After a compaction's import: learn from the survivors, or fall back to
 // the originals until the next insert learns.
 export function quantAfterImport(): void {
-  if (hget(H_QUANT) == QUANT_NONE) return;
+  // a spilled target has its source's quantizer and codes (Compaction)
+  if (hget(H_QUANT) == QUANT_NONE || isSpilled()) return;
   hset(H_QLEARNED, 0);
   quantLearnNow();
+}
+
+// The walk on codes of the query at q (f32, checked): leaves the beam
+// ascending in SEL and returns its size. The caller has reserved scratch
+// for max(ef, k, rescore).
+export function walkCodes(q: usize, k: u32, ef: u32, rescore: u32): u32 {
+  const qc = queryCodes();
+  const params = <usize>hget(H_QPARAMS);
+  store<f32>(params + <usize>queryBiasOff(hget(H_DIM)), quantEncode(params, q, qc));
+  const width = max<u32>(max<u32>(ef, k), rescore);
+  const ep = descendWith(WALK_CODES, qc, 0);
+  const nr = walkLayer(WALK_CODES, qc, ep, width, 0, true);
+  drainAscending(<usize>hget(H_RES), nr, <usize>hget(H_SEL));
+  return nr;
 }
 
 // The quantized search of the query at q (f32, checked): leaves the k
@@ -168,15 +200,9 @@ export function quantAfterImport(): void {
 export function searchCodes(q: usize, k: u32, ef: u32, rescore: u32): u32 {
   const dim = hget(H_DIM);
   const metric = hget(H_METRIC);
-  const qc = queryCodes();
-  const params = <usize>hget(H_QPARAMS);
-  store<f32>(params + <usize>queryBiasOff(dim), quantEncode(params, q, qc));
-  const width = max<u32>(max<u32>(ef, k), rescore);
-  const ep = descendWith(WALK_CODES, qc, 0);
-  const nr = walkLayer(WALK_CODES, qc, ep, width, 0, true);
+  const nr = walkCodes(q, k, ef, rescore);
   const sel = <usize>hget(H_SEL);
   const res = <usize>hget(H_RES);
-  drainAscending(res, nr, sel);
   if (rescore == 0) return min<u32>(k, nr);
   const n = min<u32>(nr, max<u32>(rescore, k));
   let nk: u32 = 0;
@@ -184,10 +210,135 @@ export function searchCodes(q: usize, k: u32, ef: u32, rescore: u32): u32 {
     // WASM has no prefetch: touch the original AHEAD candidates on
     if (i + AHEAD < n) load<u32>(coldPtr(entrySlot(sel, i + AHEAD)));
     const s = entrySlot(sel, i);
-    const d = distance(metric, q, coldPtr(s), dim);
-    if (nk < k) nk = heapPush(res, nk, d, s, true);
-    else if (d < entryDist(res, 0)) nk = heapPush(res, heapPop(res, nk, true), d, s, true);
+    nk = keepK(res, nk, k, distance(metric, q, coldPtr(s), dim), s);
   }
   drainAscending(res, nk, sel);
   return nk;
+}
+
+// Offers (d, s) to the max-heap RES of the k nearest so far; the new count.
+// @ts-ignore: decorator
+@inline function keepK(res: usize, nk: u32, k: u32, d: f32, s: u32): u32 {
+  if (nk < k) return heapPush(res, nk, d, s, true);
+  if (d < entryDist(res, 0)) return heapPush(res, heapPop(res, nk, true), d, s, true);
+  return nk;
+}
+
+// ------------------------------------------------------------ disk mode --
+
+// @ts-ignore: decorator
+@inline export function isDisk(): bool {
+  return hget(H_DISK) != 0;
+}
+
+// The first n candidates of SEL (a spilled search's, ascending by code
+// distance) as u32 slots at `out`, for the host to read their originals.
+export function writeCandidates(n: u32, out: usize): i32 {
+  const sel = <usize>hget(H_SEL);
+  for (let i: u32 = 0; i < n; i++) store<u32>(out + (<usize>i << 2), entrySlot(sel, i));
+  return <i32>n;
+}
+
+// A spilled shard's re-rank: the query staged at io + IO_VECTOR (the search
+// normalised it), the n candidate slots at `slots` and their originals at
+// `vecs` (dim f32 each, the host read them from its file, in that order):
+// the k nearest by exact distance, ascending, in SEL. Returns how many.
+// The same order and the same heap as searchCodes' re-rank, so the same
+// answer as a RAM shard with the same graph and codes.
+export function rerankInto(k: u32, n: u32, slots: usize, vecs: usize): u32 {
+  const dim = hget(H_DIM);
+  const metric = hget(H_METRIC);
+  const q = <usize>hget(H_IO) + IO_VECTOR;
+  const res = <usize>hget(H_RES);
+  const stride = <usize>dim << 2;
+  let nk: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    nk = keepK(res, nk, k, distance(metric, q, vecs + <usize>i * stride, dim), u32At(slots, i));
+  }
+  drainAscending(res, nk, <usize>hget(H_SEL));
+  return nk;
+}
+
+// True when a disk-mode shard in its RAM phase has reached DISK_LEARN_AT
+// live vectors: the host spills it after the insert.
+export function spillDue(): bool {
+  return isDisk() && !isSpilled() && hget(H_LIVE) >= DISK_LEARN_AT && hget(H_QUANT) != QUANT_NONE;
+}
+
+// Step one of the spill: the quantizer learned from the live set now
+// (unless the insert just learned from it) and frozen. Returns the slot
+// count (the host copies originalAt(0 .. slots) to its file), or an error:
+// ERR_INVALID when no spill is due, ERR_OUT_OF_MEMORY when the learn could
+// not get its scratch (nothing changed: the next insert tries again).
+export function spillBegin(): i32 {
+  if (!spillDue()) return ERR_INVALID;
+  if (hget(H_QLEARNED) != hget(H_LIVE) && !quantLearnNow()) return ERR_OUT_OF_MEMORY;
+  return <i32>hget(H_SLOTS);
+}
+
+// The original of `slot` before the spill (cold slabs), for the host to copy.
+export function originalAt(slot: u32): usize {
+  if (isSpilled() || !isQuantized() || slot >= hget(H_SLOTS)) return 0;
+  return coldPtr(slot);
+}
+
+// Step two: the host has every original in its file; the cold slabs go.
+export function spillFinish(generation: u32): i32 {
+  if (!spillDue() || generation == 0 || hget(H_QLEARNED) == 0) return ERR_INVALID;
+  freeColdSlabs();
+  hset(H_ORIG_GEN, generation);
+  return OK;
+}
+
+// Puts the codes and bias of `slot`'s record where a query's go, so an
+// insert into a spilled shard walks on codes with its own as the query.
+// Returns the codes' pointer.
+export function stageSlotCodes(slot: u32): usize {
+  const p = nodePtr(slot);
+  const dim = hget(H_DIM);
+  const qc = queryCodes();
+  memory.copy(qc, vectorOf(p), dim);
+  store<f32>(<usize>hget(H_QPARAMS) + <usize>queryBiasOff(dim), load<f32>(p + <usize>hget(H_BIAS_OFF)));
+  return qc;
+}
+
+// The distance between the codes of two slots (a spilled shard's build).
+export function codePairDistance(a: u32, b: u32): f32 {
+  const metric = hget(H_METRIC);
+  const pa = nodePtr(a);
+  const pb = nodePtr(b);
+  const biasOff = <usize>hget(H_BIAS_OFF);
+  const raw = codeKernel(metric, vectorOf(pa), vectorOf(pb), hget(H_DIM));
+  return codeDistance(metric, <usize>hget(H_QPARAMS), raw, load<f32>(pa + biasOff), load<f32>(pb + biasOff));
+}
+
+// Encodes the f32 vector at `vec` into `slot`'s record (a spilled insert).
+export function encodeInto(slot: u32, vec: usize): void {
+  const p = nodePtr(slot);
+  store<f32>(p + <usize>hget(H_BIAS_OFF), quantEncode(<usize>hget(H_QPARAMS), vec, vectorOf(p)));
+}
+
+// The quantizer's params (a compaction copies them into a spilled target).
+export function quantParamsAt(): usize {
+  return hget(H_QUANT) == QUANT_NONE ? 0 : <usize>hget(H_QPARAMS);
+}
+
+export function quantParamsLen(): u32 {
+  return hget(H_QUANT) == QUANT_NONE ? 0 : quantParamsBytes(hget(H_DIM));
+}
+
+// Query codes for a filtered walk of a spilled shard: encodes q (f32,
+// checked) and returns the codes' pointer.
+export function encodeQuery(q: usize): usize {
+  const qc = queryCodes();
+  const params = <usize>hget(H_QPARAMS);
+  store<f32>(params + <usize>queryBiasOff(hget(H_DIM)), quantEncode(params, q, qc));
+  return qc;
+}
+
+// The distance from the staged query's codes to the record at p.
+// @ts-ignore: decorator
+@inline export function queryCodeDistance(metric: u32, qc: usize, p: usize, dim: u32): f32 {
+  const raw = codeKernel(metric, qc, vectorOf(p), dim);
+  return codeDistance(metric, <usize>hget(H_QPARAMS), raw, queryBias(), load<f32>(p + <usize>hget(H_BIAS_OFF)));
 }

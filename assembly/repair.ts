@@ -15,14 +15,17 @@
 //    rebuilds its id map. The old shard stays valid (and searchable) until
 //    the host swaps, so a cancelled compaction loses nothing.
 //
-// EXPORT record, in the io buffer, one per node, back to back:
+// EXPORT record, in the io buffer, one per node, back to back (cold is
+// dim * 4 in a quantized shard, 0 otherwise and once spilled: a spilled
+// source and its target are both spilled, and the host copies the file):
 //
 //   0                     node record, stride bytes: level-0 links
 //                         renumbered, NODE_UPPER = 0, NODE_PAYLOAD = the
 //                         blob bytes that follow (0 for none)
-//   stride                upper link block, upperBlockBytes(level), lists
+//   stride                the f32 original, cold bytes
+//   stride + cold         upper link block, upperBlockBytes(level), lists
 //                         renumbered (absent at level 0)
-//   stride + upper        the payload blob as stored (len u32, bytes)
+//   ... + upper           the payload blob as stored (len u32, bytes)
 
 import {
   CLASS_SCRATCH, DEBUG, ERR_INVALID, ERR_OUT_OF_MEMORY, FLAG_DELETED, FLAG_UUID, H_DIM, H_ENTRY, H_EXACT_GROWTH,
@@ -42,7 +45,7 @@ import { idmapInsert, idmapReserve } from "./idmap";
 import { payloadBytesPtr, payloadFree, payloadLen, payloadStore, payloadTotal } from "./payload";
 import { pxAdd, pxMaintain, pxReserve } from "./pindex";
 import { quantAfterImport } from "./qshard";
-import { coldPtr, isQuantized } from "./node";
+import { coldPtr, isQuantized, isSpilled } from "./node";
 import { WALK_LIVE, WALK_REPIN, walkLevel0 } from "./walk";
 
 // @ts-ignore: decorator
@@ -310,7 +313,8 @@ export function exportNodes(from: u32, maxNodes: u32, maxBytes: u32): i32 {
   const ioBytes = <usize>min<u32>(hget(H_IO_BYTES), maxBytes);
   const stride = <usize>hget(H_STRIDE);
   // a quantized shard's record carries its f32 original after the node
-  const cold = isQuantized() ? <usize>hget(H_DIM) << 2 : 0;
+  // (a spilled one's are in the host's file: the host copies them)
+  const cold = isQuantized() && !isSpilled() ? <usize>hget(H_DIM) << 2 : 0;
   let used: usize = 0;
   let n: u32 = 0;
   for (let i = from; i < live && n < maxNodes; i++) {
@@ -356,7 +360,7 @@ export function exportNodes(from: u32, maxNodes: u32, maxBytes: u32): i32 {
 export function importNodes(count: u32): i32 {
   const io = <usize>hget(H_IO);
   const stride = <usize>hget(H_STRIDE);
-  const cold = isQuantized() ? <usize>hget(H_DIM) << 2 : 0;
+  const cold = isQuantized() && !isSpilled() ? <usize>hget(H_DIM) << 2 : 0;
   hset(H_EXACT_GROWTH, 1);
   let off: usize = 0;
   for (let i: u32 = 0; i < count; i++) {

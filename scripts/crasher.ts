@@ -43,6 +43,7 @@ const USAGE = `Usage: node dist/scripts/crasher.js [options]
   --no-storage-args   pass neither --data-dir nor --in-memory (a server without them)
   --sabotage-logs     a negative control: after each kill, cut every shard's newest log
                       segment to half (acknowledged writes are lost; the check must fail)
+  --quantization JSON the collection's quantization_config, e.g. '{"scalar":{"type":"int8","always_ram":false}}'
 `;
 
 function int(text: string | undefined, fallback: number, what: string, min = 0): number {
@@ -61,7 +62,7 @@ async function main(): Promise<number> {
         shards: { type: 'string' }, threads: { type: 'string' }, ids: { type: 'string' }, 'max-batch': { type: 'string' },
         'kill-min-ms': { type: 'string' }, 'kill-max-ms': { type: 'string' }, 'data-dir': { type: 'string' },
         'in-memory': { type: 'boolean' }, fsync: { type: 'string' }, 'checkpoint-log': { type: 'string' }, 'server-arg': { type: 'string', multiple: true },
-        'no-storage-args': { type: 'boolean' }, 'sabotage-logs': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        'no-storage-args': { type: 'boolean' }, 'sabotage-logs': { type: 'boolean' }, quantization: { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
     }));
   } catch (err) {
@@ -95,6 +96,7 @@ async function main(): Promise<number> {
       log: (l) => process.stdout.write(`${l}\n`),
       ...(values['in-memory'] === true || values['no-storage-args'] === true ? {} : { dataDir }),
       sabotage: values['sabotage-logs'] === true,
+      ...(values.quantization === undefined ? {} : { quantization: JSON.parse(values.quantization) as unknown }),
     };
     if (opts.sabotage === true && opts.dataDir === undefined) throw new Error('--sabotage-logs needs a data directory');
     if (opts.dataDir !== undefined) opts.serverArgs.unshift('--checkpoint-log', values['checkpoint-log'] ?? '128KiB');

@@ -3,7 +3,7 @@
 // collection info echoes it (null when none); query and search, single and
 // batch, take `params.quantization` (rescore false answers code scores, the
 // default and ignore exact ones); product, binary and turbo quantization,
-// another scalar type, always_ram false and malformed values are Qdrant's
+// another scalar type, always_ram false on a server without a data dir and malformed values are Qdrant's
 // 400 (422 out of range) naming the field, and create nothing; PATCH with
 // the quantization a collection has is a no-op, any other is a 400.
 import t from 'tap';
@@ -116,7 +116,8 @@ t.test('bad quantization configs: 400 (422 out of range) in Qdrant\'s envelope, 
     ['quantile a string', { quantization_config: { scalar: { type: 'int8', quantile: '0.9' } } }, 400, /scalar\.quantile: expected a number/],
     ['quantile 0.3', { quantization_config: { scalar: { type: 'int8', quantile: 0.3 } } }, 422, /Validation error in JSON body: \[quantization_config\.scalar\.quantile: value 0\.3 invalid, must be from 0\.5 to 1\]/],
     ['quantile 1.5 in vectors', { vectors: { ...vectors, quantization_config: { scalar: { type: 'int8', quantile: 1.5 } } } }, 422, /vectors\.quantization_config\.scalar\.quantile: value 1\.5 invalid/],
-    ['always_ram false', { quantization_config: { scalar: { type: 'int8', always_ram: false } } }, 400, /always_ram: false .* is not supported/],
+    // this server runs --in-memory: always_ram false needs a data dir (test/server-disk.test.ts has one)
+    ['always_ram false without a data dir', { quantization_config: { scalar: { type: 'int8', always_ram: false } } }, 400, /always_ram: false keeps the f32 originals in files of the data directory, and this server has none/],
     ['always_ram a string', { quantization_config: { scalar: { type: 'int8', always_ram: 'yes' } } }, 400, /always_ram: expected a boolean/],
     ['memory cold', { quantization_config: { scalar: { type: 'int8', memory: 'cold' } } }, 400, /memory: "cold" .* is not supported/],
     ['memory unknown', { quantization_config: { scalar: { type: 'int8', memory: 'fast' } } }, 400, /memory: unknown variant "fast"/],

@@ -9,7 +9,8 @@ import { ErrorCode, QuiverError } from '../errors.js';
 export interface CoreExports {
   memory: WebAssembly.Memory;
   layoutEntry(i: number): number;
-  init(dim: number, metric: number, m: number, efConstruction: number, seed: bigint, capacity: number, quant: number, quantile: number): number;
+  /** disk 1: always_ram false (qshard.ts "DISK MODE"); generation != 0: spilled from the start (a compaction's target). */
+  init(dim: number, metric: number, m: number, efConstruction: number, seed: bigint, capacity: number, quant: number, quantile: number, disk?: number, generation?: number): number;
   attach(): number;
   setEf(ef: number): number;
   ioReserve(bytes: number): number;
@@ -24,8 +25,20 @@ export interface CoreExports {
   insert(): number;
   remove(): number;
   get(): number;
-  /** rescore (quantized shards): -1 walks the f32 originals, 0 returns code distances, n > 0 re-ranks n (assembly/qshard.ts). */
+  /**
+   * rescore (quantized shards): -1 walks the f32 originals, 0 returns code distances, n > 0 re-ranks n (assembly/qshard.ts).
+   * A spilled shard with n > 0 writes its max(n, k) candidates' slots (u32) to `out` instead and returns how many: then `rerank`.
+   */
   search(k: number, ef: number, rescore: number, out: number): number;
+  /** A spilled shard's re-rank: n candidate slots at `slots`, their originals (dim f32 each) at `vecs`; k results to `out`. */
+  rerank(k: number, n: number, slots: number, vecs: number, out: number): number;
+  /** The spill (disk mode): learn and freeze (returns the slot count), originalAt(slot) for each, then spillFinish(generation). */
+  spillBegin(): number;
+  originalAt(slot: number): number;
+  spillFinish(generation: number): number;
+  /** The quantizer's params run and its length (0 unquantized). */
+  quantParamsAt(): number;
+  quantParamsLen(): number;
   repairRange(from: number, to: number): number;
   repairFinish(): number;
   compactPlan(): number;
@@ -37,7 +50,7 @@ export interface CoreExports {
   checkIntegrity(out: number): number;
   listIds(from: number, maxCount: number, out: number): number;
   /** Filtered search (assembly/fsearch.ts): the program at [prog, prog + len). */
-  searchFiltered(k: number, ef: number, out: number, prog: number, len: number, exactBelow: number, exactFraction: number, twoHopBelow: number, indexFraction: number): number;
+  searchFiltered(k: number, ef: number, out: number, prog: number, len: number, exactBelow: number, exactFraction: number, twoHopBelow: number, indexFraction: number, rescore: number): number;
   countMatching(prog: number, len: number): number;
   /** The id staged at io as `remove` takes it: 1, 0, or NOT_FOUND. */
   matches(prog: number, len: number): number;
@@ -171,6 +184,13 @@ export const LAYOUT = {
   PX_UUID: 5,
   QUANT_NONE: 0,
   QUANT_SQ8: 1,
+  H_DISK: 864,
+  H_ORIG_GEN: 868,
+  H_QLEARNED: 820,
+  H_ORDER: 516,
+  DISK_LEARN_AT: 1024,
+  H_SLOTS: 32,
+  H_LIVE: 36,
 } as const;
 export type LayoutName = keyof typeof LAYOUT;
 export const LAYOUT_NAMES = Object.keys(LAYOUT) as LayoutName[];
@@ -210,6 +230,12 @@ export const H = {
   FREE_RUNS: LAYOUT.H_FREE_RUNS,
   IMAGE_BYTES: LAYOUT.H_IMAGE_BYTES,
   EXACT_GROWTH: LAYOUT.H_EXACT_GROWTH,
+  SLOTS: LAYOUT.H_SLOTS,
+  LIVE: LAYOUT.H_LIVE,
+  DISK: LAYOUT.H_DISK,
+  ORIG_GEN: LAYOUT.H_ORIG_GEN,
+  QLEARNED: LAYOUT.H_QLEARNED,
+  ORDER: LAYOUT.H_ORDER,
 } as const;
 
 export const Metric = { l2: LAYOUT.METRIC_L2, ip: LAYOUT.METRIC_IP, cosine: LAYOUT.METRIC_COSINE } as const;
@@ -233,11 +259,15 @@ export const IO = {
  *   table is at most 3/4 full, and a rebuild holds the old and the new one;
  * - its item header in the io buffer while it is staged (IO_VECTOR);
  * - quantized (assembly/qshard.ts): the codes and their bias in the record
- *   besides the f32 original in the cold slabs, dim + 8 bytes more at most.
+ *   besides the f32 original in the cold slabs, dim + 8 bytes more at most;
+ * - quantized with alwaysRam false (disk mode): the codes and their bias
+ *   only, the original goes to the shard's file (the RAM phase before the
+ *   spill holds at most DISK_LEARN_AT originals: a fixed cost, not per vector).
  */
-export function insertBytesPerVector(M: number, dim: number, quantized = false): number {
+export function insertBytesPerVector(M: number, dim: number, quantized = false, alwaysRam = true): number {
   const codes = quantized ? dim + 2 * Float32Array.BYTES_PER_ELEMENT : 0;
-  const record = LAYOUT.NODE_LINKS + 2 * M * LAYOUT.LINK_BYTES + dim * Float32Array.BYTES_PER_ELEMENT + codes + LAYOUT.ID_BYTES;
+  const original = quantized && !alwaysRam ? 0 : dim * Float32Array.BYTES_PER_ELEMENT;
+  const record = LAYOUT.NODE_LINKS + 2 * M * LAYOUT.LINK_BYTES + original + codes + LAYOUT.ID_BYTES;
   const upper = Math.ceil((LAYOUT.UPPER_LINKS + M * LAYOUT.LINK_BYTES) / (M - 1));
   const idmap = 2 * LAYOUT.LINK_BYTES;
   return record + upper + idmap + LAYOUT.IO_VECTOR;

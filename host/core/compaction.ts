@@ -4,11 +4,21 @@
  * new memory in, shrink, GC). The single-thread Index drives it to the end
  * at once; a worker drives it with a pause between steps (so searches get
  * in) and a cancel check after each pause.
+ *
+ * A spilled disk-mode shard (alwaysRam: false, host/core/originals.ts) is
+ * compacted into a target that is spilled from the start: the same
+ * quantizer and codes (no re-learn), generation + 1, and its own new file
+ * (`disk.originals`), written in the target's slot order as the nodes are
+ * copied (read at the old slot, written at the new). The source's file is
+ * only read. A disk-mode shard still in its RAM phase compacts as a RAM
+ * shard does, its target keeping `disk.originals` if given, else the
+ * source's file.
  */
 import { ErrorCode, QuiverError } from '../errors.js';
 import { ERR_OUT_OF_MEMORY, H, LAYOUT, METRIC_NAMES, NONE, PAGE_BYTES } from './abi.js';
 import { collectGarbage } from './gc.js';
 import { createPayloadIndex, payloadIndexes } from './payload-index.js';
+import type { DiskOptions } from './originals.js';
 import { coreStatusError, Shard } from './shard.js';
 import { f32Quantile, statsOf } from './stats.js';
 
@@ -54,10 +64,21 @@ export class Compaction {
   #live = 0;
   #target: Shard | undefined;
   #ioBytes = 0;
+  #disk: DiskOptions | undefined;
   readonly committedBefore: number;
 
-  constructor(source: Shard) {
+  constructor(source: Shard, disk?: DiskOptions) {
     this.source = source;
+    if (source.spilled && disk?.originals === undefined) {
+      throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'compacting a disk-mode shard (alwaysRam: false) needs a new originals file ({ originals })');
+    }
+    if (disk?.originals !== undefined && source.header32(H.DISK) !== 1) {
+      throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'an originals file was given to compact a shard that is not in disk mode');
+    }
+    if (source.spilled && disk!.originals === source.originals) {
+      throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'a compaction writes a new originals file: it cannot be the shard\'s own');
+    }
+    this.#disk = source.header32(H.DISK) === 1 ? { originals: disk?.originals ?? source.originals! } : undefined;
     this.#slots = source.stats().slots;
     this.committedBefore = source.committedBytes;
   }
@@ -84,13 +105,16 @@ export class Compaction {
       case 'plan': {
         const s = src.stats();
         this.#live = check(src.core((c) => c.compactPlan()), 'planning');
+        const alwaysRam = this.#disk === undefined;
         this.#target = Shard.create(
           {
             dim: s.dim, metric: METRIC_NAMES[s.metric]!, M: s.M, efConstruction: s.efConstruction, ef: s.ef, build: src.build,
-            ...(s.quantized === 0 ? {} : { quantization: { type: 'int8' as const, quantile: f32Quantile(s.quantile) } }),
+            ...(s.quantized === 0 ? {} : { quantization: { type: 'int8' as const, quantile: f32Quantile(s.quantile), alwaysRam } }),
           },
           this.#live,
+          this.#disk === undefined ? undefined : { ...this.#disk, generation: src.spilled ? src.originalsGeneration + 1 : 0 },
         );
+        if (src.spilled) this.#adoptQuantizer(this.#target);
         // the level generator carries on where the source left off
         // (a u64: both of its words)
         this.#target.setHeader32(H.RNG, src.header32(H.RNG));
@@ -118,6 +142,7 @@ export class Compaction {
           const from = src.core((c) => c.ioPtr());
           target.bytes(dst, bytes).set(src.bytes(from, bytes));
           check(target.core((c) => c.importNodes(n)), 'import');
+          if (src.spilled) this.#copyOriginals(this.#cursor, n);
           this.#cursor += n;
           return false;
         }
@@ -134,6 +159,33 @@ export class Compaction {
       case 'done':
         return true;
     }
+  }
+
+  /** A spilled target takes the source's quantizer as it is (the codes come with the records). */
+  #adoptQuantizer(target: Shard): void {
+    const src = this.source;
+    const len = src.core((c) => c.quantParamsLen());
+    const from = src.core((c) => c.quantParamsAt());
+    const to = target.core((c) => c.quantParamsAt());
+    target.bytes(to, len).set(src.bytes(from, len));
+    target.setHeader32(H.QLEARNED, src.header32(H.QLEARNED));
+  }
+
+  /** The originals of new slots [from, from + n): read at their old slots, written in the new order. */
+  #copyOriginals(from: number, n: number): void {
+    const src = this.source.originals!;
+    const stride = src.stride;
+    const order = this.source.header32(H.ORDER);
+    const olds = Uint32Array.from(new Uint32Array(this.source.memory.buffer, order + from * 4, n));
+    const buf = new Uint8Array(n * stride);
+    // runs of consecutive old slots are one read each (survivors keep their order)
+    for (let i = 0; i < n;) {
+      let j = i + 1;
+      while (j < n && olds[j] === olds[j - 1]! + 1) j++;
+      src.read(olds[i]!, buf.subarray(i * stride, j * stride), j - i);
+      i = j;
+    }
+    this.#disk!.originals.write(from, buf);
   }
 
   /** Runs every remaining step. */
@@ -167,10 +219,10 @@ export class Compaction {
  * steps. Returning the generator early (a cancel) or a throw from a step
  * abandons the partial copy and leaves the shard as it was.
  */
-function* compaction(shard: Shard): Generator<void, CompactionReport, void> {
+function* compaction(shard: Shard, disk?: DiskOptions): Generator<void, CompactionReport, void> {
   const started = performance.now();
   const before = statsOf(shard);
-  const job = new Compaction(shard);
+  const job = new Compaction(shard, disk);
   let copied = false;
   try {
     while (!job.step()) yield;
@@ -191,9 +243,9 @@ function* compaction(shard: Shard): Generator<void, CompactionReport, void> {
   };
 }
 
-/** Compacts `shard` now, synchronously (the single-thread Index). */
-export function compactNow(shard: Shard): CompactionReport {
-  const run = compaction(shard);
+/** Compacts `shard` now, synchronously (the single-thread Index). A spilled disk-mode shard needs `disk.originals`, a new file. */
+export function compactNow(shard: Shard, disk?: DiskOptions): CompactionReport {
+  const run = compaction(shard, disk);
   for (;;) {
     const r = run.next();
     if (r.done === true) return r.value;
@@ -205,8 +257,10 @@ export function compactNow(shard: Shard): CompactionReport {
  * asking `cancelled()`. Resolves with the report, or with undefined when it
  * was cancelled (the shard is then unchanged).
  */
-export async function compactInSteps(shard: Shard, pause: () => Promise<void>, cancelled: () => boolean): Promise<CompactionReport | undefined> {
-  const run = compaction(shard);
+export async function compactInSteps(
+  shard: Shard, pause: () => Promise<void>, cancelled: () => boolean, disk?: DiskOptions,
+): Promise<CompactionReport | undefined> {
+  const run = compaction(shard, disk);
   for (;;) {
     const r = run.next();
     if (r.done === true) return r.value;

@@ -4,10 +4,12 @@
  * the core's `rescore` argument. docs/quantization.md explains the codes.
  */
 
-/** A shard's quantization: int8 codes, the quantile the quantizer keeps. */
+/** A shard's quantization: int8 codes, the quantile the quantizer keeps, where the originals live. */
 export interface ShardQuantization {
   type: 'int8';
   quantile: number;
+  /** false: disk mode, the originals go to the shard's OriginalsFile once it spills (host/core/originals.ts). Default true. */
+  alwaysRam?: boolean;
 }
 
 /** A search's quantization params (Qdrant's `params.quantization`, camelCase). */
@@ -26,9 +28,9 @@ export const DEFAULT_OVERSAMPLING = 2;
 /** The core's `rescore`: -1 walks the originals, 0 returns code distances, n > 0 re-ranks n. */
 export const RESCORE_IGNORE = -1;
 
-/** The core's init arguments for `q`: the QUANT_* code and the quantile. */
-export function quantInitArgs(q: ShardQuantization | undefined): [quant: number, quantile: number] {
-  return q === undefined ? [QUANT_CODE.none, 0] : [QUANT_CODE[q.type], q.quantile];
+/** The core's init arguments for `q`: the QUANT_* code, the quantile and the disk flag. */
+export function quantInitArgs(q: ShardQuantization | undefined): [quant: number, quantile: number, disk: number] {
+  return q === undefined ? [QUANT_CODE.none, 0, 0] : [QUANT_CODE[q.type], q.quantile, q.alwaysRam === false ? 1 : 0];
 }
 
 /** The core's `rescore` argument for a search of k under `params` (already validated). */

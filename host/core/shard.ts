@@ -2,14 +2,16 @@ import { ErrorCode, QuiverError } from '../errors.js';
 import { ID_WORDS, unpackId, type Id } from '../ids.js';
 import {
   ERR_CORRUPT, ERR_INVALID, ERR_NOT_FOUND, ERR_OUT_OF_MEMORY, FLAG_UUID, H, HEADER_BYTES, HEADER_PTR,
-  INTEGRITY_FIELDS, IO, LAYOUT, LAYOUT_VERSION, MAGIC, MAX_PAYLOAD_BYTES, Metric, METRIC_NAMES, OK, PAGE_BYTES,
-  RESULT, RESULT_BYTES, STAT_FIELDS, type CoreExports, type IntegrityReport, type MetricName, type RawStats,
+  IO, LAYOUT, LAYOUT_VERSION, MAGIC, MAX_PAYLOAD_BYTES, Metric, METRIC_NAMES, OK, PAGE_BYTES,
+  RESULT, RESULT_BYTES, type CoreExports, type IntegrityReport, type MetricName, type RawStats,
 } from './abi.js';
 import { CoreAbort, instantiate, type Build } from './module.js';
 import { coreStatusError, newMemory, pagesFor } from './status.js';
 import type { CompiledFilter } from '../filter/compile.js';
 import { checkPlanner, DEFAULT_FILTER_PLANNER, FILTER_PATHS, filterStatus, programOf, type FilterPath, type FilterPlanner } from './filter-planner.js';
 import { quantInitArgs, rescoreArg, type QuantSearch, type ShardQuantization } from './quantization.js';
+import { integrityOf, listIdsOf, rawStatsOf } from './shard-reads.js';
+import { afterInsert, candidateBytes, checkPairing, ignoreRefused, readOriginal, rerankFromFile, type DiskOptions, type OriginalsFile } from './originals.js';
 
 export { coreStatusError, DEFAULT_FILTER_PLANNER, type FilterPath, type FilterPlanner };
 
@@ -21,7 +23,7 @@ export interface ShardParams {
   ef: number;
   seed?: bigint;
   build?: Build;
-  /** int8 codes in the node records, f32 originals apart (assembly/qshard.ts); absent: f32 records. */
+  /** int8 codes in the node records, f32 originals apart (assembly/qshard.ts; alwaysRam false: in a file, originals.ts); absent: f32 records. */
   quantization?: ShardQuantization;
 }
 
@@ -63,47 +65,60 @@ export class Shard {
   #planner: FilterPlanner = { ...DEFAULT_FILTER_PLANNER };
   #lastPath: FilterPath | undefined;
   #disposed = false;
+  /** Disk mode: the file of this shard's originals (the owner closes it; dispose does not). */
+  #originals: OriginalsFile | undefined;
 
-  private constructor(memory: WebAssembly.Memory, core: CoreExports, build: Build) {
+  private constructor(memory: WebAssembly.Memory, core: CoreExports, build: Build, disk?: DiskOptions) {
     this.#memory = memory;
     this.#core = core;
     this.build = build;
     this.#views();
     this.dim = this.#u32[(HEADER_PTR + H.DIM) >>> 2]!;
     this.metric = METRIC_NAMES[this.#u32[(HEADER_PTR + H.METRIC) >>> 2]!]!;
+    checkPairing(this, disk);
+    this.#originals = disk?.originals;
   }
 
-  /** An empty shard with room for `capacity` vectors before it grows. */
-  static create(params: ShardParams, capacity = 0): Shard {
+  /**
+   * An empty shard with room for `capacity` vectors before it grows. Disk
+   * mode (quantization.alwaysRam false) needs `disk.originals`; `generation`
+   * is a compaction's (@internal: spilled from the start).
+   */
+  static create(params: ShardParams, capacity = 0, disk?: DiskOptions & { generation?: number }): Shard {
     const build = params.build ?? 'release';
     const memory = newMemory(1, 'a new shard');
     const core = instantiate(build, memory);
     const seed = params.seed ?? 0x9e3779b97f4a7c15n;
-    const status = core.init(params.dim, Metric[params.metric], params.M, params.efConstruction, seed, capacity, ...quantInitArgs(params.quantization));
+    const q = quantInitArgs(params.quantization);
+    if ((q[2] === 1) !== (disk?.originals !== undefined)) {
+      throw new QuiverError(ErrorCode.INVALID_ARGUMENT, q[2] === 1 ? 'alwaysRam: false needs an originals file ({ originals })' : 'an originals file needs quantization with alwaysRam: false');
+    }
+    const status = core.init(params.dim, Metric[params.metric], params.M, params.efConstruction, seed, capacity, ...q, disk?.generation ?? 0);
     if (status === ERR_OUT_OF_MEMORY) {
       throw new QuiverError(ErrorCode.MEMORY_LIMIT, `cannot reserve memory for ${capacity} vectors of dim ${params.dim}`);
     }
     if (status === ERR_INVALID) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'the core rejected the index parameters');
     if (status !== OK) throw coreStatusError(status, 'init');
     core.setEf(params.ef);
-    return new Shard(memory, core, build);
+    return new Shard(memory, core, build, disk);
   }
 
-  /** A shard over a copy of an image made by `toImage`, validated. */
-  static fromImage(bytes: Uint8Array, build: Build = 'release'): Shard {
+  /** A shard over a copy of an image made by `toImage`, validated (a disk-mode image with the file paired with it). */
+  static fromImage(bytes: Uint8Array, build: Build = 'release', disk?: DiskOptions): Shard {
     if (!(bytes instanceof Uint8Array)) {
       throw new QuiverError(ErrorCode.CORRUPT_IMAGE, 'an image must be a Uint8Array');
     }
-    return Shard.loadImage(bytes.byteLength, (into) => into.set(bytes), build);
+    return Shard.loadImage(bytes.byteLength, (into) => into.set(bytes), build, disk);
   }
 
   /**
    * A shard over an image of `length` bytes that `fill` writes straight into
    * the new linear memory (a file read into it: no second copy), validated.
+   * A disk-mode image needs the originals file paired with it.
    */
-  static loadImage(length: number, fill: (into: Uint8Array) => void, build?: Build): Shard;
-  static loadImage(length: number, fill: (into: Uint8Array) => Promise<void>, build?: Build): Promise<Shard>;
-  static loadImage(length: number, fill: (into: Uint8Array) => void | Promise<void>, build: Build = 'release'): Shard | Promise<Shard> {
+  static loadImage(length: number, fill: (into: Uint8Array) => void, build?: Build, disk?: DiskOptions): Shard;
+  static loadImage(length: number, fill: (into: Uint8Array) => Promise<void>, build?: Build, disk?: DiskOptions): Promise<Shard>;
+  static loadImage(length: number, fill: (into: Uint8Array) => void | Promise<void>, build: Build = 'release', disk?: DiskOptions): Shard | Promise<Shard> {
     const corrupt = (why: string): QuiverError => new QuiverError(ErrorCode.CORRUPT_IMAGE, `not a valid quiver image: ${why}`);
     if (!Number.isSafeInteger(length) || length < HEADER_PTR + HEADER_BYTES) throw corrupt('too short');
     const memory = newMemory(pagesFor(length), 'an image');
@@ -124,7 +139,7 @@ export class Shard {
         throw new QuiverError(ErrorCode.CORRUPT_IMAGE, 'not a valid quiver image: the core trapped reading it', { cause: err });
       }
       if (status !== 0) throw corrupt('checksum or header fields do not match');
-      return new Shard(memory, core, build);
+      return new Shard(memory, core, build, disk);
     };
     return filled instanceof Promise ? filled.then(attach) : attach();
   }
@@ -140,6 +155,11 @@ export class Shard {
   get disposed(): boolean {
     return this.#disposed;
   }
+
+  /** Disk mode: the file of the originals, the generation the header names (0: not spilled), whether spilled. */
+  get originals(): OriginalsFile | undefined { return this.#originals; }
+  get originalsGeneration(): number { return this.header32(H.ORIG_GEN); }
+  get spilled(): boolean { return this.header32(H.ORIG_GEN) !== 0; }
 
   #views(): void {
     const buffer = this.#memory.buffer;
@@ -200,12 +220,15 @@ export class Shard {
     this.#u32[(io + IO.PAYLOAD_LEN) >>> 2] = payloadLen;
     this.#f32.set(vectors.subarray(offset, offset + this.dim), (io + IO.VECTOR) >>> 2);
     if (payloadLen > 0) this.#u8.set(payload!, io + IO.VECTOR + this.dim * 4);
+    const slot = this.header32(H.SLOTS);
     const status = this.#call((c) => c.insert());
     if (status === ERR_OUT_OF_MEMORY) return false;
     if (status === ERR_INVALID) {
       throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'the vector is not finite, or is zero under the cosine metric');
     }
     if (status !== OK) throw coreStatusError(status, 'insert');
+    // disk mode: the (normalised) original to the file, or the spill
+    if (this.#originals !== undefined) afterInsert(this, this.#originals, slot, io + IO.VECTOR);
     return true;
   }
 
@@ -232,7 +255,10 @@ export class Shard {
     const at = (io + IO.VECTOR) >>> 2;
     const ptr = this.#u32[(io + IO.PAYLOAD) >>> 2]!;
     const len = this.#u32[(io + IO.PAYLOAD_LEN) >>> 2]!;
-    return { vector: this.#f32.slice(at, at + this.dim), payload: ptr === 0 ? undefined : this.#u8.slice(ptr, ptr + len) };
+    const payload = ptr === 0 ? undefined : this.#u8.slice(ptr, ptr + len);
+    // spilled: the core left the slot where the vector goes
+    if (this.spilled) return { vector: readOriginal(this.#originals!, this.#u32[at]!), payload };
+    return { vector: this.#f32.slice(at, at + this.dim), payload };
   }
 
   /** Runs a search (filtered with `filter`); results stay in memory at `out`. io: query, results, program. */
@@ -240,19 +266,25 @@ export class Shard {
     // results start 8-aligned after the query (a result has u64 ids)
     const vecBytes = (this.dim * Float32Array.BYTES_PER_ELEMENT + 7) & ~7;
     const prog = filter === undefined ? undefined : programOf(filter);
-    const progAt = IO.VECTOR + vecBytes + k * RESULT_BYTES;
+    const rescore = rescoreArg(k, quant);
+    if (rescore < 0 && this.spilled) throw ignoreRefused();
+    // spilled, re-ranking: the core leaves candidate slots past the results (originals.ts)
+    const rerank = this.spilled && rescore > 0;
+    const progAt = IO.VECTOR + vecBytes + k * RESULT_BYTES + (rerank ? candidateBytes(this.dim, k, rescore) : 0);
     const io = this.#io(progAt + (prog?.byteLength ?? 0));
     const out = io + IO.VECTOR + vecBytes;
+    const at = rerank ? out + k * RESULT_BYTES : out;
     this.#f32.set(query.subarray(offset, offset + this.dim), (io + IO.VECTOR) >>> 2);
     let n: number;
     if (prog === undefined) {
-      n = this.#call((c) => c.search(k, ef, rescoreArg(k, quant), out));
+      n = this.#call((c) => c.search(k, ef, rescore, at));
     } else {
       this.#u8.set(prog, io + progAt);
       const { exactBelow, exactFraction, twoHopBelow, indexFraction } = this.#planner;
-      n = this.#call((c) => c.searchFiltered(k, ef, out, io + progAt, prog.byteLength, exactBelow, exactFraction, twoHopBelow, indexFraction));
+      n = this.#call((c) => c.searchFiltered(k, ef, at, io + progAt, prog.byteLength, exactBelow, exactFraction, twoHopBelow, indexFraction, rescore));
       this.#lastPath = FILTER_PATHS[this.header32(LAYOUT.H_FPATH)];
     }
+    if (rerank && n > 0) n = rerankFromFile(this, this.#originals!, k, n, at, out);
     if (n === ERR_OUT_OF_MEMORY) throw new QuiverError(ErrorCode.MEMORY_LIMIT, 'out of WASM memory for search scratch');
     if (n === ERR_INVALID) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, `the query is not finite, or is zero under the cosine metric${prog ? ', or the filter is malformed' : ''}`);
     if (n < 0) throw coreStatusError(n, 'search');
@@ -338,46 +370,11 @@ export class Shard {
   }
 
   /** Every live id, packed (ids.ts), in slot order. */
-  listIds(): Uint32Array {
-    const live = this.stats().live;
-    const out = new Uint32Array(live * ID_WORDS);
-    let from = 0;
-    let n = 0;
-    while (n < live) {
-      const io = this.#io(PAGE_BYTES);
-      const got = this.#call((c) => c.listIds(from, Math.floor(PAGE_BYTES / LAYOUT.LISTED_BYTES), io));
-      if (got <= 0) break;
-      out.set(this.#u32.subarray(io >>> 2, (io >>> 2) + got * ID_WORDS), n * ID_WORDS);
-      n += got;
-      from = this.#call((c) => c.ioUsed());
-    }
-    return out;
-  }
-
-  stats(): RawStats {
-    const io = this.#io(LAYOUT.STAT_COUNT * Float64Array.BYTES_PER_ELEMENT);
-    this.#call((c) => c.stats(io));
-    const out = {} as RawStats;
-    const at = io >>> 3;
-    STAT_FIELDS.forEach((name, i) => {
-      out[name] = this.#f64[at + i]!;
-    });
-    return out;
-  }
-
+  listIds(): Uint32Array { return listIdsOf(this); }
+  stats(): RawStats { return rawStatsOf(this); }
+  integrity(): IntegrityReport { return integrityOf(this); }
   setEf(ef: number): void {
     this.#call((c) => c.setEf(ef));
-  }
-
-  integrity(): IntegrityReport {
-    const io = this.#io(LAYOUT.PROBLEM_KINDS * Uint32Array.BYTES_PER_ELEMENT);
-    const total = this.#call((c) => c.checkIntegrity(io));
-    if (total < 0) throw new QuiverError(ErrorCode.MEMORY_LIMIT, 'out of WASM memory for the integrity walk');
-    const out = { ok: total === 0 } as IntegrityReport;
-    INTEGRITY_FIELDS.forEach((name, i) => {
-      out[name] = this.#u32[(io >>> 2) + i]!;
-    });
-    return out;
   }
 
   /** The used prefix of memory, sealed with length and checksum. */
@@ -413,6 +410,7 @@ export class Shard {
   adopt(other: Shard): void {
     this.#memory = other.#memory;
     this.#core = other.#core;
+    this.#originals = other.#originals;
     this.#views();
     other.#disposed = true;
   }

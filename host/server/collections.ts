@@ -12,6 +12,8 @@ export interface CollectionMeta {
   name: string;
   dim: number;
   metric: MetricName;
+  /** always_ram: false: the originals are read from files (an exact search re-ranks instead of walking them). */
+  originalsOnDisk: boolean;
 }
 
 export class Collections {
@@ -34,7 +36,7 @@ export class Collections {
   }
 
   remember(info: DatasetInfo): CollectionMeta {
-    const meta = { name: info.name, dim: info.dim, metric: info.metric };
+    const meta = { name: info.name, dim: info.dim, metric: info.metric, originalsOnDisk: info.quantization?.scalar.alwaysRam === false };
     this.#cache.set(info.name, meta);
     return meta;
   }

@@ -58,8 +58,8 @@ export function quantizationConfig(value: unknown, where: string, disabled = fal
   }
   if (!absent(alwaysRam)) {
     if (typeof alwaysRam !== 'boolean') throw formatError(`${where}.scalar.always_ram: expected a boolean (got ${JSON.stringify(alwaysRam)})`);
-    if (!alwaysRam) throw notSupported(`${where}.scalar.always_ram: false (f32 originals read from disk, only the codes in RAM: not built yet)`);
-    out.scalar.alwaysRam = true;
+    // false: the f32 originals in files of the data directory, only the codes in RAM (a server with a data dir only: collections.ts)
+    out.scalar.alwaysRam = alwaysRam;
   }
   if (!absent(memory)) {
     // quiver keeps the codes (and the originals) in RAM: what "pinned" and "cached" ask for

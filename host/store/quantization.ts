@@ -5,6 +5,8 @@
  * filled in), reported by datasetInfo, and handed to every shard's create,
  * so that a shard rebuilt from its log alone (no image yet) is quantized as
  * the one it replaces was. A dataset without the field is not quantized.
+ * `alwaysRam: false` (the f32 originals in files of the shard directories,
+ * only the codes in RAM: originals-files.ts) needs a durable store.
  */
 import type { ShardParams } from '../core/shard.js';
 import { quantizationOption, type QuantizationConfig, type QuantizationOptions } from '../core/quantization.js';
@@ -21,13 +23,13 @@ export type QuantizationInfo = QuantizationOptions & { scalar: Required<Quantiza
 /** What a dataset's parameters are read from: options, a catalog entry, a snapshot entry. */
 type ParamSource = Partial<GraphParams> & { quantization?: unknown };
 
-/** A createDataset's options checked: INVALID_ARGUMENT naming the field at fault. */
-export function datasetParams(options: ParamSource): DatasetParams {
+/** A createDataset's options checked (`durable`: the store has a data directory): INVALID_ARGUMENT naming the field at fault. */
+export function datasetParams(options: ParamSource, durable: boolean): DatasetParams {
   const params = graphParams(options, invalidArgument);
   const q = quantizationOption(options.quantization, 'options.quantization', invalidArgument);
-  if (q?.alwaysRam === false) {
+  if (q?.alwaysRam === false && !durable) {
     throw invalidArgument(
-      'options.quantization.scalar.alwaysRam: false (f32 originals read from the data directory, only the codes in RAM) is not built yet: leave it out or set it true',
+      'options.quantization.scalar.alwaysRam: false keeps the f32 originals in files of the data directory, and this store has none: open it with a path (Store.open({ path })) or leave alwaysRam out',
     );
   }
   return q === undefined ? params : { ...params, quantization: q };
@@ -53,5 +55,6 @@ export function quantizationField(q: QuantizationConfig | undefined): { quantiza
 /** What a shard of the dataset is created with (its seed: the dataset's id). */
 export function shardParams(ds: DatasetParams, seed: bigint): ShardParams {
   const { dim, metric, M, efConstruction, ef, quantization: q } = ds;
-  return { dim, metric, M, efConstruction, ef, seed, ...(q === undefined ? {} : { quantization: { type: q.type, quantile: q.quantile } }) };
+  const quantization = q === undefined ? undefined : { type: q.type, quantile: q.quantile, ...(q.alwaysRam ? {} : { alwaysRam: false }) };
+  return { dim, metric, M, efConstruction, ef, seed, ...(quantization === undefined ? {} : { quantization }) };
 }

@@ -14,6 +14,11 @@
  * (sealImage, then views of the used prefix) at `appliedLsn`; reads of the
  * shard must wait while it streams (`busy`), since a search writes into the
  * scratch regions the image checksum covers.
+ *
+ * A disk-mode shard (`alwaysRam: false`) also has its originals file
+ * (originals-files.ts): synced before each image is made current, paired
+ * with the image by the generation in its header, replaced by a
+ * compaction's, and copied after the image into a snapshot part.
  */
 import { join } from 'node:path';
 import { Shard, type ShardParams } from '../core/shard.js';
@@ -23,6 +28,7 @@ import {
   decodeDelete, decodeIndex, decodePartial, decodePayloadUpdate, decodeUpsert, encodeDelete, encodeIndex, encodePartial, encodePayloadUpdate, encodeUpsert,
   loadCheckpointInto, nodeFiles, Op, Wal, writeCheckpoint, type Files, type FsyncPolicy, type IndexBody, type PayloadUpdateBody,
 } from '../storage/index.js';
+import { isDiskMode, imageGeneration, appendOriginals, openForImage, ShardOriginals } from './originals-files.js';
 import { applyIndexRecord } from './payload-indexes.js';
 import { applyLoggedUpdate, isPayloadOp, matchingIds, type PayloadOp } from './payload-updates.js';
 import { ID_WORDS } from './protocol.js';
@@ -93,6 +99,8 @@ export class ShardLog {
   #sinceImage = 0;
   #busy: Promise<void> | undefined;
   checkpoints = 0;
+  /** A disk-mode shard's originals file. */
+  originals: ShardOriginals | undefined;
 
   private constructor(dir: string, wal: Wal, files: Files, threshold: number, applied: number, imageLsn: number) {
     this.dir = dir;
@@ -109,26 +117,50 @@ export class ShardLog {
    */
   static async recover(d: Durability, params: ShardParams): Promise<Recovered> {
     const files = d.files ?? nodeFiles;
+    const disk = isDiskMode(params);
+    let file: ReturnType<typeof openForImage> | undefined;
     // the image file is read straight into the shard's new linear memory. Its
     // CRC32C is checked although the core's image hash checks the header and
     // arena again: that hash skips the bytes below the header (static data,
     // stack), and a damaged file must be reported (and fallen back from)
     // wherever the damage is
-    const loaded = await loadCheckpointInto({ dir: d.dir, files }, (length, fill, path) => imageShard(length, fill, path, params));
+    // a disk-mode image is loaded with the originals file its header names
+    const loaded = await loadCheckpointInto({ dir: d.dir, files }, async (length, fill, path) => {
+      if (!disk) return imageShard(length, fill, path, params);
+      const gen = imageGeneration(path) ?? 0;
+      const f = openForImage(d.dir, gen, params.dim, path);
+      try {
+        const shard = await imageShard(length, fill, path, params, f);
+        file = f;
+        return shard;
+      } catch (err) {
+        f.close();
+        throw err;
+      }
+    });
     let shard: Shard | undefined = loaded?.value;
     let wal: Wal | undefined;
     try {
-      shard ??= Shard.create(params);
       const imageLsn = loaded?.lsn ?? 0;
+      // the log first: it creates the shard directory (durably) the originals file goes in
       wal = await Wal.open({ dir: join(d.dir, 'wal'), files, fsync: d.fsync, intervalMs: d.intervalMs, startLsn: imageLsn + 1 });
+      if (disk && shard === undefined) file = ShardOriginals.fresh(d.dir, params.dim);
+      shard ??= Shard.create(params, 0, file === undefined ? undefined : { originals: file });
       const replayed = await replay(wal, shard, imageLsn + 1);
       const log = new ShardLog(d.dir, wal, files, d.checkpointLogBytes, wal.lastLsn, imageLsn);
       log.#sinceImage = replayed.bytes;
+      if (file !== undefined) {
+        const m = loaded?.manifest;
+        const gens = m === undefined ? [] : [m.current, m.previous].filter((r) => r !== null).map((r) => imageGeneration(join(d.dir, r!.file)));
+        log.originals = new ShardOriginals(d.dir, params.dim, file, gens);
+        log.originals.removeUnpaired();
+      }
       // a replayed shard was grown record by record: right-size it
       shard.shrinkToFit();
       return { log, shard, replayed: replayed.records, imageLsn, fallbackReason: loaded?.fallbackReason ?? null };
     } catch (err) {
       shard?.dispose();
+      file?.close();
       await wal?.destroy();
       throw err;
     }
@@ -221,6 +253,8 @@ export class ShardLog {
     });
     const sinceBefore = this.#sinceImage;
     try {
+      // the slots the image holds are durable in its file before the image is current
+      this.originals?.sync();
       const result = await writeCheckpoint({ dir: this.dir, files: this.#files, lsn, chunks: imageChunks(shard, () => {
         this.#busy = undefined;
         release();
@@ -228,6 +262,7 @@ export class ShardLog {
       this.#imageLsn = lsn;
       this.#sinceImage = Math.max(0, this.#sinceImage - sinceBefore);
       this.checkpoints++;
+      this.originals?.published(shard.originalsGeneration);
       return { bytes: result.bytes, lsn };
     } finally {
       this.#busy = undefined;
@@ -240,24 +275,28 @@ export class ShardLog {
     await this.#wal.sync();
     return writeImageFile(shard, file, this.#files, (b) => {
       this.#busy = b;
-    }).then((bytes) => ({ bytes, lsn: this.#applied }));
+    }, this.originals).then((bytes) => ({ bytes, lsn: this.#applied }));
   }
 
   /** Syncs and closes the log (the store checkpoints before this at a graceful close). */
-  close(): Promise<void> {
-    return this.#wal.close();
+  async close(): Promise<void> {
+    await this.#wal.close();
+    this.originals?.close();
   }
 
   /** Closes without a final sync: for a shard being dropped or abandoned. */
-  destroy(): Promise<void> {
-    return this.#wal.destroy();
+  async destroy(): Promise<void> {
+    await this.#wal.destroy();
+    this.originals?.close();
   }
 }
 
 /** A shard from an image file that `fill` reads into its memory; damage is QUIVER_ERR_CORRUPT naming the file. */
-async function imageShard(length: number, fill: (into: Uint8Array) => Promise<void>, path: string, params: ShardParams): Promise<Shard> {
+async function imageShard(
+  length: number, fill: (into: Uint8Array) => Promise<void>, path: string, params: ShardParams, originals?: ShardOriginals['file'],
+): Promise<Shard> {
   try {
-    const shard = await Shard.loadImage(length, fill, params.build ?? 'release');
+    const shard = await Shard.loadImage(length, fill, params.build ?? 'release', originals === undefined ? undefined : { originals });
     if (shard.dim !== params.dim) {
       shard.dispose();
       throw new QuiverError(ErrorCode.CORRUPT, `${path}: the image holds dim ${shard.dim}, the catalog says ${params.dim}`);
@@ -325,8 +364,10 @@ function* imageChunks(shard: Shard, done: () => void): Generator<Uint8Array> {
   }
 }
 
-/** Writes a shard's sealed image to `file` (temp name, fsync, rename). Resolves with its length. */
-export async function writeImageFile(shard: Shard, file: string, files: Files, setBusy: (p: Promise<void> | undefined) => void): Promise<number> {
+/** Writes a shard's sealed image to `file` (temp name, fsync, rename), then its originals file if it has one. Resolves with its length. */
+export async function writeImageFile(
+  shard: Shard, file: string, files: Files, setBusy: (p: Promise<void> | undefined) => void, originals?: ShardOriginals,
+): Promise<number> {
   let release!: () => void;
   setBusy(new Promise<void>((resolve) => {
     release = resolve;
@@ -342,6 +383,8 @@ export async function writeImageFile(shard: Shard, file: string, files: Files, s
       }
       setBusy(undefined);
       release();
+      // reads go on meanwhile (they only read the file); writes wait for the caller's lock
+      if (originals !== undefined) bytes = await appendOriginals(originals.file, h, bytes);
       await h.sync();
     } finally {
       setBusy(undefined);

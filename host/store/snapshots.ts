@@ -219,6 +219,9 @@ export class Snapshots {
   async #recover(dataset: string, file: string, entry: SnapshotEntry, shards: SnapshotShard[]): Promise<Dataset> {
     const { catalog, durable } = this.#deps;
     const params = storedParams({ ...entry, metric: entry.metric as GraphParams['metric'] }, (m) => corrupt(file, 0, `the collection entry: ${m}`));
+    if (params.quantization?.alwaysRam === false && durable === undefined) {
+      throw new QuiverError(ErrorCode.INVALID_ARGUMENT, `${file}: a snapshot of an alwaysRam: false dataset can only be recovered into a durable store (Store.open({ path }))`);
+    }
     // a fresh id, taken before the first await: the restored shards never meet the old ones
     const id = catalog.nextId;
     catalog.advanceId(id + 1);

@@ -113,7 +113,7 @@ export class Store extends EventEmitter {
       checkName(name);
       if (options === null || typeof options !== 'object') throw invalidArgument('dataset options must be an object');
       this.#catalog.checkFree(name);
-      const params = datasetParams(options);
+      const params = datasetParams(options, this.#durable !== undefined);
       const shardCount = intIn(options.shards ?? this.#pool.threadIds.length, 'options.shards', 1, 1024, invalidArgument);
       return this.#datasets.info(await this.#datasets.create(name, params, shardCount));
     });
@@ -154,7 +154,7 @@ export class Store extends EventEmitter {
       if (signal?.aborted) throw abortError(signal, 0);
       // about what the shards will touch: node records, links, id map and io staging (abi.ts), plus the payloads
       const payloadBytes = encoded?.reduce((a, p) => a + (p?.byteLength ?? 0), 0) ?? 0;
-      const releaseAdmission = await this.#memory.admit(ds.name, n * insertBytesPerVector(ds.M, ds.dim, ds.quantization !== undefined) + payloadBytes);
+      const releaseAdmission = await this.#memory.admit(ds.name, n * insertBytesPerVector(ds.M, ds.dim, ds.quantization !== undefined, ds.quantization?.alwaysRam ?? true) + payloadBytes);
       let applied = 0;
       let cancel: ReturnType<CancelSlots['acquire']> | undefined;
       try {

@@ -59,7 +59,7 @@ export interface DatasetOptions {
   shards?: number;
   /**
    * int8 scalar quantization (docs/quantization.md): `{ scalar: { type: 'int8', quantile?: 0.99, alwaysRam?: true } }`.
-   * Fixed for the dataset's life. Default: none (f32 records). `alwaysRam: false` is not built yet (INVALID_ARGUMENT).
+   * Fixed for the dataset's life. Default: none (f32 records). `alwaysRam: false` keeps the f32 originals in files of the data directory, only the codes in RAM (a durable store only, else INVALID_ARGUMENT; docs/quantization.md).
    */
   quantization?: QuantizationOptions | null;
 }

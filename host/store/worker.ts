@@ -19,6 +19,7 @@ import {
   type SearchResult, type ShardKey, type Task,
 } from './protocol.js';
 import { applyDelete, applyDeleteWhere, applyUpsert, ShardLog, writeImageFile, type Durability } from './shard-log.js';
+import { restoreOriginals, verifyImage, type OriginalsFile } from './originals-files.js';
 import { applyIndexRecord } from './payload-indexes.js';
 import { payloadIndexes } from '../core/payload-index.js';
 import { applyLoggedUpdate, type PayloadOp } from './payload-updates.js';
@@ -222,12 +223,14 @@ async function open(key: ShardKey, durable: Durability, params: Extract<Task, { 
 
 async function restore(task: Extract<Task, { op: 'restore' }>): Promise<Reply<OpenResult>> {
   if (shards.has(task.shard)) return fail('QUIVER_ERR_EXISTS', `shard ${task.shard} exists`);
+  // a disk-mode shard's part holds its originals after the image: they go to its directory first
+  const length = restoreOriginals(task.file, task.offset, task.length, task.params.dim, task.durable?.dir);
   const h = await nodeFiles.open(task.file, 'r');
-  const bytes = new Uint8Array(task.length);
+  const bytes = new Uint8Array(length);
   try {
     let done = 0;
-    while (done < task.length) {
-      const n = await h.read(bytes.subarray(done), task.offset + done, task.length - done);
+    while (done < length) {
+      const n = await h.read(bytes.subarray(done), task.offset + done, length - done);
       if (n === 0) throw new QuiverError('QUIVER_ERR_CORRUPT', `${task.file}: ends inside a shard image at byte ${task.offset + done}`);
       done += n;
     }
@@ -236,7 +239,7 @@ async function restore(task: Extract<Task, { op: 'restore' }>): Promise<Reply<Op
   }
   if (task.durable !== undefined) {
     // checked before it is written: a bad image never becomes a checkpoint
-    Shard.fromImage(bytes, task.params.build ?? 'release').dispose();
+    verifyImage(bytes, task.params, task.durable.dir);
     await writeCheckpoint({ dir: task.durable.dir, lsn: 0, chunks: [bytes] });
     return open(task.shard, task.durable, task.params);
   }
@@ -272,7 +275,11 @@ async function drop(keys: ShardKey[]): Promise<void> {
 
 async function compact(task: Extract<Task, { op: 'compact' }>): Promise<Reply<CompactionReport>> {
   return exclusive(task.shard, async () => {
-    const report = await compactInSteps(shardFor(task.shard), yieldToOthers, () => isCancelled(cancelFlags, task.cancel));
+    const shard = shardFor(task.shard);
+    const run = (o?: { originals: OriginalsFile }): Promise<CompactionReport | undefined> => compactInSteps(shard, yieldToOthers, () => isCancelled(cancelFlags, task.cancel), o);
+    // a disk-mode shard's compaction writes its target's originals file (originals-files.ts)
+    const originals = logs.get(task.shard)?.originals;
+    const report = originals === undefined ? await run() : await originals.compact(shard, run);
     if (report === undefined) return fail('QUIVER_ERR_ABORTED', 'compaction cancelled; the shard is unchanged');
     // the deleted ids are gone from the shard: list the live ones afresh
     idOrders.delete(task.shard);

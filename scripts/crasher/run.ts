@@ -40,6 +40,8 @@ export interface CrashOptions {
   dataDir?: string;
   /** A negative control: after each kill, cut the tail of every shard's log in the data directory. */
   sabotage?: boolean;
+  /** The collection's `quantization_config` (absent: none). */
+  quantization?: unknown;
   log: (line: string) => void;
 }
 
@@ -333,6 +335,7 @@ export async function crash(opts: CrashOptions): Promise<CrashResult> {
   try {
     const created = await call(server.url, 'PUT', `/collections/${COLLECTION}?wait=true`, {
       vectors: { size: opts.dim, distance: 'Euclid' }, shard_number: opts.shards,
+      ...(opts.quantization === undefined ? {} : { quantization_config: opts.quantization }),
     });
     if (created.status !== 200) throw new Error(`creating the collection answered ${brief(created)}`);
 

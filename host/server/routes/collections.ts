@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { MAX_DIM, MAX_M } from '../../core/abi.js';
 import type { DatasetInfo, DatasetOptions, PayloadIndexInfo } from '../../store/store.js';
 import { collectionName, ok, type ServerContext } from '../context.js';
-import { distanceOf, formatError, metricOf, notSupported, rejectUnsupported } from '../qdrant.js';
+import { distanceOf, formatError, metricOf, notSupported, rejectUnsupported, wrongInput } from '../qdrant.js';
 import * as schema from '../schemas.js';
 import { payloadSchema } from './indexes.js';
 import { quantizationConfig, quantizationInfo, sameQuantization } from '../quantization.js';
@@ -176,7 +176,11 @@ export function registerCollectionRoutes(app: FastifyInstance, ctx: ServerContex
 
   app.put('/collections/:name', { schema: { params, querystring: schema.writeQuery, body: schema.createCollection }, config: { write: true } }, async (request, reply) => {
     const name = collectionName(request);
-    const info = await ctx.store.createDataset(name, datasetOptions(request.body as Body));
+    const options = datasetOptions(request.body as Body);
+    if (options.quantization?.scalar.alwaysRam === false && ctx.store.path === undefined) {
+      throw wrongInput('quantization_config.scalar.always_ram: false keeps the f32 originals in files of the data directory, and this server has none (it runs --in-memory): start it with --data-dir, or leave always_ram out');
+    }
+    const info = await ctx.store.createDataset(name, options);
     ctx.collections.remember(info);
     return ok(reply, true);
   });

@@ -15,7 +15,7 @@ import {
 import type { CompiledFilter } from '../../filter/filter.js';
 import type { FilterPath } from '../../core/shard.js';
 import * as schema from '../schemas.js';
-import type { QuantSearch } from '../../core/quantization.js';
+import { MAX_OVERSAMPLING, type QuantSearch } from '../../core/quantization.js';
 import { quantizationParams } from '../quantization.js';
 
 /** One search, in quiver's terms. */
@@ -141,9 +141,10 @@ export async function runSearches(ctx: ServerContext, name: string, specs: Searc
   const results = await Promise.all(specs.map(async (spec, i) => {
     const self = 'id' in spec.query ? idKey(spec.query.id) : undefined;
     const k = Math.min(schema.MAX_RESULTS, spec.limit + spec.offset + (self === undefined ? 0 : 1));
-    // exact: a beam as wide as the collection visits every reachable node, over the f32 originals of a quantized one
+    // exact: a beam as wide as the collection visits every reachable node, over the f32 originals of a quantized one;
+    // with the originals on disk (always_ram false) over the codes, the widest re-rank then exact f32 distances
     const ef = spec.exact ? Math.min(schema.MAX_RESULTS, Math.max(count, k)) : spec.ef;
-    const quantization = spec.exact ? { ignore: true } : spec.quantization;
+    const quantization = spec.exact ? (meta.originalsOnDisk ? { oversampling: MAX_OVERSAMPLING } : { ignore: true }) : spec.quantization;
     const hits: SearchHits = await ctx.store.search(name, vectors[i]!, k, {
       ...(ef === undefined ? {} : { ef }),
       withPayload: spec.payload.fetch,
