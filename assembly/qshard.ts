@@ -42,7 +42,7 @@
 
 import {
   CLASS_NODE, CLASS_SCRATCH, DISK_LEARN_AT, ERR_INVALID, ERR_OUT_OF_MEMORY, H_BIAS_OFF, H_DIM, H_DISK, H_IO, H_LIVE,
-  H_METRIC, H_ORIG_GEN, H_QLEARNED, H_QPARAMS, H_QUANT, H_QUANTILE, H_RES, H_SEL, H_SLOTS, IO_VECTOR, NONE, OK,
+  H_METRIC, H_ORIG_GEN, H_QLEARNED, H_QPARAMS, H_QUANT, H_QUANTILE, H_RES, H_SEL, H_SLOTS, IO_VECTOR, OK,
   QUANT_NONE, QUANT_SQ8, SLAB_SHIFT, headerPtr, hget, hset, u32At,
 } from "./layout";
 import { runAlloc, runFree, slabsFor } from "./arena";
@@ -184,9 +184,7 @@ export function quantAfterImport(): void {
 // ascending in SEL and returns its size. The caller has reserved scratch
 // for max(ef, k, rescore).
 export function walkCodes(q: usize, k: u32, ef: u32, rescore: u32): u32 {
-  const qc = queryCodes();
-  const params = <usize>hget(H_QPARAMS);
-  store<f32>(params + <usize>queryBiasOff(hget(H_DIM)), quantEncode(params, q, qc));
+  const qc = encodeQuery(q);
   const width = max<u32>(max<u32>(ef, k), rescore);
   const ep = descendWith(WALK_CODES, qc, 0);
   const nr = walkLayer(WALK_CODES, qc, ep, width, 0, true);
