@@ -75,6 +75,27 @@ export function natsError(err: unknown, what: string): QuiverError {
     : new QuiverError(ErrorCode.IO, `${what}: ${msg}`, { cause: err });
 }
 
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Runs `fn` until it succeeds or fails with something other than
+ * UNAVAILABLE, retrying (100 ms, growing to 500 ms apart) for up to
+ * timeoutMs: rides out a JetStream leader election (a few seconds after a
+ * nats-server dies). Only for calls that are safe to repeat.
+ */
+export async function retrying<T>(what: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const coded = natsError(err, what);
+      if (coded.code !== ErrorCode.UNAVAILABLE || Date.now() >= deadline) throw coded;
+      await sleep(Math.min(100 * attempt, 500, Math.max(0, deadline - Date.now())));
+    }
+  }
+}
+
 export class ClusterClient {
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;

@@ -38,7 +38,7 @@
 import { DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, type ConsumerMessages, type StoredMsg } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import { ErrorCode, QuiverError } from '../errors.js';
-import { apiCode, JsCode, natsError, type ClusterClient } from './connect.js';
+import { apiCode, JsCode, natsError, retrying, type ClusterClient } from './connect.js';
 import { checkShard, shardSubject, streamName, streamSubjects } from './names.js';
 
 export interface DatasetLogOptions {
@@ -46,6 +46,13 @@ export interface DatasetLogOptions {
   replicas?: number;
   /** How long the servers remember a msgID for deduplication, ms; default 120000. */
   duplicateWindowMs?: number;
+  /** Retries through leader elections for up to this long, ms; default the client's timeoutMs. */
+  timeoutMs?: number;
+}
+
+export interface ReadOptions {
+  /** Setting up the read (tail lookup, consumer) retries through leader elections this long, ms; default the client's timeoutMs. */
+  timeoutMs?: number;
 }
 
 export interface LogEntry {
@@ -74,17 +81,20 @@ export async function ensureDatasetLog(client: ClusterClient, dataset: string, o
   const windowMs = options.duplicateWindowMs ?? 120_000;
   if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.replicas must be an integer in 1..5');
   if (!Number.isInteger(windowMs) || windowMs < 1000) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.duplicateWindowMs must be an integer >= 1000');
-  try {
-    await client.jsm.streams.add({
-      name, subjects: [streamSubjects(dataset)], num_replicas: replicas, storage: StorageType.File,
-      retention: RetentionPolicy.Limits, discard: DiscardPolicy.Old, duplicate_window: nanos(windowMs),
-    });
-  } catch (err) {
-    if (apiCode(err) !== JsCode.STREAM_NAME_IN_USE) throw natsError(err, `creating the log stream ${name}`);
-    const info = await client.jsm.streams.info(name).catch((e) => { throw natsError(e, `reading the log stream ${name}`); });
-    if (info.config.num_replicas !== replicas) {
-      throw new QuiverError(ErrorCode.EXISTS, `the log stream ${name} exists with ${info.config.num_replicas} replicas, not ${replicas}`);
+  const what = `creating the log stream ${name}`;
+  const info = await retrying(what, options.timeoutMs ?? client.timeoutMs, async () => {
+    try {
+      return await client.jsm.streams.add({
+        name, subjects: [streamSubjects(dataset)], num_replicas: replicas, storage: StorageType.File,
+        retention: RetentionPolicy.Limits, discard: DiscardPolicy.Old, duplicate_window: nanos(windowMs),
+      });
+    } catch (err) {
+      if (apiCode(err) !== JsCode.STREAM_NAME_IN_USE) throw err;
+      return client.jsm.streams.info(name);
     }
+  });
+  if (info.config.num_replicas !== replicas) {
+    throw new QuiverError(ErrorCode.EXISTS, `the log stream ${name} exists with ${info.config.num_replicas} replicas, not ${replicas}`);
   }
 }
 
@@ -162,11 +172,12 @@ export class ShardLog {
   }
 
   /** Replays the shard's records with seq in [fromSeq, untilSeq] (untilSeq: the tail as of the call), in order. */
-  async *read(fromSeq = 1, untilSeq?: number): AsyncGenerator<LogEntry> {
+  async *read(fromSeq = 1, untilSeq?: number, options: ReadOptions = {}): AsyncGenerator<LogEntry> {
     if (!Number.isSafeInteger(fromSeq) || fromSeq < 1) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'fromSeq must be a positive integer');
-    const until = untilSeq ?? await this.lastSeq();
+    const timeoutMs = options.timeoutMs ?? this.client.timeoutMs;
+    const until = untilSeq ?? await retrying(`reading the tail of ${this.subject}`, timeoutMs, () => this.lastSeq());
     if (until < fromSeq) return;
-    const messages = await this.consume(fromSeq);
+    const messages = await this.consume(fromSeq, timeoutMs);
     try {
       for await (const m of messages) {
         if (m.seq > until) break;
@@ -181,20 +192,18 @@ export class ShardLog {
   }
 
   /** Follows the shard's log from fromSeq until the tail is closed. */
-  async tail(fromSeq = 1): Promise<ShardTail> {
+  async tail(fromSeq = 1, options: ReadOptions = {}): Promise<ShardTail> {
     if (!Number.isSafeInteger(fromSeq) || fromSeq < 1) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'fromSeq must be a positive integer');
-    return new ShardTail(this.subject, await this.consume(fromSeq));
+    return new ShardTail(this.subject, await this.consume(fromSeq, options.timeoutMs ?? this.client.timeoutMs));
   }
 
-  private async consume(fromSeq: number): Promise<ConsumerMessages> {
-    try {
+  private consume(fromSeq: number, timeoutMs: number): Promise<ConsumerMessages> {
+    return retrying(`reading ${this.subject}`, timeoutMs, async () => {
       const consumer = await this.client.js.consumers.get(this.stream, {
         filter_subjects: this.subject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: fromSeq,
       });
-      return await consumer.consume();
-    } catch (err) {
-      throw natsError(err, `reading ${this.subject}`);
-    }
+      return consumer.consume();
+    });
   }
 }
 
