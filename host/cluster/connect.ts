@@ -32,6 +32,7 @@ export const DEFAULT_TIMEOUT_MS = 5000;
 /** JetStream API error codes quiver reacts to. */
 export const JsCode = {
   WRONG_LAST_SEQUENCE: 10071,
+  WRONG_LAST_SEQUENCE_UNKNOWN: 10164,
   STREAM_NAME_IN_USE: 10058,
   STREAM_NOT_FOUND: 10059,
   NO_QUORUM: 10074,
@@ -54,6 +55,12 @@ export function parseServers(servers: unknown): string[] {
 /** The JetStream API error code of `err`, or 0. */
 export function apiCode(err: unknown): number {
   return err instanceof JetStreamApiError ? err.code : 0;
+}
+
+/** A compare-and-set refusal: the subject's last sequence is not the one the caller expected. */
+export function isWrongLastSequence(err: unknown): boolean {
+  const code = apiCode(err);
+  return code === JsCode.WRONG_LAST_SEQUENCE || code === JsCode.WRONG_LAST_SEQUENCE_UNKNOWN;
 }
 
 function transient(err: unknown): boolean {

@@ -38,7 +38,7 @@
 import { DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, type ConsumerMessages, type StoredMsg } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import { ErrorCode, QuiverError } from '../errors.js';
-import { apiCode, JsCode, natsError, retrying, type ClusterClient } from './connect.js';
+import { apiCode, isWrongLastSequence, JsCode, natsError, retrying, type ClusterClient } from './connect.js';
 import { checkShard, shardSubject, streamName, streamSubjects } from './names.js';
 
 export interface DatasetLogOptions {
@@ -297,7 +297,7 @@ export class ShardWriter {
         const ack = await js.publish(this.log.subject, data, { msgID: msgId, expect: { lastSubjectSequence: this.#lastSeq }, timeout: Math.min(left, ATTEMPT_MS) });
         return this.settled(ack.seq);
       } catch (err) {
-        if (apiCode(err) === JsCode.WRONG_LAST_SEQUENCE) {
+        if (isWrongLastSequence(err)) {
           const last = await this.log.last().then((entry) => ({ entry }), (e: unknown) => ({ error: e }));
           if ('entry' in last) {
             // Expected seq = ours, so a landed earlier attempt is exactly the next message and, being last, nothing followed it.
