@@ -5,7 +5,9 @@
 // cluster route and HTTP monitor). kill(i) SIGKILLs one node; restart(i)
 // starts it again on the same ports and store, so it rejoins and catches up
 // by itself. Every process this file starts is SIGKILLed at stop(), and by a
-// process 'exit' hook if a test dies before its teardown runs.
+// process 'exit' hook and SIGTERM/SIGINT/SIGHUP handlers if a test dies
+// before its teardown runs (only a SIGKILL of the test process itself can
+// leave them running: nothing in the process runs then).
 //
 // The binary is $NATS_SERVER, else nats-server on PATH, else
 // /usr/sbin/nats-server (Debian's package). Missing binary = failing test.
@@ -25,11 +27,21 @@ export interface NatsNode {
 }
 
 const live = new Set<ChildProcess>();
-process.on('exit', () => {
+const roots = new Set<string>();
+function cleanup(): void {
   for (const p of live) {
     try { p.kill('SIGKILL'); } catch { /* already gone */ }
   }
-});
+  for (const r of roots) rmSync(r, { recursive: true, force: true });
+}
+process.on('exit', cleanup);
+// A signal's default action skips 'exit': clean up, then let the signal do what it would have.
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+  process.once(sig, () => {
+    cleanup();
+    if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+  });
+}
 
 export function natsServerBinary(): string {
   if (process.env.NATS_SERVER) return process.env.NATS_SERVER;
@@ -77,6 +89,7 @@ export class NatsCluster {
     const binary = natsServerBinary();
     if (!existsSync(binary)) throw new Error(`nats-server not found at ${binary} (apt-get install nats-server, or set NATS_SERVER)`);
     const root = mkdtempSync(join(tmpdir(), 'quiver-nats-'));
+    roots.add(root);
     const used = new Set<number>();
     const port = async (): Promise<number> => {
       for (;;) {
@@ -189,5 +202,6 @@ export class NatsCluster {
     this.stopped = true;
     for (let i = 0; i < this.nodes.length; i++) await this.kill(i);
     rmSync(this.root, { recursive: true, force: true });
+    roots.delete(this.root);
   }
 }
