@@ -36,7 +36,13 @@ t.test('kill one nats-server (the stream leader): appends, reads and a tail go o
   const log = new ShardLog(client, 'one', 0);
   const w = log.writer(0);
   for (let i = 0; i < 10; i++) await w.append(enc(`r${i}`), `one-${i}`);
-  const tail = await log.tail(1);
+  const leader = await leaderIndex('one');
+  t.ok(leader >= 0, `the stream leader is node ${leader}`);
+  // The follower's connection is on the leader's server (it learns the others from it), like its consumer
+  // usually is: the case where the client library's own recovery was seen to stall for good.
+  const follower = await ClusterClient.connect({ servers: [cluster.servers[leader]!], name: 'follower', timeoutMs: TIMEOUT_MS });
+  t.teardown(() => follower.close());
+  const tail = new ShardLog(follower, 'one', 0).tail(1);
   const followed: string[] = [];
   const following = (async () => {
     for await (const e of tail) {
@@ -44,16 +50,16 @@ t.test('kill one nats-server (the stream leader): appends, reads and a tail go o
       if (followed.length === 30) break;
     }
   })();
-  const leader = await leaderIndex('one');
-  t.ok(leader >= 0, `the stream leader is node ${leader}`);
+  while (followed.length < 10) await new Promise((r) => setTimeout(r, 20));
   await cluster.kill(leader);
   t.teardown(() => cluster.restart(leader));
   for (let i = 10; i < 30; i++) await w.append(enc(`r${i}`), `one-${i}`, { timeoutMs: 15_000 });
   const want = Array.from({ length: 30 }, (_, i) => `r${i}`);
-  t.same((await all(log.read(1, undefined, { timeoutMs: 15_000 }))).map((e) => dec(e.data)), want, 'every append is read back once, in order, with a node down');
+  t.same((await all(log.read())).map((e) => dec(e.data)), want, 'every append is read back once, in order, with a node down');
   await following;
   await tail.close();
   t.same(followed, want, 'the tail saw every record once, in order, across the leader change');
+  t.comment(`the tail replaced its consumer ${tail.restarts} time(s)`);
   t.not(await leaderIndex('one'), leader, 'another node leads the stream');
 });
 
@@ -78,13 +84,12 @@ t.test('kill two: an append fails with a retryable error, bounded, unacknowledge
   t.equal(w.state, 'in-doubt', 'the writer knows the record is in doubt');
   await t.rejects(w.append(enc('r6'), 'two-6'), { code: 'QUIVER_ERR_INVALID_ARGUMENT' }, 'another record is refused until the in-doubt one is retried');
   await t.rejects(w.append(enc('other bytes'), 'two-5'), { code: 'QUIVER_ERR_INVALID_ARGUMENT' }, 'so is the same msgId with other bytes');
-  await t.rejects(log.lastSeq(), { code: 'QUIVER_ERR_UNAVAILABLE' }, 'reading the tail is UNAVAILABLE too');
 
   for (const i of down) await cluster.restart(i);
   const seq = await w.append(enc('r5'), 'two-5', { timeoutMs: 20_000 });
   t.equal(w.state, 'ready', 'the retry settles the record');
   await w.append(enc('r6'), 'two-6', { timeoutMs: 20_000 });
-  const got = await all(log.read(1, undefined, { timeoutMs: 20_000 }));
+  const got = await all(log.read());
   t.same(got.map((e) => dec(e.data)), ['r0', 'r1', 'r2', 'r3', 'r4', 'r5', 'r6'], 'the in-doubt record is stored exactly once, then the next one');
   t.equal(got.find((e) => e.msgId === 'two-5')?.seq, seq, 'at the sequence its retry returned');
 });

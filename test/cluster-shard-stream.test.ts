@@ -42,6 +42,7 @@ t.test('appends come back in order, per shard, from any sequence', async (t) => 
   const mid = seqs[0]![10]!;
   t.same((await all(logs[0]!.read(mid))).map((e) => e.seq), seqs[0]!.slice(10), 'read from a middle sequence');
   t.same((await all(logs[0]!.read(mid, seqs[0]![14]))).map((e) => e.seq), seqs[0]!.slice(10, 15), 'read a bounded range');
+  t.same((await all(logs[0]!.read(mid, 10 ** 9))).map((e) => e.seq), seqs[0]!.slice(10), 'an end past the tail is cut to the tail');
   t.same(await all(new ShardLog(client, 'orders', 7).read()), [], 'an empty shard reads nothing');
   t.equal(await new ShardLog(client, 'orders', 7).lastSeq(), 0, 'an empty shard is at 0');
 });
@@ -115,6 +116,10 @@ t.test('bad input is refused with a coded error and writes nothing', async (t) =
   t.equal(await log.lastSeq(), 0, 'nothing was written');
   t.equal(w.state, 'ready', 'the writer is still usable');
   t.throws(() => log.writer(-1), I, 'negative lastSeq');
+  await t.rejects(all(log.read(0)), I, 'read from 0');
+  await t.rejects(all(log.read(1, -1)), I, 'read until -1');
+  t.throws(() => log.tail(1, { stallMs: 10 }), I, 'a tail checking every 10 ms');
+  t.throws(() => log.tail(1.5), I, 'a tail from 1.5');
   t.throws(() => new ShardLog(client, 'bad', 70000), I, 'shard out of range');
   t.throws(() => new ShardLog(client, '.hidden', 0), I, 'a dataset name quiver refuses');
   t.throws(() => new ShardLog(client, 'a'.repeat(128).replace(/a/g, '.').replace(/^./, 'a'), 0), I, 'a name too long once escaped');

@@ -32,14 +32,17 @@
  *
  * Reading. read(from, until) replays the subject from a sequence to the tail
  * as of the call (a new owner catching up); tail(from) follows it for as long
- * as it is open (a follower). Both ride an ordered consumer, which the client
- * recreates from its cursor when the server holding it goes away.
+ * as it is open (a follower). Both are a ShardReader (shard-reader.ts): an
+ * ordered consumer that is replaced when it gets stuck.
  */
-import { DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, type ConsumerMessages, type StoredMsg } from '@nats-io/jetstream';
+import { DiscardPolicy, RetentionPolicy, StorageType, type StoredMsg } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import { ErrorCode, QuiverError } from '../errors.js';
 import { apiCode, isWrongLastSequence, JsCode, natsError, retrying, type ClusterClient } from './connect.js';
 import { checkShard, shardSubject, streamName, streamSubjects } from './names.js';
+import { ShardReader, type LogEntry, type ReaderOptions } from './shard-reader.js';
+
+export { ShardReader, type LogEntry } from './shard-reader.js';
 
 export interface DatasetLogOptions {
   /** Copies of each message, 1..5 (JetStream's limit); default 3. */
@@ -51,16 +54,15 @@ export interface DatasetLogOptions {
 }
 
 export interface ReadOptions {
-  /** Setting up the read (tail lookup, consumer) retries through leader elections this long, ms; default the client's timeoutMs. */
+  /** Opening the read (tail lookup, consumer, and reopening it) retries through leader elections this long, ms; default 30000. */
   timeoutMs?: number;
+  /** After this long without a delivery the reader checks it is not stuck (shard-reader.ts), ms; default 1000. */
+  stallMs?: number;
 }
 
-export interface LogEntry {
-  /** The stream sequence: this record's position in the shard's log. */
-  seq: number;
-  msgId: string;
-  data: Uint8Array;
-}
+const DEFAULT_STALL_MS = 1000;
+/** A leader election after a server dies can take several seconds (the meta leader's too, which creating a consumer needs). */
+const DEFAULT_READ_TIMEOUT_MS = 30_000;
 
 export interface AppendOptions {
   /** The whole append, retries included, ms; default the client's timeoutMs. */
@@ -171,64 +173,41 @@ export class ShardLog {
     }
   }
 
-  /** Replays the shard's records with seq in [fromSeq, untilSeq] (untilSeq: the tail as of the call), in order. */
+  /**
+   * Replays the shard's records with seq in [fromSeq, untilSeq], in order,
+   * and ends at the tail as of the call (untilSeq beyond it is cut to it).
+   */
   async *read(fromSeq = 1, untilSeq?: number, options: ReadOptions = {}): AsyncGenerator<LogEntry> {
-    if (!Number.isSafeInteger(fromSeq) || fromSeq < 1) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'fromSeq must be a positive integer');
-    const timeoutMs = options.timeoutMs ?? this.client.timeoutMs;
-    const until = untilSeq ?? await retrying(`reading the tail of ${this.subject}`, timeoutMs, () => this.lastSeq());
+    checkFrom(fromSeq);
+    if (untilSeq !== undefined && (!Number.isSafeInteger(untilSeq) || untilSeq < 0)) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'untilSeq must be a non-negative integer');
+    const { timeoutMs } = this.readerOptions(options);
+    const last = await retrying(`reading the tail of ${this.subject}`, timeoutMs, () => this.lastSeq());
+    const until = Math.min(untilSeq ?? last, last);
     if (until < fromSeq) return;
-    const messages = await this.consume(fromSeq, timeoutMs);
-    try {
-      for await (const m of messages) {
-        if (m.seq > until) break;
-        yield entryOf(m, m.headers?.get(MSG_ID));
-        if (m.seq === until || m.info.pending === 0) break;
-      }
-    } catch (err) {
-      throw natsError(err, `reading ${this.subject}`);
-    } finally {
-      await messages.close();
-    }
+    yield* this.reader(fromSeq, { ...this.readerOptions(options), until });
   }
 
-  /** Follows the shard's log from fromSeq until the tail is closed. */
-  async tail(fromSeq = 1, options: ReadOptions = {}): Promise<ShardTail> {
-    if (!Number.isSafeInteger(fromSeq) || fromSeq < 1) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'fromSeq must be a positive integer');
-    return new ShardTail(this.subject, await this.consume(fromSeq, options.timeoutMs ?? this.client.timeoutMs));
+  /** Follows the shard's log from fromSeq, in order, until the reader is closed. */
+  tail(fromSeq = 1, options: ReadOptions = {}): ShardReader {
+    checkFrom(fromSeq);
+    return this.reader(fromSeq, this.readerOptions(options));
   }
 
-  private consume(fromSeq: number, timeoutMs: number): Promise<ConsumerMessages> {
-    return retrying(`reading ${this.subject}`, timeoutMs, async () => {
-      const consumer = await this.client.js.consumers.get(this.stream, {
-        filter_subjects: this.subject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: fromSeq,
-      });
-      return consumer.consume();
-    });
+  private readerOptions(options: ReadOptions): ReaderOptions {
+    const stallMs = options.stallMs ?? DEFAULT_STALL_MS;
+    if (!Number.isInteger(stallMs) || stallMs < 100) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.stallMs must be an integer >= 100');
+    const timeoutMs = options.timeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.timeoutMs must be a positive integer');
+    return { timeoutMs, stallMs };
+  }
+
+  private reader(fromSeq: number, options: ReaderOptions): ShardReader {
+    return new ShardReader(this.client, this.stream, this.subject, fromSeq, () => this.lastSeq(), options);
   }
 }
 
-/** A follower's view of a shard's log: an endless, ordered iterator of its records; close() ends it. */
-export class ShardTail implements AsyncIterable<LogEntry> {
-  readonly subject: string;
-  readonly #messages: ConsumerMessages;
-
-  constructor(subject: string, messages: ConsumerMessages) {
-    this.subject = subject;
-    this.#messages = messages;
-  }
-
-  async *[Symbol.asyncIterator](): AsyncGenerator<LogEntry> {
-    try {
-      for await (const m of this.#messages) yield entryOf(m, m.headers?.get(MSG_ID));
-    } catch (err) {
-      throw natsError(err, `following ${this.subject}`);
-    }
-  }
-
-  /** Stops following (idempotent); a loop over the tail ends. */
-  async close(): Promise<void> {
-    await this.#messages.close();
-  }
+function checkFrom(fromSeq: number): void {
+  if (!Number.isSafeInteger(fromSeq) || fromSeq < 1) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'fromSeq must be a positive integer');
 }
 
 type WriterState = 'ready' | 'in-doubt' | 'fenced';
