@@ -35,11 +35,13 @@ function cleanup(): void {
   for (const r of roots) rmSync(r, { recursive: true, force: true });
 }
 process.on('exit', cleanup);
-// A signal's default action skips 'exit': clean up, then let the signal do what it would have.
+// A signal's default action skips 'exit': clean up, then raise the signal again with this
+// listener gone, so it does what it would have done without it (the default action, or
+// other listeners such as signal-exit's, which hold back while another listener exists).
 for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
   process.once(sig, () => {
     cleanup();
-    if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+    process.kill(process.pid, sig);
   });
 }
 
