@@ -6,8 +6,9 @@
 // starts it again on the same ports and store, so it rejoins and catches up
 // by itself. Every process this file starts is SIGKILLed at stop(), and by a
 // process 'exit' hook and SIGTERM/SIGINT/SIGHUP handlers if a test dies
-// before its teardown runs (only a SIGKILL of the test process itself can
-// leave them running: nothing in the process runs then).
+// before its teardown runs; and each server is started through setpriv
+// --pdeathsig KILL (util-linux, when present), so the kernel kills it when
+// the test process dies in any way, a SIGKILL included.
 //
 // The binary is $NATS_SERVER, else nats-server on PATH, else
 // /usr/sbin/nats-server (Debian's package). Missing binary = failing test.
@@ -44,6 +45,8 @@ for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
     process.kill(process.pid, sig);
   });
 }
+
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p)) ?? null;
 
 export function natsServerBinary(): string {
   if (process.env.NATS_SERVER) return process.env.NATS_SERVER;
@@ -135,8 +138,13 @@ export class NatsCluster {
   }
 
   private spawn(i: number): void {
+    if (this.stopped) throw new Error('the cluster was stopped');
     const n = this.nodes[i]!;
-    const proc = spawn(this.binary, ['-c', join(n.dir, 'nats.conf')], { stdio: 'ignore' });
+    const args = ['-c', join(n.dir, 'nats.conf')];
+    // setpriv (util-linux) execs the server with PR_SET_PDEATHSIG: it dies with this process even on a SIGKILL.
+    const proc = SETPRIV === null
+      ? spawn(this.binary, args, { stdio: 'ignore' })
+      : spawn(SETPRIV, ['--pdeathsig', 'KILL', '--', this.binary, ...args], { stdio: 'ignore' });
     live.add(proc);
     proc.once('exit', () => live.delete(proc));
     n.proc = proc;
@@ -162,6 +170,7 @@ export class NatsCluster {
   /** Starts node i again on its ports and store; resolves when it answers and the others see it. */
   async restart(i: number, timeoutMs = 20_000): Promise<void> {
     if (this.running(i)) throw new Error(`node ${i} is running`);
+    if (this.stopped) return;
     this.spawn(i);
     await this.waitReady(timeoutMs);
   }
