@@ -103,6 +103,33 @@ t.test('fencing: after another writer claims the shard the stale one is refused,
   t.equal((await all(race.read())).length, 1, 'one record stored');
 });
 
+t.test('an earlier attempt that landed after the dedup window is recognised, not written twice', async (t) => {
+  await ensureDatasetLog(client, 'window', { duplicateWindowMs: 1000 });
+  const log = new ShardLog(client, 'window', 0);
+  const w = log.writer(0);
+  await w.append(enc('r1'), 'w-1');
+  // What a timed-out attempt that committed later looks like: the record is in the log, the writer never heard.
+  const landed = await client.js.publish(log.subject, enc('r2'), { msgID: 'w-2', expect: { lastSubjectSequence: w.lastSeq } });
+  await new Promise((r) => setTimeout(r, 1500));
+  t.equal(await w.append(enc('r2'), 'w-2'), landed.seq, 'the retry returns the landed record\'s sequence');
+  t.equal(w.state, 'ready', 'the writer carries on');
+  await w.append(enc('r3'), 'w-3');
+  t.same((await all(log.read())).map((e) => dec(e.data)), ['r1', 'r2', 'r3'], 'r2 once');
+});
+
+t.test('two nodes claiming at once: both claims land once, and only the later claimer can write', async (t) => {
+  await ensureDatasetLog(client, 'claims');
+  const log = new ShardLog(client, 'claims', 0);
+  await log.writer(0).append(enc('before'), 'c-0');
+  const [a, b] = await Promise.all([log.claim(enc('claim a'), 'claim-a'), log.claim(enc('claim b'), 'claim-b')]);
+  const [first, second] = a.markerSeq < b.markerSeq ? [a, b] : [b, a];
+  const records = (await all(log.read())).map((e) => dec(e.data));
+  t.same(records.slice(0, 1), ['before'], 'the old record stays first');
+  t.same(records.slice(1).sort(), ['claim a', 'claim b'], 'each claim is in the log once');
+  await t.rejects(first.writer.append(enc('x'), 'first-1'), { code: 'QUIVER_ERR_FENCED' }, 'the earlier claimer is fenced by the later claim');
+  t.ok(await second.writer.append(enc('y'), 'second-1') > second.markerSeq, 'the later claimer writes');
+});
+
 t.test('bad input is refused with a coded error and writes nothing', async (t) => {
   await ensureDatasetLog(client, 'bad');
   const log = new ShardLog(client, 'bad', 0);
@@ -124,6 +151,7 @@ t.test('bad input is refused with a coded error and writes nothing', async (t) =
   t.throws(() => new ShardLog(client, '.hidden', 0), I, 'a dataset name quiver refuses');
   t.throws(() => new ShardLog(client, 'a'.repeat(128).replace(/a/g, '.').replace(/^./, 'a'), 0), I, 'a name too long once escaped');
   await t.rejects(ensureDatasetLog(client, 'bad', { replicas: 6 }), I, '6 replicas');
+  await t.rejects(ensureDatasetLog(client, 'bad', { duplicateWindowMs: 10 }), I, 'a 10 ms dedup window');
   await t.rejects(ensureDatasetLog(client, 'bad', { replicas: 1 }), { code: 'QUIVER_ERR_EXISTS' }, 'the stream exists with 3 replicas');
   await t.rejects(ClusterClient.connect({ servers: ['http://x'] }), I, 'a server that is not a nats:// URL');
 });
