@@ -4,11 +4,13 @@
 //   two nodes down  an append fails with QUIVER_ERR_UNAVAILABLE, bounded by
 //                   its timeoutMs (3 s here), and is not acknowledged;
 //   both back       the in-doubt record's retry lands exactly once and new
-//                   appends work, with no manual step.
+//                   appends work, with no manual step; a lease renewal that
+//                   was UNAVAILABLE meanwhile succeeds again.
 import t from 'tap';
 import { NatsCluster } from './helpers/nats-cluster.js';
 import { ClusterClient } from '../host/cluster/connect.js';
 import { ensureDatasetLog, ShardLog, type LogEntry } from '../host/cluster/shard-stream.js';
+import { LeaseTable } from '../host/cluster/leases.js';
 import { QuiverError } from '../host/errors.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -68,6 +70,10 @@ t.test('kill two: an append fails with a retryable error, bounded, unacknowledge
   const log = new ShardLog(client, 'two', 0);
   const w = log.writer(0);
   for (let i = 0; i < 5; i++) await w.append(enc(`r${i}`), `two-${i}`);
+  const leases = await LeaseTable.open(client, { nodeId: 'faults', ttlMs: 60_000 });
+  const acq = await leases.tryAcquire('two', 0);
+  if (!acq.acquired) throw new Error('no lease');
+  const lease = acq.lease;
   const down = [0, 1];
   for (const i of down) await cluster.kill(i);
   t.teardown(async () => { for (const i of down) if (!cluster.running(i)) await cluster.restart(i); });
@@ -84,6 +90,8 @@ t.test('kill two: an append fails with a retryable error, bounded, unacknowledge
   t.equal(w.state, 'in-doubt', 'the writer knows the record is in doubt');
   await t.rejects(w.append(enc('r6'), 'two-6'), { code: 'QUIVER_ERR_INVALID_ARGUMENT' }, 'another record is refused until the in-doubt one is retried');
   await t.rejects(w.append(enc('other bytes'), 'two-5'), { code: 'QUIVER_ERR_INVALID_ARGUMENT' }, 'so is the same msgId with other bytes');
+  await t.rejects(leases.renew(lease), { code: 'QUIVER_ERR_UNAVAILABLE' }, 'a lease renewal is UNAVAILABLE, not FENCED');
+  t.equal(lease.lost, false, 'and the lease is not lost');
 
   for (const i of down) await cluster.restart(i);
   const seq = await w.append(enc('r5'), 'two-5', { timeoutMs: 20_000 });
@@ -92,4 +100,12 @@ t.test('kill two: an append fails with a retryable error, bounded, unacknowledge
   const got = await all(log.read());
   t.same(got.map((e) => dec(e.data)), ['r0', 'r1', 'r2', 'r3', 'r4', 'r5', 'r6'], 'the in-doubt record is stored exactly once, then the next one');
   t.equal(got.find((e) => e.msgId === 'two-5')?.seq, seq, 'at the sequence its retry returned');
+  let renewed = false;
+  for (let i = 0; i < 40 && !renewed; i++) {
+    renewed = await leases.renew(lease).then(() => true, (e: QuiverError) => {
+      if (e.code !== 'QUIVER_ERR_UNAVAILABLE') throw e;
+      return new Promise<boolean>((r) => setTimeout(() => r(false), 250));
+    });
+  }
+  t.ok(renewed && lease.valid, 'the lease renews again once the cluster is back');
 });

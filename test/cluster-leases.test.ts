@@ -84,6 +84,20 @@ t.test('expiry and takeover: an unrenewed lease passes to a watcher only once th
   t.equal((await a.holderOf('ds', 3))?.record.holder, 'exp-b', 'the new holder keeps it');
 });
 
+t.test('a renewal that landed unheard (a timeout) is recognised: the next renewal is not a false FENCED', async (t) => {
+  const a = await table('unheard');
+  const lease = await acquire(a, 'ds', 5);
+  const kv = await client.kvm.open('quiver-leases');
+  const record = { holder: 'unheard', term: lease.term, ttlMs: TTL_MS, deadline: Date.now() + TTL_MS };
+  const landed = await kv.update(lease.key, JSON.stringify(record), lease.revision);
+  await a.renew(lease);
+  t.ok(lease.revision > landed, 'renewed past the landed revision');
+  t.equal(lease.lost, false, 'the lease is not lost');
+  const other = { holder: 'someone-else', term: lease.term + 1, ttlMs: TTL_MS, deadline: 0 };
+  await kv.update(lease.key, JSON.stringify(other), lease.revision);
+  await t.rejects(a.renew(lease), { code: 'QUIVER_ERR_FENCED' }, 'a record of another holder is still a loss');
+});
+
 t.test('of nodes racing for a free shard exactly one wins', async (t) => {
   const tables = await Promise.all(['r1', 'r2', 'r3', 'r4'].map((n) => table(n)));
   for (let shard = 10; shard < 15; shard++) {

@@ -10,7 +10,10 @@
  * records' msgIds). Every change is a compare-and-set on the key's revision, so of two nodes
  * racing for a shard exactly one wins, and a renewal that finds the revision
  * moved (someone took the shard over) fails: the holder has lost it
- * (QUIVER_ERR_FENCED) and must step down.
+ * (QUIVER_ERR_FENCED) and must step down. A renewal that timed out may
+ * still land later (as a log append can, shard-stream.ts), so a refused
+ * renewal first reads the key: a record of this holder and term is its own
+ * landed renewal, adopted, not a loss.
  *
  * Expiry without trusting clocks. `deadline` is written for people and for
  * GET /cluster; no decision reads it, because the nodes' wall clocks may
@@ -211,15 +214,24 @@ export class LeaseTable {
    */
   async renew(lease: Lease): Promise<Lease> {
     if (lease.lost) throw fenced(lease, 'it was lost earlier');
-    const sent = now();
-    try {
-      const revision = await this.#kv.update(lease.key, this.record(lease.term), lease.revision, this.#timeoutMs);
-      lease.renewed(revision, sent + this.ttlMs - this.margin());
-      return lease;
-    } catch (err) {
-      if (!isWrongLastSequence(err)) throw natsError(err, `renewing the lease ${lease.key}`);
-      lease.markLost();
-      throw fenced(lease, 'its revision moved on: another node took the shard over', err);
+    for (let attempt = 0; ; attempt++) {
+      const sent = now();
+      try {
+        const revision = await this.#kv.update(lease.key, this.record(lease.term), lease.revision, this.#timeoutMs);
+        lease.renewed(revision, sent + this.ttlMs - this.margin());
+        return lease;
+      } catch (err) {
+        if (!isWrongLastSequence(err)) throw natsError(err, `renewing the lease ${lease.key}`);
+        // A renewal that timed out may have landed later: a record of this holder and term is still ours.
+        const current = attempt === 0 ? await this.entry(lease.key) : null;
+        const record = current === null ? null : parseRecord(current);
+        if (current !== null && record!.holder === this.nodeId && record!.term === lease.term && current.revision !== lease.revision) {
+          lease.renewed(current.revision, now() + lease.remainingMs);
+          continue;
+        }
+        lease.markLost();
+        throw fenced(lease, 'its revision moved on: another node took the shard over', err);
+      }
     }
   }
 
