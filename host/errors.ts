@@ -15,6 +15,10 @@ export const ErrorCode = {
   CORRUPT: 'QUIVER_ERR_CORRUPT',
   LOCKED: 'QUIVER_ERR_LOCKED',
   IO: 'QUIVER_ERR_IO',
+  /** The cluster service (NATS JetStream) cannot serve the call now; retryable, and the call was not acknowledged. */
+  UNAVAILABLE: 'QUIVER_ERR_UNAVAILABLE',
+  /** This node no longer owns the shard (another writer moved its log on, or its lease was lost): step down. */
+  FENCED: 'QUIVER_ERR_FENCED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

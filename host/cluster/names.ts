@@ -1,0 +1,65 @@
+/**
+ * Where a dataset's shards live in NATS: one name scheme shared by the shard
+ * logs, the leases and the images, so a node finds any shard's pieces from
+ * its dataset name and shard number alone.
+ *
+ *   stream     QUIVER_<token>              one per dataset (shard-stream.ts)
+ *   subject    quiver.<token>.<shard>      one per shard, in that stream
+ *   lease key  <token>.<shard>             in the leases bucket (leases.ts)
+ *   image      <token>/<shard>/<lsn, 20 digits>   in the images bucket (images.ts)
+ *
+ * A dataset name is quiver's (1-128 letters, digits, '_', '-', '.', starting
+ * with a letter or digit). '.' separates subject tokens and '_' is the
+ * escape, so both are written as '_' + two hex digits ('.' -> _2e,
+ * '_' -> _5f): the token is injective and a valid subject token, stream
+ * name and KV key. The stream name is also a directory name on each
+ * nats-server, so a token is at most 200 characters.
+ */
+import { ErrorCode, QuiverError } from '../errors.js';
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+export const MAX_TOKEN = 200;
+export const MAX_SHARD = 65535;
+
+/** The dataset's name as one subject token (see above). */
+export function datasetToken(dataset: unknown): string {
+  if (typeof dataset !== 'string' || !NAME_RE.test(dataset)) {
+    throw new QuiverError(ErrorCode.INVALID_ARGUMENT,
+      `dataset name must be 1-128 letters, digits, '_', '-' or '.', starting with a letter or digit (got ${JSON.stringify(dataset)})`);
+  }
+  const token = dataset.replace(/[._]/g, (c) => `_${c.charCodeAt(0).toString(16)}`);
+  if (token.length > MAX_TOKEN) {
+    throw new QuiverError(ErrorCode.INVALID_ARGUMENT,
+      `dataset name ${JSON.stringify(dataset)} is too long for a cluster: ${token.length} characters once '.' and '_' are escaped (at most ${MAX_TOKEN})`);
+  }
+  return token;
+}
+
+export function checkShard(shard: unknown): asserts shard is number {
+  if (typeof shard !== 'number' || !Number.isInteger(shard) || shard < 0 || shard > MAX_SHARD) {
+    throw new QuiverError(ErrorCode.INVALID_ARGUMENT, `shard must be an integer in 0..${MAX_SHARD} (got ${String(shard)})`);
+  }
+}
+
+export const streamName = (dataset: string): string => `QUIVER_${datasetToken(dataset)}`;
+export const streamSubjects = (dataset: string): string => `quiver.${datasetToken(dataset)}.*`;
+
+export function shardSubject(dataset: string, shard: number): string {
+  checkShard(shard);
+  return `quiver.${datasetToken(dataset)}.${shard}`;
+}
+
+export function leaseKey(dataset: string, shard: number): string {
+  checkShard(shard);
+  return `${datasetToken(dataset)}.${shard}`;
+}
+
+export function imagePrefix(dataset: string, shard: number): string {
+  checkShard(shard);
+  return `${datasetToken(dataset)}/${shard}/`;
+}
+
+export function imageName(dataset: string, shard: number, lsn: number): string {
+  if (!Number.isSafeInteger(lsn) || lsn < 0) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, `lsn must be a non-negative integer (got ${String(lsn)})`);
+  return imagePrefix(dataset, shard) + String(lsn).padStart(20, '0');
+}
