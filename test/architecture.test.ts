@@ -31,6 +31,7 @@ t.test('import directions follow docs/architecture.md', async (t) => {
     store: ['server', 'single-thread-index.ts', 'index.ts'],
     memory: ['store', 'server', 'single-thread-index.ts', 'index.ts'],
     storage: ['server', 'store', 'core'],
+    cluster: ['server', 'store', 'core', 'single-thread-index.ts', 'index.ts'],
   };
   const bad: string[] = [];
   for (const file of files(HOST)) {
