@@ -179,10 +179,41 @@ export function spill(shard: Shard, file: OriginalsFile): boolean {
   return true;
 }
 
-/** After an applied insert into slot `slot` of a disk-mode shard: its original to the file, or the spill. */
-export function afterInsert(shard: Shard, file: OriginalsFile, slot: number, staged: number): void {
-  if (shard.header32(H.ORIG_GEN) !== 0) file.write(slot, shard.bytes(staged, file.stride));
-  else if (spillDue(shard)) spill(shard, file);
+/** The file error that put off a shard's last spill attempt (cleared when one succeeds). */
+const spillErrors = new WeakMap<Shard, QuiverError>();
+
+/** Why the spill that is due has not happened yet: the file error of its last attempt, if any. */
+export function spillDeferred(shard: Shard): QuiverError | undefined {
+  return spillErrors.get(shard);
+}
+
+/**
+ * After an applied insert into slot `slot` of a disk-mode shard: its
+ * original to the file, or the spill. No write leaves a point whose original
+ * is nowhere: a spilled shard's failed write takes the point out again
+ * (`unapply`) and throws QUIVER_ERR_IO (the write reports it unapplied; an
+ * upsert's previous version was replaced, so its id is absent until a
+ * restart replays the log, which brings that version back); a failed spill
+ * changes nothing that was applied (the originals are still in RAM) and is
+ * tried again by the next insert.
+ */
+export function afterInsert(shard: Shard, file: OriginalsFile, slot: number, staged: number, unapply: () => void): void {
+  if (shard.header32(H.ORIG_GEN) !== 0) {
+    try {
+      file.write(slot, shard.bytes(staged, file.stride));
+    } catch (err) {
+      unapply();
+      throw err;
+    }
+    return;
+  }
+  if (!spillDue(shard)) return;
+  try {
+    if (spill(shard, file)) spillErrors.delete(shard);
+  } catch (err) {
+    if (!(err instanceof QuiverError) || err.code !== ErrorCode.IO) throw err;
+    spillErrors.set(shard, err);
+  }
 }
 
 /** The original of `slot`, read from the file. */

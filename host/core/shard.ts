@@ -228,7 +228,7 @@ export class Shard {
     }
     if (status !== OK) throw coreStatusError(status, 'insert');
     // disk mode: the (normalised) original to the file, or the spill
-    if (this.#originals !== undefined) afterInsert(this, this.#originals, slot, io + IO.VECTOR);
+    if (this.#originals !== undefined) afterInsert(this, this.#originals, slot, io + IO.VECTOR, () => this.remove(ids, i));
     return true;
   }
 
