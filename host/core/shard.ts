@@ -159,7 +159,7 @@ export class Shard {
   /** Disk mode: the file of the originals, the generation the header names (0: not spilled), whether spilled. */
   get originals(): OriginalsFile | undefined { return this.#originals; }
   get originalsGeneration(): number { return this.header32(H.ORIG_GEN); }
-  get spilled(): boolean { return this.header32(H.ORIG_GEN) !== 0; }
+  get spilled(): boolean { return !this.#disposed && this.header32(H.ORIG_GEN) !== 0; }
 
   #views(): void {
     const buffer = this.#memory.buffer;
