@@ -14,6 +14,7 @@ import { ClusterClient } from '../host/cluster/connect.js';
 import { ensureDatasetLog, ShardLog, type LogEntry } from '../host/cluster/shard-stream.js';
 import { CLAIM_OP, ReplicatedLog, type LocalRecord, type ReplicatedLogOptions } from '../host/cluster/replicated-log.js';
 import { QuiverError } from '../host/errors.js';
+import { SimFiles } from '../host/storage/sim-files.js';
 
 const TIMEOUT_MS = 3000;
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -164,6 +165,50 @@ t.test('the stream lost its tail: reopening re-appends exactly what it lacks, on
   t.same(back.recovery, { streamLastSeq: 0, reappended: 4, adopted: 0, claimed: false }, 'an emptied subject gets the claim and the 3 records back');
   t.same((await all<LogEntry>(back.stream.read())).map((e) => e.msgId), (await local(back)).map((r) => r[0]), 'in order');
   await back.close();
+});
+
+t.test('a lost tail still in the duplicate window is not taken for restored: the reopen refuses, and succeeds once the window passed', async (t) => {
+  await ensureDatasetLog(client, 'window', { duplicateWindowMs: 1000 });
+  const dir = newDir();
+  const log = await open('window', dir);
+  for (let i = 0; i < 4; i++) await log.append(1, enc(`r${i}`));
+  const prefix = await streamed('window');
+  await sleep(1200);
+  for (let i = 4; i < 7; i++) await log.append(1, enc(`r${i}`));
+  const whole = await streamed('window');
+  await log.close();
+  await client.jsm.streams.purge(log.stream.stream, { filter: log.stream.subject });
+  let at = 0;
+  for (const [msgId, op, body] of prefix) {
+    at = (await client.js.publish(log.stream.subject, Uint8Array.of(op, ...enc(body)), { msgID: msgId, expect: { lastSubjectSequence: at } })).seq;
+  }
+  // The 3 lost records' msgIds are younger than the window: the server acks their re-appends as duplicates, storing nothing.
+  await t.rejects(open('window', dir), { code: 'QUIVER_ERR_IO', message: /duplicate window/ }, 'the reopen sees the tail is not its own and refuses');
+  t.same(await streamed('window'), prefix, 'nothing was stored');
+  await sleep(1200);
+  const again = await open('window', dir);
+  t.equal(again.recovery.reappended, 3, 'after the window the 3 are re-appended');
+  t.same(await streamed('window'), whole, 'every record once, in order');
+  await again.close();
+});
+
+t.test('a local write that fails after the stream took the record: IO, the log is broken, the reopen adopts the record', async (t) => {
+  await ensureDatasetLog(client, 'disk');
+  const files = new SimFiles();
+  const log = await open('disk', '/rlog', { files });
+  await log.append(1, enc('r0'));
+  files.failNext('sync', 'EIO');
+  await t.rejects(log.append(1, enc('r1')), { code: 'QUIVER_ERR_IO' }, 'the append fails, not acknowledged');
+  t.equal(log.state, 'broken', 'the log is broken');
+  await t.rejects(log.append(1, enc('r2')), { code: 'QUIVER_ERR_IO' }, 'and refuses the next append');
+  t.same((await local(log)).map((r) => r[2]), ['', 'r0'], 'r1 is not in the local log');
+  t.same((await streamed('disk')).map((r) => r[2]), ['', 'r0', 'r1'], 'but it is in the stream, the source of truth');
+  await log.close();
+  const again = await open('disk', '/rlog', { files });
+  t.same(again.recovery.adopted, 1, 'the reopen adopts it');
+  await again.append(1, enc('r2'));
+  t.same(await streamed('disk'), await local(again), 'stream and local log agree, r1 once');
+  await again.close();
 });
 
 t.test('SIGKILL all three servers after a burst of acknowledged appends: the reopened log restores every one, once', async (t) => {
