@@ -175,6 +175,16 @@ export class NatsCluster {
     await this.waitReady(timeoutMs);
   }
 
+  /**
+   * Starts every stopped node of `indices` at once, then waits as restart()
+   * does: after all of them died, one alone has no JetStream quorum to wait for.
+   */
+  async restartAll(indices: number[] = this.nodes.map((_, i) => i), timeoutMs = 30_000): Promise<void> {
+    if (this.stopped) return;
+    for (const i of indices) if (!this.running(i)) this.spawn(i);
+    await this.waitReady(timeoutMs);
+  }
+
   /** Waits until every running node answers /varz, is routed to every other running node, and JetStream has a meta leader. */
   async waitReady(timeoutMs = 20_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
