@@ -8,45 +8,18 @@
 // log tails are cut after each kill (a restart loses acknowledged writes).
 // The seeds are printed; rerun a failure with QUIVER_CRASH_SEED=N.
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildDist, plainEnv, ROOT } from './helpers/plain-node.js';
+import { buildDist } from './helpers/plain-node.js';
+import { MARKER, runCrasher, type CrasherRun } from './helpers/crasher.js';
 import { Failures, Model, keyOf, type Version } from '../scripts/crasher/model.js';
-import type { CrashResult } from '../scripts/crasher/run.js';
 
-const MARKER = 'CRASHER_RESULT ';
 const ROUNDS = 20;
 const SEED = process.env.QUIVER_CRASH_SEED === undefined ? Math.floor(Math.random() * 2 ** 32) : Number(process.env.QUIVER_CRASH_SEED);
 
-interface Run {
-  code: number | null;
-  result: CrashResult | undefined;
-  stdout: string;
-  stderr: string;
-}
-
-/** node SCRIPT ARGS (the compiled scripts/crasher.ts), under plain node (not tap's loaders or coverage). */
-function crasher(script: string, args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], { cwd: ROOT, env: plainEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 600_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const line = stdout.split('\n').find((l) => l.startsWith(MARKER));
-      resolve({ code, result: line === undefined ? undefined : JSON.parse(line.slice(MARKER.length)) as CrashResult, stdout, stderr });
-    });
-  });
-}
-
 /** The harness's log without its result line (the test reads that). */
-const shown = (run: Run): string => run.stdout.split('\n').filter((l) => !l.startsWith(MARKER)).join('\n').trim();
+const shown = (run: CrasherRun): string => run.stdout.split('\n').filter((l) => !l.startsWith(MARKER)).join('\n').trim();
 
 const version = (values: number[], payload?: Record<string, unknown>): Version => ({ vector: Float32Array.from(values), payload });
 
@@ -102,10 +75,9 @@ t.test('the crash test', async (t) => {
   // the harness and the server it runs are the compiled ones: what is in the
   // tree now (built once per change, never rebuilt under a running child)
   buildDist();
-  const script = join(ROOT, 'dist', 'scripts', 'crasher.js');
 
   t.test(`${ROUNDS} SIGKILL rounds on a data directory: nothing acknowledged is lost (seed ${SEED})`, async (t) => {
-    const run = await crasher(script, ['--rounds', String(ROUNDS), '--seed', String(SEED)]);
+    const run = await runCrasher(['--rounds', String(ROUNDS), '--seed', String(SEED)], 600_000);
     t.comment(shown(run));
     t.not(run.result, undefined, `the harness ran to its verdict\n${run.stderr.slice(-3000)}`);
     const r = run.result!;
@@ -121,7 +93,7 @@ t.test('the crash test', async (t) => {
   });
 
   t.test('negative control: an in-memory server fails the check at the first restart', async (t) => {
-    const run = await crasher(script, ['--rounds', '3', '--seed', String(SEED), '--in-memory']);
+    const run = await runCrasher(['--rounds', '3', '--seed', String(SEED), '--in-memory'], 600_000);
     t.comment(shown(run));
     t.not(run.result, undefined, `the harness ran to its verdict\n${run.stderr.slice(-3000)}`);
     const r = run.result!;
@@ -138,7 +110,7 @@ t.test('the crash test', async (t) => {
     // the harness keeps a failed run's data directory: give it one this test removes
     const dir = mkdtempSync(join(tmpdir(), 'quiver-crash-test-'));
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-    const run = await crasher(script, ['--rounds', '6', '--seed', String(SEED), '--sabotage-logs', '--data-dir', join(dir, 'data')]);
+    const run = await runCrasher(['--rounds', '6', '--seed', String(SEED), '--sabotage-logs', '--data-dir', join(dir, 'data')], 600_000);
     t.comment(shown(run));
     t.not(run.result, undefined, `the harness ran to its verdict\n${run.stderr.slice(-3000)}`);
     const r = run.result!;

@@ -9,44 +9,26 @@
 // and later compactions write new generations; the test checks that from
 // the files the run left. The seed is printed; rerun with QUIVER_CRASH_SEED=N.
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildDist, plainEnv, ROOT } from './helpers/plain-node.js';
-import type { CrashResult } from '../scripts/crasher/run.js';
+import { buildDist } from './helpers/plain-node.js';
+import { MARKER, runCrasher } from './helpers/crasher.js';
 
-const MARKER = 'CRASHER_RESULT ';
 const ROUNDS = 8;
 const DIM = 24;
 const SEED = process.env.QUIVER_CRASH_SEED === undefined ? Math.floor(Math.random() * 2 ** 32) : Number(process.env.QUIVER_CRASH_SEED);
 
-function crasher(args: string[]): Promise<{ code: number | null; result: CrashResult | undefined; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'dist', 'scripts', 'crasher.js'), ...args], { cwd: ROOT, env: plainEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 900_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const line = stdout.split('\n').find((l) => l.startsWith(MARKER));
-      resolve({ code, result: line === undefined ? undefined : JSON.parse(line.slice(MARKER.length)) as CrashResult, stdout, stderr });
-    });
-  });
-}
 
 t.test(`${ROUNDS} SIGKILL rounds on an always_ram: false collection: nothing acknowledged is lost (seed ${SEED})`, async (t) => {
   buildDist();
   const dir = mkdtempSync(join(tmpdir(), 'quiver-disk-crash-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const data = join(dir, 'data');
-  const run = await crasher([
+  const run = await runCrasher([
     '--rounds', String(ROUNDS), '--seed', String(SEED), '--ids', '6000', '--shards', '2', '--dim', String(DIM), '--writers', '4',
     '--kill-min-ms', '600', '--kill-max-ms', '2500', '--data-dir', data, '--quantization', JSON.stringify({ scalar: { type: 'int8', always_ram: false } }),
-  ]);
+  ], 900_000);
   t.comment(run.stdout.split('\n').filter((l) => !l.startsWith(MARKER)).join('\n').trim());
   t.not(run.result, undefined, `the harness ran to its verdict\n${run.stderr.slice(-3000)}`);
   const r = run.result!;
