@@ -357,36 +357,17 @@ export function slotDistance(a: u32, b: u32): f32 {
 export function selectNeighbors(base: usize, n: u32, maxSel: u32): u32 {
   const metric = hget(H_METRIC);
   const dim = hget(H_DIM);
-  let m: u32 = 0;
-  if (isSpilled()) return selectOnCodes(base, n, maxSel);
-  for (let i: u32 = 0; i < n && m < maxSel; i++) {
-    const e = entrySlot(base, i);
-    const de = entryDist(base, i);
-    const ev = vecOf(e);
-    let good = true;
-    for (let j: u32 = 0; j < m; j++) {
-      if (distance(metric, ev, vecOf(entrySlot(base, j)), dim) < de) {
-        good = false;
-        break;
-      }
-    }
-    if (good) {
-      copyEntry(base, m, base, i);
-      m++;
-    }
-  }
-  return m;
-}
-
-// selectNeighbors with code-to-code distances (a spilled shard).
-function selectOnCodes(base: usize, n: u32, maxSel: u32): u32 {
+  // a spilled shard compares codes to codes (no originals in memory)
+  const spilled = isSpilled();
   let m: u32 = 0;
   for (let i: u32 = 0; i < n && m < maxSel; i++) {
     const e = entrySlot(base, i);
     const de = entryDist(base, i);
+    const ev = spilled ? 0 : vecOf(e);
     let good = true;
     for (let j: u32 = 0; j < m; j++) {
-      if (codePairDistance(e, entrySlot(base, j)) < de) {
+      const f = entrySlot(base, j);
+      if ((spilled ? codePairDistance(e, f) : distance(metric, ev, vecOf(f), dim)) < de) {
         good = false;
         break;
       }
