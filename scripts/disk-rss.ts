@@ -13,9 +13,9 @@
  *
  *   node dist/scripts/disk-rss.js <path> <false|true> [n] [bound]
  */
-import { clustered } from '../bench/lib/random.js';
+import { clustered, ClusteredSource } from '../bench/lib/random.js';
 import { settle } from '../bench/lib/rss.js';
-import { wasmMemories } from '../bench/lib/smaps.js';
+import { residentByKind, wasmMemories } from '../bench/lib/smaps.js';
 import { collectGarbage, Store } from '../host/index.js';
 
 const [path, mode, nArg = '100000', boundArg = '300'] = process.argv.slice(2);
@@ -37,18 +37,23 @@ await store.createDataset('warm', PARAMS);
 await store.insert('warm', Array.from({ length: BATCH * 2 }, (_, i) => i), clustered(BATCH * 2, DIM, 50, 7));
 await store.dropDataset('warm');
 await store.createDataset('d', PARAMS);
+// the data is generated batch by batch into one buffer, touched before the baseline, as a loader
+// reading a file would: it never sits in this process whole, and the caller's own allocations
+// (a fresh 2.5 MiB array a batch moved glibc's heap by 0.2-8.7 MiB) are not in the readings
+const batch = new Float32Array(BATCH * DIM).fill(1);
 const base = (await settle({ gc, until: { floor: { bytes: 0.5 * 1024 * 1024, quietMs: 3000 } }, deadlineMs: 15_000, pollMs: 200 })).rss;
 const committedBase = await committed();
 const wasmBase = wasmMemories()?.resident ?? 0;
+const kindsBase = residentByKind();
 for (let at = 0; at < N; at += BATCH) {
   const n = Math.min(BATCH, N - at);
-  // generated batch by batch: the data never sits in this process whole
-  await store.insert('d', Array.from({ length: n }, (_, i) => at + i), clustered(n, DIM, 50, 1000 + at));
+  await store.insert('d', Array.from({ length: n }, (_, i) => at + i), new ClusteredSource(DIM, 50, 1000 + at).next(n, batch));
 }
 const t0 = performance.now();
 const after = await settle({ gc, until: mode === 'false' ? { rss: (rss) => (rss - base) / N <= BOUND } : { floor: { bytes: 0.5 * 1024 * 1024, quietMs: 3000 } }, deadlineMs: 20_000, pollMs: 250 });
 const committedAfter = await committed();
 const wasmAfter = wasmMemories()?.resident ?? 0;
+const kindsAfter = residentByKind();
 const stats = (await store.stats()).datasets[0]!;
 const out = {
   mode, n: N, baseRss: base, rss: after.rss, rssDelta: after.rss - base, perVector: (after.rss - base) / N, settleMs: Math.round(performance.now() - t0),
@@ -56,6 +61,8 @@ const out = {
   wasmResidentBase: wasmBase, wasmResident: wasmAfter, wasmResidentDelta: wasmAfter - wasmBase,
   arena: Object.fromEntries(['node', 'links', 'idmap', 'scratch'].map((k) => [k, stats.shardStats.reduce((a, x) => a + x.arena[k as 'node'].used, 0) / N])),
   fixedPerVector: stats.shardStats.reduce((a, x) => a + x.fixedOverheadBytes, 0) / N, usedPerVector: stats.shardStats.reduce((a, x) => a + x.usedBytes, 0) / N,
+  // resident bytes per vector by mapping kind, after minus before (glibc's heap and arenas, V8's and the memories' anonymous maps, files)
+  kinds: Object.fromEntries(Object.keys(kindsAfter).map((k) => [k, ((kindsAfter[k]! - (kindsBase[k] ?? 0)) * 1024) / N])),
   live: stats.count, heapUsed: after.usage.heapUsed, external: after.usage.external, arrayBuffers: after.usage.arrayBuffers,
 };
 await store.close();

@@ -53,7 +53,7 @@ async function cycle(store: Store, name: string, { ids, gone, data }: ReturnType
 
 const store = await Store.open({ threads: 2 });
 // kept to the end like `big`: its 1 MB of vectors freed after the baseline
-// would itself raise glibc's mmap threshold (see host/store/transient.ts)
+// would itself raise glibc's mmap threshold (see host/memory/transient.ts)
 const small = warmup ? workload(2000, 9) : undefined;
 if (small !== undefined) await cycle(store, 'warmup', small);
 const big = workload(N, 1);

@@ -47,7 +47,7 @@ t.test(`${CYCLES} create/drop cycles of ${N} x ${DIM}: RSS returns to the first 
     peak = Math.max(peak, rss());
     if (cycle === 1) {
       // the shards' memories, once the insert's transient buffers (themselves
-      // shared WebAssembly memories, host/store/transient.ts) are collected
+      // shared WebAssembly memories, host/memory/transient.ts) are collected
       wasmFull = wasmMemories();
       for (const until = Date.now() + 5000; wasmFull !== undefined && wasmFull.count > 2 && Date.now() < until;) {
         await gcEverywhere();

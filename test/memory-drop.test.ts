@@ -8,7 +8,7 @@
 // pre-insert baseline:
 // - malloc's resident share (the `[heap]` mapping plus glibc's thread arenas,
 //   from /proc/self/smaps, polled up to 5 s) is back within 3 MiB. Before the
-//   transient buffers (host/store/transient.ts) it stayed +5.5 to +5.7 MiB
+//   transient buffers (host/memory/transient.ts) it stayed +5.5 to +5.7 MiB
 //   above from a shell (heap +3.8, arenas +1.7 to +1.9): freeing the 25.6 MB
 //   insert parts raised glibc's mmap threshold, and later buffers landed where
 //   glibc never trims. With them: -0.2 to +0.0 from a shell. Under a loaded

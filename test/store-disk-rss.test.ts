@@ -13,11 +13,18 @@
 // 400 B and under half of alwaysRam true's, and RSS agreeing with the
 // committed-bytes accounting within 8 MiB or 25%.
 //
-// The asserted runs pin glibc's mmap threshold (MALLOC_MMAP_THRESHOLD_=131072,
-// docs/runbooks/high-memory-usage.md): with its default, dynamic threshold
-// the insert path's freed multi-MiB buffers stay in the allocator's heap,
-// and RSS measured 465-722 B a vector against 327 pinned (same build, same
-// data). That run is printed, not asserted: it is a finding, not fixed yet.
+// glibc's allocator, both ways: pinned (MALLOC_MMAP_THRESHOLD_=131072,
+// docs/runbooks/high-memory-usage.md) and with its default, dynamic mmap
+// threshold. With the default, a durable insert's log body and group buffer
+// (1.3 MiB a part) used to come from malloc; each one freed raised the
+// threshold, and the later ones stayed in the heap and the thread arenas:
+// RSS measured 465-722 B a vector against 327 pinned. They are V8-mapped
+// now (host/memory/transient.ts), and the default run measured 376-386 B
+// (pinned 328-352), so both are bounded, the default within DEFAULT_BOUND.
+// Only the pinned run is held to the accounting both ways: in the test's
+// children the default run's baseline sometimes still held the warm-up's
+// residue, which went back during the run (RSS +23.4 MiB against 32.4 MiB
+// of memories).
 import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,8 +34,10 @@ import { buildDist, plainEnv, runPlain } from './helpers/plain-node.js';
 
 const N = 100_000;
 const TARGET = 300;
-// measured 327 B pinned (the memories' 318 plus under 1 MiB of host)
+// measured 328-352 B pinned (the memories' 318 plus a few MiB of host)
 const RSS_BOUND = 400;
+// measured 376-386 B with glibc's default threshold (16 B of main heap, 30-40 of thread arenas)
+const DEFAULT_BOUND = 440;
 const MiB = 1024 * 1024;
 
 interface Reading {
@@ -57,13 +66,13 @@ function measure(mode: 'false' | 'true', pinned = true): Reading {
 
 const disk = measure('false');
 const ram = measure('true');
-const unpinned = measure('false', false);
+const glibcDefault = measure('false', false);
 const line = (r: Reading): string =>
   `alwaysRam ${r.mode}: RSS +${(r.rssDelta / MiB).toFixed(1)} MiB = ${r.perVector.toFixed(0)} B/vector; WebAssembly resident ${(r.wasmResidentDelta / N).toFixed(0)} B/vector `
   + `(${Object.entries(r.arena).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}); committed ${r.committedPerVector.toFixed(0)} B/vector (settled in ${r.settleMs} ms)`;
 t.comment(line(disk));
 t.comment(line(ram));
-t.comment(`glibc's default mmap threshold (not asserted): ${line(unpinned)}`);
+t.comment(`glibc's default mmap threshold: ${line(glibcDefault)}`);
 t.comment(`issue target <= ${TARGET} B/vector: WebAssembly alone ${(disk.wasmResidentDelta / N).toFixed(0)} (${disk.wasmResidentDelta / N <= TARGET ? 'met' : 'missed'}), RSS ${disk.perVector.toFixed(0)}`);
 
 t.test('alwaysRam false: the shards hold only the codes; RSS per vector far under alwaysRam true', async (t) => {
@@ -71,6 +80,8 @@ t.test('alwaysRam false: the shards hold only the codes; RSS per vector far unde
   const estimate = insertBytesPerVector(16, 128, true, false);
   t.ok(disk.wasmResidentDelta / N <= estimate, `WebAssembly resident ${(disk.wasmResidentDelta / N).toFixed(0)} B/vector <= the admission estimate ${estimate}`);
   t.ok(disk.perVector <= RSS_BOUND, `RSS ${disk.perVector.toFixed(0)} B/vector <= ${RSS_BOUND}`);
+  t.equal(glibcDefault.live, N, 'every vector went in (glibc default)');
+  t.ok(glibcDefault.perVector <= DEFAULT_BOUND, `with glibc's default mmap threshold: RSS ${glibcDefault.perVector.toFixed(0)} B/vector <= ${DEFAULT_BOUND}`);
   t.ok(disk.wasmResidentDelta < ram.wasmResidentDelta / 2, `resident WebAssembly bytes under half of alwaysRam true's ${(ram.wasmResidentDelta / N).toFixed(0)} B/vector`);
 });
 

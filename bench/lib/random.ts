@@ -35,9 +35,10 @@ export class ClusteredSource {
     for (let i = 0; i < this.#centres.length; i++) this.#centres[i] = this.#rand() * 2 - 1;
   }
 
-  next(n: number): Float32Array {
+  /** n points, into `into` (from its start) when given, else into a new array. */
+  next(n: number, into?: Float32Array): Float32Array {
     const { dim } = this;
-    const out = new Float32Array(n * dim);
+    const out = into?.subarray(0, n * dim) ?? new Float32Array(n * dim);
     for (let i = 0; i < n; i++) {
       const c = Math.floor(this.#rand() * this.clusters);
       for (let j = 0; j < dim; j++) out[i * dim + j] = this.#centres[c * dim + j]! + this.#gauss() * this.spread;

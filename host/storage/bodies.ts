@@ -42,6 +42,7 @@
  * how many words each id takes); only `count` and the word count are checked.
  */
 import { ErrorCode, QuiverError } from '../errors.js';
+import { transientU8 } from '../memory/transient.js';
 
 const NO_PAYLOAD = 0xffffffff;
 
@@ -74,7 +75,8 @@ export function encodeUpsert(b: UpsertBody): Uint8Array {
   }
   let size = 12 + b.ids.length * 4 + b.vectors.length * 4;
   for (const p of b.payloads) size += 4 + (p === null ? 0 : pad4(p.length));
-  const out = new Uint8Array(size);
+  // a big part's body out of malloc, as the log's group buffer (memory/transient.ts)
+  const out = transientU8(size);
   const view = new DataView(out.buffer);
   view.setUint32(0, b.count, true);
   view.setUint32(4, b.dim, true);

@@ -35,6 +35,7 @@
  */
 import { join } from 'node:path';
 import { ErrorCode, QuiverError } from '../errors.js';
+import { transientU8 } from '../memory/transient.js';
 import { ioError, type FileHandle, type Files } from './files.js';
 import { encodeRecord, MAX_BODY, MAX_LSN, RECORD_HEADER, type LogRecord } from './record.js';
 import { segmentName } from './segment.js';
@@ -286,7 +287,8 @@ export class Wal {
       for (const p of group) size += RECORD_HEADER + p.body.length;
       const first = this.last + 1;
       if (first + group.length - 1 > MAX_LSN) throw new QuiverError(ErrorCode.IO, `the write-ahead log in ${this.dir} ran out of LSNs`);
-      const buf = new Uint8Array(size);
+      // V8-mapped from 128 KiB, never malloc's: a freed multi-MiB group would raise glibc's mmap threshold (memory/transient.ts)
+      const buf = transientU8(size);
       let at = 0;
       for (let i = 0; i < group.length; i++) at = encodeRecord(buf, at, first + i, group[i]!.op, group[i]!.body);
       const pos = this.end;

@@ -4,7 +4,7 @@ import type { CompiledFilter } from '../filter/compile.js';
 import type { QuantSearch } from '../core/quantization.js';
 import type { SearchResult, Task } from './protocol.js';
 import { mergeTopK, type ShardRef } from './scatter.js';
-import { transientF32 } from './transient.js';
+import { transientF32 } from '../memory/transient.js';
 
 /** Queries one coalesced search task may carry. */
 const MAX_BATCH_QUERIES = 256;

@@ -7,7 +7,7 @@
  * Catalog's (catalog.ts).
  */
 import { collectGarbage } from '../core/gc.js';
-import { releaseIdleTransients } from './transient.js';
+import { releaseIdleTransients } from '../memory/transient.js';
 import type { IndexStats } from '../core/stats.js';
 import { ErrorCode, QuiverError } from '../errors.js';
 import type { Metrics } from '../metrics.js';

@@ -12,7 +12,7 @@ import { decodePayload } from '../payload.js';
 import type { Dataset } from './catalog.js';
 import { ID_WORDS, type GetResult, type InsertResult, type ScrollResult, type Task } from './protocol.js';
 import { abortError, mergeScroll, pick, route, type Scatter } from './scatter.js';
-import { leases, transferList, transientF32 } from './transient.js';
+import { leases, transferList, transientF32 } from '../memory/transient.js';
 import type { PointRecord, ScrollPage } from './types.js';
 
 /**

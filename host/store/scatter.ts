@@ -13,7 +13,7 @@ import { compareIds } from './id-order.js';
 import type { ThreadPool } from './pool.js';
 import { ID_WORDS, type Reply, type ScrollResult, type SearchResult, type ShardKey, type Task } from './protocol.js';
 import { shardOf } from './routing.js';
-import { transientU32 } from './transient.js';
+import { transientU32 } from '../memory/transient.js';
 import type { PointRecord, ScrollPage } from './types.js';
 
 /** A shard as the host addresses it: its key and the thread that owns it. */

@@ -6,7 +6,7 @@
  * the directory's lock is let go. Past the timeout the threads are
  * terminated and the report says `forced`.
  */
-import { releaseIdleTransients } from './transient.js';
+import { releaseIdleTransients } from '../memory/transient.js';
 import type { EventEmitter } from 'node:events';
 import { removeMetrics } from '../metrics.js';
 import type { StoreBase, StoreParts } from './store-parts.js';

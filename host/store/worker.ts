@@ -23,7 +23,7 @@ import { restoreOriginals, verifyImage, type OriginalsFile } from './originals-f
 import { applyIndexRecord } from './payload-indexes.js';
 import { payloadIndexes } from '../core/payload-index.js';
 import { applyLoggedUpdate, type PayloadOp } from './payload-updates.js';
-import { transientF32, transientU32, transientU8 } from './transient.js';
+import { transientF32, transientU32, transientU8 } from '../memory/transient.js';
 
 const { cancel, testHooks } = workerData as { cancel: SharedArrayBuffer; testHooks?: boolean };
 // a growable buffer: this view tracks its length as the host adds slots
