@@ -68,6 +68,22 @@ t.test('the Qdrant client works against quiver serve; results match the library 
   t.same(info.config.params.vectors, { size: DIM, distance: 'Cosine' });
   t.equal(info.config.hnsw_config.m, 16);
   t.equal(info.config.hnsw_config.ef_construct, 100);
+  // ---- cluster info, as a Qdrant without a cluster answers it: every shard local and active, with its points
+  const shards = await client.collectionClusterInfo('docs');
+  t.equal(shards.shard_count, 2, 'two shards');
+  t.same(shards.local_shards.map((s) => [s.shard_id, s.state]), [[0, 'Active'], [1, 'Active']], 'both local and active');
+  t.equal(shards.local_shards.reduce((a, s) => a + s.points_count, 0), N, 'their points add up to the collection\'s');
+  t.ok(shards.local_shards.every((s) => s.points_count > 0), 'ids spread over both');
+  t.same([shards.remote_shards, shards.shard_transfers], [[], []], 'nothing remote, nothing moving');
+  t.ok(Number.isSafeInteger(shards.peer_id) && shards.peer_id > 0, 'a peer id');
+  t.same((await call(`${server.url}/cluster`, 'GET')).body.result, { status: 'disabled' }, 'GET /cluster: disabled, as Qdrant without a cluster');
+  t.equal((await call(`${server.url}/collections/nope/cluster`, 'GET')).status, 404, 'the cluster info of a missing collection is a 404');
+  const replicated = await call(`${server.url}/collections/copies`, 'PUT', { vectors: { size: DIM, distance: 'Cosine' }, replication_factor: 2 });
+  t.equal(replicated.status, 400, 'replication_factor 2 on a single node is refused, not silently kept at 1');
+  t.match(replicated.body.status.error, /replication_factor 2 on a single node/);
+  t.same(await client.collectionExists('copies'), { exists: false }, 'and nothing was created');
+  t.equal(await client.createCollection('one-copy', { vectors: { size: DIM, distance: 'Cosine' }, replication_factor: 1 }), true, 'replication_factor 1 is what a single node has');
+  t.equal(await client.deleteCollection('one-copy'), true);
 
   // ---- query: same ids in the same order, score = 1 - distance, payloads
   const compareQueries = async (label: string): Promise<void> => {

@@ -22,6 +22,7 @@ import { registerPayloadRoutes } from './routes/payload.js';
 import { registerPointRoutes } from './routes/points.js';
 import { registerSearchRoutes } from './routes/search.js';
 import { registerServiceRoutes } from './routes/service.js';
+import { registerClusterRoutes } from './routes/cluster.js';
 import { registerSnapshotRoutes } from './routes/snapshots.js';
 
 /** Default largest request body: 32 MiB. */
@@ -233,6 +234,7 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
   registerIndexRoutes(app, ctx);
   registerSearchRoutes(app, ctx);
   registerSnapshotRoutes(app, ctx);
+  registerClusterRoutes(app, ctx);
 
   // once closing, every response closes its connection: a keep-alive
   // socket that was busy when close() began must not linger afterwards

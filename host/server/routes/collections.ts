@@ -88,6 +88,10 @@ export function datasetOptions(body: Body): DatasetOptions {
   if (hnsw.ef_construct !== undefined) options.efConstruction = hnsw.ef_construct;
   if (hnsw.ef !== undefined) options.ef = hnsw.ef;
   if (typeof body.shard_number === 'number') options.shards = body.shard_number;
+  // copies on other nodes need a cluster: accepting 2 and keeping 1 would be a silent wrong answer
+  if (typeof body.replication_factor === 'number' && body.replication_factor > 1) {
+    throw notSupported(`replication_factor ${body.replication_factor} on a single node (it keeps one copy of each shard; replication needs a cluster)`);
+  }
   return options;
 }
 

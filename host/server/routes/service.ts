@@ -32,11 +32,9 @@ const UNSUPPORTED: [method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: st
   ['GET', '/aliases', 'aliases'],
   ['GET', '/collections/:name/aliases', 'aliases'],
   ['POST', '/collections/aliases', 'aliases'],
-  ['GET', '/collections/:name/cluster', 'cluster operations'],
-  ['POST', '/collections/:name/cluster', 'cluster operations'],
+  ['POST', '/collections/:name/cluster', 'cluster operations (a single node has no shard to move)'],
   ['GET', '/collections/:name/shards', 'custom shard keys'],
   ['PUT', '/collections/:name/shards', 'custom shard keys'],
-  ['GET', '/cluster', 'cluster operations'],
   ['GET', '/telemetry', 'telemetry (see GET /metrics)'],
 ];
 
