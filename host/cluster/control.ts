@@ -1,0 +1,219 @@
+/**
+ * The control plane of one node: membership (members.ts), the datasets of
+ * the cluster (a KV catalog), their placement (placement-table.ts) and the
+ * leases this node holds (lease-keeper.ts), put together in one loop. It
+ * moves no data: it tells the data plane, through its events, what this
+ * node must hold and lead.
+ *
+ * Every round (default a quarter of the ttl), on every node:
+ *   1. the alive members are read;
+ *   2. for each dataset in the catalog, `rebalance` with them (a no-op when
+ *      the placement already meets the rules; a compare-and-set when not, so
+ *      nodes computing at once agree);
+ *   3. from the placement: a shard newly placed on this node is `copy`
+ *      (rebuild it from image + log, then follow its subject), one no longer
+ *      placed here is `drop` (let its memory go); the lease keeper wants the
+ *      shards this node leads and releases the ones it no longer leads;
+ *   4. the keeper's own round: `acquired` (a takeover: catch up, then
+ *      serve writes) and `lost` (stop writing now) pass straight through.
+ *
+ * Failover therefore costs: the member ttl (until the others stop counting
+ * the dead node), a round (the rebalance that moves its leaderships), the
+ * lease ttl (the lease it held runs out; the keeper waits it out as it
+ * watches), a round, and the new leader's catch-up. A planned move (a node
+ * joins) costs two rounds: the old leader releases at its next round and the
+ * new one takes the lease at its next.
+ */
+import type { KV } from '@nats-io/kv';
+import { ErrorCode, QuiverError } from '../errors.js';
+import { isWrongLastSequence, natsError, type ClusterClient } from './connect.js';
+import { LeaseKeeper } from './lease-keeper.js';
+import { LeaseTable, type Lease } from './leases.js';
+import { Members } from './members.js';
+import { checkShard, datasetToken } from './names.js';
+import { PlacementTable } from './placement-table.js';
+
+export interface ClusterDataset {
+  name: string;
+  shards: number;
+  replicas: number;
+}
+
+export interface ControlEvents {
+  /** This node now holds a copy of the shard (it was placed here). */
+  copy?(dataset: string, shard: number): void;
+  /** This node no longer holds a copy (placed elsewhere): let it go. */
+  drop?(dataset: string, shard: number): void;
+  /** This node leads the shard from now on (a failed promise gives the lease back). */
+  acquired?(lease: Lease): void | Promise<void>;
+  /** This node stopped leading the shard: stop writing it now. */
+  lost?(dataset: string, shard: number, term: number, why: QuiverError): void;
+  /** A round's failure (NATS unavailable, ...): retried next round. */
+  error?(err: unknown): void;
+}
+
+export interface ControlOptions {
+  nodeId: string;
+  /** Where this node answers (its HTTP URL). */
+  address: string;
+  /** Member and lease ttl, ms. */
+  ttlMs: number;
+  /** ms between rounds; default ttl / 4. */
+  roundMs?: number;
+  /** Bucket name prefix (default 'quiver'): <prefix>-members, -leases, -placement, -datasets. */
+  prefix?: string;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const keyOf = (dataset: string, shard: number): string => `${dataset}\u0000${shard}`;
+
+export class ControlNode {
+  readonly nodeId: string;
+  readonly roundMs: number;
+  readonly members: Members;
+  readonly keeper: LeaseKeeper;
+  readonly #placement: PlacementTable;
+  readonly #catalog: KV;
+  readonly #events: ControlEvents;
+  /** the copies this node holds by the last placement it read */
+  readonly #copies = new Set<string>();
+  /** the shards it leads by that placement */
+  readonly #leads = new Map<string, { dataset: string; shard: number }>();
+  #timer: NodeJS.Timeout | undefined;
+  #round: Promise<void> | undefined;
+
+  private constructor(o: ControlOptions, members: Members, keeper: LeaseKeeper, placement: PlacementTable, catalog: KV, events: ControlEvents, roundMs: number) {
+    this.nodeId = o.nodeId;
+    this.members = members;
+    this.keeper = keeper;
+    this.#placement = placement;
+    this.#catalog = catalog;
+    this.#events = events;
+    this.roundMs = roundMs;
+  }
+
+  static async open(client: ClusterClient, options: ControlOptions, events: ControlEvents = {}): Promise<ControlNode> {
+    const { nodeId, address, ttlMs, prefix = 'quiver' } = options;
+    const roundMs = options.roundMs ?? Math.max(10, Math.floor(ttlMs / 4));
+    if (typeof prefix !== 'string' || !/^[A-Za-z0-9_-]{1,40}$/.test(prefix)) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.prefix must be 1-40 letters, digits, \'_\' or \'-\'');
+    const members = await Members.open(client, { nodeId, address, ttlMs, heartbeatMs: roundMs, bucket: `${prefix}-members` });
+    const table = await LeaseTable.open(client, { nodeId, ttlMs, bucket: `${prefix}-leases` });
+    const placement = await PlacementTable.open(client, { bucket: `${prefix}-placement` });
+    let catalog: KV;
+    try {
+      catalog = await client.kvm.create(`${prefix}-datasets`, { replicas: 3, history: 1, timeout: client.timeoutMs, allow_direct: false });
+    } catch (err) {
+      throw natsError(err, `opening the datasets bucket ${prefix}-datasets`);
+    }
+    const keeper = new LeaseKeeper(table, {
+      acquired: (lease) => events.acquired?.(lease),
+      lost: (dataset, shard, term, why) => events.lost?.(dataset, shard, term, why),
+      error: (_d, _s, err) => events.error?.(err),
+    }, { intervalMs: roundMs });
+    return new ControlNode(options, members, keeper, placement, catalog, events, roundMs);
+  }
+
+  /** Joins the cluster and starts the rounds. */
+  async start(): Promise<void> {
+    await this.members.join();
+    this.members.start((err) => this.#events.error?.(err));
+    await this.round();
+    this.#timer = setInterval(() => {
+      if (this.#round === undefined) void this.round();
+    }, this.roundMs);
+    this.#timer.unref();
+  }
+
+  /** Stops; `leave` (graceful) releases the leases and the membership at once, else they run out (a crash). */
+  async stop(leave = true): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#round;
+    await this.keeper.stop(leave);
+    await this.members.stop(leave);
+  }
+
+  /** Adds a dataset to the cluster's catalog (EXISTS if the name is taken with other parameters). */
+  async createDataset(d: ClusterDataset): Promise<void> {
+    if (!Number.isInteger(d.shards) || d.shards < 1) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'shards must be an integer >= 1');
+    checkShard(d.shards - 1);
+    if (!Number.isInteger(d.replicas) || d.replicas < 1 || d.replicas > 5) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'replicas must be an integer in 1..5');
+    const body = enc.encode(JSON.stringify({ name: d.name, shards: d.shards, replicas: d.replicas }));
+    try {
+      await this.#catalog.create(datasetToken(d.name), body);
+    } catch (err) {
+      if (!isWrongLastSequence(err) && !/exists/i.test(String((err as Error)?.message))) throw natsError(err, `adding ${d.name} to the catalog`);
+      const have = (await this.datasets()).find((x) => x.name === d.name);
+      if (have?.shards !== d.shards || have.replicas !== d.replicas) {
+        throw new QuiverError(ErrorCode.EXISTS, `dataset ${d.name} exists with ${have?.shards} shards and ${have?.replicas} replicas`);
+      }
+    }
+  }
+
+  async datasets(): Promise<ClusterDataset[]> {
+    const out: ClusterDataset[] = [];
+    try {
+      for await (const k of await this.#catalog.keys()) {
+        const e = await this.#catalog.get(k);
+        if (e !== null && e.operation === 'PUT') out.push(JSON.parse(dec.decode(e.value)) as ClusterDataset);
+      }
+    } catch (err) {
+      throw natsError(err, 'listing the datasets');
+    }
+    return out.sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  /** The shards this node holds a copy of, and the ones it leads with a valid lease. */
+  roles(): { copies: { dataset: string; shard: number }[]; leading: { dataset: string; shard: number; term: number }[] } {
+    const copies = [...this.#copies].map((k) => {
+      const [dataset, shard] = k.split('\u0000');
+      return { dataset: dataset!, shard: Number(shard) };
+    });
+    return { copies, leading: this.keeper.held().map((l) => ({ dataset: l.dataset, shard: l.shard, term: l.term })) };
+  }
+
+  /** One round now (the timer's work). */
+  round(): Promise<void> {
+    if (this.#round !== undefined) return this.#round;
+    this.#round = this.#run().catch((err) => this.#events.error?.(err)).finally(() => {
+      this.#round = undefined;
+    });
+    return this.#round;
+  }
+
+  async #run(): Promise<void> {
+    const alive = (await this.members.alive()).map((m) => m.nodeId);
+    const copies = new Set<string>();
+    const leads = new Map<string, { dataset: string; shard: number }>();
+    for (const d of await this.datasets()) {
+      const { shards } = await this.#placement.rebalance(d.name, d.shards, d.replicas, alive);
+      for (const [shard, p] of shards) {
+        if (p.leader === this.nodeId) leads.set(keyOf(d.name, shard), { dataset: d.name, shard });
+        if (p.leader === this.nodeId || p.followers.includes(this.nodeId)) copies.add(keyOf(d.name, shard));
+      }
+    }
+    for (const k of copies) {
+      if (this.#copies.has(k)) continue;
+      this.#copies.add(k);
+      const [dataset, shard] = k.split('\u0000');
+      this.#events.copy?.(dataset!, Number(shard));
+    }
+    for (const [k, l] of this.#leads) {
+      if (leads.has(k)) continue;
+      this.#leads.delete(k);
+      await this.keeper.unwant(l.dataset, l.shard);
+    }
+    for (const [k, l] of leads) {
+      this.#leads.set(k, l);
+      this.keeper.want(l.dataset, l.shard);
+    }
+    for (const k of [...this.#copies]) {
+      if (copies.has(k)) continue;
+      this.#copies.delete(k);
+      const [dataset, shard] = k.split('\u0000');
+      this.#events.drop?.(dataset!, Number(shard));
+    }
+    await this.keeper.round();
+  }
+}
