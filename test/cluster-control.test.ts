@@ -8,8 +8,7 @@
 // leaders hand over (release) rather than time out; a graceful leave moves
 // its shards at once.
 import t from 'tap';
-import { NatsCluster } from './helpers/nats-cluster.js';
-import { ClusterClient } from '../host/cluster/connect.js';
+import { clusterAndClient, until } from './helpers/cluster-setup.js';
 import { ControlNode } from '../host/cluster/control.js';
 import { PlacementTable } from '../host/cluster/placement-table.js';
 import { LeaseTable } from '../host/cluster/leases.js';
@@ -19,12 +18,8 @@ const TTL_MS = 600;
 const ROUND_MS = 150;
 // member ttl + a round to rebalance + the lease ttl + a round to take over, plus NATS round trips on a loaded machine
 const FAILOVER_BOUND_MS = 2 * TTL_MS + 2 * ROUND_MS + 2000;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-const cluster = await NatsCluster.start();
-t.teardown(() => cluster.stop());
-const client = await ClusterClient.connect({ servers: cluster.servers, name: 'control' });
-t.teardown(() => client.close());
+const { client } = await clusterAndClient(t, 'control');
 
 interface Probe {
   node: ControlNode;
@@ -51,14 +46,6 @@ const leaders = (ps: Probe[]): Map<number, string> => {
   for (const p of ps) for (const l of p.node.roles().leading) if (l.dataset === 'docs') out.set(l.shard, p.node.nodeId);
   return out;
 };
-async function until(what: string, ok: () => boolean | Promise<boolean>, deadlineMs: number): Promise<number> {
-  const start = performance.now();
-  while (!(await ok())) {
-    if (performance.now() - start > deadlineMs) throw new Error(`${what}: not within ${deadlineMs} ms`);
-    await sleep(25);
-  }
-  return performance.now() - start;
-}
 
 const [a, b, c] = [await node('q1'), await node('q2'), await node('q3')];
 t.teardown(async () => {

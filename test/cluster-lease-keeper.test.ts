@@ -7,8 +7,7 @@
 // holds the shard again meanwhile; a planned move (unwant) hands over at
 // once, without waiting out the ttl.
 import t from 'tap';
-import { NatsCluster } from './helpers/nats-cluster.js';
-import { ClusterClient } from '../host/cluster/connect.js';
+import { clusterAndClient, sleep, until } from './helpers/cluster-setup.js';
 import { LeaseTable, type Lease } from '../host/cluster/leases.js';
 import { LeaseKeeper } from '../host/cluster/lease-keeper.js';
 import { ErrorCode, type QuiverError } from '../host/errors.js';
@@ -16,12 +15,8 @@ import { ErrorCode, type QuiverError } from '../host/errors.js';
 const TTL_MS = 600;
 const ROUND_MS = 150;
 const SLACK_MS = 1500;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-const cluster = await NatsCluster.start();
-t.teardown(() => cluster.stop());
-const client = await ClusterClient.connect({ servers: cluster.servers, name: 'lease-keeper' });
-t.teardown(() => client.close());
+const { client } = await clusterAndClient(t, 'lease-keeper');
 
 interface Probe {
   keeper: LeaseKeeper;
@@ -46,14 +41,6 @@ async function node(nodeId: string): Promise<Probe> {
   return p;
 }
 
-async function until(what: string, ok: () => boolean, deadlineMs: number): Promise<number> {
-  const start = performance.now();
-  while (!ok()) {
-    if (performance.now() - start > deadlineMs) throw new Error(`${what}: not within ${deadlineMs} ms`);
-    await sleep(20);
-  }
-  return performance.now() - start;
-}
 
 t.test('a running leader keeps its shard for many ttls; a second node wanting it never gets it', async (t) => {
   const [a, b] = [await node('keep-a'), await node('keep-b')];

@@ -6,19 +6,14 @@
 // its id over once the old one stopped beating, and the old process's next
 // beat is FENCED.
 import t from 'tap';
-import { NatsCluster } from './helpers/nats-cluster.js';
-import { ClusterClient } from '../host/cluster/connect.js';
+import { clusterAndClient, sleep } from './helpers/cluster-setup.js';
 import { Members } from '../host/cluster/members.js';
 import { ErrorCode } from '../host/errors.js';
 
 const TTL_MS = 600;
 const BEAT_MS = 150;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-const cluster = await NatsCluster.start();
-t.teardown(() => cluster.stop());
-const client = await ClusterClient.connect({ servers: cluster.servers, name: 'members' });
-t.teardown(() => client.close());
+const { client } = await clusterAndClient(t, 'members');
 
 const open = (nodeId: string, bucket = 'quiver-members') => Members.open(client, { nodeId, address: `http://127.0.0.1:${6000 + nodeId.length}/${nodeId}`, ttlMs: TTL_MS, heartbeatMs: BEAT_MS, bucket });
 const ids = async (m: Members): Promise<string[]> => (await m.alive()).map((x) => x.nodeId);

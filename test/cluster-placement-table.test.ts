@@ -6,16 +6,12 @@
 // from it); a write from a stale revision is refused and changes nothing; a
 // record that is not a placement is CORRUPT.
 import t from 'tap';
-import { NatsCluster } from './helpers/nats-cluster.js';
-import { ClusterClient } from '../host/cluster/connect.js';
+import { clusterAndClient } from './helpers/cluster-setup.js';
 import { PlacementTable } from '../host/cluster/placement-table.js';
 import type { ShardPlacement } from '../host/cluster/placement.js';
 import { ErrorCode } from '../host/errors.js';
 
-const cluster = await NatsCluster.start();
-t.teardown(() => cluster.stop());
-const client = await ClusterClient.connect({ servers: cluster.servers, name: 'placement-table' });
-t.teardown(() => client.close());
+const { client } = await clusterAndClient(t, 'placement-table');
 
 const copies = (p: ShardPlacement): string[] => [p.leader, ...p.followers];
 const perNode = (shards: Map<number, ShardPlacement>, nodes: string[], f: (p: ShardPlacement) => string[]): number[] =>
