@@ -62,6 +62,18 @@ export interface DeleteBody {
 
 const pad4 = (n: number): number => (n + 3) & ~3;
 
+/**
+ * bytes[from, to) in a new ArrayBuffer of its own. Not `bytes.slice`: on a
+ * Node Buffer (a NATS message's data, an fs read) that is a view sharing the
+ * pool, whose `.buffer` is the whole pool (a body from a JetStream message
+ * decoded 16,384 id words from its 64 KiB pool).
+ */
+function copyOf(bytes: Uint8Array, from: number, to = bytes.length): Uint8Array {
+  const out = new Uint8Array(Math.max(0, Math.min(to, bytes.length) - from));
+  out.set(bytes.subarray(from, from + out.length));
+  return out;
+}
+
 function bad(why: string): QuiverError {
   return new QuiverError(ErrorCode.CORRUPT, `not a valid log record body: ${why}`);
 }
@@ -107,9 +119,9 @@ export function decodeUpsert(body: Uint8Array): UpsertBody {
   let at = 12;
   const fixed = at + idWords * 4 + count * dim * 4;
   if (fixed + count * 4 > body.length) throw bad(`upsert body of ${body.length} bytes cannot hold ${count} x ${dim} and ${idWords} id words`);
-  const ids = new Uint32Array(body.slice(at, at + idWords * 4).buffer);
+  const ids = new Uint32Array(copyOf(body, at, at + idWords * 4).buffer);
   at += idWords * 4;
-  const vectors = new Float32Array(body.slice(at, at + count * dim * 4).buffer);
+  const vectors = new Float32Array(copyOf(body, at, at + count * dim * 4).buffer);
   at += count * dim * 4;
   const payloads: (Uint8Array | null)[] = [];
   for (let i = 0; i < count; i++) {
@@ -121,7 +133,7 @@ export function decodeUpsert(body: Uint8Array): UpsertBody {
       continue;
     }
     if (at + len > body.length) throw bad(`payload ${i} of ${len} bytes runs past the body`);
-    payloads.push(body.slice(at, at + len));
+    payloads.push(copyOf(body, at, at + len));
     at += pad4(len);
   }
   if (at !== body.length) throw bad(`${body.length - at} bytes after the last payload`);
@@ -143,7 +155,7 @@ export function decodeDelete(body: Uint8Array): DeleteBody {
   const count = view.getUint32(0, true);
   const idWords = view.getUint32(4, true);
   if (8 + idWords * 4 !== body.length) throw bad(`delete body of ${body.length} bytes for ${idWords} id words`);
-  return { count, ids: new Uint32Array(body.slice(8).buffer) };
+  return { count, ids: new Uint32Array(copyOf(body, 8).buffer) };
 }
 
 /** Of the record at `lsn`, only the first `applied` rows took effect. */
@@ -200,9 +212,9 @@ export function decodePayloadUpdate(body: Uint8Array): PayloadUpdateBody {
   if (at + 4 > body.length) throw bad(`payload update body of ${body.length} bytes cannot hold a selector of ${selBytes} bytes`);
   const argLen = view.getUint32(at, true);
   if (at + 4 + argLen !== body.length) throw bad(`payload update body of ${body.length} bytes for an argument of ${argLen} bytes`);
-  const arg = body.slice(at + 4);
-  if (selector === 0) return { by: 'ids', count, ids: new Uint32Array(body.slice(12, 12 + selBytes).buffer), arg };
-  return { by: 'filter', program: body.slice(12, 12 + selBytes), arg };
+  const arg = copyOf(body, at + 4);
+  if (selector === 0) return { by: 'ids', count, ids: new Uint32Array(copyOf(body, 12, 12 + selBytes).buffer), arg };
+  return { by: 'filter', program: copyOf(body, 12, 12 + selBytes), arg };
 }
 
 /** A payload index created (CREATE_INDEX: field and type) or dropped (DELETE_INDEX: field only). */
