@@ -52,14 +52,14 @@ t.test('acknowledged appends are in the local log and the stream, in the same or
   const acked = await Promise.all(Array.from({ length: 20 }, (_, i) => log.append(1 + (i % 3), enc(`r${i}`))));
   t.same(acked.map((a) => a.lsn), Array.from({ length: 20 }, (_, i) => i + 2), 'lsns follow the claim, in call order');
   t.ok(acked.every((a, i) => i === 0 || a.seq > acked[i - 1]!.seq), 'stream sequences increase');
-  const want = Array.from({ length: 20 }, (_, i): [string, number, string] => [`node-a.1.${i + 2}`, 1 + (i % 3), `r${i}`]);
-  t.same(await local(log), [['node-a.1.1', CLAIM_OP, ''], ...want], 'the local log: the claim, then every record');
+  const want = Array.from({ length: 20 }, (_, i): [string, number, string] => [`node-a.1.0.${i + 2}`, 1 + (i % 3), `r${i}`]);
+  t.same(await local(log), [['node-a.1.0.1', CLAIM_OP, ''], ...want], 'the local log: the claim, then every record');
   t.same(await streamed('both'), await local(log), 'the stream holds the same records, msgIds and order');
   await log.close();
   const again = await open('both', dir);
   t.same(again.recovery, { streamLastSeq: acked.at(-1)!.seq, reappended: 0, adopted: 0, claimed: false }, 'reopened in the same term: nothing to do');
   const more = await again.append(1, enc('r20'));
-  t.same([more.lsn, more.msgId], [22, 'node-a.1.22'], 'and goes on after its last record');
+  t.same([more.lsn, more.msgId], [22, 'node-a.1.0.22'], 'and goes on after its last record');
   t.same(await streamed('both'), await local(again), 'still the same');
   await again.close();
 });
@@ -79,7 +79,7 @@ t.test('a stale leader is FENCED and writes nothing more, locally or in the stre
   await b.append(1, enc('b0'));
   t.same(await local(a), before, 'A wrote nothing locally after being fenced');
   const s = await streamed('fence');
-  t.same(s.map((r) => r[2]), ['', 'a0', 'a1', 'a2', 'node-a.1.4', 'b0'], 'the stream: A\'s records, B\'s claim (naming A\'s last), B\'s record; none of A\'s late ones');
+  t.same(s.map((r) => r[2]), ['', 'a0', 'a1', 'a2', 'node-a.1.0.4', 'b0'], 'the stream: A\'s records, B\'s claim (naming A\'s last), B\'s record; none of A\'s late ones');
   await a.close();
   await t.rejects(open('fence', dirA), { code: 'QUIVER_ERR_FENCED' },
     'reopening A\'s log: the stream moved past it under another writer');
@@ -117,7 +117,7 @@ t.test('a record that landed unheard (the node died before its local write) is a
   const { lastSeq, lastLsn } = log;
   await log.close();
   // What the stream holds if the node died between the publish ack and its fsync: the next record, ours.
-  await client.js.publish(log.stream.subject, Uint8Array.of(2, ...enc('unheard')), { msgID: `node-a.1.${lastLsn + 1}`, expect: { lastSubjectSequence: lastSeq } });
+  await client.js.publish(log.stream.subject, Uint8Array.of(2, ...enc('unheard')), { msgID: `node-a.1.0.${lastLsn + 1}`, expect: { lastSubjectSequence: lastSeq } });
   const again = await open('adopt', dir);
   t.same(again.recovery, { streamLastSeq: lastSeq + 1, reappended: 0, adopted: 1, claimed: false }, 'adopted, not re-appended');
   t.same((await local(again)).map((r) => [r[1], r[2]]), [[CLAIM_OP, ''], [1, 'r0'], [2, 'unheard']], 'now in the local log');
@@ -230,7 +230,7 @@ t.test('SIGKILL all three servers after a burst of acknowledged appends: the reo
       await sleep(500);
     }
   }
-  const ackedIds = ['node-a.1.1', ...acked.map((a) => a.msgId)];
+  const ackedIds = ['node-a.1.0.1', ...acked.map((a) => a.msgId)];
   const missing = ackedIds.filter((id) => !survived.includes(id));
   t.comment(`the stream kept ${survived.length} of ${ackedIds.length} records after the SIGKILL`);
   t.same(survived, ackedIds.slice(0, survived.length), 'what survived is a prefix of what was acknowledged');

@@ -77,6 +77,16 @@ t.test('a retried msgId is stored once', async (t) => {
   t.same((await all(log.read())).map((e) => [e.seq, dec(e.data)]), [[s1, 'one'], [s2, 'two']], 'each record once');
 });
 
+t.test('a msgId another shard of the dataset already used is refused, not taken as this shard\'s record', async (t) => {
+  await ensureDatasetLog(client, 'cross');
+  const [zero, one] = [new ShardLog(client, 'cross', 0), new ShardLog(client, 'cross', 1)];
+  const s0 = await zero.writer(0).append(enc('zero'), 'node.1.1');
+  // one stream per dataset, one deduplication window: JetStream answers "duplicate" with shard 0's sequence
+  await t.rejects(one.writer(0).append(enc('one'), 'node.1.1'), { code: 'QUIVER_ERR_INVALID_ARGUMENT', message: /already record/ }, 'refused, naming the collision');
+  t.same(await all(one.read()), [], 'nothing on shard 1');
+  t.same((await all(zero.read())).map((e) => [e.seq, dec(e.data)]), [[s0, 'zero']], 'shard 0 as it was');
+});
+
 t.test('fencing: after another writer claims the shard the stale one is refused, nothing is written twice', async (t) => {
   await ensureDatasetLog(client, 'fence');
   const log = new ShardLog(client, 'fence', 0);

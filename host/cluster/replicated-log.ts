@@ -20,8 +20,11 @@
  * The cost: the publish round trip and the fsync do not overlap (one record
  * at a time per shard, as ShardWriter already is: callers batch).
  *
- * Records. msgId = <node id>.<term>.<lsn>, the lsn being the local log's
- * for the record (unique across writers: terms grow per shard). Stream
+ * Records. msgId = <node id>.<term>.<shard>.<lsn>, the lsn being the local
+ * log's for the record: unique across writers (terms grow per shard) and
+ * across the dataset's shards, which share one stream and so one
+ * deduplication window (with <node>.<term>.<lsn> alone, shard 1's claim was
+ * taken for shard 0's and "acknowledged" at shard 0's sequence). Stream
  * message = [op u8][body]; local record = op, [msgId length u16][msgId][body].
  * A new term's first record is a claim marker (op CLAIM_OP, body = the msgId
  * of the stream's last message before it), which fences earlier writers.
@@ -114,10 +117,10 @@ function splitLocal(dir: string, lsn: number, op: number, raw: Uint8Array): Loca
   return { lsn, op, msgId: dec.decode(raw.subarray(2, 2 + n)), body: raw.subarray(2 + n) };
 }
 
-/** <node>.<term>.<lsn> -> its parts (the node id may contain dots: parsed from the right). */
-function parseMsgId(msgId: string): { node: string; term: number; lsn: number } | null {
-  const m = /^(.+)\.(\d+)\.(\d+)$/.exec(msgId);
-  return m === null ? null : { node: m[1]!, term: Number(m[2]), lsn: Number(m[3]) };
+/** <node>.<term>.<shard>.<lsn> -> its parts (the node id may contain dots: parsed from the right). */
+function parseMsgId(msgId: string): { node: string; term: number; shard: number; lsn: number } | null {
+  const m = /^(.+)\.(\d+)\.(\d+)\.(\d+)$/.exec(msgId);
+  return m === null ? null : { node: m[1]!, term: Number(m[2]), shard: Number(m[3]), lsn: Number(m[4]) };
 }
 
 export class ReplicatedLog {
@@ -319,7 +322,7 @@ export class ReplicatedLog {
   /** The stream, then the local log (see the file comment); the record in doubt, if any, is this one. */
   private async write(op: number, body: Uint8Array, timeoutMs: number): Promise<Appended> {
     const lsn = this.#doubt?.lsn ?? this.#wal.nextLsn;
-    const msgId = this.#doubt?.msgId ?? `${this.nodeId}.${this.term}.${lsn}`;
+    const msgId = this.#doubt?.msgId ?? `${this.nodeId}.${this.term}.${this.shard}.${lsn}`;
     let seq: number;
     try {
       seq = await this.#writer.append(streamData(op, body), msgId, { timeoutMs });

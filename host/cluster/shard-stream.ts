@@ -274,6 +274,7 @@ export class ShardWriter {
       if (left <= 0) break;
       try {
         const ack = await js.publish(this.log.subject, data, { msgID: msgId, expect: { lastSubjectSequence: this.#lastSeq }, timeout: Math.min(left, ATTEMPT_MS) });
+        if (ack.duplicate) await this.checkDuplicate(ack.seq, msgId);
         return this.settled(ack.seq);
       } catch (err) {
         if (isWrongLastSequence(err)) {
@@ -302,6 +303,27 @@ export class ShardWriter {
     this.#state = 'in-doubt';
     throw new QuiverError(ErrorCode.UNAVAILABLE,
       `appending to ${this.log.subject}: no JetStream quorum answered in time; the record ${msgId} is in doubt (retry it)`, { cause: lastErr });
+  }
+
+  /**
+   * A duplicate ack names the record that first had this msgId; the dataset's
+   * shards share one stream (one deduplication window), so it must be this
+   * subject's, or nothing of ours was stored (the msgId was another shard's).
+   */
+  private async checkDuplicate(seq: number, msgId: string): Promise<void> {
+    let subject: string | null;
+    try {
+      subject = (await this.log.client.jsm.streams.getMessage(this.log.stream, { seq }))?.subject ?? null;
+    } catch (err) {
+      throw natsError(err, `checking the duplicate ${msgId} of ${this.log.subject}`);
+    }
+    if (subject === null) {
+      // the first record with this msgId is gone (purged, or lost by the servers) and its msgId is still in the window
+      throw new QuiverError(ErrorCode.IO, `appending ${msgId} to ${this.log.subject}: answered as a duplicate of record ${seq}, which the stream no longer holds (its msgId is still in the duplicate window): nothing was stored; retry after the window`);
+    }
+    if (subject !== this.log.subject) {
+      throw new QuiverError(ErrorCode.INVALID_ARGUMENT, `msgId ${msgId} is already record ${seq} of ${subject} in the stream ${this.log.stream}: a msgId must be unique across the dataset's shards; nothing was appended to ${this.log.subject}`);
+    }
   }
 
   private settled(seq: number): number {
