@@ -10,7 +10,8 @@ import { QuiverError } from '../host/errors.js';
 import { packIds } from '../host/ids.js';
 import { SimFiles, type SimOp } from '../host/storage/sim-files.js';
 import type { FsyncPolicy } from '../host/storage/wal.js';
-import { applyDelete, applyUpsert, ShardLog, type Durability } from '../host/store/shard-log.js';
+import { applyDelete, applyUpsert } from '../host/store/apply.js';
+import { ShardLog, type Durability } from '../host/store/shard-log.js';
 import { rng } from './helpers/data.js';
 import { codeOf } from './helpers/outcome.js';
 

@@ -25,12 +25,12 @@ import { Shard, type ShardParams } from '../core/shard.js';
 import type { LogFigures } from '../core/stats.js';
 import { ErrorCode, QuiverError } from '../errors.js';
 import {
-  decodeDelete, decodeIndex, decodePartial, decodePayloadUpdate, decodeUpsert, encodeDelete, encodeIndex, encodePartial, encodePayloadUpdate, encodeUpsert,
+  decodePartial, encodeDelete, encodeIndex, encodePartial, encodePayloadUpdate, encodeUpsert,
   loadCheckpointInto, nodeFiles, Op, Wal, writeCheckpoint, type Files, type FsyncPolicy, type IndexBody, type PayloadUpdateBody,
 } from '../storage/index.js';
 import { isDiskMode, imageGeneration, appendOriginals, openForImage, ShardOriginals } from './originals-files.js';
-import { applyIndexRecord } from './payload-indexes.js';
-import { applyLoggedUpdate, isPayloadOp, matchingIds, type PayloadOp } from './payload-updates.js';
+import { applyRecord } from './apply.js';
+import type { PayloadOp } from './payload-updates.js';
 import { ID_WORDS } from './protocol.js';
 
 export interface Durability {
@@ -45,36 +45,6 @@ export interface Durability {
 
 /** Bytes per chunk of a streamed image. */
 const IMAGE_CHUNK = 4 * 1024 * 1024;
-
-/**
- * Applies rows [from, to) of an upsert. Stops at the first row that does not
- * go in: `full` when memory ran out, `error` when the shard refused it;
- * `applied` is the row it stopped at either way.
- */
-export function applyUpsert(
-  shard: Shard, ids: Uint32Array, vectors: Float32Array, payloads: readonly (Uint8Array | null | undefined)[] | undefined, from: number, to: number,
-): { applied: number; full: boolean; error?: unknown } {
-  let i = from;
-  try {
-    for (; i < to; i++) {
-      if (!shard.insert(ids, i, vectors, i * shard.dim, payloads?.[i] ?? undefined)) return { applied: i, full: true };
-    }
-  } catch (error) {
-    return { applied: i, full: false, error };
-  }
-  return { applied: to, full: false };
-}
-
-export function applyDelete(shard: Shard, ids: Uint32Array): number {
-  let deleted = 0;
-  for (let i = 0; i < ids.length / ID_WORDS; i++) if (shard.remove(ids, i)) deleted++;
-  return deleted;
-}
-
-/** Deletes every live point the compiled filter `program` matches now; returns how many. */
-export function applyDeleteWhere(shard: Shard, program: Uint8Array): number {
-  return applyDelete(shard, matchingIds(shard, program));
-}
 
 export interface Recovered {
   log: ShardLog;
@@ -324,29 +294,7 @@ async function replay(wal: Wal, shard: Shard, from: number): Promise<{ records: 
   for await (const rec of wal.replay(from)) {
     records++;
     bytes += rec.body.length + 17;
-    if (rec.op === Op.UPSERT) {
-      const b = decodeUpsert(rec.body);
-      if (b.dim !== shard.dim) throw new QuiverError(ErrorCode.CORRUPT, `${wal.dir}: record ${rec.lsn} holds vectors of dim ${b.dim}, the shard has ${shard.dim}`);
-      const to = Math.min(b.count, partial.get(rec.lsn) ?? b.count);
-      const r = applyUpsert(shard, b.ids, b.vectors, b.payloads, 0, to);
-      if (r.error !== undefined) throw r.error;
-      if (r.full) throw new QuiverError(ErrorCode.MEMORY_LIMIT, `${wal.dir}: out of WASM memory replaying record ${rec.lsn}`);
-    } else if (rec.op === Op.DELETE) {
-      applyDelete(shard, decodeDelete(rec.body).ids);
-    } else if (rec.op === Op.DELETE_WHERE) {
-      applyDeleteWhere(shard, rec.body);
-    } else if (isPayloadOp(rec.op)) {
-      // a refused update (an id absent, a payload past the limit) is refused again, changing nothing
-      const r = applyLoggedUpdate(shard, rec.op, decodePayloadUpdate(rec.body), partial.get(rec.lsn));
-      if ('error' in r && r.error.code === ErrorCode.MEMORY_LIMIT) throw new QuiverError(ErrorCode.MEMORY_LIMIT, `${wal.dir}: out of WASM memory replaying record ${rec.lsn}`);
-      if ('error' in r && r.error.code !== ErrorCode.NOT_FOUND && r.error.code !== ErrorCode.INVALID_ARGUMENT) throw r.error;
-    } else if (rec.op === Op.CREATE_INDEX || rec.op === Op.DELETE_INDEX) {
-      // a create the shard refused (over the limit) is refused again, changing nothing
-      const err = applyIndexRecord(shard, rec.op, decodeIndex(rec.body, rec.op === Op.CREATE_INDEX), `${wal.dir}: record ${rec.lsn}`);
-      if (err?.code === ErrorCode.MEMORY_LIMIT) throw new QuiverError(ErrorCode.MEMORY_LIMIT, `${wal.dir}: out of WASM memory replaying record ${rec.lsn}`);
-    } else if (rec.op !== Op.PARTIAL) {
-      throw new QuiverError(ErrorCode.CORRUPT, `${wal.dir}: record ${rec.lsn} has operation ${rec.op}, which this version does not know`);
-    }
+    applyRecord(shard, rec.op, rec.body, partial.get(rec.lsn), `${wal.dir}: record ${rec.lsn}`);
   }
   return { records, bytes };
 }

@@ -18,7 +18,8 @@ import {
   ID_WORDS, type GcResult, type GetResult, type ImageResult, type InsertResult, type OpenResult, type Reply, type ScrollResult,
   type SearchResult, type ShardKey, type Task,
 } from './protocol.js';
-import { applyDelete, applyDeleteWhere, applyUpsert, ShardLog, writeImageFile, type Durability } from './shard-log.js';
+import { applyDelete, applyDeleteWhere, applyUpsert } from './apply.js';
+import { ShardLog, writeImageFile, type Durability } from './shard-log.js';
 import { restoreOriginals, verifyImage, type OriginalsFile } from './originals-files.js';
 import { applyIndexRecord } from './payload-indexes.js';
 import { payloadIndexes } from '../core/payload-index.js';
