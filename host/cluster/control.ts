@@ -26,7 +26,7 @@
  */
 import type { KV } from '@nats-io/kv';
 import { ErrorCode, QuiverError } from '../errors.js';
-import { isWrongLastSequence, natsError, type ClusterClient } from './connect.js';
+import { isWrongLastSequence, kvKeys, natsError, type ClusterClient } from './connect.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { LeaseTable, type Lease } from './leases.js';
 import { Members } from './members.js';
@@ -75,6 +75,8 @@ export class ControlNode {
   readonly keeper: LeaseKeeper;
   readonly #placement: PlacementTable;
   readonly #catalog: KV;
+  readonly #client: ClusterClient;
+  readonly #catalogBucket: string;
   readonly #events: ControlEvents;
   /** the copies this node holds by the last placement it read */
   readonly #copies = new Set<string>();
@@ -83,8 +85,10 @@ export class ControlNode {
   #timer: NodeJS.Timeout | undefined;
   #round: Promise<void> | undefined;
 
-  private constructor(o: ControlOptions, members: Members, keeper: LeaseKeeper, placement: PlacementTable, catalog: KV, events: ControlEvents, roundMs: number) {
+  private constructor(o: ControlOptions, client: ClusterClient, members: Members, keeper: LeaseKeeper, placement: PlacementTable, catalog: KV, events: ControlEvents, roundMs: number) {
     this.nodeId = o.nodeId;
+    this.#client = client;
+    this.#catalogBucket = `${o.prefix ?? 'quiver'}-datasets`;
     this.members = members;
     this.keeper = keeper;
     this.#placement = placement;
@@ -111,7 +115,7 @@ export class ControlNode {
       lost: (dataset, shard, term, why) => events.lost?.(dataset, shard, term, why),
       error: (_d, _s, err) => events.error?.(err),
     }, { intervalMs: roundMs });
-    return new ControlNode(options, members, keeper, placement, catalog, events, roundMs);
+    return new ControlNode(options, client, members, keeper, placement, catalog, events, roundMs);
   }
 
   /** Joins the cluster and starts the rounds. */
@@ -153,13 +157,14 @@ export class ControlNode {
 
   async datasets(): Promise<ClusterDataset[]> {
     const out: ClusterDataset[] = [];
-    try {
-      for await (const k of await this.#catalog.keys()) {
-        const e = await this.#catalog.get(k);
-        if (e !== null && e.operation === 'PUT') out.push(JSON.parse(dec.decode(e.value)) as ClusterDataset);
+    for (const k of await kvKeys(this.#client, this.#catalogBucket)) {
+      let e;
+      try {
+        e = await this.#catalog.get(k);
+      } catch (err) {
+        throw natsError(err, `reading the dataset ${k}`);
       }
-    } catch (err) {
-      throw natsError(err, 'listing the datasets');
+      if (e !== null && e.operation === 'PUT') out.push(JSON.parse(dec.decode(e.value)) as ClusterDataset);
     }
     return out.sort((a, b) => (a.name < b.name ? -1 : 1));
   }

@@ -20,7 +20,7 @@
 import { randomUUID } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
 import { ErrorCode, QuiverError } from '../errors.js';
-import { isWrongLastSequence, natsError, type ClusterClient } from './connect.js';
+import { isWrongLastSequence, kvKeys, natsError, type ClusterClient } from './connect.js';
 
 export interface MembersOptions {
   nodeId: string;
@@ -57,6 +57,8 @@ export class Members {
   readonly heartbeatMs: number;
   readonly incarnation = randomUUID();
   readonly #kv: KV;
+  readonly #client: ClusterClient;
+  readonly #bucket: string;
   readonly #timeoutMs: number;
   /** key -> the revision last seen, when it was first seen, the record */
   readonly #seen = new Map<string, { revision: number; since: number; member: Member }>();
@@ -65,8 +67,10 @@ export class Members {
   #timer: NodeJS.Timeout | undefined;
   #joined = false;
 
-  private constructor(kv: KV, o: MembersOptions, heartbeatMs: number, timeoutMs: number) {
+  private constructor(kv: KV, client: ClusterClient, bucket: string, o: MembersOptions, heartbeatMs: number, timeoutMs: number) {
     this.#kv = kv;
+    this.#client = client;
+    this.#bucket = bucket;
     this.nodeId = o.nodeId;
     this.address = o.address;
     this.ttlMs = o.ttlMs;
@@ -84,7 +88,7 @@ export class Members {
     if (typeof bucket !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(bucket)) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.bucket must be 1-64 letters, digits, \'_\' or \'-\'');
     try {
       const kv = await client.kvm.create(bucket, { replicas, history: 1, timeout: client.timeoutMs, allow_direct: false });
-      return new Members(kv, options, heartbeatMs, client.timeoutMs);
+      return new Members(kv, client, bucket, options, heartbeatMs, client.timeoutMs);
     } catch (err) {
       throw natsError(err, `opening the members bucket ${bucket}`);
     }
@@ -183,12 +187,7 @@ export class Members {
    * clock, sorted by id (this node included once joined).
    */
   async alive(): Promise<Member[]> {
-    const keys: string[] = [];
-    try {
-      for await (const k of await this.#kv.keys()) keys.push(k);
-    } catch (err) {
-      throw natsError(err, 'listing the members');
-    }
+    const keys = await kvKeys(this.#client, this.#bucket);
     const present = new Set<string>();
     for (const key of keys) {
       const e = await this.#get(key);
