@@ -14,7 +14,7 @@
  */
 import { connect, errors as natsErrors, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { Kvm } from '@nats-io/kv';
+import { Kvm, type KV } from '@nats-io/kv';
 import { Objm } from '@nats-io/obj';
 import { ErrorCode, QuiverError } from '../errors.js';
 
@@ -50,6 +50,27 @@ export function parseServers(servers: unknown): string[] {
     }
     return url;
   });
+}
+
+/** A bucket name (1-64 letters, digits, '_' or '-') and a replica count (1..5) as options, or INVALID_ARGUMENT. */
+export function checkBucketOptions(bucket: unknown, replicas: unknown): void {
+  if (typeof bucket !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(bucket)) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.bucket must be 1-64 letters, digits, \'_\' or \'-\'');
+  if (!Number.isInteger(replicas) || (replicas as number) < 1 || (replicas as number) > 5) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.replicas must be an integer in 1..5');
+}
+
+/** Opens (creating if absent) a KV bucket of one value per key, `replicas` copies; `what` names it in errors. */
+export async function openKvBucket(client: ClusterClient, bucket: string, replicas: number, what: string): Promise<KV> {
+  checkBucketOptions(bucket, replicas);
+  try {
+    return await client.kvm.create(bucket, { replicas, history: 1, timeout: client.timeoutMs, allow_direct: false });
+  } catch (err) {
+    throw natsError(err, `opening the ${what} bucket ${bucket}`);
+  }
+}
+
+/** A KV create that lost to a key already there (the compare-and-set refusal, or the client's own "exists"). */
+export function isKeyTaken(err: unknown): boolean {
+  return isWrongLastSequence(err) || (err instanceof Error && /exists/i.test(err.message));
 }
 
 /**

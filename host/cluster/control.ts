@@ -26,7 +26,7 @@
  */
 import type { KV } from '@nats-io/kv';
 import { ErrorCode, QuiverError } from '../errors.js';
-import { isWrongLastSequence, kvKeys, natsError, type ClusterClient } from './connect.js';
+import { isKeyTaken, kvKeys, natsError, openKvBucket, type ClusterClient } from './connect.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { LeaseTable, type Lease } from './leases.js';
 import { Members } from './members.js';
@@ -104,12 +104,7 @@ export class ControlNode {
     const members = await Members.open(client, { nodeId, address, ttlMs, heartbeatMs: roundMs, bucket: `${prefix}-members` });
     const table = await LeaseTable.open(client, { nodeId, ttlMs, bucket: `${prefix}-leases` });
     const placement = await PlacementTable.open(client, { bucket: `${prefix}-placement` });
-    let catalog: KV;
-    try {
-      catalog = await client.kvm.create(`${prefix}-datasets`, { replicas: 3, history: 1, timeout: client.timeoutMs, allow_direct: false });
-    } catch (err) {
-      throw natsError(err, `opening the datasets bucket ${prefix}-datasets`);
-    }
+    const catalog = await openKvBucket(client, `${prefix}-datasets`, 3, 'datasets');
     const keeper = new LeaseKeeper(table, {
       acquired: (lease) => events.acquired?.(lease),
       lost: (dataset, shard, term, why) => events.lost?.(dataset, shard, term, why),
@@ -147,7 +142,7 @@ export class ControlNode {
     try {
       await this.#catalog.create(datasetToken(d.name), body);
     } catch (err) {
-      if (!isWrongLastSequence(err) && !/exists/i.test(String((err as Error)?.message))) throw natsError(err, `adding ${d.name} to the catalog`);
+      if (!isKeyTaken(err)) throw natsError(err, `adding ${d.name} to the catalog`);
       const have = (await this.datasets()).find((x) => x.name === d.name);
       if (have?.shards !== d.shards || have.replicas !== d.replicas) {
         throw new QuiverError(ErrorCode.EXISTS, `dataset ${d.name} exists with ${have?.shards} shards and ${have?.replicas} replicas`);

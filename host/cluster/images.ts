@@ -19,7 +19,7 @@
  */
 import type { ObjectInfo, ObjectStore } from '@nats-io/obj';
 import { ErrorCode, QuiverError } from '../errors.js';
-import { natsError, type ClusterClient } from './connect.js';
+import { checkBucketOptions, natsError, type ClusterClient } from './connect.js';
 import { imageName, imagePrefix } from './names.js';
 
 export interface ImageStoreOptions {
@@ -85,8 +85,7 @@ export class ImageStore {
   /** Opens (creating if absent) the images bucket. */
   static async open(client: ClusterClient, options: ImageStoreOptions = {}): Promise<ImageStore> {
     const { bucket = 'quiver-images', replicas = 3 } = options;
-    if (typeof bucket !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(bucket)) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.bucket must be 1-64 letters, digits, \'_\' or \'-\'');
-    if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.replicas must be an integer in 1..5');
+    checkBucketOptions(bucket, replicas);
     try {
       return new ImageStore(await client.objm.create(bucket, { replicas }), bucket, client.timeoutMs);
     } catch (err) {

@@ -32,7 +32,7 @@
  */
 import type { KV, KvEntry } from '@nats-io/kv';
 import { ErrorCode, QuiverError } from '../errors.js';
-import { isWrongLastSequence, natsError, type ClusterClient } from './connect.js';
+import { isWrongLastSequence, natsError, openKvBucket, type ClusterClient } from './connect.js';
 import { leaseKey } from './names.js';
 
 export interface LeaseRecord {
@@ -132,14 +132,7 @@ export class LeaseTable {
     const { nodeId, ttlMs, bucket = 'quiver-leases', replicas = 3 } = options ?? ({} as LeaseTableOptions);
     if (typeof nodeId !== 'string' || !NODE_RE.test(nodeId)) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.nodeId must be 1-64 letters, digits, \'_\', \'-\' or \'.\', starting with a letter or digit');
     if (!Number.isInteger(ttlMs) || ttlMs < 100) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.ttlMs must be an integer >= 100');
-    if (typeof bucket !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(bucket)) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.bucket must be 1-64 letters, digits, \'_\' or \'-\'');
-    if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.replicas must be an integer in 1..5');
-    try {
-      const kv = await client.kvm.create(bucket, { replicas, history: 1, timeout: client.timeoutMs, allow_direct: false });
-      return new LeaseTable(kv, nodeId, ttlMs, client.timeoutMs);
-    } catch (err) {
-      throw natsError(err, `opening the leases bucket ${bucket}`);
-    }
+    return new LeaseTable(await openKvBucket(client, bucket, replicas, 'leases'), nodeId, ttlMs, client.timeoutMs);
   }
 
   private margin(): number {

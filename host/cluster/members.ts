@@ -20,7 +20,7 @@
 import { randomUUID } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
 import { ErrorCode, QuiverError } from '../errors.js';
-import { isWrongLastSequence, kvKeys, natsError, type ClusterClient } from './connect.js';
+import { isKeyTaken, isWrongLastSequence, kvKeys, natsError, openKvBucket, type ClusterClient } from './connect.js';
 
 export interface MembersOptions {
   nodeId: string;
@@ -85,13 +85,8 @@ export class Members {
     if (!Number.isInteger(ttlMs) || ttlMs < 100) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.ttlMs must be an integer >= 100');
     const heartbeatMs = options.heartbeatMs ?? Math.floor(ttlMs / 4);
     if (!Number.isFinite(heartbeatMs) || heartbeatMs <= 0 || heartbeatMs >= ttlMs / 2) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.heartbeatMs must be > 0 and under half the ttl');
-    if (typeof bucket !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(bucket)) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.bucket must be 1-64 letters, digits, \'_\' or \'-\'');
-    try {
-      const kv = await client.kvm.create(bucket, { replicas, history: 1, timeout: client.timeoutMs, allow_direct: false });
-      return new Members(kv, client, bucket, options, heartbeatMs, client.timeoutMs);
-    } catch (err) {
-      throw natsError(err, `opening the members bucket ${bucket}`);
-    }
+    const kv = await openKvBucket(client, bucket, replicas, 'members');
+    return new Members(kv, client, bucket, options, heartbeatMs, client.timeoutMs);
   }
 
   #record(): Uint8Array {
@@ -128,7 +123,7 @@ export class Members {
         return;
       } catch (err) {
         if (err instanceof QuiverError) throw err;
-        if (!isWrongLastSequence(err) && !/exists/i.test(String((err as Error)?.message))) throw natsError(err, `joining as ${key}`);
+        if (!isKeyTaken(err)) throw natsError(err, `joining as ${key}`);
         // another process raced for the id: look again, a few times
         if (race >= 8) throw new QuiverError(ErrorCode.UNAVAILABLE, `joining as ${key}: the record kept changing under ${race + 1} attempts; try again`, { cause: err });
         await sleep(Math.max(10, Math.floor(this.ttlMs / 8)));

@@ -13,7 +13,7 @@
  */
 import type { KV } from '@nats-io/kv';
 import { ErrorCode, QuiverError } from '../errors.js';
-import { isWrongLastSequence, natsError, type ClusterClient } from './connect.js';
+import { isKeyTaken, natsError, openKvBucket, type ClusterClient } from './connect.js';
 import { checkShard, datasetToken } from './names.js';
 import { plan, type Move, type ShardPlacement } from './placement.js';
 
@@ -45,14 +45,7 @@ export class PlacementTable {
 
   static async open(client: ClusterClient, options: { bucket?: string; replicas?: number } = {}): Promise<PlacementTable> {
     const { bucket = 'quiver-placement', replicas = 3 } = options;
-    if (typeof bucket !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(bucket)) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.bucket must be 1-64 letters, digits, \'_\' or \'-\'');
-    if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.replicas must be an integer in 1..5');
-    try {
-      const kv = await client.kvm.create(bucket, { replicas, history: 1, timeout: client.timeoutMs, allow_direct: false });
-      return new PlacementTable(kv, client.timeoutMs);
-    } catch (err) {
-      throw natsError(err, `opening the placement bucket ${bucket}`);
-    }
+    return new PlacementTable(await openKvBucket(client, bucket, replicas, 'placement'), client.timeoutMs);
   }
 
   async read(dataset: string): Promise<DatasetPlacement> {
@@ -78,7 +71,7 @@ export class PlacementTable {
     try {
       return revision === 0 ? await this.#kv.create(key, body) : await this.#kv.update(key, body, revision, this.#timeoutMs);
     } catch (err) {
-      if (isWrongLastSequence(err) || isExists(err)) return null;
+      if (isKeyTaken(err)) return null;
       throw natsError(err, `writing the placement of ${dataset}`);
     }
   }
@@ -104,10 +97,6 @@ export class PlacementTable {
     }
     throw new QuiverError(ErrorCode.UNAVAILABLE, `the placement of ${dataset} changed under ${MAX_RACES} rebalances in a row; try again`);
   }
-}
-
-function isExists(err: unknown): boolean {
-  return err instanceof Error && /exists/i.test(err.message);
 }
 
 function parse(dataset: string, value: Uint8Array): Map<number, ShardPlacement> {
