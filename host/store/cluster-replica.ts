@@ -188,7 +188,10 @@ export class ShardReplica {
 
   /** Applies the stream from lastSeq + 1 to `until` (lead's catch-up to its claim). */
   async #catchUp(until: number): Promise<void> {
-    for await (const e of this.#stream.read(this.#lastSeq + 1, until)) await this.#applyStreamed(e.seq, e.msgId, e.data);
+    for await (const e of this.#stream.read(this.#lastSeq + 1, until)) {
+      // a PARTIAL's rebuild may have applied past this entry already
+      if (e.seq > this.#lastSeq) await this.#applyStreamed(e.seq, e.msgId, e.data);
+    }
   }
 
   async #applyStreamed(seq: number, msgId: string, data: Uint8Array): Promise<void> {
