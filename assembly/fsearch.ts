@@ -40,9 +40,9 @@ import {
 } from "./layout";
 import { runAlloc, runFree, slabsFor } from "./arena";
 import { distance } from "./distance";
-import { coldPtr, countAt, isDeleted, isQuantized, isSpilled, linksAt, metaOf, nodePtr, slotPtr, vecOf } from "./node";
+import { coldPtr, countAt, isDeleted, isQuantized, isSpilled, onCodes, linksAt, metaOf, nodePtr, slotPtr, vecOf } from "./node";
 import { WALK_CODES, descend, descendWith, ensureScratch, nextGen, seen, stagedVectorOk, visit, writeResults } from "./hnsw";
-import { encodeQuery, queryCodeDistance, writeCandidates } from "./qshard";
+import { encodeQuery, queryCodeDistance, rerankSel, writeCandidates } from "./qshard";
 import { drainAscending, entryDist, entrySlot, heapPop, heapPush } from "./heap";
 import { filterAt, filterCheck, filterRoot, filterSlot } from "./filter";
 import { idmapFind } from "./idmap";
@@ -363,11 +363,13 @@ function begin(prog: usize, len: u32): i32 {
 // the program at [prog, prog + len), nearest first, to `out` as RESULT
 // records. Returns the count; H_FPATH gets the path taken, H_FEST the
 // planner's estimate. exactBelow, exactFraction, twoHopBelow, indexFraction:
-// see the planner above. `rescore` matters to a spilled shard only (as
-// search takes it, qshard.ts "DISK MODE"): every path scores codes, keeps
-// max(rescore, k) candidates and, with rescore > 0, writes their slots to
-// `out` for the host's re-rank instead of results. A shard in RAM scores
-// the f32 vectors (a quantized one its originals), whatever rescore says.
+// see the planner above. `rescore` matters to a frozen quantized shard only
+// (as search takes it, qshard.ts "FREEZING"): with rescore >= 0 every path
+// scores codes and keeps max(rescore, k) candidates; with rescore > 0 they
+// are re-ranked on their originals, here from the cold slabs, or, spilled,
+// by the host, to which their slots go in `out` instead of results. A
+// spilled shard takes rescore >= 0 only. Any other shard scores the f32
+// vectors (a quantized one its originals), whatever rescore says.
 export function searchFiltered(
   k: u32, ef: u32, out: usize, prog: usize, len: u32, exactBelow: u32, exactFraction: f64, twoHopBelow: f64,
   indexFraction: f64, rescore: i32,
@@ -375,11 +377,13 @@ export function searchFiltered(
   const q0 = <usize>hget(H_IO) + IO_VECTOR;
   if (!stagedVectorOk(q0, hget(H_DIM))) return ERR_INVALID;
   if (k == 0 || !(exactFraction >= 0) || !(twoHopBelow >= 0) || !(indexFraction >= 0)) return ERR_INVALID;
-  const codes = isSpilled();
-  if (rescore < -1 || (codes && rescore < 0)) return ERR_INVALID;
+  const spilled = isSpilled();
+  if (rescore < -1 || (spilled && rescore < 0)) return ERR_INVALID;
+  const codes = onCodes() && rescore >= 0;
   const fgen = begin(prog, len);
   if (fgen < 0) return fgen;
   const root = filterRoot(prog);
+  // candidates to re-rank (the host's, spilled) rather than results
   const candidates = codes && rescore > 0;
   // k results, or the candidates of the re-rank
   const keep = candidates ? max<u32>(<u32>rescore, k) : k;
@@ -402,12 +406,12 @@ export function searchFiltered(
     hset(H_FPATH, PATH_INDEX);
     hset(H_FEST, <u32>indexEst);
     const n = indexScan(metric, q, keep, root, <u32>bound, codes);
-    if (n >= 0) return finish(n, keep, out, candidates);
+    if (n >= 0) return finish(n, k, keep, out, candidates);
     if (n != ERR_OUT_OF_MEMORY) return n;
     // no room for the candidates: the scan needs none
     hset(H_FPATH, PATH_EXACT);
     const m = exactScan(metric, q, keep, root, codes);
-    return m < 0 ? m : finish(m, keep, out, candidates);
+    return m < 0 ? m : finish(m, k, keep, out, candidates);
   }
   let est = estimate(root, cache, <u32>fgen, max<f64>(threshold / <f64>live, twoHopBelow));
   if (est < 0) return est;
@@ -434,16 +438,19 @@ export function searchFiltered(
     if (nr == ERR_OUT_OF_MEMORY) nr = exactScan(metric, q, keep, root, codes);
     if (nr < 0) return nr;
   }
-  return finish(nr, keep, out, candidates);
+  return finish(nr, k, keep, out, candidates);
 }
 
-// The nr entries of RES, nearest first, to `out` (at most k): as results,
-// or as candidate slots for the host's re-rank.
-function finish(nr: i32, k: u32, out: usize, candidates: bool): i32 {
+// The nr entries of RES, nearest first, to `out` (at most keep): as
+// results, or as candidates: re-ranked here to the k nearest (originals in
+// the cold slabs), or their slots for the host's re-rank (spilled).
+function finish(nr: i32, k: u32, keep: u32, out: usize, candidates: bool): i32 {
   const sel = <usize>hget(H_SEL);
   drainAscending(<usize>hget(H_RES), <u32>nr, sel);
-  if (candidates) return writeCandidates(min<u32>(k, <u32>nr), out);
-  return writeResults(sel, min<u32>(k, <u32>nr), out);
+  const n = min<u32>(keep, <u32>nr);
+  if (!candidates) return writeResults(sel, n, out);
+  if (isSpilled()) return writeCandidates(n, out);
+  return writeResults(sel, rerankSel(<usize>hget(H_IO) + IO_VECTOR, k, n), out);
 }
 
 // Live points that satisfy the program, counted exactly.

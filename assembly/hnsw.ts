@@ -36,7 +36,7 @@ import { payloadBytesPtr, payloadFree, payloadLen, payloadStore } from "./payloa
 import { pxAdd, pxMaintain, pxRemove, pxReserve } from "./pindex";
 import {
   countAt, ensureSlots, idOf, isDeleted, isUuid, levelOf, linksAt, pinLink, pinnedOf,
-  maxLinks, metaOf, nodePtr, setCountAt, slotPtr, upperBlockBytes, vectorOf, coldPtr, vecOf, isQuantized, isSpilled,
+  maxLinks, metaOf, nodePtr, setCountAt, slotPtr, upperBlockBytes, vectorOf, coldPtr, vecOf, isQuantized, isSpilled, onCodes,
 } from "./node";
 import { idmapFind, idmapInsert, idmapRemove, idmapReplace, idmapReserve } from "./idmap";
 import {
@@ -343,9 +343,9 @@ export function descend(q: usize, toLevel: i32): u32 {
 }
 
 // The distance between two slots: their f32 vectors, or their codes once
-// the originals are spilled (the build of a spilled shard is on codes).
+// the shard is frozen (qshard.ts "FREEZING": its build is on codes).
 export function slotDistance(a: u32, b: u32): f32 {
-  if (isSpilled()) return codePairDistance(a, b);
+  if (onCodes()) return codePairDistance(a, b);
   return distance(hget(H_METRIC), vecOf(a), vecOf(b), hget(H_DIM));
 }
 
@@ -357,17 +357,17 @@ export function slotDistance(a: u32, b: u32): f32 {
 export function selectNeighbors(base: usize, n: u32, maxSel: u32): u32 {
   const metric = hget(H_METRIC);
   const dim = hget(H_DIM);
-  // a spilled shard compares codes to codes (no originals in memory)
-  const spilled = isSpilled();
+  // a frozen shard compares codes to codes
+  const codes = onCodes();
   let m: u32 = 0;
   for (let i: u32 = 0; i < n && m < maxSel; i++) {
     const e = entrySlot(base, i);
     const de = entryDist(base, i);
-    const ev = spilled ? 0 : vecOf(e);
+    const ev: usize = codes ? 0 : vecOf(e);
     let good = true;
     for (let j: u32 = 0; j < m; j++) {
       const f = entrySlot(base, j);
-      if ((spilled ? codePairDistance(e, f) : distance(metric, ev, vecOf(f), dim)) < de) {
+      if ((codes ? codePairDistance(e, f) : distance(metric, ev, vecOf(f), dim)) < de) {
         good = false;
         break;
       }
@@ -445,8 +445,8 @@ export function connect(slot: u32, level: u32): void {
     hset(H_MAX_LEVEL, level);
     return;
   }
-  // a spilled shard links on codes: the new node's own are the query
-  const walk = isSpilled() ? WALK_CODES : f32Walk();
+  // a frozen shard links on codes: the new node's own are the query
+  const walk = onCodes() ? WALK_CODES : f32Walk();
   const q = walk == WALK_CODES ? stageSlotCodes(slot) : vecOf(slot);
   const top = <i32>hget(H_MAX_LEVEL);
   let ep = descendWith(walk, q, <i32>level);

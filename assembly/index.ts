@@ -15,10 +15,11 @@ import {
   RESULT_ID_LO, RESULT_PAYLOAD_LEN, RESULT_PAYLOAD_PTR, SC_STRIDE, SLAB_BYTES, SLAB_SHIFT, SMALL_CLASSES,
   ID_HI, ID_LO, STAT_COUNT, TAG_SHIFT, UPPER_LINKS, headerPtr, hget, hset,
   H_COLD_DIR_CAP, H_COLD_STRIDE, H_QLEARNED, H_QUANTILE, H_QPARAMS, H_QUANT, QUANT_NONE, QUANT_SQ8,
-  H_DISK, H_ORIG_GEN, H_ORDER, DISK_LEARN_AT, H_RES_CAP, H_SEL,
+  H_DISK, H_ORIG_GEN, H_ORDER, FREEZE_AT, H_RES_CAP, H_SEL, H_QFROZEN,
 } from "./layout";
 import {
-  originalAt, quantInit, quantParamsAt, quantParamsLen, quantRunBytes, quantScrubQuery, rerankInto, spillBegin, spillFinish,
+  encodeRange, originalAt, quantInit, quantRunBytes, quantScrubQuery, relearnBegin, relearnColumn, relearnCount, relearnDim,
+  relearnFinish, relearnSlots, rerankInto, spillBegin, spillFinish,
 } from "./qshard";
 import { acctGet, arenaInit, freeRunBytes, scrubFreeRuns, runAlloc, runFree, slabsFor, smallInit } from "./arena";
 import { ensureSlots, idOf, isSpilled, nodeLayoutInit, nodePtr, upperBlockBytes } from "./node";
@@ -44,7 +45,8 @@ export {
   repairRange, repairFinish, compactPlan, compactDone, exportNodes, importNodes, importFinish,
   planEntry, checkIntegrity, searchFiltered, countMatching, matchesStaged as matches,
   pxCreate as createPayloadIndex, pxDrop as dropPayloadIndex, pxEntry as payloadIndexEntry,
-  spillBegin, spillFinish, originalAt, quantParamsAt, quantParamsLen,
+  spillBegin, spillFinish, originalAt,
+  relearnBegin, relearnCount, relearnSlots, relearnColumn, relearnDim, relearnFinish, encodeRange,
 };
 
 
@@ -120,6 +122,8 @@ export function attach(): i32 {
   // disk mode is quantized; spilled is disk mode with a learned quantizer and no cold slabs
   if (hget(H_DISK) > 1 || (hget(H_DISK) == 1 && hget(H_QUANT) == QUANT_NONE)) return ERR_CORRUPT;
   if (hget(H_ORIG_GEN) != 0 && (hget(H_DISK) == 0 || hget(H_QLEARNED) == 0 || hget(H_COLD_DIR_CAP) != 0)) return ERR_CORRUPT;
+  // frozen is quantized
+  if (hget(H_QFROZEN) > 1 || (hget(H_QFROZEN) == 1 && hget(H_QUANT) == QUANT_NONE)) return ERR_CORRUPT;
   return OK;
 }
 
@@ -329,7 +333,7 @@ const LAYOUT_TABLE: StaticArray<f64> = [
   H_FPATH, H_FEST, PATH_GRAPH, PATH_EXACT, PATH_GRAPH_EXACT, PATH_INDEX,
   PX_TYPE, PX_NAME_LEN, PX_NAME, PX_NAME_MAX, PX_POINTS, PX_MAX, PX_KEYWORD, PX_INTEGER, PX_FLOAT, PX_BOOL, PX_UUID,
   QUANT_NONE, QUANT_SQ8,
-  H_DISK, H_ORIG_GEN, H_QLEARNED, H_ORDER, DISK_LEARN_AT, H_SLOTS, H_LIVE,
+  H_DISK, H_ORIG_GEN, H_QLEARNED, H_ORDER, FREEZE_AT, H_SLOTS, H_LIVE, H_QFROZEN,
 ];
 
 // Entry `i` of the layout table, or -1 past its end.

@@ -135,7 +135,8 @@
 //   828 cold dir    832 cold dir cap  836 cold slabs  840 cold per slab
 //   844 cold slab bytes  848 cold stride  852 (pad)  856 cold div magic (u64)
 //   864 disk mode (1: always_ram false)  868 originals generation (0: not spilled)
-//   872 .. 1023 reserved (zero)
+//   872 quantizer frozen (1: built on codes from here on, qshard.ts)
+//   876 .. 1023 reserved (zero)
 // ---------------------------------------------------------------------------
 
 // @ts-ignore: decorator
@@ -307,7 +308,7 @@
 // @ts-ignore: decorator
 @inline export const H_COLD_END: u32 = H_COLD_MAGIC + 8; // 864
 // Disk mode (always_ram: false, qshard.ts "DISK MODE"): a quantized shard
-// whose f32 originals leave memory for a file once it has DISK_LEARN_AT
+// whose f32 originals leave memory for a file once it has FREEZE_AT
 // live vectors ("spilled"); the generation names the file an image pairs
 // with (0: not spilled, the originals are in the cold slabs). An image of
 // layout 5 made before these fields existed holds zeros here: not disk mode.
@@ -315,10 +316,16 @@
 @inline export const H_DISK: u32 = H_COLD_END; // 864: 1 in disk mode
 // @ts-ignore: decorator
 @inline export const H_ORIG_GEN: u32 = H_DISK + 4; // 868: originals generation, 0: not spilled
+// Frozen (qshard.ts "FREEZING"): 1 once a quantized shard has had
+// FREEZE_AT live vectors; from then on no insert re-learns the quantizer
+// and the graph is built on codes, in both modes. A spilled shard is frozen
+// whatever this says (an image of layout 5 made before it existed holds 0).
 // @ts-ignore: decorator
-@inline export const H_END: u32 = H_ORIG_GEN + 4; // 872: first unused header byte
+@inline export const H_QFROZEN: u32 = H_ORIG_GEN + 4; // 872
 // @ts-ignore: decorator
-@inline export const DISK_LEARN_AT: u32 = 1024;
+@inline export const H_END: u32 = H_QFROZEN + 4; // 876: first unused header byte
+// @ts-ignore: decorator
+@inline export const FREEZE_AT: u32 = 1024;
 // @ts-ignore: decorator
 @inline export const QUANT_NONE: u32 = 0;
 // @ts-ignore: decorator

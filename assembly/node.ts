@@ -16,7 +16,7 @@ import {
   CLASS_NODE, CLASS_SCRATCH, DIR_CAP, DIR_PER_SLAB, DIR_PTR, DIR_SLAB_BYTES, DIR_SLABS, FLAG_DELETED, FLAG_UUID,
   H_BIAS_OFF, H_COLD_DIR, H_COLD_MAGIC, H_COLD_STRIDE, H_DIV_MAGIC, H_ID_OFF, H_M, H_M0,
   H_NODE_DIR, H_NODE_DIR_CAP, H_NODE_SLAB_BYTES, H_NODE_SLABS, H_PER_SLAB, H_QUANT, H_SLOTS, H_STRIDE,
-  H_VEC_OFF, H_ORIG_GEN, META_COUNT_MASK, META_PINNED_MASK, META_PINNED_SHIFT, META_LEVEL_MASK, META_LEVEL_SHIFT,
+  H_VEC_OFF, H_ORIG_GEN, H_QFROZEN, H_QLEARNED, META_COUNT_MASK, META_PINNED_MASK, META_PINNED_SHIFT, META_LEVEL_MASK, META_LEVEL_SHIFT,
   ID_BYTES, LINK_BYTES, MIN_PER_SLAB, NODE_ALIGN, NODE_LINKS, NODE_META, NODE_UPPER, QUANT_NONE, SLAB_BYTES, SLAB_SHIFT,
   UPPER_COUNT, UPPER_LINKS, DEBUG, headerPtr, hget, hset, setU32At, u32At,
 } from "./layout";
@@ -99,6 +99,20 @@ function dirInit(dir: u32, stride: u32): void {
 // @ts-ignore: decorator
 @inline export function isSpilled(): bool {
   return hget(H_ORIG_GEN) != 0;
+}
+
+// A quantized shard past FREEZE_AT (qshard.ts "FREEZING"): built on codes,
+// its quantizer learned again only by a compaction. Spilled implies frozen.
+// @ts-ignore: decorator
+@inline export function isFrozen(): bool {
+  return hget(H_QFROZEN) != 0 || hget(H_ORIG_GEN) != 0;
+}
+
+// Frozen with a quantizer: inserts and repairs compare codes (a frozen
+// shard whose compaction could not learn uses its originals until it does).
+// @ts-ignore: decorator
+@inline export function onCodes(): bool {
+  return isFrozen() && hget(H_QLEARNED) != 0;
 }
 
 // nodePtr with the geometry already in locals: hot loops read the header

@@ -12,12 +12,24 @@
 // Until LEARN_MIN vectors are in, there is nothing to learn from and every
 // search walks the originals (WALK_COLD: exact, as an f32 shard). After
 // that, an insert that doubles the live count since the last learn learns
-// again, up to LEARN_CAP live vectors; past that, compaction learns again
-// (importFinish), from the survivors. A learn re-encodes every slot
-// (tombstones too: searches walk them), O(slots * dim); the doublings make
-// that O(1) amortised per insert. A learn that cannot get its scratch
-// changes nothing; one at the end of a compaction that cannot leaves the
-// shard unlearned (searches walk the originals) until the next insert.
+// again. A learn re-encodes every slot (tombstones too: searches walk
+// them), O(slots * dim); the doublings make that O(1) amortised per insert.
+// A learn that cannot get its scratch changes nothing.
+//
+// FREEZING (H_QFROZEN). The insert that brings a quantized shard to
+// FREEZE_AT live vectors learns from them (unless its doubling just did)
+// and freezes the quantizer: no insert learns again, and from then on an
+// insert is linked on codes (its own codes as the query of the walk,
+// code-to-code distances in the heuristic and in compaction's repair:
+// hnsw.ts slotDistance), and a filtered search scores codes and re-ranks,
+// as an unfiltered one does. Both modes do exactly this, so a disk-mode
+// shard, whose originals leave memory at that point, builds the graph and
+// answers bit for bit as an always_ram one given the same writes. A
+// compaction learns again from the survivors (importFinish in RAM; a
+// spilled target from the host's file, relearnBegin below, the same sample
+// and arithmetic) and re-encodes every slot; one that cannot get its
+// scratch leaves the shard unlearned (searches walk the originals) until
+// the next insert learns.
 //
 // THE SEARCH. The query is encoded with the shard's quantizer; the upper
 // levels and level 0 are walked on codes (WALK_CODES, hot records only);
@@ -26,36 +38,29 @@
 // distances. rescore 0 returns the code distances of the beam's best k.
 //
 // DISK MODE (H_DISK, always_ram: false). A disk-mode shard starts as above
-// (the RAM phase: originals in cold slabs, the graph built on exact
-// distances). When it first has DISK_LEARN_AT live vectors the host spills
-// it: spillBegin learns the quantizer (unless the insert just did, from the
-// same live set), the host copies every slot's original to its file
-// (originalAt), and spillFinish frees the cold slabs and sets the originals
-// generation (H_ORIG_GEN != 0: "spilled"). From then on the quantizer is
-// frozen (no re-learns; a compaction copies it with the codes), an insert
-// encodes its vector straight into its record and is linked on codes (its
-// codes as the query, code-to-code distances in the heuristic and in
-// repair: hnsw.ts slotDistance), and a search with rescore > 0 leaves its
-// best max(rescore, k) candidates' slots for the host, which reads their
+// (the RAM phase: originals in cold slabs). Once frozen the host spills it:
+// it copies every slot's original to its file (originalAt), and
+// spillFinish frees the cold slabs and sets the originals generation
+// (H_ORIG_GEN != 0: "spilled"). From then on an insert encodes its vector
+// straight into its record, and a search with rescore > 0 leaves its best
+// max(rescore, k) candidates' slots for the host, which reads their
 // originals into io and calls rerank (exact distances, this module's
-// kernel: bit-identical to the RAM re-rank).
+// kernel, in the RAM re-rank's order: bit-identical to it).
 
 import {
-  CLASS_NODE, CLASS_SCRATCH, DISK_LEARN_AT, ERR_INVALID, ERR_OUT_OF_MEMORY, H_BIAS_OFF, H_DIM, H_DISK, H_IO, H_LIVE,
+  CLASS_NODE, CLASS_SCRATCH, FREEZE_AT, ERR_INVALID, ERR_OUT_OF_MEMORY, H_BIAS_OFF, H_DIM, H_DISK, H_IO, H_LIVE, H_QFROZEN,
   H_METRIC, H_ORIG_GEN, H_QLEARNED, H_QPARAMS, H_QUANT, H_QUANTILE, H_RES, H_SEL, H_SLOTS, IO_VECTOR, OK,
   QUANT_NONE, QUANT_SQ8, SLAB_SHIFT, headerPtr, hget, hset, u32At,
 } from "./layout";
 import { runAlloc, runFree, slabsFor } from "./arena";
 import { distance } from "./distance";
 import { drainAscending, entrySlot, heapPop, heapPush, entryDist } from "./heap";
-import { coldPtr, freeColdSlabs, isDeleted, isQuantized, isSpilled, metaOf, nodePtr, vectorOf } from "./node";
-import { codeDistance, codeKernel, quantEncode, quantLearnRows, quantParamsBytes } from "./quant";
+import { coldPtr, freeColdSlabs, isDeleted, isFrozen, isQuantized, isSpilled, metaOf, nodePtr, vectorOf } from "./node";
+import { codeDistance, codeKernel, learnCut, learnDim, learnFinish, quantEncode, quantLearnRows, quantParamsBytes } from "./quant";
 import { WALK_CODES, descendWith, walkLayer } from "./hnsw";
 
 // @ts-ignore: decorator
 @inline const LEARN_MIN: u32 = 32;
-// @ts-ignore: decorator
-@inline const LEARN_CAP: u32 = 65536;
 // @ts-ignore: decorator
 @inline const SAMPLE_MAX: u32 = 16384;
 // @ts-ignore: decorator
@@ -122,12 +127,22 @@ export function quantRunBytes(): u64 {
 }
 
 // After an insert: learns again when the live count doubled since the last
-// learn (or reached LEARN_MIN), below LEARN_CAP.
+// learn (or reached LEARN_MIN); at FREEZE_AT live, learns from them (unless
+// the doubling just did) and freezes.
 export function quantMaybeLearn(): void {
-  if (isSpilled()) return;
   const live = hget(H_LIVE);
   const learned = hget(H_QLEARNED);
-  if (live < LEARN_MIN || learned >= LEARN_CAP) return;
+  if (isFrozen()) {
+    // a compaction's learn that could not get its scratch: this insert's
+    if (learned == 0 && !isSpilled()) quantLearnNow();
+    return;
+  }
+  if (live >= FREEZE_AT) {
+    // a learn that cannot get its scratch leaves the freeze to the next insert
+    if (learned == live || quantLearnNow()) hset(H_QFROZEN, 1);
+    return;
+  }
+  if (live < LEARN_MIN) return;
   if (learned != 0 && live < 2 * learned) return;
   quantLearnNow();
 }
@@ -143,18 +158,7 @@ export function quantLearnNow(): bool {
   const scratchSlabs = slabsFor(want * 8);
   const scratch = runAlloc(scratchSlabs, CLASS_SCRATCH);
   if (scratch == 0) return false;
-  // rows: up to `want` live slots spread evenly over [0, slots)
-  let n: u32 = 0;
-  if (live <= SAMPLE_MAX) {
-    for (let s: u32 = 0; s < slots; s++) {
-      if (!isDeleted(metaOf(nodePtr(s)))) n = addRow(scratch, n, s);
-    }
-  } else {
-    for (let i: u32 = 0; i < SAMPLE_MAX; i++) {
-      const s = <u32>((<u64>i * <u64>slots) / <u64>SAMPLE_MAX);
-      if (!isDeleted(metaOf(nodePtr(s)))) n = addRow(scratch, n, s);
-    }
-  }
+  const n = sampleInto(scratch, true);
   const params = <usize>hget(H_QPARAMS);
   const status = n == 0 ? ERR_INVALID
     : quantLearnRows(scratch, n, hget(H_DIM), load<f32>(headerPtr() + H_QUANTILE), params, scratch + (<usize>want << 2));
@@ -165,19 +169,111 @@ export function quantLearnNow(): bool {
   return true;
 }
 
-// @ts-ignore: decorator
-@inline function addRow(rows: usize, n: u32, slot: u32): u32 {
-  store<u32>(rows + (<usize>n << 2), <u32>coldPtr(slot));
-  return n + 1;
+// The learn's sample: up to SAMPLE_MAX live slots spread evenly over
+// [0, slots), in slot order, as u32s at `out`: their originals' pointers
+// (`pointers`) or the slots. Returns how many.
+function sampleInto(out: usize, pointers: bool): u32 {
+  const slots = hget(H_SLOTS);
+  const all = hget(H_LIVE) <= SAMPLE_MAX;
+  const m = all ? slots : SAMPLE_MAX;
+  let n: u32 = 0;
+  for (let i: u32 = 0; i < m; i++) {
+    const s = all ? i : <u32>((<u64>i * <u64>slots) / <u64>SAMPLE_MAX);
+    if (isDeleted(metaOf(nodePtr(s)))) continue;
+    store<u32>(out + (<usize>n << 2), pointers ? <u32>coldPtr(s) : s);
+    n++;
+  }
+  return n;
 }
 
 // After a compaction's import: learn from the survivors, or fall back to
 // the originals until the next insert learns.
 export function quantAfterImport(): void {
-  // a spilled target has its source's quantizer and codes (Compaction)
+  // a spilled target learns from the host's file (relearnBegin)
   if (hget(H_QUANT) == QUANT_NONE || isSpilled()) return;
   hset(H_QLEARNED, 0);
   quantLearnNow();
+}
+
+// ------------------------------------------- a spilled target learns again --
+// A compaction's target learns its quantizer again from the survivors, as
+// quantAfterImport does in RAM, from the same sample; a spilled target's
+// originals are in the host's file, so the host feeds the sample in, one
+// dimension at a time, and then every slot's original (encodeRange):
+//
+//   run = relearnBegin()   the sample's relearnCount(run) slots at
+//                          relearnSlots(run)
+//   relearnDim(run, d)     after writing dimension d of the sample, in that
+//                          order, at relearnColumn(run)
+//   relearnFinish(run)     the quantizer is new; the codes are stale until
+//                          encodeRange has covered every slot
+//
+// The run (CLASS_SCRATCH): n u32, cut u32, width f64, then n u32 slots,
+// then the column, n f32.
+
+// @ts-ignore: decorator
+@inline const RL_WIDTH: usize = 8;
+// @ts-ignore: decorator
+@inline const RL_SLOTS: usize = 16;
+
+// @ts-ignore: decorator
+@inline function relearnRunBytes(n: u32): u32 {
+  return <u32>RL_SLOTS + 8 * n;
+}
+
+// The run, or 0 (no scratch, or not a spilled shard with live vectors).
+export function relearnBegin(): usize {
+  const live = hget(H_LIVE);
+  if (!isSpilled() || live == 0) return 0;
+  const want = min<u32>(live, SAMPLE_MAX);
+  const run = runAlloc(slabsFor(relearnRunBytes(want)), CLASS_SCRATCH);
+  if (run == 0) return 0;
+  const n = sampleInto(run + RL_SLOTS, false);
+  store<u32>(run, n);
+  store<u32>(run + 4, learnCut(n, load<f32>(headerPtr() + H_QUANTILE)));
+  store<f64>(run + RL_WIDTH, 0);
+  return run;
+}
+
+export function relearnCount(run: usize): u32 {
+  return load<u32>(run);
+}
+
+export function relearnSlots(run: usize): usize {
+  return run + RL_SLOTS;
+}
+
+export function relearnColumn(run: usize): usize {
+  return run + RL_SLOTS + (<usize>load<u32>(run) << 2);
+}
+
+// ERR_INVALID for a value that is not finite (the params are then unusable:
+// the compaction is abandoned).
+export function relearnDim(run: usize, d: u32): i32 {
+  const n = load<u32>(run);
+  const col = relearnColumn(run);
+  if (d >= hget(H_DIM)) return ERR_INVALID;
+  for (let i: u32 = 0; i < n; i++) {
+    if (!isFinite(load<f32>(col + (<usize>i << 2)))) return ERR_INVALID;
+  }
+  const w = learnDim(col, n, load<u32>(run + 4), <usize>hget(H_QPARAMS), d);
+  store<f64>(run + RL_WIDTH, max<f64>(load<f64>(run + RL_WIDTH), w));
+  return OK;
+}
+
+export function relearnFinish(run: usize): void {
+  learnFinish(<usize>hget(H_QPARAMS), hget(H_DIM), load<f32>(headerPtr() + H_QUANTILE), load<f64>(run + RL_WIDTH));
+  runFree(run, slabsFor(relearnRunBytes(min<u32>(hget(H_LIVE), SAMPLE_MAX))), CLASS_SCRATCH);
+  hset(H_QLEARNED, hget(H_LIVE));
+}
+
+// Encodes slots [from, from + n) from their originals at `vecs` (dim f32
+// each, in slot order): a spilled target after relearnFinish.
+export function encodeRange(from: u32, n: u32, vecs: usize): i32 {
+  if (!isSpilled() || from + n > hget(H_SLOTS)) return ERR_INVALID;
+  const stride = <usize>hget(H_DIM) << 2;
+  for (let i: u32 = 0; i < n; i++) encodeInto(from + i, vecs + <usize>i * stride);
+  return OK;
 }
 
 // The walk on codes of the query at q (f32, checked): leaves the beam
@@ -196,13 +292,19 @@ export function walkCodes(q: usize, k: u32, ef: u32, rescore: u32): u32 {
 // nearest (or fewer) ascending in SEL and returns how many. The caller has
 // reserved scratch for max(ef, k, rescore).
 export function searchCodes(q: usize, k: u32, ef: u32, rescore: u32): u32 {
+  const nr = walkCodes(q, k, ef, rescore);
+  if (rescore == 0) return min<u32>(k, nr);
+  return rerankSel(q, k, min<u32>(nr, max<u32>(rescore, k)));
+}
+
+// The re-rank in RAM: the first n candidates of SEL (ascending by code
+// distance) by exact distance from q (f32) to their originals in the cold
+// slabs; leaves the k nearest ascending in SEL and returns how many.
+export function rerankSel(q: usize, k: u32, n: u32): u32 {
   const dim = hget(H_DIM);
   const metric = hget(H_METRIC);
-  const nr = walkCodes(q, k, ef, rescore);
   const sel = <usize>hget(H_SEL);
   const res = <usize>hget(H_RES);
-  if (rescore == 0) return min<u32>(k, nr);
-  const n = min<u32>(nr, max<u32>(rescore, k));
   let nk: u32 = 0;
   for (let i: u32 = 0; i < n; i++) {
     // WASM has no prefetch: touch the original AHEAD candidates on
@@ -257,10 +359,10 @@ export function rerankInto(k: u32, n: u32, slots: usize, vecs: usize): u32 {
   return nk;
 }
 
-// True when a disk-mode shard in its RAM phase has reached DISK_LEARN_AT
+// True when a disk-mode shard in its RAM phase has reached FREEZE_AT
 // live vectors: the host spills it after the insert.
 export function spillDue(): bool {
-  return isDisk() && !isSpilled() && hget(H_LIVE) >= DISK_LEARN_AT && hget(H_QUANT) != QUANT_NONE;
+  return isDisk() && !isSpilled() && isFrozen();
 }
 
 // Step one of the spill: the quantizer learned from the live set now
@@ -270,7 +372,6 @@ export function spillDue(): bool {
 // not get its scratch (nothing changed: the next insert tries again).
 export function spillBegin(): i32 {
   if (!spillDue()) return ERR_INVALID;
-  if (hget(H_QLEARNED) != hget(H_LIVE) && !quantLearnNow()) return ERR_OUT_OF_MEMORY;
   return <i32>hget(H_SLOTS);
 }
 

@@ -207,8 +207,6 @@ export function quantLearnRows(rows: usize, n: u32, dim: u32, quantile: f32, par
 function learn(samplePtr: usize, rows: usize, n: u32, dim: u32, quantile: f32, paramsPtr: usize, scratchPtr: usize): i32 {
   if (n == 0 || dim == 0 || dim > MAX_DIM) return ERR_INVALID;
   if (!(quantile >= 0.5 && quantile <= 1)) return ERR_INVALID;
-  let cut = <u32>Math.floor(<f64>n * (1.0 - <f64>quantile) * 0.5);
-  cut = min<u32>(cut, (n - 1) >> 1);
   // checked first: a bad value must leave the params as they were
   for (let r: u32 = 0; r < n; r++) {
     const row = rowPtr(samplePtr, rows, r, dim);
@@ -216,20 +214,39 @@ function learn(samplePtr: usize, rows: usize, n: u32, dim: u32, quantile: f32, p
       if (!isFinite(f32At(row, d))) return ERR_INVALID;
     }
   }
-  const offsets = offsetsOf(paramsPtr);
+  const cut = learnCut(n, quantile);
   let width: f64 = 0;
-  let maxAbs: f64 = 0;
   for (let d: u32 = 0; d < dim; d++) {
     for (let r: u32 = 0; r < n; r++) setF32At(scratchPtr, r, f32At(rowPtr(samplePtr, rows, r, dim), d));
-    const lo = <f64>selectKth(scratchPtr, 0, n - 1, cut);
-    // everything after `cut` is >= lo: the high quantile is in that part
-    const hi = <f64>selectKth(scratchPtr, cut, n - 1, n - 1 - cut);
-    // the centre, for now; the offset once alpha is known
-    const mid = <f32>((lo + hi) * 0.5);
-    setF32At(offsets, d, mid);
-    width = max<f64>(width, hi - lo);
-    maxAbs = max<f64>(maxAbs, abs<f64>(<f64>mid));
+    width = max<f64>(width, learnDim(scratchPtr, n, cut, paramsPtr, d));
   }
+  learnFinish(paramsPtr, dim, quantile, width);
+  return OK;
+}
+
+// The number of sample values cut off each end of a dimension's range.
+export function learnCut(n: u32, quantile: f32): u32 {
+  const cut = <u32>Math.floor(<f64>n * (1.0 - <f64>quantile) * 0.5);
+  return min<u32>(cut, (n - 1) >> 1);
+}
+
+// One dimension `d` of a learn: its n sample values at `col` (reordered in
+// place). Its centre goes to the params' offset d (the offset proper once
+// learnFinish knows alpha); returns the width of its quantile interval.
+export function learnDim(col: usize, n: u32, cut: u32, paramsPtr: usize, d: u32): f64 {
+  const lo = <f64>selectKth(col, 0, n - 1, cut);
+  // everything after `cut` is >= lo: the high quantile is in that part
+  const hi = <f64>selectKth(col, cut, n - 1, n - 1 - cut);
+  setF32At(offsetsOf(paramsPtr), d, <f32>((lo + hi) * 0.5));
+  return hi - lo;
+}
+
+// The end of a learn: every dimension's centre is in the params' offsets
+// and `width` is the widest interval.
+export function learnFinish(paramsPtr: usize, dim: u32, quantile: f32, width: f64): void {
+  const offsets = offsetsOf(paramsPtr);
+  let maxAbs: f64 = 0;
+  for (let d: u32 = 0; d < dim; d++) maxAbs = max<f64>(maxAbs, abs<f64>(<f64>f32At(offsets, d)));
   // Each dimension's centre sits at code 127.5, so the widest interval
   // spans 0..255 exactly. A sample with no width at all (every dimension
   // constant) puts its centres on code 128 instead, with a step of 1/128 of
@@ -258,7 +275,6 @@ function learn(samplePtr: usize, rows: usize, n: u32, dim: u32, quantile: f32, p
   store<f64>(paramsPtr, halfOO * 0.5, Q_HALF_OO);
   store<u32>(paramsPtr, dim, Q_DIM);
   store<u32>(paramsPtr, 0, Q_RESERVED);
-  return OK;
 }
 
 // ---------------------------------------------------------------------------

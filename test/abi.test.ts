@@ -12,7 +12,7 @@ const CORE_EXPORTS: readonly (keyof CoreExports)[] = [
   'sealImage', 'verifyImage', 'stats', 'insert', 'remove', 'get', 'search', 'repairRange', 'repairFinish',
   'compactPlan', 'compactDone', 'planEntry', 'exportNodes', 'importNodes', 'importFinish', 'checkIntegrity', 'listIds',
   'searchFiltered', 'countMatching', 'matches', 'replacePayload', 'createPayloadIndex', 'dropPayloadIndex', 'payloadIndexEntry',
-  'rerank', 'spillBegin', 'originalAt', 'spillFinish', 'quantParamsAt', 'quantParamsLen',
+  'rerank', 'spillBegin', 'originalAt', 'spillFinish', 'relearnBegin', 'relearnCount', 'relearnSlots', 'relearnColumn', 'relearnDim', 'relearnFinish', 'encodeRange',
 ];
 
 function table(build: 'release' | 'debug'): number[] {

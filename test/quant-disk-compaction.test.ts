@@ -10,12 +10,13 @@ import { bruteForce, recallAt, sift } from './helpers/data.js';
 import { identical, pair, quantParams, tempDir } from './helpers/disk.js';
 
 // Compaction and images of disk-mode shards (host/core/compaction.ts,
-// host/core/originals.ts): a spilled shard's target keeps the quantizer and
-// the codes, takes generation + 1 and its own file in its slot order; the
-// old file is only read; an image pairs with its file.
+// host/core/originals.ts): a spilled shard's target learns its quantizer
+// again from the survivors in its new file, as always_ram's does from RAM,
+// takes generation + 1 and its own file in its slot order; the old file is
+// only read; an image pairs with its file.
 
 const DIM = 128;
-const SPILL = LAYOUT.DISK_LEARN_AT;
+const SPILL = LAYOUT.FREEZE_AT;
 
 function recallOver(shard: Shard, base: Float32Array, query: Float32Array, nq: number, rows: number[], ef: number): number {
   let sum = 0;
@@ -26,13 +27,13 @@ function recallOver(shard: Shard, base: Float32Array, query: Float32Array, nq: n
   return sum / nq;
 }
 
-t.test('a spilled shard compacts into generation + 1: same quantizer, exact survivors, recall, the old file untouched', async (t) => {
+t.test('a spilled shard compacts into generation + 1: learns again as always_ram does, identical answers, exact survivors, the old file untouched', async (t) => {
   const { base, query } = sift();
-  const { disk, file, dir } = pair(t, DIM);
+  const { ram, disk, file, dir } = pair(t, DIM);
   const ids = packIds(Array.from({ length: base.n }, (_, i) => i), true);
-  for (let i = 0; i < base.n; i++) disk.insert(ids, i, base.data, i * DIM);
+  for (let i = 0; i < base.n; i++) { ram.insert(ids, i, base.data, i * DIM); disk.insert(ids, i, base.data, i * DIM); }
   const removed = (i: number) => i % 10 < 3;
-  for (let i = 0; i < base.n; i++) if (removed(i)) disk.remove(ids, i);
+  for (let i = 0; i < base.n; i++) if (removed(i)) { ram.remove(ids, i); disk.remove(ids, i); }
   const survivors = Array.from({ length: base.n }, (_, i) => i).filter((i) => !removed(i));
   const learned = disk.stats().quantLearned;
   t.equal(learned, SPILL, 'the quantizer was learned once, at the spill');
@@ -57,7 +58,16 @@ t.test('a spilled shard compacts into generation + 1: same quantizer, exact surv
   t.equal(disk.originals, next, 'the shard now reads the new file');
   t.equal(next.slots, survivors.length, 'the new file holds the survivors, in the new slot order');
   t.ok(readFileSync(file.path).equals(oldBytes), 'the old file is byte-for-byte untouched');
-  t.equal(disk.stats().quantLearned, learned, 'no re-learn: the same quantizer');
+  t.equal(disk.stats().quantLearned, survivors.length, 'learned again, from the survivors');
+  compactNow(ram);
+  t.equal(ram.stats().quantLearned, survivors.length, 'as always_ram\'s compaction did');
+  let twins = 0;
+  for (const quant of [undefined, { rescore: false }]) {
+    for (let q = 0; q < query.n; q++) {
+      if (identical(ram.search(query.data, q * DIM, 10, 64, false, undefined, quant), disk.search(query.data, q * DIM, 10, 64, false, undefined, quant))) twins++;
+    }
+  }
+  t.equal(twins, 2 * query.n, 'identical ids and distances to always_ram after both compacted, re-ranked and on codes alone');
   t.equal(disk.stats().deleted, 0);
   t.ok(disk.integrity().ok, 'integrity');
   let exact = 0;

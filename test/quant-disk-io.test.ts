@@ -8,7 +8,7 @@ import { ErrorCode, QuiverError } from '../host/errors.js';
 import { sift } from './helpers/data.js';
 import { pair } from './helpers/disk.js';
 
-const SPILL = LAYOUT.DISK_LEARN_AT;
+const SPILL = LAYOUT.FREEZE_AT;
 const DIM = 128;
 
 /** Makes `file.write` fail with a coded IO error while `failing()` says so. */

@@ -8,7 +8,7 @@ import { rng } from './helpers/data.js';
 import { quantParams, tempDir } from './helpers/disk.js';
 
 // Disk-mode shards (alwaysRam: false) against a plain model, a Map from id
-// to vector, with the real DISK_LEARN_AT: batches of up to 600 vectors make
+// to vector, with the real FREEZE_AT: batches of up to 600 vectors make
 // most cases cross the spill. Small integer coordinates make every distance
 // an exact integer in f32 (and make ties and duplicates). A search with ef
 // and the re-rank as wide as the shard visits every node and re-ranks every
@@ -16,7 +16,7 @@ import { quantParams, tempDir } from './helpers/disk.js';
 // the file once spilled; get returns the model's vector bit for bit.
 
 const DIM = 8;
-const SPILL = LAYOUT.DISK_LEARN_AT;
+const SPILL = LAYOUT.FREEZE_AT;
 const ID_SPACE = 3000;
 
 type Op =

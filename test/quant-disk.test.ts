@@ -6,14 +6,14 @@ import { createPayloadIndex } from '../host/core/payload-index.js';
 import { LAYOUT } from '../host/core/abi.js';
 import { encode } from './helpers/filter-arbs.js';
 import { bruteForce, clustered, recallAt, sift } from './helpers/data.js';
-import { commonDistancesEqual, identical, pair } from './helpers/disk.js';
+import { identical, pair } from './helpers/disk.js';
 
 // Disk mode (alwaysRam: false; assembly/qshard.ts "DISK MODE", host/core/originals.ts)
 // at the Shard level, against an always_ram shard given the same inserts: identical
-// answers up to the spill point, recall within 0.01 after it, exact distances, get
+// answers at the spill point and after it (both build on codes once frozen), exact distances, get
 // from the file, removes and upserts, and filtered search on every planner path.
 
-const SPILL = LAYOUT.DISK_LEARN_AT;
+const SPILL = LAYOUT.FREEZE_AT;
 const DIM = 128;
 
 function l2(a: Float32Array, ao: number, b: Float32Array, bo: number, dim = DIM): number {
@@ -22,7 +22,7 @@ function l2(a: Float32Array, ao: number, b: Float32Array, bo: number, dim = DIM)
   return d;
 }
 
-t.test('SIFT10K: identical to always_ram at the spill point; recall within 0.01 of it after; exact distances', async (t) => {
+t.test('SIFT10K: identical to always_ram at the spill point and after 10,000 inserts; exact distances', async (t) => {
   const { base, query, truth } = sift();
   const { ram, disk, file } = pair(t, DIM);
   const ids = packIds(Array.from({ length: base.n }, (_, i) => i), true);
@@ -38,46 +38,41 @@ t.test('SIFT10K: identical to always_ram at the spill point; recall within 0.01 
   t.equal(file.slots, SPILL, 'every slot written at the spill');
   t.equal(disk.stats().vectorStride, 0, 'no cold slabs left');
   t.ok(disk.stats().nodeCommitted < ram.stats().nodeCommitted - SPILL * DIM * 4 * 0.9, 'the cold slabs were freed');
-  let same = 0;
   const settings = [{ ef: 64 }, { ef: 16 }, { ef: 32, quant: { oversampling: 4 } }, { ef: 64, quant: { rescore: false } }];
-  for (const { ef, quant } of settings) {
-    for (let q = 0; q < query.n; q++) {
-      const a = ram.search(query.data, q * DIM, 10, ef, false, undefined, quant);
-      const b = disk.search(query.data, q * DIM, 10, ef, false, undefined, quant);
-      if (identical(a, b)) same++;
-      else t.fail(`query ${q} ${JSON.stringify({ ef, quant })}: ${JSON.stringify(a.ids)} vs ${JSON.stringify(b.ids)}`);
+  const sameAnswers = (when: string) => {
+    let same = 0;
+    for (const { ef, quant } of settings) {
+      for (let q = 0; q < query.n; q++) {
+        const a = ram.search(query.data, q * DIM, 10, ef, false, undefined, quant);
+        const b = disk.search(query.data, q * DIM, 10, ef, false, undefined, quant);
+        if (identical(a, b)) same++;
+        else t.fail(`${when}, query ${q} ${JSON.stringify({ ef, quant })}: ${JSON.stringify(a.ids)} vs ${JSON.stringify(b.ids)}`);
+      }
     }
-  }
-  t.equal(same, settings.length * query.n, `identical ids and distances on ${query.n} queries x ${settings.length} settings`);
+    t.equal(same, settings.length * query.n, `${when}: identical ids and distances on ${query.n} queries x ${settings.length} settings`);
+  };
+  sameAnswers('at the spill point');
 
+  // past it both modes build on codes with the same frozen quantizer: the same graph
   for (let i = SPILL; i < base.n; i++) { ram.insert(ids, i, base.data, i * DIM); disk.insert(ids, i, base.data, i * DIM); }
   t.ok(disk.integrity().ok, 'integrity after building on codes');
   t.equal(file.slots, base.n, 'one slot a vector');
+  t.equal(ram.stats().quantLearned, SPILL, 'always_ram froze its quantizer at the same point');
+  sameAnswers(`after ${base.n} inserts`);
   const truthOf = (i: number) => truth.data.subarray(i * truth.k, i * truth.k + 10);
   for (const ef of [32, 64]) {
-    let rr = 0;
     let rd = 0;
-    let commonAll = 0;
-    let equalAll = true;
     let exact = true;
     for (let q = 0; q < query.n; q++) {
-      const a = ram.search(query.data, q * DIM, 10, ef);
       const b = disk.search(query.data, q * DIM, 10, ef);
-      rr += recallAt(a.ids as number[], truthOf(q), 10);
       rd += recallAt(b.ids as number[], truthOf(q), 10);
-      const c = commonDistancesEqual(a, b);
-      commonAll += c.common;
-      equalAll &&= c.equal;
       b.ids.forEach((id, j) => {
         const want = l2(base.data, (id as number) * DIM, query.data, q * DIM);
         if (Math.abs(b.distances[j]! - want) > 1e-5 * want) exact = false;
       });
     }
-    rr /= query.n;
-    rd /= query.n;
-    t.comment(`ef ${ef}: recall@10 always_ram ${rr.toFixed(3)}, disk ${rd.toFixed(3)}`);
-    t.ok(rd >= rr - 0.01, `ef ${ef}: disk recall within 0.01 of always_ram`);
-    t.ok(equalAll && commonAll > 0, `ef ${ef}: the ${commonAll} ids both return have bit-identical distances`);
+    t.comment(`ef ${ef}: recall@10 (both modes) ${(rd / query.n).toFixed(3)}`);
+    t.ok(rd / query.n >= 0.95, `ef ${ef}: recall@10 at least 0.95`);
     t.ok(exact, `ef ${ef}: every distance is the exact one of the original`);
   }
   t.throws(() => disk.search(query.data, 0, 10, 64, false, undefined, { ignore: true }), { code: 'QUIVER_ERR_INVALID_ARGUMENT', message: /not available/ }, 'ignore: true is refused once spilled');
@@ -174,10 +169,9 @@ t.test('filtered search and counts on every planner path: the same matching set 
     let matchesAgree = true;
     for (let i = 0; i < n; i += 13) matchesAgree &&= disk.matches(ids, i, prog) === ram.matches(ids, i, prog) && disk.matches(ids, i, prog) === (alive(i) && c.ok(i));
     t.ok(matchesAgree, `${c.name}: matches agrees on every 13th id`);
-    let rr = 0;
     let rd = 0;
     let allMatch = true;
-    let distancesEqual = true;
+    let same = true;
     let identicalWhenAllRescored = true;
     const paths = new Set<string>();
     const nq = 30;
@@ -187,24 +181,23 @@ t.test('filtered search and counts on every planner path: the same matching set 
       paths.add(a.path!);
       paths.add(b.path!);
       const truth = bruteForce(base.data, DIM, query.data, q * DIM, k, matching);
-      rr += recallAt(a.ids as number[], truth, k);
       rd += recallAt(b.ids as number[], truth, k);
       allMatch &&= b.ids.every((id) => alive(id as number) && c.ok(id as number)) && new Set(b.ids).size === b.ids.length;
-      distancesEqual &&= commonDistancesEqual(a, b).equal;
+      same &&= identical(a, b);
       if (matching.length <= 200) {
-        // re-ranking every match (oversampling 20: 200 candidates) is exact: always_ram's answer
+        // re-ranking every match (oversampling 20: 200 candidates) is exact
         const all = disk.search(query.data, q * DIM, k, 64, false, prog, { oversampling: 20 });
-        identicalWhenAllRescored &&= identical(a, all);
+        identicalWhenAllRescored &&= identical(ram.search(query.data, q * DIM, k, 64, false, prog, { oversampling: 20 }), all)
+          && recallAt(all.ids as number[], truth, k) === 1;
       }
     }
-    rr /= nq;
     rd /= nq;
     t.same([...paths], [c.path], `${c.name}: both take the ${c.path} path`);
     t.ok(allMatch, `${c.name}: every hit matches, no duplicates`);
-    t.ok(distancesEqual, `${c.name}: ids both return have bit-identical (exact) distances`);
-    t.comment(`${c.name}: filtered recall@10 always_ram ${rr.toFixed(3)}, disk ${rd.toFixed(3)}`);
-    t.ok(rd >= rr - 0.02, `${c.name}: disk recall within 0.02 of always_ram`);
-    if (matching.length <= 200) t.ok(identicalWhenAllRescored, `${c.name}: with every match re-ranked, identical to always_ram`);
+    t.ok(same, `${c.name}: identical ids and distances to always_ram on ${nq} queries`);
+    t.comment(`${c.name}: filtered recall@10 (both modes) ${rd.toFixed(3)}`);
+    t.ok(rd >= 0.9, `${c.name}: filtered recall@10 at least 0.9`);
+    if (matching.length <= 200) t.ok(identicalWhenAllRescored, `${c.name}: with every match re-ranked, exact (the brute-force top ${k}) in both modes`);
   }
   const rescoreFalse = disk.search(query.data, 0, k, 64, false, compile(cases[0]!.filter), { rescore: false });
   t.equal(rescoreFalse.ids.length, k, 'rescore: false filtered search returns code distances');

@@ -32,13 +32,23 @@ export interface CoreExports {
   search(k: number, ef: number, rescore: number, out: number): number;
   /** A spilled shard's re-rank: n candidate slots at `slots`, their originals (dim f32 each) at `vecs`; k results to `out`. */
   rerank(k: number, n: number, slots: number, vecs: number, out: number): number;
-  /** The spill (disk mode): learn and freeze (returns the slot count), originalAt(slot) for each, then spillFinish(generation). */
+  /** The spill (disk mode, once frozen): spillBegin (the slot count), originalAt(slot) for each, then spillFinish(generation). */
   spillBegin(): number;
   originalAt(slot: number): number;
   spillFinish(generation: number): number;
-  /** The quantizer's params run and its length (0 unquantized). */
-  quantParamsAt(): number;
-  quantParamsLen(): number;
+  /**
+   * A spilled compaction target learns again (assembly/qshard.ts relearnBegin): a scratch run (0: none) with
+   * relearnCount(run) sample slots at relearnSlots(run); dimension d of their originals written at
+   * relearnColumn(run), then relearnDim(run, d), for each d; relearnFinish(run); then encodeRange over every slot.
+   */
+  relearnBegin(): number;
+  relearnCount(run: number): number;
+  relearnSlots(run: number): number;
+  relearnColumn(run: number): number;
+  relearnDim(run: number, d: number): number;
+  relearnFinish(run: number): void;
+  /** Slots [from, from + n) encoded from their originals at `vecs` (dim f32 each). */
+  encodeRange(from: number, n: number, vecs: number): number;
   repairRange(from: number, to: number): number;
   repairFinish(): number;
   compactPlan(): number;
@@ -188,9 +198,10 @@ export const LAYOUT = {
   H_ORIG_GEN: 868,
   H_QLEARNED: 820,
   H_ORDER: 516,
-  DISK_LEARN_AT: 1024,
+  FREEZE_AT: 1024,
   H_SLOTS: 32,
   H_LIVE: 36,
+  H_QFROZEN: 872,
 } as const;
 export type LayoutName = keyof typeof LAYOUT;
 export const LAYOUT_NAMES = Object.keys(LAYOUT) as LayoutName[];
@@ -236,6 +247,7 @@ export const H = {
   ORIG_GEN: LAYOUT.H_ORIG_GEN,
   QLEARNED: LAYOUT.H_QLEARNED,
   ORDER: LAYOUT.H_ORDER,
+  QFROZEN: LAYOUT.H_QFROZEN,
 } as const;
 
 export const Metric = { l2: LAYOUT.METRIC_L2, ip: LAYOUT.METRIC_IP, cosine: LAYOUT.METRIC_COSINE } as const;
@@ -262,7 +274,7 @@ export const IO = {
  *   besides the f32 original in the cold slabs, dim + 8 bytes more at most;
  * - quantized with alwaysRam false (disk mode): the codes and their bias
  *   only, the original goes to the shard's file (the RAM phase before the
- *   spill holds at most DISK_LEARN_AT originals: a fixed cost, not per vector).
+ *   spill holds at most FREEZE_AT originals: a fixed cost, not per vector).
  */
 export function insertBytesPerVector(M: number, dim: number, quantized = false, alwaysRam = true): number {
   const codes = quantized ? dim + 2 * Float32Array.BYTES_PER_ELEMENT : 0;

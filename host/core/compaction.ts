@@ -5,14 +5,18 @@
  * at once; a worker drives it with a pause between steps (so searches get
  * in) and a cancel check after each pause.
  *
- * A spilled disk-mode shard (alwaysRam: false, host/core/originals.ts) is
- * compacted into a target that is spilled from the start: the same
- * quantizer and codes (no re-learn), generation + 1, and its own new file
- * (`disk.originals`), written in the target's slot order as the nodes are
- * copied (read at the old slot, written at the new). The source's file is
- * only read. A disk-mode shard still in its RAM phase compacts as a RAM
- * shard does, its target keeping `disk.originals` if given, else the
- * source's file.
+ * A compaction learns the quantizer again from the survivors (the core's
+ * importFinish, from their originals in the cold slabs). A spilled
+ * disk-mode shard (alwaysRam: false, host/core/originals.ts) is compacted
+ * into a target that is spilled from the start, generation + 1, with its own
+ * new file (`disk.originals`), written in the target's slot order as the
+ * nodes are copied (read at the old slot, written at the new); then the
+ * target learns from the same sample, fed from that file one dimension at a
+ * time, and every slot is encoded again from it: the same quantizer and
+ * codes as always_ram's (docs/quantization.md). The source's file is only
+ * read. A disk-mode shard still in its RAM phase compacts as a RAM shard
+ * does, its target keeping `disk.originals` if given, else the source's
+ * file.
  */
 import { ErrorCode, QuiverError } from '../errors.js';
 import { ERR_OUT_OF_MEMORY, H, LAYOUT, METRIC_NAMES, NONE, PAGE_BYTES } from './abi.js';
@@ -49,7 +53,7 @@ function check(status: number, what: string): number {
   return status;
 }
 
-type Phase = 'repair' | 'finish-repair' | 'plan' | 'copy' | 'done';
+type Phase = 'repair' | 'finish-repair' | 'plan' | 'copy' | 'learn' | 'encode' | 'done';
 
 /**
  * A compaction in bounded steps: repair REPAIR_BATCH slots, or copy
@@ -114,7 +118,8 @@ export class Compaction {
           this.#live,
           this.#disk === undefined ? undefined : { ...this.#disk, generation: src.spilled ? src.originalsGeneration + 1 : 0 },
         );
-        if (src.spilled) this.#adoptQuantizer(this.#target);
+        // frozen stays frozen (a spilled target is, from the start)
+        if (src.header32(H.QFROZEN) === 1) this.#target.setHeader32(H.QFROZEN, 1);
         // the level generator carries on where the source left off
         // (a u64: both of its words)
         this.#target.setHeader32(H.RNG, src.header32(H.RNG));
@@ -149,26 +154,72 @@ export class Compaction {
         const entry = src.core((c) => c.planEntry());
         const maxLevel = entry === NONE ? -1 : src.header32(H.MAX_LEVEL) | 0;
         check(target.core((c) => c.importFinish(entry, maxLevel)), 'import');
-        src.core((c) => c.compactDone());
-        target.core((c) => c.ioTrim());
-        src.core((c) => c.ioTrim());
-        target.shrinkToFit();
-        this.#phase = 'done';
-        return true;
+        if (src.spilled) {
+          this.#phase = 'learn';
+          return false;
+        }
+        return this.#copied();
+      }
+      case 'learn':
+        this.#learn();
+        this.#cursor = 0;
+        this.#phase = 'encode';
+        return false;
+      case 'encode': {
+        const target = this.#target!;
+        const file = this.#disk!.originals;
+        const n = Math.min(Math.floor(this.#ioBytes / file.stride), this.#live - this.#cursor);
+        if (n > 0) {
+          const io = target.core((c) => c.ioPtr());
+          file.read(this.#cursor, target.bytes(io, n * file.stride), n);
+          check(target.core((c) => c.encodeRange(this.#cursor, n, io)), 'encode');
+          this.#cursor += n;
+        }
+        return this.#cursor < this.#live ? false : this.#copied();
       }
       case 'done':
         return true;
     }
   }
 
-  /** A spilled target takes the source's quantizer as it is (the codes come with the records). */
-  #adoptQuantizer(target: Shard): void {
-    const src = this.source;
-    const len = src.core((c) => c.quantParamsLen());
-    const from = src.core((c) => c.quantParamsAt());
-    const to = target.core((c) => c.quantParamsAt());
-    target.bytes(to, len).set(src.bytes(from, len));
-    target.setHeader32(H.QLEARNED, src.header32(H.QLEARNED));
+  #copied(): true {
+    this.source.core((c) => c.compactDone());
+    this.#target!.core((c) => c.ioTrim());
+    this.source.core((c) => c.ioTrim());
+    this.#target!.shrinkToFit();
+    this.#phase = 'done';
+    return true;
+  }
+
+  /**
+   * A spilled target learns its quantizer from the sample the core picks,
+   * the survivors' originals read from the target's new file: one read for
+   * the sample, then one dimension's column at a time into the core.
+   */
+  #learn(): void {
+    const target = this.#target!;
+    const file = this.#disk!.originals;
+    const run = target.core((c) => c.relearnBegin());
+    if (run === 0) check(ERR_OUT_OF_MEMORY, 'learning the quantizer');
+    const n = target.core((c) => c.relearnCount(run));
+    const slots = Uint32Array.from(new Uint32Array(target.memory.buffer, target.core((c) => c.relearnSlots(run)), n));
+    const dim = file.dim;
+    const sample = new Float32Array(n * dim);
+    const bytes = new Uint8Array(sample.buffer);
+    // runs of consecutive slots are one read each (a sample of every slot is one)
+    for (let i = 0; i < n;) {
+      let j = i + 1;
+      while (j < n && slots[j] === slots[j - 1]! + 1) j++;
+      file.read(slots[i]!, bytes.subarray(i * file.stride, j * file.stride), j - i);
+      i = j;
+    }
+    const column = new Float32Array(n);
+    for (let d = 0; d < dim; d++) {
+      for (let r = 0; r < n; r++) column[r] = sample[r * dim + d]!;
+      new Float32Array(target.memory.buffer, target.core((c) => c.relearnColumn(run)), n).set(column);
+      check(target.core((c) => c.relearnDim(run, d)), 'learning the quantizer');
+    }
+    target.core((c) => c.relearnFinish(run));
   }
 
   /** The originals of new slots [from, from + n): read at their old slots, written in the new order. */

@@ -12,7 +12,7 @@
  */
 import { closeSync, fdatasyncSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { ErrorCode, QuiverError } from '../errors.js';
-import { ERR_OUT_OF_MEMORY, H, LAYOUT, MAX_DIM } from './abi.js';
+import { H, MAX_DIM } from './abi.js';
 import type { Shard } from './shard.js';
 import { coreStatusError } from './status.js';
 
@@ -151,23 +151,21 @@ function check(status: number, what: string): number {
   return status;
 }
 
-/** The header says disk mode, not spilled, at least DISK_LEARN_AT live: the spill is due. */
+/** The header says disk mode, not spilled, frozen (FREEZE_AT live reached): the spill is due. */
 export function spillDue(shard: Shard): boolean {
-  return shard.header32(H.DISK) === 1 && shard.header32(H.ORIG_GEN) === 0 && shard.header32(H.LIVE) >= LAYOUT.DISK_LEARN_AT;
+  return shard.header32(H.DISK) === 1 && shard.header32(H.ORIG_GEN) === 0 && shard.header32(H.QFROZEN) === 1;
 }
 
 /**
- * The spill: the core learns and freezes its quantizer, every slot's original
+ * The spill, once the core has frozen its quantizer (the insert that
+ * brought it to FREEZE_AT live learned it, as in RAM): every slot's original
  * goes to `file` (one positioned write), then the core frees its cold slabs
- * and takes generation 1. A failure before the last step leaves the shard in
- * its RAM phase (the next insert tries again): out of memory for the learn's
- * scratch returns false quietly (the insert it follows was applied); a file
- * error throws.
+ * and takes generation 1. A file error throws and leaves the shard in its
+ * RAM phase (frozen, built on codes as a spilled one is: the next insert
+ * tries again).
  */
-export function spill(shard: Shard, file: OriginalsFile): boolean {
-  const begun = shard.core((c) => c.spillBegin());
-  if (begun === ERR_OUT_OF_MEMORY) return false;
-  const slots = check(begun, 'spill');
+export function spill(shard: Shard, file: OriginalsFile): void {
+  const slots = check(shard.core((c) => c.spillBegin()), 'spill');
   const stride = file.stride;
   const all = new Uint8Array(slots * stride);
   for (let s = 0; s < slots; s++) {
@@ -176,7 +174,6 @@ export function spill(shard: Shard, file: OriginalsFile): boolean {
   }
   file.write(0, all);
   check(shard.core((c) => c.spillFinish(1)), 'spill');
-  return true;
 }
 
 /** The file error that put off a shard's last spill attempt (cleared when one succeeds). */
@@ -209,7 +206,8 @@ export function afterInsert(shard: Shard, file: OriginalsFile, slot: number, sta
   }
   if (!spillDue(shard)) return;
   try {
-    if (spill(shard, file)) spillErrors.delete(shard);
+    spill(shard, file);
+    spillErrors.delete(shard);
   } catch (err) {
     if (!(err instanceof QuiverError) || err.code !== ErrorCode.IO) throw err;
     spillErrors.set(shard, err);

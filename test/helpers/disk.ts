@@ -48,17 +48,3 @@ export interface Hits { ids: unknown[]; distances: Float32Array }
 export function identical(a: Hits, b: Hits): boolean {
   return a.ids.length === b.ids.length && a.ids.every((id, i) => id === b.ids[i]) && a.distances.every((d, i) => Object.is(d, b.distances[i]));
 }
-
-/** Ids both hit lists hold have bit-identical distances in both. */
-export function commonDistancesEqual(a: Hits, b: Hits): { common: number; equal: boolean } {
-  const at = new Map(a.ids.map((id, i) => [id, a.distances[i]!] as const));
-  let common = 0;
-  let equal = true;
-  b.ids.forEach((id, i) => {
-    const d = at.get(id);
-    if (d === undefined) return;
-    common++;
-    if (!Object.is(d, b.distances[i])) equal = false;
-  });
-  return { common, equal };
-}
