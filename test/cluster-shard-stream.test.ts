@@ -66,6 +66,19 @@ t.test('a tail follows live appends in order until closed', async (t) => {
   t.same(seen, ['before', ...Array.from({ length: 20 }, (_, i) => `live-${i + 1}`)], 'the old record, then every new one, in order');
 });
 
+t.test('a tail closed before its consumer is made ends at once (close waited for an iteration that never started)', async (t) => {
+  await ensureDatasetLog(client, 'early');
+  const tails = Array.from({ length: 4 }, (_, s) => new ShardLog(client, 'early', s).tail(1));
+  // iteration begins (the consumer is being made), and the tail is closed before it is there
+  const loops = tails.map(async (tail) => {
+    for await (const e of tail) void e;
+  });
+  const started = performance.now();
+  await Promise.all(tails.map((x) => x.close()));
+  const ended = await Promise.race([Promise.all(loops).then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 10_000))]);
+  t.ok(ended, `all 4 loops ended (${(performance.now() - started).toFixed(0)} ms)`);
+});
+
 t.test('a retried msgId is stored once', async (t) => {
   await ensureDatasetLog(client, 'dedup');
   const log = new ShardLog(client, 'dedup', 0);

@@ -68,7 +68,9 @@ export class ShardReader implements AsyncIterable<LogEntry> {
     while (!this.#closed) {
       const messages = await this.open();
       if (this.#closed) {
-        await messages.close().catch(() => {});
+        // closed while the consumer was being made: close() would wait for
+        // an iteration that never starts (its promise resolves when one ends)
+        messages.stop();
         break;
       }
       this.#messages = messages;
