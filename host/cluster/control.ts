@@ -32,11 +32,14 @@ import { LeaseTable, type Lease } from './leases.js';
 import { Members } from './members.js';
 import { checkShard, datasetToken } from './names.js';
 import { PlacementTable } from './placement-table.js';
+import type { ShardPlacement } from './placement.js';
 
 export interface ClusterDataset {
   name: string;
   shards: number;
   replicas: number;
+  /** What the data plane needs to make a shard (its parameters), as JSON; the control plane only stores it. */
+  config?: unknown;
 }
 
 export interface ControlEvents {
@@ -74,6 +77,7 @@ export class ControlNode {
   readonly members: Members;
   readonly keeper: LeaseKeeper;
   readonly #placement: PlacementTable;
+  readonly #leases: LeaseTable;
   readonly #catalog: KV;
   readonly #client: ClusterClient;
   readonly #catalogBucket: string;
@@ -85,8 +89,9 @@ export class ControlNode {
   #timer: NodeJS.Timeout | undefined;
   #round: Promise<void> | undefined;
 
-  private constructor(o: ControlOptions, client: ClusterClient, members: Members, keeper: LeaseKeeper, placement: PlacementTable, catalog: KV, events: ControlEvents, roundMs: number) {
+  private constructor(o: ControlOptions, client: ClusterClient, members: Members, keeper: LeaseKeeper, leases: LeaseTable, placement: PlacementTable, catalog: KV, events: ControlEvents, roundMs: number) {
     this.nodeId = o.nodeId;
+    this.#leases = leases;
     this.#client = client;
     this.#catalogBucket = `${o.prefix ?? 'quiver'}-datasets`;
     this.members = members;
@@ -110,7 +115,7 @@ export class ControlNode {
       lost: (dataset, shard, term, why) => events.lost?.(dataset, shard, term, why),
       error: (_d, _s, err) => events.error?.(err),
     }, { intervalMs: roundMs });
-    return new ControlNode(options, client, members, keeper, placement, catalog, events, roundMs);
+    return new ControlNode(options, client, members, keeper, table, placement, catalog, events, roundMs);
   }
 
   /** Joins the cluster and starts the rounds. */
@@ -138,14 +143,15 @@ export class ControlNode {
     if (!Number.isInteger(d.shards) || d.shards < 1) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'shards must be an integer >= 1');
     checkShard(d.shards - 1);
     if (!Number.isInteger(d.replicas) || d.replicas < 1 || d.replicas > 5) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'replicas must be an integer in 1..5');
-    const body = enc.encode(JSON.stringify({ name: d.name, shards: d.shards, replicas: d.replicas }));
+    const entry = { name: d.name, shards: d.shards, replicas: d.replicas, ...(d.config === undefined ? {} : { config: d.config }) };
+    const body = enc.encode(JSON.stringify(entry));
     try {
       await this.#catalog.create(datasetToken(d.name), body);
     } catch (err) {
       if (!isKeyTaken(err)) throw natsError(err, `adding ${d.name} to the catalog`);
       const have = (await this.datasets()).find((x) => x.name === d.name);
-      if (have?.shards !== d.shards || have.replicas !== d.replicas) {
-        throw new QuiverError(ErrorCode.EXISTS, `dataset ${d.name} exists with ${have?.shards} shards and ${have?.replicas} replicas`);
+      if (have?.shards !== d.shards || have.replicas !== d.replicas || JSON.stringify(have.config) !== JSON.stringify(d.config)) {
+        throw new QuiverError(ErrorCode.EXISTS, `dataset ${d.name} exists with ${have?.shards} shards, ${have?.replicas} replicas and ${JSON.stringify(have?.config)}`);
       }
     }
   }
@@ -162,6 +168,17 @@ export class ControlNode {
       if (e !== null && e.operation === 'PUT') out.push(JSON.parse(dec.decode(e.value)) as ClusterDataset);
     }
     return out.sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  /** The dataset's placement as the table holds it now: shard -> leader and followers. */
+  async placement(dataset: string): Promise<Map<number, ShardPlacement>> {
+    return (await this.#placement.read(dataset)).shards;
+  }
+
+  /** The node that holds the shard's lease now (the one that may write it), or null. */
+  async leaseHolder(dataset: string, shard: number): Promise<string | null> {
+    const h = await this.#leases.holderOf(dataset, shard);
+    return h === null ? null : h.record.holder;
   }
 
   /** The shards this node holds a copy of, and the ones it leads with a valid lease. */

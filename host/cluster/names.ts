@@ -7,6 +7,7 @@
  *   subject    quiver.<token>.<shard>      one per shard, in that stream
  *   lease key  <token>.<shard>             in the leases bucket (leases.ts)
  *   image      <token>/<shard>/<lsn, 20 digits>   in the images bucket (images.ts)
+ *   requests   <prefix>.rpc.<node token>  a node's requests from the others (rpc.ts)
  *
  * A dataset name is quiver's (1-128 letters, digits, '_', '-', '.', starting
  * with a letter or digit). '.' separates subject tokens and '_' is the
@@ -27,13 +28,18 @@ export function datasetToken(dataset: unknown): string {
     throw new QuiverError(ErrorCode.INVALID_ARGUMENT,
       `dataset name must be 1-128 letters, digits, '_', '-' or '.', starting with a letter or digit (got ${JSON.stringify(dataset)})`);
   }
-  const token = dataset.replace(/[._]/g, (c) => `_${c.charCodeAt(0).toString(16)}`);
+  const token = escapeToken(dataset);
   if (token.length > MAX_TOKEN) {
     throw new QuiverError(ErrorCode.INVALID_ARGUMENT,
       `dataset name ${JSON.stringify(dataset)} is too long for a cluster: ${token.length} characters once '.' and '_' are escaped (at most ${MAX_TOKEN})`);
   }
   return token;
 }
+
+const escapeToken = (s: string): string => s.replace(/[._]/g, (c) => `_${c.charCodeAt(0).toString(16)}`);
+
+/** A node id (leases.ts checks it) as one subject token, escaped as a dataset name is. */
+export const nodeToken = (nodeId: string): string => escapeToken(nodeId);
 
 export function checkShard(shard: unknown): asserts shard is number {
   if (typeof shard !== 'number' || !Number.isInteger(shard) || shard < 0 || shard > MAX_SHARD) {

@@ -1,0 +1,410 @@
+/**
+ * One quiver node of a cluster (docs/cluster.md, "A node"): the control
+ * plane's events (control.ts) drive this node's copies of shards
+ * (cluster-replica.ts), and any node answers any request. A write goes to
+ * the shard's leader (the lease holder): applied here when that is this
+ * node, else forwarded over NATS request/reply (rpc.ts); it is acknowledged
+ * once the leader has it in the stream and fsynced. A search goes to one
+ * copy of every shard, grouped by node, and the top k are merged.
+ *
+ *   copy      rebuild the shard from image + stream, then follow it
+ *   acquired  the copy leads for the lease's term (claim, catch up)
+ *   lost      the copy steps down to a follower
+ *   drop      the copy closes and its memory goes
+ *
+ * Reads take `consistency`: 'leader' (default) asks each shard's leader,
+ * which has applied every acknowledged write; 'any' lets a follower answer
+ * (this node's own copy first), which may lag the leader by the records in
+ * flight. A write that finds no leader (a failover under way: lease expiry
+ * plus the new leader's catch-up) is retried until `writeTimeoutMs`, then
+ * fails UNAVAILABLE, never acknowledged.
+ *
+ * The shards of a node run on its main thread, not in a Store's worker
+ * pool: this is the library's cluster node (docs/cluster.md says what is
+ * not wired yet).
+ */
+import { join } from 'node:path';
+import { ClusterClient } from '../cluster/connect.js';
+import { ControlNode } from '../cluster/control.js';
+import { ImageStore } from '../cluster/images.js';
+import type { Lease } from '../cluster/leases.js';
+import { datasetToken } from '../cluster/names.js';
+import { callRpc, rpcSubject, serveRpc, type RpcMessage } from '../cluster/rpc.js';
+import { ensureDatasetLog } from '../cluster/shard-stream.js';
+import { Shard, type ShardParams } from '../core/shard.js';
+import { ErrorCode, QuiverError } from '../errors.js';
+import { ID_WORDS, packIds, unpackId, type Id, type IdList } from '../ids.js';
+import { encodePayloads, type Payload } from '../payload.js';
+import { encodeDelete, encodeUpsert, Op } from '../storage/index.js';
+import { ShardReplica } from './cluster-replica.js';
+import { shardOf } from './routing.js';
+
+export interface ClusterNodeOptions {
+  /** The NATS cluster: 'nats://h1:4222,nats://h2:4222' or a list. */
+  servers: string | readonly string[];
+  /** Unique per running node: 1-64 letters, digits, '_', '-', '.'. */
+  nodeId: string;
+  /** This node's directory (its shards' local logs). */
+  dir: string;
+  /** Member and lease ttl, ms (default 3000): a failed node's shards move after about twice this. */
+  ttlMs?: number;
+  /** How long a write waits for a shard's leader (default 4 x ttl). */
+  writeTimeoutMs?: number;
+  prefix?: string;
+  /** Copies of each dataset's log stream in the NATS cluster, 1..5 (default 3: one per server of a 3-node cluster), whatever the dataset's own replicas. */
+  streamReplicas?: number;
+  /** Where this node answers, as the members bucket shows it (default `nats:<its request subject>`). */
+  address?: string;
+}
+
+export interface ClusterDatasetOptions {
+  shards: number;
+  replicas: number;
+  dim: number;
+  metric?: ShardParams['metric'];
+  M?: number;
+  efConstruction?: number;
+  ef?: number;
+}
+
+export type ReadConsistency = 'leader' | 'any';
+
+export interface ClusterSearchOptions {
+  ef?: number;
+  consistency?: ReadConsistency;
+}
+
+export interface ClusterHits {
+  ids: Id[];
+  distances: number[];
+}
+
+interface Copy {
+  ready: Promise<ShardReplica>;
+  replica: ShardReplica | null;
+  closed: boolean;
+}
+
+interface DatasetEntry {
+  shards: number;
+  replicas: number;
+  params: ShardParams;
+}
+
+const keyOf = (dataset: string, shard: number): string => `${dataset}\u0000${shard}`;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Points per forwarded write: well under NATS's 1 MiB message limit at d = 128. */
+const WRITE_BATCH = 1000;
+
+export class ClusterNode {
+  readonly nodeId: string;
+  readonly #client: ClusterClient;
+  readonly #images: ImageStore;
+  readonly #dir: string;
+  readonly #prefix: string;
+  readonly #writeTimeoutMs: number;
+  readonly #streamReplicas: number;
+  readonly #copies = new Map<string, Copy>();
+  readonly #datasets = new Map<string, DatasetEntry>();
+  #control: ControlNode | null = null;
+  #closing = false;
+
+  private constructor(o: ClusterNodeOptions, client: ClusterClient, images: ImageStore) {
+    this.nodeId = o.nodeId;
+    this.#client = client;
+    this.#images = images;
+    this.#dir = o.dir;
+    this.#prefix = o.prefix ?? 'quiver';
+    this.#writeTimeoutMs = o.writeTimeoutMs ?? 4 * (o.ttlMs ?? 3000);
+    this.#streamReplicas = o.streamReplicas ?? 3;
+  }
+
+  /** Connects, joins the cluster and starts taking the shards placed here. */
+  static async open(o: ClusterNodeOptions): Promise<ClusterNode> {
+    if (typeof o.dir !== 'string' || o.dir === '') throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.dir must be a directory path');
+    const client = await ClusterClient.connect({ servers: o.servers as string | string[], name: o.nodeId });
+    try {
+      const node = new ClusterNode(o, client, await ImageStore.open(client));
+      node.#control = await ControlNode.open(client, { nodeId: o.nodeId, address: o.address ?? `nats:${rpcSubject(node.#prefix, o.nodeId)}`, ttlMs: o.ttlMs ?? 3000, prefix: node.#prefix }, {
+        copy: (d, s) => void node.#copy(d, s),
+        drop: (d, s) => void node.#drop(d, s),
+        acquired: (lease) => node.#lead(lease),
+        lost: (d, s) => void node.#copies.get(keyOf(d, s))?.replica?.stepDown().catch(() => {}),
+      });
+      serveRpc(client, rpcSubject(node.#prefix, o.nodeId), (m) => node.#serve(m));
+      await node.#control.start();
+      return node;
+    } catch (err) {
+      await client.close();
+      throw err;
+    }
+  }
+
+  /** Adds a dataset to the cluster (its log stream, then the catalog entry the nodes place from). */
+  async createDataset(name: string, o: ClusterDatasetOptions): Promise<void> {
+    const params: ShardParams = { dim: o.dim, metric: o.metric ?? 'l2', M: o.M ?? 16, efConstruction: o.efConstruction ?? 200, ef: o.ef ?? 64 };
+    // checked before anything is written: the counts here, the rest by the core (coded errors)
+    if (!Number.isInteger(o.shards) || o.shards < 1 || o.shards > 65536) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'shards must be an integer in 1..65536');
+    if (!Number.isInteger(o.replicas) || o.replicas < 1 || o.replicas > 5) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'replicas must be an integer in 1..5');
+    datasetToken(name);
+    Shard.create(params).dispose();
+    await ensureDatasetLog(this.#client, name, { replicas: this.#streamReplicas });
+    await this.#ctl().createDataset({ name, shards: o.shards, replicas: o.replicas, config: params });
+    await this.#ctl().round();
+  }
+
+  /** Upserts points through their shards' leaders; resolves once every one is acknowledged. */
+  async upsert(dataset: string, ids: IdList, vectors: Float32Array, payloads?: readonly Payload[]): Promise<void> {
+    const d = await this.#dataset(dataset);
+    const packed = packIds(ids, true);
+    const n = packed.length / ID_WORDS;
+    if (vectors.length !== n * d.params.dim) throw new QuiverError(ErrorCode.DIMENSION, `${vectors.length} values for ${n} vectors of dim ${d.params.dim}`);
+    const encoded = encodePayloads(payloads, n);
+    const groups = this.#byShard(packed, n, d.shards);
+    await Promise.all([...groups].map(async ([shard, rows]) => {
+      for (let at = 0; at < rows.length; at += WRITE_BATCH) {
+        const part = rows.slice(at, at + WRITE_BATCH);
+        const dim = d.params.dim;
+        const v = new Float32Array(part.length * dim);
+        part.forEach((r, i) => v.set(vectors.subarray(r * dim, (r + 1) * dim), i * dim));
+        const body = encodeUpsert({ count: part.length, dim, ids: pick(packed, part), vectors: v, payloads: part.map((r) => encoded?.[r] ?? null) });
+        await this.#write(dataset, shard, Op.UPSERT, body);
+      }
+    }));
+  }
+
+  /** Deletes points (absent ids are no error); resolves once every shard's leader acknowledged. */
+  async delete(dataset: string, ids: IdList): Promise<void> {
+    const d = await this.#dataset(dataset);
+    const packed = packIds(ids, false);
+    const groups = this.#byShard(packed, packed.length / ID_WORDS, d.shards);
+    await Promise.all([...groups].map(([shard, rows]) => this.#write(dataset, shard, Op.DELETE, encodeDelete({ count: rows.length, ids: pick(packed, rows) }))));
+  }
+
+  /** The k nearest points over every shard, nearest first. */
+  async search(dataset: string, query: Float32Array, k: number, o: ClusterSearchOptions = {}): Promise<ClusterHits> {
+    const d = await this.#dataset(dataset);
+    if (query.length !== d.params.dim) throw new QuiverError(ErrorCode.DIMENSION, `a query of ${query.length} values for dim ${d.params.dim}`);
+    if (!Number.isInteger(k) || k < 1) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'k must be a positive integer');
+    const consistency = o.consistency ?? 'leader';
+    if (consistency !== 'leader' && consistency !== 'any') throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'consistency must be \'leader\' or \'any\'');
+    const ef = o.ef ?? d.params.ef;
+    const deadline = Date.now() + this.#writeTimeoutMs;
+    let pending = Array.from({ length: d.shards }, (_, s) => s);
+    const parts: ClusterHits[] = [];
+    while (pending.length > 0) {
+      const byNode = await this.#route(dataset, pending, consistency);
+      const failed: number[] = [];
+      await Promise.all([...byNode].map(async ([node, shards]) => {
+        try {
+          parts.push(node === this.nodeId
+            ? await this.#searchLocal(dataset, shards, query, k, ef, consistency)
+            : decodeHits((await callRpc(this.#client, rpcSubject(this.#prefix, node), { op: 'search', dataset, shards, k, ef, consistency }, new Uint8Array(query.buffer, query.byteOffset, query.byteLength))).body));
+        } catch (err) {
+          if (!retryable(err) || Date.now() > deadline) throw err;
+          failed.push(...shards);
+        }
+      }));
+      pending = failed;
+      if (pending.length > 0) await sleep(100);
+    }
+    return mergeTopK(parts, k);
+  }
+
+  /** This node's copies and the shards it leads. */
+  roles(): ReturnType<ControlNode['roles']> {
+    return this.#ctl().roles();
+  }
+
+  /** The copy of a shard on this node, once rebuilt (tests and metrics). */
+  replica(dataset: string, shard: number): ShardReplica | null {
+    return this.#copies.get(keyOf(dataset, shard))?.replica ?? null;
+  }
+
+  /** Leaves the cluster (`leave`: at once, else its leases run out as a crash's do) and frees every copy. */
+  async close(leave = true): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    await this.#control?.stop(leave).catch(() => {});
+    await Promise.all([...this.#copies.keys()].map((k) => {
+      const [d, s] = k.split('\u0000');
+      return this.#drop(d!, Number(s));
+    }));
+    await this.#client.close();
+  }
+
+  #ctl(): ControlNode {
+    if (this.#control === null || this.#closing) throw new QuiverError(ErrorCode.CLOSED, 'the cluster node is closed');
+    return this.#control;
+  }
+
+  async #dataset(name: string): Promise<DatasetEntry> {
+    const have = this.#datasets.get(name);
+    if (have !== undefined) return have;
+    const d = (await this.#ctl().datasets()).find((x) => x.name === name);
+    if (d === undefined) throw new QuiverError(ErrorCode.NOT_FOUND, `dataset ${name} not found in the cluster`);
+    const entry = { shards: d.shards, replicas: d.replicas, params: d.config as ShardParams };
+    this.#datasets.set(name, entry);
+    return entry;
+  }
+
+  #byShard(packed: Uint32Array, n: number, shards: number): Map<number, number[]> {
+    const groups = new Map<number, number[]>();
+    for (let i = 0; i < n; i++) {
+      const s = shardOf(packed, i, shards);
+      let g = groups.get(s);
+      if (g === undefined) groups.set(s, (g = []));
+      g.push(i);
+    }
+    return groups;
+  }
+
+  /** The copy of a newly placed shard: rebuilt (retried while NATS is unavailable) until it follows. */
+  #copy(dataset: string, shard: number): Copy {
+    const key = keyOf(dataset, shard);
+    const have = this.#copies.get(key);
+    if (have !== undefined) return have;
+    const copy: Copy = { ready: Promise.resolve(null as unknown as ShardReplica), replica: null, closed: false };
+    copy.ready = (async () => {
+      for (;;) {
+        try {
+          const d = await this.#dataset(dataset);
+          const r = await ShardReplica.follow({ client: this.#client, images: this.#images, dataset, shard, params: d.params });
+          if (copy.closed) {
+            await r.close();
+            throw new QuiverError(ErrorCode.CLOSED, `${dataset}/${shard}: dropped while it was rebuilt`);
+          }
+          copy.replica = r;
+          return r;
+        } catch (err) {
+          if (copy.closed || !retryable(err)) throw err;
+          await sleep(250);
+        }
+      }
+    })();
+    copy.ready.catch(() => {});
+    this.#copies.set(key, copy);
+    return copy;
+  }
+
+  async #drop(dataset: string, shard: number): Promise<void> {
+    const key = keyOf(dataset, shard);
+    const copy = this.#copies.get(key);
+    if (copy === undefined) return;
+    this.#copies.delete(key);
+    copy.closed = true;
+    const r = await copy.ready.catch(() => null);
+    await r?.close();
+  }
+
+  /** The lease was acquired: the copy (made now if the placement has not reached it yet) leads. */
+  async #lead(lease: Lease): Promise<void> {
+    const r = await this.#copy(lease.dataset, lease.shard).ready;
+    if (r.role === 'leader') return;
+    await r.lead({ dir: join(this.#dir, datasetToken(lease.dataset), String(lease.shard)), nodeId: this.nodeId, term: lease.term });
+  }
+
+  /** A write through the shard's lease holder, retried while there is none or it moves. */
+  async #write(dataset: string, shard: number, op: number, body: Uint8Array): Promise<number> {
+    const deadline = Date.now() + this.#writeTimeoutMs;
+    for (;;) {
+      try {
+        const holder = await this.#ctl().leaseHolder(dataset, shard);
+        if (holder === null) throw new QuiverError(ErrorCode.UNAVAILABLE, `${dataset}/${shard}: no node leads the shard now`);
+        if (holder === this.nodeId) return await this.#writeLocal(dataset, shard, op, body);
+        const reply = await callRpc(this.#client, rpcSubject(this.#prefix, holder), { op: 'write', dataset, shard, record: op }, body);
+        return reply.header.seq as number;
+      } catch (err) {
+        if (!retryable(err) || Date.now() > deadline) throw err;
+        await sleep(100);
+      }
+    }
+  }
+
+  async #writeLocal(dataset: string, shard: number, op: number, body: Uint8Array): Promise<number> {
+    const r = this.#copies.get(keyOf(dataset, shard))?.replica;
+    if (r?.role !== 'leader') throw new QuiverError(ErrorCode.FENCED, `${dataset}/${shard}: this node does not lead the shard (yet)`);
+    return r.write(op, body);
+  }
+
+  /** Which node answers each shard: its placed leader, or with 'any' this node's own copy first. */
+  async #route(dataset: string, shards: number[], consistency: ReadConsistency): Promise<Map<string, number[]>> {
+    const placement = await this.#ctl().placement(dataset);
+    const out = new Map<string, number[]>();
+    for (const s of shards) {
+      const p = placement.get(s);
+      if (p === undefined) throw new QuiverError(ErrorCode.UNAVAILABLE, `${dataset}/${s}: the shard is not placed yet`);
+      const local = this.replica(dataset, s);
+      const node = consistency === 'any' && local !== null && local.role !== 'broken' ? this.nodeId : p.leader;
+      let g = out.get(node);
+      if (g === undefined) out.set(node, (g = []));
+      g.push(s);
+    }
+    return out;
+  }
+
+  async #searchLocal(dataset: string, shards: number[], query: Float32Array, k: number, ef: number, consistency: ReadConsistency): Promise<ClusterHits> {
+    const parts: ClusterHits[] = [];
+    for (const s of shards) {
+      const r = this.replica(dataset, s);
+      if (r === null || r.role === 'broken' || r.role === 'closed') throw new QuiverError(ErrorCode.UNAVAILABLE, `${dataset}/${s}: no copy on ${this.nodeId} yet`);
+      if (consistency === 'leader' && r.role !== 'leader') throw new QuiverError(ErrorCode.FENCED, `${dataset}/${s}: ${this.nodeId} does not lead the shard (yet)`);
+      const hits = r.shard.search(query, 0, k, Math.max(ef, k));
+      parts.push({ ids: hits.ids, distances: Array.from(hits.distances) });
+    }
+    return mergeTopK(parts, k);
+  }
+
+  async #serve(m: RpcMessage): Promise<RpcMessage> {
+    const h = m.header;
+    if (h.op === 'write') {
+      const seq = await this.#writeLocal(String(h.dataset), Number(h.shard), Number(h.record), m.body);
+      return { header: { seq }, body: new Uint8Array(0) };
+    }
+    if (h.op === 'search') {
+      const query = new Float32Array(m.body.buffer, m.body.byteOffset, m.body.byteLength / 4);
+      const hits = await this.#searchLocal(String(h.dataset), h.shards as number[], query, Number(h.k), Number(h.ef), h.consistency as ReadConsistency);
+      return { header: {}, body: encodeHits(hits) };
+    }
+    throw new QuiverError(ErrorCode.INVALID_ARGUMENT, `unknown cluster request ${JSON.stringify(h.op)}`);
+  }
+}
+
+/** Worth another try: NATS unavailable, no leader yet, or the leader moved. */
+function retryable(err: unknown): boolean {
+  return err instanceof QuiverError && (err.code === ErrorCode.UNAVAILABLE || err.code === ErrorCode.FENCED);
+}
+
+/** The packed ids of rows `rows`. */
+function pick(packed: Uint32Array, rows: readonly number[]): Uint32Array {
+  const out = new Uint32Array(rows.length * ID_WORDS);
+  rows.forEach((r, i) => out.set(packed.subarray(r * ID_WORDS, (r + 1) * ID_WORDS), i * ID_WORDS));
+  return out;
+}
+
+/** Hits as bytes: [n u32][n packed ids, ID_WORDS u32 each][n f32 distances] (an id of any kind, a distance to the bit). */
+function encodeHits(h: ClusterHits): Uint8Array {
+  const n = h.ids.length;
+  const out = new Uint32Array(1 + n * ID_WORDS + n);
+  out[0] = n;
+  out.set(packIds(h.ids, false), 1);
+  new Float32Array(out.buffer, (1 + n * ID_WORDS) * 4, n).set(h.distances);
+  return new Uint8Array(out.buffer);
+}
+
+function decodeHits(body: Uint8Array): ClusterHits {
+  const u32 = new Uint32Array(new Uint8Array(body).buffer);
+  const n = u32[0] ?? 0;
+  if (body.byteLength !== (1 + n * ID_WORDS + n) * 4) throw new QuiverError(ErrorCode.CORRUPT, `a search answer of ${body.byteLength} bytes for ${n} hits`);
+  const ids = Array.from({ length: n }, (_, i) => unpackId(u32, 1 + i * ID_WORDS, u32[1 + i * ID_WORDS + 4] === 1));
+  return { ids, distances: Array.from(new Float32Array(u32.buffer, (1 + n * ID_WORDS) * 4, n)) };
+}
+
+/** The k nearest of several shards' answers (an id lives in one shard: no duplicates), ties by id. */
+export function mergeTopK(parts: readonly ClusterHits[], k: number): ClusterHits {
+  const all: { id: Id; d: number }[] = [];
+  for (const p of parts) p.ids.forEach((id, i) => all.push({ id, d: p.distances[i]! }));
+  all.sort((a, b) => a.d - b.d || (String(a.id) < String(b.id) ? -1 : String(a.id) > String(b.id) ? 1 : 0));
+  const top = all.slice(0, k);
+  return { ids: top.map((x) => x.id), distances: top.map((x) => x.d) };
+}
