@@ -140,3 +140,45 @@ t.test('a node that stops without leaving: its shards move to the others, every 
   }
   t.equal(missing, 0, 'every 5th acknowledged write is found through n2 and through n3');
 });
+
+t.test('images, then a fourth node: shards move to it, rebuilt from the newest image plus the stream after it', async (t) => {
+  const imaged = [...await b.checkpoint('d'), ...await c.checkpoint('d')].sort((x, y) => x - y);
+  t.same(imaged, [0, 1, 2, 3, 4, 5], 'n2 and n3 put an image of each shard they lead');
+  // writes after the images: a rebuild must take them from the stream
+  await b.upsert('d', [50_000, 50_001], base.subarray(0, 2 * DIM));
+  const d4 = await open('n4');
+  t.teardown(() => d4.close());
+  await until('n4 holds copies and leads some shards', () => {
+    const mine = d4.roles().copies.filter((x) => x.dataset === 'd').length;
+    return mine > 0 && d4.roles().leading.length > 0 && settled('d', [b, c, d4]);
+  }, 30_000);
+  const per = [b, c, d4].map((n) => n.roles().copies.filter((x) => x.dataset === 'd').length);
+  const leads = [b, c, d4].map((n) => n.roles().leading.filter((x) => x.dataset === 'd').length);
+  t.comment(`copies per node ${per.join(', ')}; leaderships ${leads.join(', ')}`);
+  t.equal(per.reduce((x, y) => x + y, 0), SHARDS * 2, 'still 12 copies');
+  t.ok(Math.max(...leads) - Math.min(...leads) <= 1, 'leaderships balanced to one');
+  // n4's copies came from an image: they hold every write, the ones after the image too
+  const mine = d4.roles().copies.filter((x) => x.dataset === 'd').map((x) => x.shard);
+  const from = mine.map((s) => d4.replica('d', s)!.rebuiltFrom);
+  t.ok(from.every((f) => f.imageLsn !== null && f.replayed <= 3), `each from an image, replaying at most the writes after it: ${JSON.stringify(from)}`);
+  let same = 0;
+  for (let q = 0; q < 30; q++) {
+    const v = queries.subarray(q * DIM, (q + 1) * DIM);
+    const want = await b.search('d', v, 10, { ef: N });
+    for (const s of mine) {
+      const holder = [b, c].find((n) => n.replica('d', s) !== null && n.replica('d', s)!.role !== 'closed');
+      if (holder !== undefined) await d4.replica('d', s)!.caughtUp(holder.replica('d', s)!.lastSeq);
+    }
+    const got = await d4.search('d', v, 10, { ef: N, consistency: 'any' });
+    if (JSON.stringify(got.ids) === JSON.stringify(want.ids) && got.distances.every((x, i) => x === want.distances[i])) same++;
+  }
+  t.equal(same, 30, `n4 answers from its own copies (shards ${mine.join(', ')}) as the leaders do`);
+  const found = await d4.search('d', base.subarray(0, DIM), 40, { ef: N });
+  t.ok(found.ids.includes(50_000), 'a write made after the images is there');
+  // the old owners let go of the copies that moved
+  const held = [b, c].flatMap((n) => n.roles().copies.filter((x) => x.dataset === 'd').map((x) => `${n.nodeId}/${x.shard}`));
+  t.equal(held.length, SHARDS * 2 - mine.length, 'n2 and n3 hold only the rest');
+  let stale = 0;
+  for (const n of [b, c]) for (let s = 0; s < SHARDS; s++) if (!n.roles().copies.some((x) => x.shard === s) && n.replica('d', s) !== null) stale++;
+  t.equal(stale, 0, 'a copy placed elsewhere is closed and gone from the node');
+});

@@ -211,6 +211,27 @@ export class ClusterNode {
     return mergeTopK(parts, k);
   }
 
+  /**
+   * Puts an image of every shard of `dataset` this node leads in the object
+   * store, named by the stream sequence it covers (local LSNs start again
+   * with each term's log; the stream's sequence only grows), and keeps the
+   * newest `keep` of each shard. A copy made later (a move, a takeover by a
+   * node without one) rebuilds from it plus the stream after it. Returns
+   * the shards imaged.
+   */
+  async checkpoint(dataset: string, keep = 2): Promise<number[]> {
+    const done: number[] = [];
+    for (const { dataset: d, shard } of this.#ctl().roles().leading) {
+      const r = d === dataset ? this.replica(d, shard) : null;
+      if (r?.role !== 'leader') continue;
+      const { image, seq } = await r.image();
+      await this.#images.put(d, shard, seq, seq, image);
+      await this.#images.prune(d, shard, keep);
+      done.push(shard);
+    }
+    return done.sort((x, y) => x - y);
+  }
+
   /** This node's copies and the shards it leads. */
   roles(): ReturnType<ControlNode['roles']> {
     return this.#ctl().roles();

@@ -59,6 +59,8 @@ export class ShardReplica {
   #lane: Promise<unknown> = Promise.resolve();
   /** Times this follower rebuilt itself after a PARTIAL. */
   resyncs = 0;
+  /** Where its first rebuild started (the image's LSN, null: none) and how many stream records it replayed. */
+  rebuiltFrom: { imageLsn: number | null; replayed: number } = { imageLsn: null, replayed: 0 };
 
   private constructor(src: RebuildSource, shard: Shard, lastSeq: number) {
     this.#src = src;
@@ -71,6 +73,7 @@ export class ShardReplica {
   static async follow(src: RebuildSource): Promise<ShardReplica> {
     const r = await rebuildShard(src);
     const replica = new ShardReplica(src, r.shard, r.lastSeq);
+    replica.rebuiltFrom = { imageLsn: r.imageLsn, replayed: r.replayed };
     replica.#startTail();
     return replica;
   }
@@ -140,6 +143,18 @@ export class ShardReplica {
         if (err instanceof QuiverError && (err.code === ErrorCode.FENCED || log.state === 'fenced' || log.state === 'broken')) await this.#stepDown();
         throw err;
       }
+    });
+  }
+
+  /**
+   * An image of the shard and the last stream sequence it holds, taken
+   * between two records (never between an upsert and its PARTIAL), for the
+   * object store: a rebuild from it replays the stream after `seq`.
+   */
+  image(): Promise<{ image: Uint8Array; seq: number }> {
+    return this.#serial(async () => {
+      if (this.#role === 'broken' || this.#role === 'closed') throw this.#unusable();
+      return { image: this.#shard.toImage(), seq: this.#lastSeq };
     });
   }
 
