@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { clusterAndClient, until } from './helpers/cluster-setup.js';
 import { bruteForce, clustered } from './helpers/data.js';
+import { ImageStore } from '../host/cluster/images.js';
 import { ErrorCode } from '../host/errors.js';
 import { Store } from '../host/store/store.js';
 import { ClusterNode, mergeTopK } from '../host/store/cluster-node.js';
@@ -20,14 +21,16 @@ const DIM = 24;
 const N = 3000;
 const SHARDS = 6;
 const TTL = 1500;
-const { cluster } = await clusterAndClient(t, 'cluster-node');
+const { cluster, client } = await clusterAndClient(t, 'cluster-node');
+const images = await ImageStore.open(client);
 const dir = mkdtempSync(join(tmpdir(), 'quiver-cnode-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const base = clustered(N, DIM, 8, 5);
 const queries = clustered(30, DIM, 8, 99);
 const ids = Array.from({ length: N }, (_, i) => i);
 
-const open = (id: string) => ClusterNode.open({ servers: cluster.servers, nodeId: id, dir: join(dir, id), ttlMs: TTL });
+// an image every 4 records a leader writes (the failover's single-point writes make many)
+const open = (id: string) => ClusterNode.open({ servers: cluster.servers, nodeId: id, dir: join(dir, id), ttlMs: TTL, imageEvery: 4 });
 // one after the other: the first makes the buckets
 const nodes: ClusterNode[] = [];
 for (const id of ['n1', 'n2', 'n3']) nodes.push(await open(id));
@@ -139,6 +142,12 @@ t.test('a node that stops without leaving: its shards move to the others, every 
     }
   }
   t.equal(missing, 0, 'every 5th acknowledged write is found through n2 and through n3');
+  // the leaders put images on their own as they wrote (imageEvery 4), at most 2 kept a shard
+  const kept = await Promise.all(Array.from({ length: SHARDS }, (_, s) => images.list('d', s)));
+  t.comment(`images kept per shard: ${kept.map((k) => k.length).join(', ')}`);
+  t.ok(kept.some((k) => k.length > 0), 'some shard has an image its leader put without a checkpoint() call');
+  t.ok(kept.every((k) => k.length <= 2), 'pruned to the newest 2');
+  await t.rejects(ClusterNode.open({ servers: cluster.servers, nodeId: 'bad', dir: join(dir, 'bad'), imageEvery: -1 }), { code: ErrorCode.INVALID_ARGUMENT });
 });
 
 t.test('images, then a fourth node: shards move to it, rebuilt from the newest image plus the stream after it', async (t) => {

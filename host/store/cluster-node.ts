@@ -12,6 +12,10 @@
  *   lost      the copy steps down to a follower
  *   drop      the copy closes and its memory goes
  *
+ * A leader puts an image of its shard in the object store every
+ * `imageEvery` records it writes (and on `checkpoint()`), so a new copy
+ * rebuilds from it plus the stream after it.
+ *
  * Reads take `consistency`: 'leader' (default) asks each shard's leader,
  * which has applied every acknowledged write; 'any' lets a follower answer
  * (this node's own copy first), which may lag the leader by the records in
@@ -33,9 +37,10 @@ import { callRpc, rpcSubject, serveRpc, type RpcMessage } from '../cluster/rpc.j
 import { ensureDatasetLog } from '../cluster/shard-stream.js';
 import { Shard, type ShardParams } from '../core/shard.js';
 import { ErrorCode, QuiverError } from '../errors.js';
-import { ID_WORDS, packIds, unpackId, type Id, type IdList } from '../ids.js';
+import { ID_WORDS, packIds, type IdList } from '../ids.js';
 import { encodePayloads, type Payload } from '../payload.js';
 import { encodeDelete, encodeUpsert, Op } from '../storage/index.js';
+import { decodeHits, encodeHits, mergeTopK, type ClusterHits } from './cluster-hits.js';
 import { ShardReplica } from './cluster-replica.js';
 import { shardOf } from './routing.js';
 
@@ -51,6 +56,8 @@ export interface ClusterNodeOptions {
   /** How long a write waits for a shard's leader (default 4 x ttl). */
   writeTimeoutMs?: number;
   prefix?: string;
+  /** Records a shard's leader applies between two images of it put in the object store (default 1,000; 0: only checkpoint() puts them). */
+  imageEvery?: number;
   /** Copies of each dataset's log stream in the NATS cluster, 1..5 (default 3: one per server of a 3-node cluster), whatever the dataset's own replicas. */
   streamReplicas?: number;
   /** Where this node answers, as the members bucket shows it (default `nats:<its request subject>`). */
@@ -69,20 +76,23 @@ export interface ClusterDatasetOptions {
 
 export type ReadConsistency = 'leader' | 'any';
 
+export type { ClusterHits } from './cluster-hits.js';
+export { mergeTopK } from './cluster-hits.js';
+
 export interface ClusterSearchOptions {
   ef?: number;
   consistency?: ReadConsistency;
 }
 
-export interface ClusterHits {
-  ids: Id[];
-  distances: number[];
-}
 
 interface Copy {
   ready: Promise<ShardReplica>;
   replica: ShardReplica | null;
   closed: boolean;
+  /** Records this node wrote as leader since the shard's last image. */
+  sinceImage: number;
+  /** The image being put, if one is. */
+  imaging: Promise<boolean> | null;
 }
 
 interface DatasetEntry {
@@ -104,6 +114,7 @@ export class ClusterNode {
   readonly #prefix: string;
   readonly #writeTimeoutMs: number;
   readonly #streamReplicas: number;
+  readonly #imageEvery: number;
   readonly #copies = new Map<string, Copy>();
   readonly #datasets = new Map<string, DatasetEntry>();
   #control: ControlNode | null = null;
@@ -117,6 +128,8 @@ export class ClusterNode {
     this.#prefix = o.prefix ?? 'quiver';
     this.#writeTimeoutMs = o.writeTimeoutMs ?? 4 * (o.ttlMs ?? 3000);
     this.#streamReplicas = o.streamReplicas ?? 3;
+    this.#imageEvery = o.imageEvery ?? 1000;
+    if (!Number.isInteger(this.#imageEvery) || this.#imageEvery < 0) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.imageEvery must be an integer >= 0');
   }
 
   /** Connects, joins the cluster and starts taking the shards placed here. */
@@ -222,14 +235,34 @@ export class ClusterNode {
   async checkpoint(dataset: string, keep = 2): Promise<number[]> {
     const done: number[] = [];
     for (const { dataset: d, shard } of this.#ctl().roles().leading) {
-      const r = d === dataset ? this.replica(d, shard) : null;
-      if (r?.role !== 'leader') continue;
-      const { image, seq } = await r.image();
-      await this.#images.put(d, shard, seq, seq, image);
-      await this.#images.prune(d, shard, keep);
-      done.push(shard);
+      const copy = d === dataset ? this.#copies.get(keyOf(d, shard)) : undefined;
+      if (copy === undefined) continue;
+      await copy.imaging;
+      if (await this.#putImage(d, shard, copy, keep, true)) done.push(shard);
     }
     return done.sort((x, y) => x - y);
+  }
+
+  /**
+   * The shard's image to the object store if this node leads it, and the
+   * older ones pruned to `keep`; true when put. A failure throws when
+   * `strict` (checkpoint), else the next `imageEvery` records try again.
+   */
+  async #putImage(dataset: string, shard: number, copy: Copy, keep: number, strict: boolean): Promise<boolean> {
+    const r = copy.replica;
+    if (r?.role !== 'leader') return false;
+    const since = copy.sinceImage;
+    copy.sinceImage = 0;
+    try {
+      const { image, seq } = await r.image();
+      await this.#images.put(dataset, shard, seq, seq, image);
+      await this.#images.prune(dataset, shard, keep);
+      return true;
+    } catch (err) {
+      copy.sinceImage += since;
+      if (strict) throw err;
+      return false;
+    }
   }
 
   /** This node's copies and the shards it leads. */
@@ -285,7 +318,7 @@ export class ClusterNode {
     const key = keyOf(dataset, shard);
     const have = this.#copies.get(key);
     if (have !== undefined) return have;
-    const copy: Copy = { ready: Promise.resolve(null as unknown as ShardReplica), replica: null, closed: false };
+    const copy: Copy = { ready: Promise.resolve(null as unknown as ShardReplica), replica: null, closed: false, sinceImage: 0, imaging: null };
     copy.ready = (async () => {
       for (;;) {
         try {
@@ -314,6 +347,7 @@ export class ClusterNode {
     if (copy === undefined) return;
     this.#copies.delete(key);
     copy.closed = true;
+    await copy.imaging;
     const r = await copy.ready.catch(() => null);
     await r?.close();
   }
@@ -343,9 +377,17 @@ export class ClusterNode {
   }
 
   async #writeLocal(dataset: string, shard: number, op: number, body: Uint8Array): Promise<number> {
-    const r = this.#copies.get(keyOf(dataset, shard))?.replica;
-    if (r?.role !== 'leader') throw new QuiverError(ErrorCode.FENCED, `${dataset}/${shard}: this node does not lead the shard (yet)`);
-    return r.write(op, body);
+    const copy = this.#copies.get(keyOf(dataset, shard));
+    const r = copy?.replica;
+    if (copy === undefined || r?.role !== 'leader') throw new QuiverError(ErrorCode.FENCED, `${dataset}/${shard}: this node does not lead the shard (yet)`);
+    const seq = await r.write(op, body);
+    // every imageEvery records an image, in the background (a rebuild then replays only what came after it)
+    if (this.#imageEvery > 0 && ++copy.sinceImage >= this.#imageEvery && copy.imaging === null && !copy.closed) {
+      copy.imaging = this.#putImage(dataset, shard, copy, 2, false).finally(() => {
+        copy.imaging = null;
+      });
+    }
+    return seq;
   }
 
   /** Which node answers each shard: its placed leader, or with 'any' this node's own copy first. */
@@ -401,31 +443,4 @@ function pick(packed: Uint32Array, rows: readonly number[]): Uint32Array {
   const out = new Uint32Array(rows.length * ID_WORDS);
   rows.forEach((r, i) => out.set(packed.subarray(r * ID_WORDS, (r + 1) * ID_WORDS), i * ID_WORDS));
   return out;
-}
-
-/** Hits as bytes: [n u32][n packed ids, ID_WORDS u32 each][n f32 distances] (an id of any kind, a distance to the bit). */
-function encodeHits(h: ClusterHits): Uint8Array {
-  const n = h.ids.length;
-  const out = new Uint32Array(1 + n * ID_WORDS + n);
-  out[0] = n;
-  out.set(packIds(h.ids, false), 1);
-  new Float32Array(out.buffer, (1 + n * ID_WORDS) * 4, n).set(h.distances);
-  return new Uint8Array(out.buffer);
-}
-
-function decodeHits(body: Uint8Array): ClusterHits {
-  const u32 = new Uint32Array(new Uint8Array(body).buffer);
-  const n = u32[0] ?? 0;
-  if (body.byteLength !== (1 + n * ID_WORDS + n) * 4) throw new QuiverError(ErrorCode.CORRUPT, `a search answer of ${body.byteLength} bytes for ${n} hits`);
-  const ids = Array.from({ length: n }, (_, i) => unpackId(u32, 1 + i * ID_WORDS, u32[1 + i * ID_WORDS + 4] === 1));
-  return { ids, distances: Array.from(new Float32Array(u32.buffer, (1 + n * ID_WORDS) * 4, n)) };
-}
-
-/** The k nearest of several shards' answers (an id lives in one shard: no duplicates), ties by id. */
-export function mergeTopK(parts: readonly ClusterHits[], k: number): ClusterHits {
-  const all: { id: Id; d: number }[] = [];
-  for (const p of parts) p.ids.forEach((id, i) => all.push({ id, d: p.distances[i]! }));
-  all.sort((a, b) => a.d - b.d || (String(a.id) < String(b.id) ? -1 : String(a.id) > String(b.id) ? 1 : 0));
-  const top = all.slice(0, k);
-  return { ids: top.map((x) => x.id), distances: top.map((x) => x.d) };
 }
