@@ -12,6 +12,8 @@
  */
 import { Store } from '../store/store.js';
 import { buildServer, quiverVersion } from './app.js';
+import { buildClusterServer } from './cluster-app.js';
+import { ClusterNode } from '../store/cluster-node.js';
 import { ConfigError, USAGE, parseCommand, type ServeConfig } from './config.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
@@ -21,6 +23,7 @@ function log(message: string): void {
 }
 
 async function serve(config: ServeConfig): Promise<void> {
+  if (config.cluster !== undefined) return serveCluster(config, config.cluster);
   const store = await Store.open({
     ...(config.threads === undefined ? {} : { threads: config.threads }),
     ...(config.maxMemoryBytes === undefined ? {} : { maxMemoryBytes: config.maxMemoryBytes }),
@@ -98,6 +101,33 @@ async function serve(config: ServeConfig): Promise<void> {
   if (config.apiKey === undefined && config.readOnlyApiKey === undefined && !isLoopback(config.host)) {
     log(`warning: listening on ${config.host} without an API key; anyone who can reach it can read and write`);
   }
+}
+
+/** --cluster: a cluster node (store/cluster-node.ts) behind the cluster API (cluster-app.ts). */
+async function serveCluster(config: ServeConfig, cluster: NonNullable<ServeConfig['cluster']>): Promise<void> {
+  const node = await ClusterNode.open({
+    servers: cluster.servers, nodeId: cluster.nodeId, dir: config.dataDir!, ttlMs: cluster.ttlMs,
+    address: `http://${config.host}:${config.port}`,
+  });
+  const app = buildClusterServer(node, { bodyLimit: config.bodyLimit });
+  const stop = async (signal: string): Promise<void> => {
+    log(`${signal}: leaving the cluster`);
+    await Promise.race([app.close(), sleep(config.shutdownTimeoutMs)]);
+    await node.close(true);
+    process.exit(0);
+  };
+  process.on('SIGTERM', (s) => void stop(s));
+  process.on('SIGINT', (s) => void stop(s));
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    log(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`);
+    await node.close(true);
+    process.exit(1);
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  process.stdout.write(`quiver listening on http://${config.host}:${port} (cluster node ${cluster.nodeId})\n`);
 }
 
 function isLoopback(host: string): boolean {

@@ -24,6 +24,8 @@ export interface ServeConfig {
   checkpointLogBytes: number | undefined;
   /** Where snapshots go (resolved), or undefined for the store's default. */
   snapshotsDir: string | undefined;
+  /** --cluster: serve as a node of a cluster on NATS JetStream (docs/cluster.md), or undefined: one process. */
+  cluster: { servers: string; nodeId: string; ttlMs: number } | undefined;
 }
 
 export const DEFAULT_PORT = 6333;
@@ -59,6 +61,10 @@ Options (each also read from the environment variable shown):
   --body-limit SIZE         largest request body, JSON or Arrow (QUIVER_BODY_LIMIT; default 32MiB)
   --shutdown-timeout MS     on SIGTERM/SIGINT, how long in-flight work may take before
                             the store is stopped by force (QUIVER_SHUTDOWN_TIMEOUT_MS; default ${DEFAULT_SHUTDOWN_TIMEOUT_MS})
+  --cluster URLS            serve as a node of a quiver cluster on these NATS servers
+                            (nats://h1:4222,nats://h2:4222,...; QUIVER_CLUSTER): see docs/cluster.md
+  --node-id ID              this node's id in the cluster, unique per running node (QUIVER_NODE_ID)
+  --cluster-ttl MS          membership and lease ttl (QUIVER_CLUSTER_TTL_MS; default 3000)
   --log-level LEVEL         fatal, error, warn, info, debug, trace or silent (QUIVER_LOG_LEVEL; default warn)
   -h, --help                this text
   -v, --version             quiver's version
@@ -128,6 +134,9 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = {
         'fsync-interval': { type: 'string' },
         'checkpoint-log': { type: 'string' },
         'snapshots-dir': { type: 'string' },
+        cluster: { type: 'string' },
+        'node-id': { type: 'string' },
+        'cluster-ttl': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -159,6 +168,12 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = {
   const snapshotsDir = pick(values['snapshots-dir'], 'QUIVER_SNAPSHOTS_DIR');
   const apiKey = pick(values['api-key'], 'QUIVER_API_KEY');
   const readOnlyApiKey = pick(values['read-only-api-key'], 'QUIVER_READ_ONLY_API_KEY');
+  const clusterServers = pick(values.cluster, 'QUIVER_CLUSTER');
+  const nodeId = pick(values['node-id'], 'QUIVER_NODE_ID');
+  const clusterTtl = pick(values['cluster-ttl'], 'QUIVER_CLUSTER_TTL_MS');
+  if (clusterServers !== undefined && nodeId === undefined) throw new ConfigError('--cluster needs --node-id');
+  if (clusterServers === undefined && (nodeId !== undefined || clusterTtl !== undefined)) throw new ConfigError('--node-id and --cluster-ttl need --cluster');
+  if (clusterServers !== undefined && inMemory) throw new ConfigError('--cluster keeps each shard leader\'s log in the data directory: it cannot run --in-memory');
   return {
     command: 'serve',
     config: {
@@ -177,6 +192,8 @@ export function parseCommand(argv: readonly string[], env: NodeJS.ProcessEnv = {
       fsyncIntervalMs: fsyncInterval === undefined ? 1000 : parseInteger(fsyncInterval, '--fsync-interval', 1, 3_600_000),
       checkpointLogBytes: checkpointLog === undefined ? undefined : parseBytes(checkpointLog, '--checkpoint-log'),
       snapshotsDir: snapshotsDir === undefined ? undefined : resolve(snapshotsDir),
+      cluster: clusterServers === undefined ? undefined
+        : { servers: clusterServers, nodeId: nodeId!, ttlMs: clusterTtl === undefined ? 3000 : parseInteger(clusterTtl, '--cluster-ttl', 100, 600_000) },
     },
   };
 }

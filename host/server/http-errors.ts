@@ -67,6 +67,10 @@ function fromQuiver(err: QuiverError, collection: string | undefined): HttpError
       return new HttpError(408, `Timeout error: the operation did not finish within the request's timeout${applied(err)}`);
     case ErrorCode.MEMORY_LIMIT:
       return new HttpError(503, `Service unavailable: memory limit reached: ${err.message}${applied(err)}`, { 'retry-after': String(RETRY_AFTER_SECONDS) });
+    case ErrorCode.UNAVAILABLE:
+    case ErrorCode.FENCED:
+      // the cluster cannot take the call now (no quorum, a shard between leaders): not applied, retry
+      return new HttpError(503, `Service unavailable: ${err.message}`, { 'retry-after': '1' });
     case ErrorCode.CLOSED:
       return new HttpError(503, 'Service unavailable: the store is shutting down', { 'retry-after': String(RETRY_AFTER_SECONDS) });
     case ErrorCode.IO:

@@ -265,6 +265,11 @@ export class ClusterNode {
     }
   }
 
+  /** The cluster's datasets, from its catalog. */
+  async datasets(): Promise<({ name: string } & DatasetEntry)[]> {
+    return (await this.#ctl().datasets()).map((d) => ({ name: d.name, shards: d.shards, replicas: d.replicas, params: d.config as ShardParams }));
+  }
+
   /** This node's copies and the shards it leads. */
   roles(): ReturnType<ControlNode['roles']> {
     return this.#ctl().roles();
