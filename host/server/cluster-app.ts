@@ -11,6 +11,7 @@
  * answers 400 in Qdrant's error envelope, saying so (docs/cluster.md).
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { collectGarbage } from '../core/gc.js';
 import type { ClusterNode } from '../store/cluster-node.js';
 import { MAX_PARAM_LENGTH, toHttpError } from './http-errors.js';
 import { HttpError, QDRANT_COMPAT_VERSION, collectionNotFound, distanceOf, formatError, metricOf, parseId, plainVector, scoreOf, stringify, toVector, wrongInput } from './qdrant.js';
@@ -52,9 +53,26 @@ export function buildClusterServer(node: ClusterNode, options: { bodyLimit?: num
     const roles = node.roles();
     return ok(reply, {
       status: 'enabled', peer_id: node.nodeId,
-      shards: roles.copies.map((c) => ({ collection: c.dataset, shard_id: c.shard, role: roles.leading.some((l) => l.dataset === c.dataset && l.shard === c.shard) ? 'leader' : 'follower' })),
+      shards: roles.copies.map((c) => {
+        const shard = node.replica(c.dataset, c.shard)?.shard;
+        const live = shard !== undefined && !shard.disposed;
+        return {
+          collection: c.dataset, shard_id: c.shard,
+          role: roles.leading.some((l) => l.dataset === c.dataset && l.shard === c.shard) ? 'leader' : 'follower',
+          // null while the copy is being rebuilt
+          points_count: live ? shard.stats().live : null, committed_bytes: live ? shard.committedBytes : null,
+        };
+      }),
       consensus: 'NATS JetStream (leases, placement and shard logs)',
     });
+  });
+
+  // as a single process's: a GC in the node's thread (its copies' memories live there)
+  app.post('/release-memory', async (_request, reply) => {
+    const before = process.memoryUsage.rss();
+    collectGarbage();
+    const after = process.memoryUsage.rss();
+    return ok(reply, { reclaimed_bytes: Math.max(0, before - after), rss_before: before, rss_after: after });
   });
 
   app.get('/collections', async (_request, reply) => ok(reply, { collections: (await node.datasets()).map((d) => ({ name: d.name })) }));

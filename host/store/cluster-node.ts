@@ -35,6 +35,7 @@ import type { Lease } from '../cluster/leases.js';
 import { datasetToken } from '../cluster/names.js';
 import { callRpc, rpcSubject, serveRpc, type RpcMessage } from '../cluster/rpc.js';
 import { ensureDatasetLog } from '../cluster/shard-stream.js';
+import { collectGarbage } from '../core/gc.js';
 import { Shard, type ShardParams } from '../core/shard.js';
 import { ErrorCode, QuiverError } from '../errors.js';
 import { ID_WORDS, packIds, type IdList } from '../ids.js';
@@ -355,6 +356,8 @@ export class ClusterNode {
     await copy.imaging;
     const r = await copy.ready.catch(() => null);
     await r?.close();
+    // the copy's WebAssembly.Memory goes back to the OS only after a GC in this thread
+    collectGarbage();
   }
 
   /** The lease was acquired: the copy (made now if the placement has not reached it yet) leads. */
