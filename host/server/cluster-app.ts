@@ -63,7 +63,7 @@ export function buildClusterServer(node: ClusterNode, options: { bodyLimit?: num
           points_count: live ? shard.stats().live : null, committed_bytes: live ? shard.committedBytes : null,
         };
       }),
-      consensus: 'NATS JetStream (leases, placement and shard logs)',
+      consensus: 'NATS JetStream (leases, placement and shard logs)', fenced_appends: node.fencedAppends,
     });
   });
 

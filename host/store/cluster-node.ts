@@ -24,8 +24,7 @@
  * fails UNAVAILABLE, never acknowledged.
  *
  * The shards of a node run on its main thread, not in a Store's worker
- * pool: this is the library's cluster node (docs/cluster.md says what is
- * not wired yet).
+ * pool (docs/cluster.md, "Not yet wired"); `quiver serve --cluster` serves it.
  */
 import { join } from 'node:path';
 import { ClusterClient } from '../cluster/connect.js';
@@ -43,7 +42,7 @@ import { encodePayloads, type Payload } from '../payload.js';
 import { encodeDelete, encodeUpsert, Op } from '../storage/index.js';
 import { decodeHits, encodeHits, mergeTopK, type ClusterHits } from './cluster-hits.js';
 import { ShardReplica } from './cluster-replica.js';
-import { shardOf } from './routing.js';
+import { pick, route } from './scatter.js';
 
 export interface ClusterNodeOptions {
   /** The NATS cluster: 'nats://h1:4222,nats://h2:4222' or a list. */
@@ -119,6 +118,7 @@ export class ClusterNode {
   readonly #copies = new Map<string, Copy>();
   readonly #datasets = new Map<string, DatasetEntry>();
   #control: ControlNode | null = null;
+  #fenced = 0;
   #closing = false;
 
   private constructor(o: ClusterNodeOptions, client: ClusterClient, images: ImageStore) {
@@ -174,7 +174,7 @@ export class ClusterNode {
     const n = packed.length / ID_WORDS;
     if (vectors.length !== n * d.params.dim) throw new QuiverError(ErrorCode.DIMENSION, `${vectors.length} values for ${n} vectors of dim ${d.params.dim}`);
     const encoded = encodePayloads(payloads, n);
-    const groups = this.#byShard(packed, n, d.shards);
+    const groups = route(d.shards, packed);
     await Promise.all([...groups].map(async ([shard, rows]) => {
       for (let at = 0; at < rows.length; at += WRITE_BATCH) {
         const part = rows.slice(at, at + WRITE_BATCH);
@@ -191,7 +191,7 @@ export class ClusterNode {
   async delete(dataset: string, ids: IdList): Promise<void> {
     const d = await this.#dataset(dataset);
     const packed = packIds(ids, false);
-    const groups = this.#byShard(packed, packed.length / ID_WORDS, d.shards);
+    const groups = route(d.shards, packed);
     await Promise.all([...groups].map(([shard, rows]) => this.#write(dataset, shard, Op.DELETE, encodeDelete({ count: rows.length, ids: pick(packed, rows) }))));
   }
 
@@ -266,6 +266,11 @@ export class ClusterNode {
     }
   }
 
+  /** Appends of this node's that a shard's log refused (FENCED: another node had claimed it); each stepped the copy down. */
+  get fencedAppends(): number {
+    return this.#fenced;
+  }
+
   /** The cluster's datasets, from its catalog. */
   async datasets(): Promise<({ name: string } & DatasetEntry)[]> {
     return (await this.#ctl().datasets()).map((d) => ({ name: d.name, shards: d.shards, replicas: d.replicas, params: d.config as ShardParams }));
@@ -308,16 +313,6 @@ export class ClusterNode {
     return entry;
   }
 
-  #byShard(packed: Uint32Array, n: number, shards: number): Map<number, number[]> {
-    const groups = new Map<number, number[]>();
-    for (let i = 0; i < n; i++) {
-      const s = shardOf(packed, i, shards);
-      let g = groups.get(s);
-      if (g === undefined) groups.set(s, (g = []));
-      g.push(i);
-    }
-    return groups;
-  }
 
   /** The copy of a newly placed shard: rebuilt (retried while NATS is unavailable) until it follows. */
   #copy(dataset: string, shard: number): Copy {
@@ -388,7 +383,14 @@ export class ClusterNode {
     const copy = this.#copies.get(keyOf(dataset, shard));
     const r = copy?.replica;
     if (copy === undefined || r?.role !== 'leader') throw new QuiverError(ErrorCode.FENCED, `${dataset}/${shard}: this node does not lead the shard (yet)`);
-    const seq = await r.write(op, body);
+    let seq: number;
+    try {
+      seq = await r.write(op, body);
+    } catch (err) {
+      // the shard's log refused this node's append: another claimed it (a paused leader, resumed)
+      if (err instanceof QuiverError && err.code === ErrorCode.FENCED) this.#fenced++;
+      throw err;
+    }
     // every imageEvery records an image, in the background (a rebuild then replays only what came after it)
     if (this.#imageEvery > 0 && ++copy.sinceImage >= this.#imageEvery && copy.imaging === null && !copy.closed) {
       copy.imaging = this.#putImage(dataset, shard, copy, 2, false).finally(() => {
@@ -446,9 +448,3 @@ function retryable(err: unknown): boolean {
   return err instanceof QuiverError && (err.code === ErrorCode.UNAVAILABLE || err.code === ErrorCode.FENCED);
 }
 
-/** The packed ids of rows `rows`. */
-function pick(packed: Uint32Array, rows: readonly number[]): Uint32Array {
-  const out = new Uint32Array(rows.length * ID_WORDS);
-  rows.forEach((r, i) => out.set(packed.subarray(r * ID_WORDS, (r + 1) * ID_WORDS), i * ID_WORDS));
-  return out;
-}
