@@ -148,6 +148,7 @@ t.test('a node that stops without leaving: its shards move to the others, every 
   t.ok(kept.some((k) => k.length > 0), 'some shard has an image its leader put without a checkpoint() call');
   t.ok(kept.every((k) => k.length <= 2), 'pruned to the newest 2');
   await t.rejects(ClusterNode.open({ servers: cluster.servers, nodeId: 'bad', dir: join(dir, 'bad'), imageEvery: -1 }), { code: ErrorCode.INVALID_ARGUMENT });
+  await t.rejects(ClusterNode.open({ servers: cluster.servers, nodeId: 'bad', dir: join(dir, 'bad'), maxMoves: 0 }), { code: ErrorCode.INVALID_ARGUMENT });
 });
 
 t.test('images, then a fourth node: shards move to it, rebuilt from the newest image plus the stream after it', async (t) => {
@@ -170,6 +171,8 @@ t.test('images, then a fourth node: shards move to it, rebuilt from the newest i
   const mine = d4.roles().copies.filter((x) => x.dataset === 'd').map((x) => x.shard);
   const from = mine.map((s) => d4.replica('d', s)!.rebuiltFrom);
   t.ok(from.every((f) => f.imageLsn !== null && f.replayed <= 3), `each from an image, replaying at most the writes after it: ${JSON.stringify(from)}`);
+  const moves = d4.moves;
+  t.ok(moves.maxRunning === 1 && moves.done >= mine.length && moves.running === 0, `its moves ran one at a time (maxMoves 1): ${JSON.stringify(moves)}`);
   let same = 0;
   for (let q = 0; q < 30; q++) {
     const v = queries.subarray(q * DIM, (q + 1) * DIM);

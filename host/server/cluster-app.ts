@@ -12,6 +12,7 @@
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { collectGarbage } from '../core/gc.js';
+import { ErrorCode } from '../errors.js';
 import type { ClusterNode } from '../store/cluster-node.js';
 import { MAX_PARAM_LENGTH, toHttpError } from './http-errors.js';
 import { HttpError, QDRANT_COMPAT_VERSION, collectionNotFound, distanceOf, formatError, metricOf, parseId, plainVector, scoreOf, stringify, toVector, wrongInput } from './qdrant.js';
@@ -63,7 +64,7 @@ export function buildClusterServer(node: ClusterNode, options: { bodyLimit?: num
           points_count: live ? shard.stats().live : null, committed_bytes: live ? shard.committedBytes : null,
         };
       }),
-      consensus: 'NATS JetStream (leases, placement and shard logs)', fenced_appends: node.fencedAppends,
+      consensus: 'NATS JetStream (leases, placement and shard logs)', fenced_appends: node.fencedAppends, moves: node.moves,
     });
   });
 
@@ -155,7 +156,9 @@ export function buildClusterServer(node: ClusterNode, options: { bodyLimit?: num
 }
 
 async function dataset(node: ClusterNode, name: string) {
-  const d = (await node.datasets()).find((x) => x.name === name);
-  if (d === undefined) throw collectionNotFound(name);
-  return d;
+  try {
+    return await node.dataset(name);
+  } catch (err) {
+    throw (err as { code?: string }).code === ErrorCode.NOT_FOUND ? collectionNotFound(name) : err;
+  }
 }

@@ -41,48 +41,11 @@ import { ID_WORDS, packIds, type IdList } from '../ids.js';
 import { encodePayloads, type Payload } from '../payload.js';
 import { encodeDelete, encodeUpsert, Op } from '../storage/index.js';
 import { decodeHits, encodeHits, mergeTopK, type ClusterHits } from './cluster-hits.js';
+import { MoveGate, type MoveStats } from './cluster-moves.js';
+import type { ClusterDatasetOptions, ClusterNodeOptions, ClusterSearchOptions, ReadConsistency } from './cluster-options.js';
 import { ShardReplica } from './cluster-replica.js';
 import { pick, route } from './scatter.js';
 
-export interface ClusterNodeOptions {
-  /** The NATS cluster: 'nats://h1:4222,nats://h2:4222' or a list. */
-  servers: string | readonly string[];
-  /** Unique per running node: 1-64 letters, digits, '_', '-', '.'. */
-  nodeId: string;
-  /** This node's directory (its shards' local logs). */
-  dir: string;
-  /** Member and lease ttl, ms (default 3000): a failed node's shards move after about twice this. */
-  ttlMs?: number;
-  /** How long a write waits for a shard's leader (default 4 x ttl). */
-  writeTimeoutMs?: number;
-  prefix?: string;
-  /** Records a shard's leader applies between two images of it put in the object store (default 1,000; 0: only checkpoint() puts them). */
-  imageEvery?: number;
-  /** Copies of each dataset's log stream in the NATS cluster, 1..5 (default 3: one per server of a 3-node cluster), whatever the dataset's own replicas. */
-  streamReplicas?: number;
-  /** Where this node answers, as the members bucket shows it (default `nats:<its request subject>`). */
-  address?: string;
-}
-
-export interface ClusterDatasetOptions {
-  shards: number;
-  replicas: number;
-  dim: number;
-  metric?: ShardParams['metric'];
-  M?: number;
-  efConstruction?: number;
-  ef?: number;
-}
-
-export type ReadConsistency = 'leader' | 'any';
-
-export type { ClusterHits } from './cluster-hits.js';
-export { mergeTopK } from './cluster-hits.js';
-
-export interface ClusterSearchOptions {
-  ef?: number;
-  consistency?: ReadConsistency;
-}
 
 
 interface Copy {
@@ -95,11 +58,15 @@ interface Copy {
   imaging: Promise<boolean> | null;
 }
 
-interface DatasetEntry {
+export interface DatasetEntry {
   shards: number;
   replicas: number;
   params: ShardParams;
 }
+
+export type { ClusterDatasetOptions, ClusterNodeOptions, ClusterSearchOptions, ReadConsistency } from './cluster-options.js';
+export type { ClusterHits } from './cluster-hits.js';
+export { mergeTopK } from './cluster-hits.js';
 
 const keyOf = (dataset: string, shard: number): string => `${dataset}\u0000${shard}`;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -115,6 +82,7 @@ export class ClusterNode {
   readonly #writeTimeoutMs: number;
   readonly #streamReplicas: number;
   readonly #imageEvery: number;
+  readonly #moves: MoveGate;
   readonly #copies = new Map<string, Copy>();
   readonly #datasets = new Map<string, DatasetEntry>();
   #control: ControlNode | null = null;
@@ -127,9 +95,12 @@ export class ClusterNode {
     this.#images = images;
     this.#dir = o.dir;
     this.#prefix = o.prefix ?? 'quiver';
-    this.#writeTimeoutMs = o.writeTimeoutMs ?? 4 * (o.ttlMs ?? 3000);
+    // long enough to ride out a JetStream election after a nats-server dies (several seconds on 2.9)
+    this.#writeTimeoutMs = o.writeTimeoutMs ?? Math.max(4 * (o.ttlMs ?? 3000), 10_000);
     this.#streamReplicas = o.streamReplicas ?? 3;
     this.#imageEvery = o.imageEvery ?? 1000;
+    this.#moves = new MoveGate(o.maxMoves ?? 1);
+    if (!Number.isInteger(this.#moves.limit) || this.#moves.limit < 1) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.maxMoves must be an integer >= 1');
     if (!Number.isInteger(this.#imageEvery) || this.#imageEvery < 0) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.imageEvery must be an integer >= 0');
   }
 
@@ -266,6 +237,11 @@ export class ClusterNode {
     }
   }
 
+  /** This node's moves (copy rebuilds): running, queued, done, cancelled. */
+  get moves(): MoveStats {
+    return this.#moves.stats;
+  }
+
   /** Appends of this node's that a shard's log refused (FENCED: another node had claimed it); each stepped the copy down. */
   get fencedAppends(): number {
     return this.#fenced;
@@ -303,6 +279,11 @@ export class ClusterNode {
     return this.#control;
   }
 
+  /** A dataset's shards, copies and parameters (read from the catalog once, then kept: they never change). */
+  dataset(name: string): Promise<DatasetEntry> {
+    return this.#dataset(name);
+  }
+
   async #dataset(name: string): Promise<DatasetEntry> {
     const have = this.#datasets.get(name);
     if (have !== undefined) return have;
@@ -312,7 +293,6 @@ export class ClusterNode {
     this.#datasets.set(name, entry);
     return entry;
   }
-
 
   /** The copy of a newly placed shard: rebuilt (retried while NATS is unavailable) until it follows. */
   #copy(dataset: string, shard: number): Copy {
@@ -324,7 +304,8 @@ export class ClusterNode {
       for (;;) {
         try {
           const d = await this.#dataset(dataset);
-          const r = await ShardReplica.follow({ client: this.#client, images: this.#images, dataset, shard, params: d.params });
+          const r = await this.#moves.run(copy, () => ShardReplica.follow({ client: this.#client, images: this.#images, dataset, shard, params: d.params }));
+          if (r === null) throw new QuiverError(ErrorCode.CLOSED, `${dataset}/${shard}: dropped before its rebuild began`);
           if (copy.closed) {
             await r.close();
             throw new QuiverError(ErrorCode.CLOSED, `${dataset}/${shard}: dropped while it was rebuilt`);
@@ -348,6 +329,7 @@ export class ClusterNode {
     if (copy === undefined) return;
     this.#copies.delete(key);
     copy.closed = true;
+    this.#moves.cancel(copy);
     await copy.imaging;
     const r = await copy.ready.catch(() => null);
     await r?.close();
