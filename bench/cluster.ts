@@ -35,6 +35,7 @@ import { rebuildShard } from '../host/store/cluster-rebuild.js';
 import { Store } from '../host/store/store.js';
 import { packIds } from '../host/ids.js';
 import { shardOf } from '../host/store/routing.js';
+import { bruteForce, K } from './datasets.js';
 import { clustered } from './lib/random.js';
 import { table } from './lib/table.js';
 
@@ -52,17 +53,8 @@ const base = clustered(N, DIM, 40, 1);
 const queries = clustered(Q, DIM, 40, 2);
 const ids = Array.from({ length: N }, (_, i) => i);
 
-function truth(q: number): Set<number> {
-  const d: [number, number][] = [];
-  for (let i = 0; i < N; i++) {
-    let s = 0;
-    for (let j = 0; j < DIM; j++) { const x = base[i * DIM + j]! - queries[q * DIM + j]!; s += x * x; }
-    d.push([s, i]);
-  }
-  d.sort((a, b) => a[0] - b[0]);
-  return new Set(d.slice(0, 10).map((x) => x[1]));
-}
-const truths = Array.from({ length: Q }, (_, q) => truth(q));
+const gt = bruteForce(base, queries, DIM, 'l2');
+const truths = Array.from({ length: Q }, (_, q) => new Set(gt.subarray(q * K, (q + 1) * K)));
 
 interface Row { config: string; ingest: number; qps: number; recall: number }
 const rows: Row[] = [];

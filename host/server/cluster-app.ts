@@ -10,20 +10,19 @@
  * scroll, count, retrieve, indexes, snapshots, dropping a collection)
  * answers 400 in Qdrant's error envelope, saying so (docs/cluster.md).
  */
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { collectGarbage } from '../core/gc.js';
 import { ErrorCode } from '../errors.js';
 import type { ClusterNode } from '../store/cluster-node.js';
 import { MAX_PARAM_LENGTH, toHttpError } from './http-errors.js';
 import { HttpError, QDRANT_COMPAT_VERSION, collectionNotFound, distanceOf, formatError, metricOf, parseId, plainVector, scoreOf, stringify, toVector, wrongInput } from './qdrant.js';
 import { quiverVersion } from './app.js';
+import { elapsed, ok } from './context.js';
 
 type Req = FastifyRequest<{ Params: { name: string }; Body: unknown }>;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-const time = (reply: FastifyReply): number => Math.round(reply.elapsedTime * 1e6) / 1e9;
-const ok = (reply: FastifyReply, result: unknown): FastifyReply => reply.send({ result, status: 'ok', time: time(reply) });
 
 function positiveInt(value: unknown, where: string, fallback: number): number {
   if (value === undefined || value === null) return fallback;
@@ -41,7 +40,7 @@ export function buildClusterServer(node: ClusterNode, options: { bodyLimit?: num
   app.setReplySerializer((payload) => stringify(payload));
   app.setErrorHandler((err, request, reply) => {
     const e = toHttpError(err, (request.params as { name?: string } | undefined)?.name);
-    void reply.code(e.statusCode).headers(e.headers).send({ status: { error: e.message }, time: time(reply) });
+    void reply.code(e.statusCode).headers(e.headers).send({ status: { error: e.message }, time: elapsed(reply) });
   });
   const unsupported = (what: string) => async () => {
     throw new HttpError(400, `Bad request: ${what} is not served by a cluster node yet (docs/cluster.md)`);
@@ -150,7 +149,7 @@ export function buildClusterServer(node: ClusterNode, options: { bodyLimit?: num
   for (const route of ['scroll', 'count', 'payload', 'search/batch', 'query/batch']) app.post(`/collections/:name/points/${route}`, unsupported(`points/${route}`));
   app.post('/collections/:name/points', unsupported('retrieving points'));
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send({ status: { error: `Not found: no route ${request.method} ${request.url.split('?', 1)[0]} (a cluster node serves a subset of the API; docs/cluster.md)` }, time: time(reply) });
+    void reply.code(404).send({ status: { error: `Not found: no route ${request.method} ${request.url.split('?', 1)[0]} (a cluster node serves a subset of the API; docs/cluster.md)` }, time: elapsed(reply) });
   });
   return app;
 }
