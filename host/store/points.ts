@@ -11,9 +11,18 @@ import type { CompiledFilter } from '../filter/compile.js';
 import { decodePayload } from '../payload.js';
 import type { Dataset } from './catalog.js';
 import { ID_WORDS, type GetResult, type InsertResult, type ScrollResult, type Task } from './protocol.js';
-import { abortError, mergeScroll, pick, route, type Scatter } from './scatter.js';
+import { abortError, mergeScroll, pick, route, type Scatter, type ShardRef } from './scatter.js';
 import { leases, transferList, transientF32 } from '../memory/transient.js';
 import type { PointRecord, ScrollPage } from './types.js';
+import type { ReadTask } from './shard-tasks.js';
+
+/** What runs a read task on a shard: a Store's Scatter, or a cluster node's runner (cluster-tasks.ts). */
+export interface ReadRunner {
+  run<T>(ref: ShardRef, task: ReadTask, transfer?: Transferable[]): Promise<T>;
+}
+
+/** The shards a read goes to, and their vectors' dimension. */
+export type ShardSet = Pick<Dataset, 'shards' | 'dim'>;
 
 /**
  * Inserts packed ids with their vectors (and encoded payloads) on their
@@ -103,14 +112,14 @@ export async function updatePayloads(scatter: Scatter, ds: Dataset, select: Poin
 }
 
 /** Live points, or those `filter` matches, counted exactly. */
-export async function countPoints(scatter: Scatter, ds: Dataset, filter: CompiledFilter | undefined): Promise<number> {
+export async function countPoints(scatter: ReadRunner, ds: ShardSet, filter: CompiledFilter | undefined): Promise<number> {
   const counts = await Promise.all(ds.shards.map((ref) => scatter.run<number>(ref, { op: 'count', shard: ref.key, ...(filter === undefined ? {} : { filter }) })));
   return counts.reduce((a, b) => a + b, 0);
 }
 
 /** Reads packed ids from their shards; calls `found(row, vector, payload)` for each present one. */
 export async function readPoints(
-  scatter: Scatter, ds: Dataset, packed: Uint32Array, withPayload: boolean,
+  scatter: ReadRunner, ds: ShardSet, packed: Uint32Array, withPayload: boolean,
   found: (row: number, vector: Float32Array, payload: Uint8Array | undefined) => void,
 ): Promise<void> {
   await Promise.all([...route(ds.shards.length, packed)].map(async ([s, rows]) => {
@@ -124,7 +133,7 @@ export async function readPoints(
 }
 
 /** The stored vectors of packed ids, in order; undefined where one is absent. */
-export async function getVectors(scatter: Scatter, ds: Dataset, packed: Uint32Array): Promise<(Float32Array | undefined)[]> {
+export async function getVectors(scatter: ReadRunner, ds: ShardSet, packed: Uint32Array): Promise<(Float32Array | undefined)[]> {
   const out: (Float32Array | undefined)[] = new Array(packed.length / ID_WORDS).fill(undefined);
   await readPoints(scatter, ds, packed, false, (row, vector) => {
     out[row] = vector;
@@ -133,7 +142,7 @@ export async function getVectors(scatter: Scatter, ds: Dataset, packed: Uint32Ar
 }
 
 /** The points of packed ids that exist, in the order asked, each once. */
-export async function retrievePoints(scatter: Scatter, ds: Dataset, packed: Uint32Array, withVector: boolean, withPayload: boolean): Promise<PointRecord[]> {
+export async function retrievePoints(scatter: ReadRunner, ds: ShardSet, packed: Uint32Array, withVector: boolean, withPayload: boolean): Promise<PointRecord[]> {
   const found: (PointRecord | undefined)[] = new Array(packed.length / ID_WORDS);
   await readPoints(scatter, ds, packed, withPayload, (row, vector, payload) => {
     const rec: PointRecord = { id: unpackId(packed, row * ID_WORDS, packed[row * ID_WORDS + 4] === 1) };
@@ -158,7 +167,7 @@ export async function retrievePoints(scatter: Scatter, ds: Dataset, packed: Uint
  * merge, and the next page starts at the one after.
  */
 export async function scrollPage(
-  scatter: Scatter, ds: Dataset, from: Uint32Array | undefined, limit: number, withVector: boolean, withPayload: boolean,
+  scatter: ReadRunner, ds: ShardSet, from: Uint32Array | undefined, limit: number, withVector: boolean, withPayload: boolean,
   filter?: CompiledFilter,
 ): Promise<ScrollPage> {
   const parts = await Promise.all(ds.shards.map((ref) => scatter.run<ScrollResult>(ref, {

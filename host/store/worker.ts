@@ -24,7 +24,7 @@ import { restoreOriginals, verifyImage, type OriginalsFile } from './originals-f
 import { applyIndexRecord } from './payload-indexes.js';
 import { payloadIndexes } from '../core/payload-index.js';
 import { applyLoggedUpdate, type PayloadOp } from './payload-updates.js';
-import { transientF32, transientU32, transientU8 } from '../memory/transient.js';
+import { runRead } from './shard-tasks.js';
 
 const { cancel, testHooks } = workerData as { cancel: SharedArrayBuffer; testHooks?: boolean };
 // a growable buffer: this view tracks its length as the host adds slots
@@ -290,75 +290,14 @@ async function compact(task: Extract<Task, { op: 'compact' }>): Promise<Reply<Co
   });
 }
 
-/**
- * Up to `limit` live points from id `from` on, in id order: a seek in the
- * shard's IdOrder, then one read per point (which is also the liveness
- * check that skips deleted ids).
- */
-async function scroll(task: Extract<Task, { op: 'scroll' }>): Promise<Reply<ScrollResult>> {
-  const shard = await readable(task.shard);
-  let order = idOrders.get(task.shard);
+/** Each shard's ids in id order, for scroll: built on first use, again once deletes made it stale. */
+function idOrderOf(key: ShardKey, shard: Shard): IdOrder {
+  let order = idOrders.get(key);
   if (order === undefined || order.stale) {
     order = new IdOrder(shard.listIds());
-    idOrders.set(task.shard, order);
+    idOrders.set(key, order);
   }
-  const { withVector, withPayload } = task;
-  // never more room than the shard has points (limit can be 100,001)
-  const limit = Math.min(task.limit, order.size);
-  // replies in transient buffers: a big one goes to the host by reference, never through malloc (transient.ts)
-  const ids = transientU32(limit * ID_WORDS);
-  const vectors = withVector ? transientF32(limit * shard.dim) : undefined;
-  const payloads = withPayload ? new Array<Uint8Array | undefined>() : undefined;
-  let n = 0;
-  const filter = task.filter;
-  order.walk(task.from, 0, (list, row) => {
-    if (filter !== undefined && !shard.matches(list, row, filter)) return true;
-    const point = shard.get(list, row);
-    if (point === undefined) return true;
-    ids.set(list.subarray(row * ID_WORDS, (row + 1) * ID_WORDS), n * ID_WORDS);
-    vectors?.set(point.vector, n * shard.dim);
-    payloads?.push(point.payload);
-    return ++n < limit;
-  });
-  const value: ScrollResult = { ids: ids.subarray(0, n * ID_WORDS) };
-  if (vectors !== undefined) value.vectors = vectors.subarray(0, n * shard.dim);
-  if (payloads !== undefined) value.payloads = payloads;
-  return { ok: true, value };
-}
-
-async function search(task: Extract<Task, { op: 'search' }>): Promise<Reply<SearchResult>> {
-  const shard = await readable(task.shard);
-  const { n, k } = task;
-  const counts = transientU32(n);
-  const ids = transientU32(n * k * ID_WORDS);
-  const distances = transientF32(n * k);
-  const payloads = task.withPayload === true ? new Array<Uint8Array | undefined>(n * k) : undefined;
-  const paths = task.filter === undefined ? undefined : new Array<FilterPath>(n);
-  for (let q = 0; q < n; q++) {
-    counts[q] = shard.searchPacked(task.queries, q * shard.dim, k, task.ef, ids, q * k * ID_WORDS, distances, q * k, payloads, task.filter, task.quant);
-    if (paths !== undefined) paths[q] = shard.lastFilterPath!;
-  }
-  const value: SearchResult = { counts, ids, distances };
-  if (payloads !== undefined) value.payloads = payloads;
-  if (paths !== undefined) value.paths = paths;
-  return { ok: true, value };
-}
-
-async function get(task: Extract<Task, { op: 'get' }>): Promise<Reply<GetResult>> {
-  const shard = await readable(task.shard);
-  const n = task.ids.length / ID_WORDS;
-  const found = transientU8(n);
-  const vectors = transientF32(n * shard.dim);
-  const payloads = task.withPayload === true ? new Array<Uint8Array | undefined>(n) : undefined;
-  for (let i = 0; i < n; i++) {
-    const r = shard.get(task.ids, i);
-    if (r !== undefined) {
-      found[i] = 1;
-      vectors.set(r.vector, i * shard.dim);
-      if (payloads !== undefined) payloads[i] = r.payload;
-    }
-  }
-  return { ok: true, value: payloads === undefined ? { found, vectors } : { found, vectors, payloads } };
+  return order;
 }
 
 async function run(task: Task): Promise<Reply<unknown>> {
@@ -386,9 +325,12 @@ async function run(task: Task): Promise<Reply<unknown>> {
       return changeIndex(task);
     case 'payloadIndexes':
       return { ok: true, value: payloadIndexes(await readable(task.shard)) };
-    case 'count': {
+    case 'count':
+    case 'get':
+    case 'search':
+    case 'scroll': {
       const shard = await readable(task.shard);
-      return { ok: true, value: task.filter === undefined ? shard.stats().live : shard.countMatching(task.filter) };
+      return { ok: true, value: runRead(shard, task, () => idOrderOf(task.shard, shard)) };
     }
     case 'checkpoint':
       return exclusive(task.shard, async () => {
@@ -408,12 +350,6 @@ async function run(task: Task): Promise<Reply<unknown>> {
         await log.close();
       })));
       return { ok: true, value: null };
-    case 'get':
-      return get(task);
-    case 'search':
-      return search(task);
-    case 'scroll':
-      return scroll(task);
     case 'stats': {
       const stats: IndexStats = statsOf(await readable(task.shard));
       const log = logs.get(task.shard);
