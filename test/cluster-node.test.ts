@@ -15,7 +15,7 @@ import { bruteForce, clustered } from './helpers/data.js';
 import { ImageStore } from '../host/cluster/images.js';
 import { ErrorCode } from '../host/errors.js';
 import { Store } from '../host/store/store.js';
-import { ClusterNode, mergeTopK } from '../host/store/cluster-node.js';
+import { ClusterNode } from '../host/store/cluster-node.js';
 
 const DIM = 24;
 const N = 3000;
@@ -48,7 +48,6 @@ t.test('bad requests are coded errors and change nothing', async (t) => {
   await t.rejects(a.createDataset('bad', { shards: 2, replicas: 2, dim: 0 }), { code: ErrorCode.INVALID_ARGUMENT });
   await t.rejects(a.createDataset('bad', { shards: 0, replicas: 2, dim: 8 }), { code: ErrorCode.INVALID_ARGUMENT });
   await t.rejects(a.upsert('nope', [1], new Float32Array(8)), { code: ErrorCode.NOT_FOUND });
-  t.same(mergeTopK([{ ids: [3, 1], distances: [0.5, 2] }, { ids: [2], distances: [0.5] }], 2), { ids: [2, 3], distances: [0.5, 0.5] }, 'merge: nearest first, ties by id');
 });
 
 t.test('6 shards x 2 copies on 3 nodes: writes through one node, searches through the others equal a single-process store', async (t) => {

@@ -35,14 +35,18 @@ import { datasetToken } from '../cluster/names.js';
 import { callRpc, rpcSubject, serveRpc, type RpcMessage } from '../cluster/rpc.js';
 import { ensureDatasetLog } from '../cluster/shard-stream.js';
 import { collectGarbage } from '../core/gc.js';
-import { Shard, type ShardParams } from '../core/shard.js';
+import { Shard, type SearchHits, type ShardParams } from '../core/shard.js';
 import { ErrorCode, QuiverError } from '../errors.js';
+import { compileFilter, type CompiledFilter, type Filter } from '../filter/filter.js';
 import { ID_WORDS, packIds, type IdList } from '../ids.js';
 import { encodePayloads, type Payload } from '../payload.js';
 import { encodeDelete, encodeUpsert, Op } from '../storage/index.js';
-import { decodeHits, encodeHits, mergeTopK, type ClusterHits } from './cluster-hits.js';
+import { countCluster, retrieveCluster, scrollCluster, searchCluster, type RunTasks } from './cluster-reads.js';
+import { answerOf, CopyReads, decodeAnswers, decodeTasks, encodeAnswers, encodeTasks, runOnCopies, type TaskAnswer } from './cluster-tasks.js';
+import type { ReadTask } from './shard-tasks.js';
+import type { CountOptions, PointRecord, ReadOptions, ScrollOptions, ScrollPage } from './types.js';
 import { MoveGate, type MoveStats } from './cluster-moves.js';
-import type { ClusterDatasetOptions, ClusterNodeOptions, ClusterSearchOptions, ReadConsistency } from './cluster-options.js';
+import type { ClusterDatasetOptions, ClusterNodeOptions, ClusterReadOptions, ClusterSearchOptions, ReadConsistency } from './cluster-options.js';
 import { ShardReplica } from './cluster-replica.js';
 import { pick, route } from './scatter.js';
 
@@ -64,9 +68,7 @@ export interface DatasetEntry {
   params: ShardParams;
 }
 
-export type { ClusterDatasetOptions, ClusterNodeOptions, ClusterSearchOptions, ReadConsistency } from './cluster-options.js';
-export type { ClusterHits } from './cluster-hits.js';
-export { mergeTopK } from './cluster-hits.js';
+export type { ClusterDatasetOptions, ClusterNodeOptions, ClusterReadOptions, ClusterSearchOptions, ReadConsistency } from './cluster-options.js';
 
 const keyOf = (dataset: string, shard: number): string => `${dataset}\u0000${shard}`;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -85,6 +87,7 @@ export class ClusterNode {
   readonly #moves: MoveGate;
   readonly #copies = new Map<string, Copy>();
   readonly #datasets = new Map<string, DatasetEntry>();
+  readonly #reads = new CopyReads();
   #control: ControlNode | null = null;
   #fenced = 0;
   #closing = false;
@@ -166,34 +169,31 @@ export class ClusterNode {
     await Promise.all([...groups].map(([shard, rows]) => this.#write(dataset, shard, Op.DELETE, encodeDelete({ count: rows.length, ids: pick(packed, rows) }))));
   }
 
-  /** The k nearest points over every shard, nearest first. */
-  async search(dataset: string, query: Float32Array, k: number, o: ClusterSearchOptions = {}): Promise<ClusterHits> {
+  /** Deletes every point `filter` matches now, through every shard's leader (as Store.deleteWhere). */
+  async deleteWhere(dataset: string, filter: Filter | CompiledFilter): Promise<void> {
     const d = await this.#dataset(dataset);
-    if (query.length !== d.params.dim) throw new QuiverError(ErrorCode.DIMENSION, `a query of ${query.length} values for dim ${d.params.dim}`);
-    if (!Number.isInteger(k) || k < 1) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'k must be a positive integer');
-    const consistency = o.consistency ?? 'leader';
-    if (consistency !== 'leader' && consistency !== 'any') throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'consistency must be \'leader\' or \'any\'');
-    const ef = o.ef ?? d.params.ef;
-    const deadline = Date.now() + this.#writeTimeoutMs;
-    let pending = Array.from({ length: d.shards }, (_, s) => s);
-    const parts: ClusterHits[] = [];
-    while (pending.length > 0) {
-      const byNode = await this.#route(dataset, pending, consistency);
-      const failed: number[] = [];
-      await Promise.all([...byNode].map(async ([node, shards]) => {
-        try {
-          parts.push(node === this.nodeId
-            ? await this.#searchLocal(dataset, shards, query, k, ef, consistency)
-            : decodeHits((await callRpc(this.#client, rpcSubject(this.#prefix, node), { op: 'search', dataset, shards, k, ef, consistency }, new Uint8Array(query.buffer, query.byteOffset, query.byteLength))).body));
-        } catch (err) {
-          if (!retryable(err) || Date.now() > deadline) throw err;
-          failed.push(...shards);
-        }
-      }));
-      pending = failed;
-      if (pending.length > 0) await sleep(100);
-    }
-    return mergeTopK(parts, k);
+    const program = compileFilter(filter, 'filter').bytes;
+    await Promise.all(Array.from({ length: d.shards }, (_, s) => this.#write(dataset, s, Op.DELETE_WHERE, program)));
+  }
+
+  /** The k nearest points over every shard, nearest first (as Store.search: filter, payloads, quantization params). */
+  async search(dataset: string, query: Float32Array, k: number, o: ClusterSearchOptions = {}): Promise<SearchHits> {
+    return searchCluster(await this.#dataset(dataset), this.#runner(dataset, o), query, k, o);
+  }
+
+  /** The points of ids that exist, in the order asked (as Store.retrieve). */
+  async retrieve(dataset: string, ids: IdList, o: ReadOptions & ClusterReadOptions = {}): Promise<PointRecord[]> {
+    return retrieveCluster(await this.#dataset(dataset), this.#runner(dataset, o), ids, o);
+  }
+
+  /** A page of points in id order (as Store.scroll). */
+  async scroll(dataset: string, o: ScrollOptions & ClusterReadOptions = {}): Promise<ScrollPage> {
+    return scrollCluster(await this.#dataset(dataset), this.#runner(dataset, o), o);
+  }
+
+  /** Live points, or those `filter` matches (as Store.count). */
+  async count(dataset: string, o: CountOptions & ClusterReadOptions = {}): Promise<number> {
+    return countCluster(await this.#dataset(dataset), this.#runner(dataset, o), o);
   }
 
   /**
@@ -250,6 +250,16 @@ export class ClusterNode {
   /** The cluster's datasets, from its catalog. */
   async datasets(): Promise<({ name: string } & DatasetEntry)[]> {
     return (await this.#ctl().datasets()).map((d) => ({ name: d.name, shards: d.shards, replicas: d.replicas, params: d.config as ShardParams }));
+  }
+
+  /** The nodes alive now and where each answers. */
+  async peers(): Promise<{ nodeId: string; address: string }[]> {
+    return (await this.#ctl().members.alive()).map((m) => ({ nodeId: m.nodeId, address: m.address }));
+  }
+
+  /** A dataset's placement now: shard -> leader and followers. */
+  placement(dataset: string): ReturnType<ControlNode['placement']> {
+    return this.#ctl().placement(dataset);
   }
 
   /** This node's copies and the shards it leads. */
@@ -382,32 +392,41 @@ export class ClusterNode {
     return seq;
   }
 
-  /** Which node answers each shard: its placed leader, or with 'any' this node's own copy first. */
-  async #route(dataset: string, shards: number[], consistency: ReadConsistency): Promise<Map<string, number[]>> {
-    const placement = await this.#ctl().placement(dataset);
-    const out = new Map<string, number[]>();
-    for (const s of shards) {
-      const p = placement.get(s);
-      if (p === undefined) throw new QuiverError(ErrorCode.UNAVAILABLE, `${dataset}/${s}: the shard is not placed yet`);
-      const local = this.replica(dataset, s);
-      const node = consistency === 'any' && local !== null && local.role !== 'broken' ? this.nodeId : p.leader;
-      let g = out.get(node);
-      if (g === undefined) out.set(node, (g = []));
-      g.push(s);
-    }
-    return out;
+  /**
+   * Runs read tasks on one copy of each shard, grouped by the node that
+   * answers (its placed leader, or with 'any' this node's own copy first);
+   * a shard whose copy is not there yet or moved is asked again until
+   * `writeTimeoutMs`.
+   */
+  #runner(dataset: string, o: ClusterReadOptions): RunTasks {
+    const consistency = o.consistency ?? 'leader';
+    if (consistency !== 'leader' && consistency !== 'any') throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'consistency must be \'leader\' or \'any\'');
+    const route = async (shards: number[]): Promise<Map<string, number[]>> => {
+      const placement = await this.#ctl().placement(dataset);
+      const byNode = new Map<string, number[]>();
+      for (const s of shards) {
+        const p = placement.get(s);
+        if (p === undefined) throw new QuiverError(ErrorCode.UNAVAILABLE, `${dataset}/${s}: the shard is not placed yet`);
+        const local = this.replica(dataset, s);
+        const node = consistency === 'any' && local !== null && local.role !== 'broken' ? this.nodeId : p.leader;
+        byNode.set(node, [...(byNode.get(node) ?? []), s]);
+      }
+      return byNode;
+    };
+    const ask = async (node: string, shards: number[], batch: ReadTask[]): Promise<TaskAnswer[]> => (node === this.nodeId
+      ? this.#runLocal(dataset, shards, batch, consistency)
+      : decodeAnswers((await callRpc(this.#client, rpcSubject(this.#prefix, node), { op: 'tasks', dataset, shards, consistency }, encodeTasks(batch))).body, shards.length));
+    return (tasks) => runOnCopies(tasks, Date.now() + this.#writeTimeoutMs, route, ask);
   }
 
-  async #searchLocal(dataset: string, shards: number[], query: Float32Array, k: number, ef: number, consistency: ReadConsistency): Promise<ClusterHits> {
-    const parts: ClusterHits[] = [];
-    for (const s of shards) {
+  /** Read tasks on this node's copies (each shard's answer, or the error it met). */
+  #runLocal(dataset: string, shards: readonly number[], tasks: readonly ReadTask[], consistency: ReadConsistency): TaskAnswer[] {
+    return shards.map((s, i) => answerOf(() => {
       const r = this.replica(dataset, s);
       if (r === null || r.role === 'broken' || r.role === 'closed') throw new QuiverError(ErrorCode.UNAVAILABLE, `${dataset}/${s}: no copy on ${this.nodeId} yet`);
       if (consistency === 'leader' && r.role !== 'leader') throw new QuiverError(ErrorCode.FENCED, `${dataset}/${s}: ${this.nodeId} does not lead the shard (yet)`);
-      const hits = r.shard.search(query, 0, k, Math.max(ef, k));
-      parts.push({ ids: hits.ids, distances: Array.from(hits.distances) });
-    }
-    return mergeTopK(parts, k);
+      return this.#reads.run(r, tasks[i]!);
+    }));
   }
 
   async #serve(m: RpcMessage): Promise<RpcMessage> {
@@ -416,10 +435,8 @@ export class ClusterNode {
       const seq = await this.#writeLocal(String(h.dataset), Number(h.shard), Number(h.record), m.body);
       return { header: { seq }, body: new Uint8Array(0) };
     }
-    if (h.op === 'search') {
-      const query = new Float32Array(m.body.buffer, m.body.byteOffset, m.body.byteLength / 4);
-      const hits = await this.#searchLocal(String(h.dataset), h.shards as number[], query, Number(h.k), Number(h.ef), h.consistency as ReadConsistency);
-      return { header: {}, body: encodeHits(hits) };
+    if (h.op === 'tasks') {
+      return { header: {}, body: encodeAnswers(this.#runLocal(String(h.dataset), h.shards as number[], decodeTasks(m.body), h.consistency as ReadConsistency)) };
     }
     throw new QuiverError(ErrorCode.INVALID_ARGUMENT, `unknown cluster request ${JSON.stringify(h.op)}`);
   }

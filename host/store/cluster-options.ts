@@ -2,7 +2,9 @@
  * What a cluster node (cluster-node.ts) is opened and asked with: its
  * options, a dataset's, a search's.
  */
+import type { QuantSearch } from '../core/quantization.js';
 import type { ShardParams } from '../core/shard.js';
+import type { CompiledFilter, Filter } from '../filter/filter.js';
 
 export interface ClusterNodeOptions {
   /** The NATS cluster: 'nats://h1:4222,nats://h2:4222' or a list. */
@@ -38,7 +40,15 @@ export interface ClusterDatasetOptions {
 
 export type ReadConsistency = 'leader' | 'any';
 
-export interface ClusterSearchOptions {
-  ef?: number;
+export interface ClusterReadOptions {
+  /** 'leader' (default): each shard's leader answers; 'any': a follower may (this node's own copy first). */
   consistency?: ReadConsistency;
+}
+
+/** As Store.search's options (SearchOptions), and the read's consistency. */
+export interface ClusterSearchOptions extends ClusterReadOptions {
+  ef?: number;
+  withPayload?: boolean;
+  filter?: Filter | CompiledFilter | null;
+  quantization?: QuantSearch | null;
 }
