@@ -14,3 +14,5 @@ export type { Payload } from './payload.js';
 export type { Filter, Condition, FieldCondition, HasIdCondition, IsEmptyCondition, IsNullCondition, CompiledFilter } from './filter/filter.js';
 export { compileFilter } from './filter/filter.js';
 export type { FilterPath } from './core/shard.js';
+export type { ClusterStore, ClusterStoreOptions, ClusterDatasetInfo, ClusterDatasetCreate } from './store/cluster-store.js';
+export type { ClusterReadOptions, ClusterSearchOptions, ReadConsistency } from './store/cluster-options.js';

@@ -18,6 +18,7 @@ import type { Durable } from './durable.js';
 import type { Intake } from './intake.js';
 import type { ThreadPool } from './pool.js';
 import { compileFilter, compileOptionalFilter, type CompiledFilter, type Filter } from '../filter/filter.js';
+import { ClusterStore, type ClusterStoreOptions } from './cluster-store.js';
 import { countPoints, deletePoints, deleteWhere, getVectors, insertPoints, retrievePoints, scrollPage, updatePayloads } from './points.js';
 import { createIndex, dropIndex, listIndexes } from './payload-indexes.js';
 import { ID_WORDS } from './protocol.js';
@@ -78,7 +79,11 @@ export class Store extends EventEmitter {
    * others open (`recovery` says which). QUIVER_TEST_HOOKS=1 in the
    * environment (and only that) turns `_testHook` on.
    */
-  static open(options: StoreOptions = {}): Promise<Store> {
+  static open(options?: StoreOptions): Promise<Store>;
+  /** With `cluster`: joins a quiver cluster on NATS as one node (cluster-store.ts, docs/cluster.md). */
+  static open(options: { path: string; cluster: ClusterStoreOptions }): Promise<ClusterStore>;
+  static open(options: StoreOptions & { cluster?: ClusterStoreOptions } = {}): Promise<Store | ClusterStore> {
+    if (options !== null && typeof options === 'object' && 'cluster' in options && options.cluster !== undefined) return ClusterStore.open(options as { cluster: ClusterStoreOptions });
     return openStore(options, async (base) => {
       const store = new Store(base);
       if (store.#durable !== undefined) store.#recovery = await store.#durable.recover();

@@ -1,0 +1,149 @@
+/**
+ * `Store.open({ path, cluster })`: the Store's point API on a cluster node
+ * (cluster-node.ts), for a library that joins a quiver cluster itself
+ * (docs/cluster.md, "From the library"). The calls take the Store's
+ * arguments and answer its shapes; where a cluster differs it says so:
+ *
+ * - every write waits for its shards' leaders (stream quorum and local
+ *   fsync): `wait: false` is accepted and changes nothing, and there is no
+ *   per-call signal (a write is retried until the node's writeTimeoutMs);
+ * - delete and deleteWhere resolve once applied, without a count (a count
+ *   would need every shard's answer before the write, and a second round);
+ * - reads take `consistency`: 'leader' (default) or 'any'.
+ *
+ * What the Store has and this does not (payload updates, payload indexes,
+ * snapshots, compaction, dropping a dataset) is not here: calling it is a
+ * TypeError at compile time, not a stub.
+ */
+import type { MetricName } from '../core/abi.js';
+import type { SearchHits } from '../core/shard.js';
+import { ErrorCode, QuiverError } from '../errors.js';
+import type { CompiledFilter, Filter } from '../filter/filter.js';
+import { ID_WORDS, packIds, type IdList } from '../ids.js';
+import type { Payload } from '../payload.js';
+import { flattenBatch, toQuery, type Vector, type VectorBatch } from '../vectors.js';
+import { checkName } from './catalog.js';
+import { ClusterNode } from './cluster-node.js';
+import type { ClusterNodeOptions, ClusterReadOptions, ClusterSearchOptions } from './cluster-options.js';
+import type { CountOptions, PointRecord, ReadOptions, ScrollOptions, ScrollPage, WriteOptions } from './types.js';
+
+/** `cluster` of Store.open: the node's options; its directory is the Store's `path`. */
+export type ClusterStoreOptions = Omit<ClusterNodeOptions, 'dir'>;
+
+export interface ClusterDatasetInfo {
+  name: string;
+  dim: number;
+  metric: MetricName;
+  M: number;
+  efConstruction: number;
+  ef: number;
+  shards: number;
+  /** Copies of each shard (its leader and followers). */
+  replicas: number;
+}
+
+/** A dataset's options: a Store's (without quantization) and its shards' copies. */
+export interface ClusterDatasetCreate {
+  dim: number;
+  metric?: MetricName;
+  M?: number;
+  efConstruction?: number;
+  ef?: number;
+  /** Default 1. */
+  shards?: number;
+  /** Copies of each shard, 1..5. Default 1. */
+  replicas?: number;
+}
+
+type WriteCall = WriteOptions & { signal?: AbortSignal };
+
+export class ClusterStore {
+  /** The node under it: its roles, moves and images (cluster-node.ts). */
+  readonly node: ClusterNode;
+
+  private constructor(node: ClusterNode) {
+    this.node = node;
+  }
+
+  /** Joins the cluster as node `cluster.nodeId`, keeping its shards' local logs under `path`. */
+  static async open(options: { path?: string; cluster: ClusterStoreOptions } & Record<string, unknown>): Promise<ClusterStore> {
+    const extra = Object.keys(options).filter((k) => k !== 'path' && k !== 'cluster');
+    if (extra.length > 0) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, `options.${extra[0]} does not apply to a cluster store (its node decides threads, memory and durability: docs/cluster.md)`);
+    if (typeof options.path !== 'string' || options.path === '') throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'a cluster store needs options.path (its node\'s directory)');
+    if (options.cluster === null || typeof options.cluster !== 'object') throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.cluster must be an object');
+    return new ClusterStore(await ClusterNode.open({ ...options.cluster, dir: options.path }));
+  }
+
+  get nodeId(): string {
+    return this.node.nodeId;
+  }
+
+  async createDataset(name: string, options: ClusterDatasetCreate): Promise<ClusterDatasetInfo> {
+    checkName(name);
+    if (options === null || typeof options !== 'object') throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'dataset options must be an object');
+    await this.node.createDataset(name, { ...options, shards: options.shards ?? 1, replicas: options.replicas ?? 1 });
+    return this.datasetInfo(name);
+  }
+
+  /** The cluster's datasets, by name (read from its catalog). */
+  async listDatasets(): Promise<string[]> {
+    return (await this.node.datasets()).map((d) => d.name);
+  }
+
+  async datasetInfo(name: string): Promise<ClusterDatasetInfo> {
+    const d = await this.node.dataset(name);
+    const p = d.params;
+    return { name, dim: p.dim, metric: p.metric, M: p.M, efConstruction: p.efConstruction, ef: p.ef ?? 64, shards: d.shards, replicas: d.replicas };
+  }
+
+  /** Upserts; resolves once every shard's leader has them (see above for `wait` and `signal`). */
+  async insert(name: string, ids: IdList, vectors: VectorBatch, options: WriteCall & { payloads?: readonly Payload[] } = {}): Promise<{ inserted: number }> {
+    const d = await this.node.dataset(name);
+    const n = packIds(ids, true).length / ID_WORDS;
+    await this.node.upsert(name, ids, flattenBatch(vectors, n, d.params.dim), options.payloads);
+    return { inserted: n };
+  }
+
+  async delete(name: string, ids: IdList, _options: WriteCall = {}): Promise<void> {
+    await this.node.delete(name, ids);
+  }
+
+  async deleteWhere(name: string, filter: Filter | CompiledFilter, _options: WriteCall = {}): Promise<void> {
+    await this.node.deleteWhere(name, filter);
+  }
+
+  async search(name: string, query: Vector, k: number, options: ClusterSearchOptions & { signal?: AbortSignal } = {}): Promise<SearchHits> {
+    const d = await this.node.dataset(name);
+    return this.node.search(name, toQuery(query, d.params.dim), k, options);
+  }
+
+  /** The stored vectors of ids, in order; undefined where an id is absent. */
+  async get(name: string, ids: IdList, options: ClusterReadOptions = {}): Promise<(Float32Array | undefined)[]> {
+    const found = await this.node.retrieve(name, ids, { ...options, withVector: true, withPayload: false });
+    const byKey = new Map(found.map((r) => [keyOf(r.id), r.vector]));
+    return Array.from(ids as ArrayLike<unknown>, (id) => byKey.get(keyOf(id)));
+  }
+
+  retrieve(name: string, ids: IdList, options: ReadOptions & ClusterReadOptions = {}): Promise<PointRecord[]> {
+    return this.node.retrieve(name, ids, options);
+  }
+
+  scroll(name: string, options: ScrollOptions & ClusterReadOptions = {}): Promise<ScrollPage> {
+    return this.node.scroll(name, options);
+  }
+
+  count(name: string, options: CountOptions & ClusterReadOptions = {}): Promise<number> {
+    return this.node.count(name, options);
+  }
+
+  /** Leaves the cluster (its leases go at once) and frees every copy. */
+  close(): Promise<void> {
+    return this.node.close(true);
+  }
+}
+
+/** One key per id whatever its form (an integer as number or bigint, a UUID in any case). */
+function keyOf(id: unknown): string {
+  const p = packIds([id as number], false);
+  return Array.from(p).join(',');
+}
