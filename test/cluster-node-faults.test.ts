@@ -30,7 +30,7 @@ const [a, b, c] = servers as [ServerChild, ServerChild, ServerChild];
 async function led(): Promise<boolean> {
   const shards = new Set<number>();
   for (const s of servers) {
-    for (const h of (await call(`${s.url}/cluster`, 'GET')).body.result.shards as { shard_id: number; role: string }[]) if (h.role === 'leader') shards.add(h.shard_id);
+    for (const h of (await call(`${s.url}/cluster`, 'GET')).body.result.quiver.shards as { shard_id: number; role: string }[]) if (h.role === 'leader') shards.add(h.shard_id);
   }
   return shards.size === SHARDS;
 }

@@ -24,7 +24,7 @@ for (const id of ['r1', 'r2', 'r3']) servers.push(await start(id));
 t.teardown(() => Promise.all(servers.map((s) => s.kill())));
 
 interface Held { shard_id: number; role: string; committed_bytes: number | null }
-const held = async (s: ServerChild): Promise<Held[]> => (await call(`${s.url}/cluster`, 'GET')).body.result.shards as Held[];
+const held = async (s: ServerChild): Promise<Held[]> => (await call(`${s.url}/cluster`, 'GET')).body.result.quiver.shards as Held[];
 const rss = (s: ServerChild): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${s.proc.pid}/status`, 'utf8'))![1]) * 1024;
 const gcAll = () => Promise.all(servers.map((s) => call(`${s.url}/release-memory`, 'POST')));
 const MiB = 1024 * 1024;

@@ -33,7 +33,7 @@ const clients = servers.map((s) => new QdrantClient({ url: s.url, checkCompatibi
 
 async function leaders(via: ServerChild): Promise<Map<number, string>> {
   const r = await call(`${via.url}/cluster`, 'GET');
-  return new Map<number, string>((r.body.result.shards as { shard_id: number; role: string }[]).filter((s) => s.role === 'leader').map((s) => [s.shard_id, r.body.result.peer_id as string]));
+  return new Map<number, string>((r.body.result.quiver.shards as { shard_id: number; role: string }[]).filter((s) => s.role === 'leader').map((s) => [s.shard_id, r.body.result.quiver.node_id as string]));
 }
 async function allLeaders(live: ServerChild[]): Promise<Map<number, string>> {
   const all = new Map<number, string>();
@@ -53,7 +53,7 @@ t.test('6 shards x 2 copies: upsert through s1 with the Qdrant client, queries t
   const single = await Store.open({ threads: 1 });
   t.teardown(() => single.close());
   await single.createDataset('c', { dim: DIM, shards: 6, M: 12, efConstruction: 64 });
-  await single.insert('c', Array.from({ length: N }, (_, i) => i), base);
+  await single.insert('c', Array.from({ length: N }, (_, i) => i), base, { payloads: Array.from({ length: N }, (_, i) => ({ i })) });
   let same = 0;
   for (let q = 0; q < 20; q++) {
     const v = Array.from(queries.subarray(q * DIM, (q + 1) * DIM));
@@ -68,9 +68,55 @@ t.test('6 shards x 2 copies: upsert through s1 with the Qdrant client, queries t
   const bad = await call(`${servers[1]!.url}/collections/c/points/query`, 'POST', { query: [1, 2], limit: 3 });
   t.equal(bad.status, 400, 'a wrong dimension is a 400 in Qdrant\'s envelope');
   t.match(bad.body, { status: { error: /dimension/ } });
-  const scroll = await call(`${servers[1]!.url}/collections/c/points/scroll`, 'POST', {});
-  t.equal(scroll.status, 400, 'what a cluster node does not serve yet says so');
-  t.match(scroll.body.status.error, /not served by a cluster node/);
+  const unserved = await call(`${servers[1]!.url}/collections/c/points/payload`, 'POST', { payload: { x: 1 }, points: [1] });
+  t.equal(unserved.status, 400, 'what a cluster node does not serve yet says so');
+  t.match(unserved.body.status.error, /not served by a cluster node/);
+});
+
+t.test('the single process\'s point and search routes on a cluster node: filters, payloads, vectors, retrieve, count, scroll, delete by filter', async (t) => {
+  const single = await Store.open({ threads: 1 });
+  t.teardown(() => single.close());
+  await single.createDataset('c', { dim: DIM, shards: 6, M: 12, efConstruction: 64 });
+  await single.insert('c', Array.from({ length: N }, (_, i) => i), base, { payloads: Array.from({ length: N }, (_, i) => ({ i })) });
+  const filter = { must: [{ key: 'i', range: { lt: N / 3 } }], must_not: [{ key: 'i', match: { any: [3, 5, 8] } }] };
+  let same = 0;
+  for (let q = 0; q < 10; q++) {
+    const v = Array.from(queries.subarray(q * DIM, (q + 1) * DIM));
+    const want = await single.search('c', v, 10, { ef: N, filter, withPayload: true });
+    const got = await clients[2]!.query('c', { query: v, limit: 10, filter, with_payload: true, params: { hnsw_ef: N } });
+    if (JSON.stringify(got.points.map((p) => [p.id, p.payload])) === JSON.stringify(want.ids.map((id, i) => [id, want.payloads![i]]))) same++;
+  }
+  t.equal(same, 10, 'filtered queries with payloads through s3: the same points and payloads as the single-process store');
+  const batch = await clients[1]!.queryBatch('c', { searches: [0, 1].map((q) => ({ query: Array.from(queries.subarray(q * DIM, (q + 1) * DIM)), limit: 3, filter, with_vector: true, params: { hnsw_ef: N } })) });
+  t.equal(batch.length, 2, 'query/batch answers each search');
+  t.ok(batch.every((r) => r.points.length === 3 && r.points.every((p) => Array.isArray(p.vector) && (p.vector as number[]).length === DIM)), 'with_vector: every hit carries its vector');
+  t.equal((await clients[1]!.count('c', { filter, exact: true })).count, await single.count('c', { filter }), 'count with a filter, as the single process counts');
+  t.equal((await clients[2]!.count('c', {})).count, N, 'count without one: every point');
+  const got = await clients[1]!.retrieve('c', { ids: [7, 2, N + 5], with_payload: true, with_vector: true });
+  t.same(got.map((p) => p.id), [7, 2], 'retrieve: the ids that exist, in the order asked');
+  t.same(got.map((p) => p.vector), [7, 2].map((i) => Array.from(base.subarray(i * DIM, (i + 1) * DIM))), 'their vectors, exactly');
+  t.same(got.map((p) => p.payload), [{ i: 7 }, { i: 2 }], 'and payloads');
+  const ids: unknown[] = [];
+  let offset: unknown = undefined;
+  for (let page = 0; page < 20; page++) {
+    const r = await clients[2]!.scroll('c', { filter, limit: 100, with_payload: false, ...(offset === undefined ? {} : { offset: offset as number }) });
+    ids.push(...r.points.map((p) => p.id));
+    offset = r.next_page_offset ?? undefined;
+    if (offset === undefined) break;
+  }
+  const want = (await single.scroll('c', { filter, limit: N, withVector: false, withPayload: false })).points.map((p) => p.id);
+  t.same(ids, want, `scroll in pages of 100 through s3: the ${want.length} matching ids in id order, as the single process pages them`);
+  await clients[0]!.delete('c', { filter: { must: [{ key: 'i', range: { gte: N - 50 } }] }, wait: true });
+  t.equal((await clients[2]!.count('c', {})).count, N - 50, 'a delete by filter through s1 is seen through s3');
+  t.equal((await call(`${servers[1]!.url}/collections/c/points/${N - 1}`, 'GET')).status, 404, 'a deleted point is a 404');
+  await clients[0]!.upsert('c', { wait: true, points: Array.from({ length: 50 }, (_, i) => ({ id: N - 50 + i, vector: vec(N - 50 + i), payload: { i: N - 50 + i } })) });
+  t.equal((await clients[1]!.count('c', {})).count, N, 'upserted again: every point');
+  const ci = (await call(`${servers[0]!.url}/collections/c/cluster`, 'GET')).body.result;
+  t.equal(ci.shard_count, 6, 'GET /collections/c/cluster: Qdrant\'s shape, 6 shards');
+  t.equal(ci.local_shards.length + ci.remote_shards.length, 12, 'each shard\'s 2 copies listed once, local or remote');
+  const status = (await call(`${servers[0]!.url}/cluster`, 'GET')).body.result;
+  t.match(status, { status: 'enabled', peer_id: Number, raft_info: { pending_operations: 0 } }, 'GET /cluster: Qdrant\'s ClusterStatus');
+  t.equal(Object.keys(status.peers).length, 3, 'its peers: the three nodes');
 });
 
 t.test('SIGKILL the leader of some shards: they are served again, every acknowledged write is found through the others', async (t) => {
@@ -148,7 +194,7 @@ t.test('SIGSTOP a leader past its lease: the others take over; SIGCONT: it write
   stop = true;
   await Promise.all(writers);
   const status = (await call(`${victim.url}/cluster`, 'GET')).body.result;
-  t.comment(`s2 after SIGCONT: leads ${JSON.stringify(status.shards.filter((s: { role: string }) => s.role === 'leader').map((s: { shard_id: number }) => s.shard_id))}, ${status.fenced_appends} append(s) refused by a shard log (FENCED)`);
+  t.comment(`s2 after SIGCONT: leads ${JSON.stringify(status.quiver.shards.filter((s: { role: string }) => s.role === 'leader').map((s: { shard_id: number }) => s.shard_id))}, ${status.quiver.fenced_appends} append(s) refused by a shard log (FENCED)`);
   const final = await Promise.all([victim, ...others].map((s) => leaders(s)));
   const owners = final.flatMap((m) => [...m.keys()]);
   t.equal(owners.length, new Set(owners).size, 'no shard has two leaders');

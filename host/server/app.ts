@@ -141,8 +141,13 @@ function clientError(this: FastifyInstance, err: Error & { code?: string }, sock
   socket.destroy(err);
 }
 
-/** A Fastify instance serving `store` (not listening yet). */
-export function buildServer(store: Store, options: ServerOptions = {}): FastifyInstance {
+/**
+ * A Fastify instance set up as every quiver server is (body limits, strict
+ * validation, Qdrant's error bodies, auth, timeouts, in-flight requests and
+ * HTTP metrics in `registry`), with no routes yet: buildServer's, and a
+ * cluster node's (cluster-app.ts).
+ */
+export function baseServer(options: ServerOptions, registry: Registry): { app: FastifyInstance; state: QuiverServerState } {
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   if (!Number.isSafeInteger(bodyLimit) || bodyLimit < 1) throw new RangeError(`bodyLimit must be a positive integer (got ${String(bodyLimit)})`);
   const app = Fastify({
@@ -162,23 +167,12 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
     clientErrorHandler: clientError,
   });
 
-  const collections = new Collections(store);
-  let operationId = 0;
   const state: QuiverServerState = {
     ready: true,
     inflight: () => {
       const now = performance.now();
       return [...inflight.values()].map((r) => ({ method: r.method, url: r.url, runningMs: Math.round(now - r.started) }));
     },
-  };
-  const ctx: ServerContext = {
-    store,
-    collections,
-    nextOperationId: () => operationId++,
-    isReady: () => state.ready,
-    testHooks: options.testHooks === true,
-    compatVersion: options.compatVersion ?? QDRANT_COMPAT_VERSION,
-    quiverVersion: quiverVersion(),
   };
   app.decorate('quiver', state);
 
@@ -193,7 +187,7 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
 
   // in-flight requests (for the shutdown report) and HTTP metrics
   const inflight = new Map<string, { method: string; url: string; started: number }>();
-  const metrics = httpMetrics(store.registry);
+  const metrics = httpMetrics(registry);
   app.addHook('onRequest', async (request) => {
     inflight.set(request.id, { method: request.method, url: request.url, started: performance.now() });
   });
@@ -227,15 +221,6 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
     });
   });
 
-  registerServiceRoutes(app, ctx);
-  registerCollectionRoutes(app, ctx);
-  registerPointRoutes(app, ctx);
-  registerPayloadRoutes(app, ctx);
-  registerIndexRoutes(app, ctx);
-  registerSearchRoutes(app, ctx);
-  registerSnapshotRoutes(app, ctx);
-  registerClusterRoutes(app, ctx);
-
   // once closing, every response closes its connection: a keep-alive
   // socket that was busy when close() began must not linger afterwards
   let closing = false;
@@ -247,6 +232,32 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
     if (closing) void reply.header('connection', 'close');
     return payload;
   });
+  return { app, state };
+}
+
+/** A Fastify instance serving `store` (not listening yet). */
+export function buildServer(store: Store, options: ServerOptions = {}): FastifyInstance {
+  const { app, state } = baseServer(options, store.registry);
+  const collections = new Collections(store);
+  let operationId = 0;
+  const ctx: ServerContext = {
+    store,
+    collections,
+    nextOperationId: () => operationId++,
+    isReady: () => state.ready,
+    testHooks: options.testHooks === true,
+    compatVersion: options.compatVersion ?? QDRANT_COMPAT_VERSION,
+    quiverVersion: quiverVersion(),
+  };
+
+  registerServiceRoutes(app, ctx);
+  registerCollectionRoutes(app, ctx);
+  registerPointRoutes(app, ctx);
+  registerPayloadRoutes(app, ctx);
+  registerIndexRoutes(app, ctx);
+  registerSearchRoutes(app, ctx);
+  registerSnapshotRoutes(app, ctx);
+  registerClusterRoutes(app, ctx);
 
   app.addHook('onClose', async () => {
     state.ready = false;

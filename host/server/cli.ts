@@ -13,7 +13,6 @@
 import { Store } from '../store/store.js';
 import { buildServer, quiverVersion } from './app.js';
 import { buildClusterServer } from './cluster-app.js';
-import { ClusterNode } from '../store/cluster-node.js';
 import { ConfigError, USAGE, parseCommand, type ServeConfig } from './config.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
@@ -103,17 +102,22 @@ async function serve(config: ServeConfig): Promise<void> {
   }
 }
 
-/** --cluster: a cluster node (store/cluster-node.ts) behind the cluster API (cluster-app.ts). */
+/** --cluster: a cluster node (store/cluster-store.ts) behind the cluster API (cluster-app.ts). */
 async function serveCluster(config: ServeConfig, cluster: NonNullable<ServeConfig['cluster']>): Promise<void> {
-  const node = await ClusterNode.open({
-    servers: cluster.servers, nodeId: cluster.nodeId, dir: config.dataDir!, ttlMs: cluster.ttlMs,
-    address: `http://${config.host}:${config.port}`,
+  const node = await Store.open({
+    path: config.dataDir!,
+    cluster: { servers: cluster.servers, nodeId: cluster.nodeId, ttlMs: cluster.ttlMs, address: `http://${config.host}:${config.port}` },
   });
-  const app = buildClusterServer(node, { bodyLimit: config.bodyLimit });
+  const app = buildClusterServer(node, {
+    apiKey: config.apiKey,
+    readOnlyApiKey: config.readOnlyApiKey,
+    bodyLimit: config.bodyLimit,
+    logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
+  });
   const stop = async (signal: string): Promise<void> => {
     log(`${signal}: leaving the cluster`);
     await Promise.race([app.close(), sleep(config.shutdownTimeoutMs)]);
-    await node.close(true);
+    await node.close();
     process.exit(0);
   };
   process.on('SIGTERM', (s) => void stop(s));
@@ -122,7 +126,7 @@ async function serveCluster(config: ServeConfig, cluster: NonNullable<ServeConfi
     await app.listen({ host: config.host, port: config.port });
   } catch (err) {
     log(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`);
-    await node.close(true);
+    await node.close();
     process.exit(1);
   }
   const address = app.server.address();

@@ -1,28 +1,31 @@
 /**
- * `quiver serve --cluster`: the core of the Qdrant REST API served from a
- * cluster node (host/store/cluster-node.ts), so any node answers any
- * request: collections are created in the cluster's catalog with Qdrant's
- * `shard_number` and `replication_factor`; upserts and deletes go to each
- * shard's leader; queries and searches scatter to one copy of every shard
- * and merge. `GET /cluster` reports this node and its roles.
+ * `quiver serve --cluster`: the Qdrant REST API served from a cluster node
+ * (a ClusterStore, host/store/cluster-store.ts), so any node answers any
+ * request. The point and search routes are the single process's own
+ * (routes/points.ts, routes/search.ts) over the ClusterStore: upsert,
+ * delete by ids or filter, retrieve, count, scroll, query and search (one
+ * or batched, filters, payloads, vectors, offsets, thresholds, exact).
+ * Collections are created in the cluster's catalog with Qdrant's
+ * `shard_number` and `replication_factor`; `GET /cluster` and `GET
+ * /collections/{name}/cluster` answer in Qdrant's shapes (docs/cluster.md).
  *
- * What a cluster node does not serve yet (payload updates and filters,
- * scroll, count, retrieve, indexes, snapshots, dropping a collection)
- * answers 400 in Qdrant's error envelope, saying so (docs/cluster.md).
+ * What a cluster node does not serve yet (payload updates, payload
+ * indexes, snapshots, dropping a collection) answers 400 in Qdrant's error
+ * envelope, saying so.
  */
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Registry } from 'prom-client';
 import { collectGarbage } from '../core/gc.js';
-import { ErrorCode } from '../errors.js';
-import type { ClusterNode } from '../store/cluster-node.js';
-import { MAX_PARAM_LENGTH, toHttpError } from './http-errors.js';
-import { HttpError, QDRANT_COMPAT_VERSION, collectionNotFound, distanceOf, formatError, metricOf, parseId, plainVector, scoreOf, stringify, toVector, wrongInput } from './qdrant.js';
-import { quiverVersion } from './app.js';
-import { elapsed, ok } from './context.js';
+import type { ClusterStore } from '../store/cluster-store.js';
+import { baseServer, quiverVersion, type ServerOptions } from './app.js';
+import { collectionName, ok, type PointContext } from './context.js';
+import { HttpError, QDRANT_COMPAT_VERSION, distanceOf, formatError, metricOf } from './qdrant.js';
+import { registerPointRoutes } from './routes/points.js';
+import { registerSearchRoutes } from './routes/search.js';
 
 type Req = FastifyRequest<{ Params: { name: string }; Body: unknown }>;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 
 function positiveInt(value: unknown, where: string, fallback: number): number {
   if (value === undefined || value === null) return fallback;
@@ -30,41 +33,86 @@ function positiveInt(value: unknown, where: string, fallback: number): number {
   return value;
 }
 
-function body(request: Req): Record<string, unknown> {
-  if (!isObject(request.body)) throw formatError('expected a JSON object');
-  return request.body;
+/**
+ * Qdrant numbers its peers (u64); a node's number here is a hash of its id
+ * (FNV-1a, 48 bits, never 0), so every node shows the same number for it.
+ */
+export function peerNumber(nodeId: string): number {
+  let h = 0xcbf29ce484222325n;
+  for (const b of new TextEncoder().encode(nodeId)) h = BigInt.asUintN(64, (h ^ BigInt(b)) * 0x100000001b3n);
+  return Number(h & 0xffffffffffffn) || 1;
 }
 
-export function buildClusterServer(node: ClusterNode, options: { bodyLimit?: number } = {}): FastifyInstance {
-  const app = Fastify({ bodyLimit: options.bodyLimit ?? 32 * 1024 * 1024, maxParamLength: MAX_PARAM_LENGTH });
-  app.setReplySerializer((payload) => stringify(payload));
-  app.setErrorHandler((err, request, reply) => {
-    const e = toHttpError(err, (request.params as { name?: string } | undefined)?.name);
-    void reply.code(e.statusCode).headers(e.headers).send({ status: { error: e.message }, time: elapsed(reply) });
-  });
+export function buildClusterServer(store: ClusterStore, options: ServerOptions = {}): FastifyInstance {
+  const { app } = baseServer(options, new Registry());
+  const node = store.node;
+  const self = peerNumber(node.nodeId);
+  let operationId = 0;
+  const ctx: PointContext = {
+    store,
+    collections: {
+      meta: async (name) => {
+        const d = await store.datasetInfo(name);
+        return { name, dim: d.dim, metric: d.metric, originalsOnDisk: false };
+      },
+    },
+    nextOperationId: () => operationId++,
+  };
   const unsupported = (what: string) => async () => {
     throw new HttpError(400, `Bad request: ${what} is not served by a cluster node yet (docs/cluster.md)`);
   };
 
-  app.get('/', async () => ({ title: 'quiver - vector search engine (cluster node)', version: QDRANT_COMPAT_VERSION, quiver: quiverVersion() }));
+  app.get('/', async () => ({ title: 'quiver - vector search engine (cluster node)', version: options.compatVersion ?? QDRANT_COMPAT_VERSION, quiver_version: quiverVersion() }));
   for (const p of ['/healthz', '/livez', '/readyz']) app.get(p, async (_q, reply) => reply.type('text/plain').send('ok'));
 
+  // Qdrant's ClusterStatus; the Raft state is JetStream's (not this node's), so raft_info is zeros, and
+  // what quiver knows of the node (its id, copies and roles, fenced appends, moves) is under `quiver`
   app.get('/cluster', async (_request, reply) => {
+    const peers = await node.peers();
     const roles = node.roles();
     return ok(reply, {
-      status: 'enabled', peer_id: node.nodeId,
-      shards: roles.copies.map((c) => {
-        const shard = node.replica(c.dataset, c.shard)?.shard;
-        const live = shard !== undefined && !shard.disposed;
-        return {
-          collection: c.dataset, shard_id: c.shard,
-          role: roles.leading.some((l) => l.dataset === c.dataset && l.shard === c.shard) ? 'leader' : 'follower',
-          // null while the copy is being rebuilt
-          points_count: live ? shard.stats().live : null, committed_bytes: live ? shard.committedBytes : null,
-        };
-      }),
-      consensus: 'NATS JetStream (leases, placement and shard logs)', fenced_appends: node.fencedAppends, moves: node.moves,
+      status: 'enabled', peer_id: self,
+      peers: Object.fromEntries(peers.map((p) => [String(peerNumber(p.nodeId)), { uri: p.address }])),
+      raft_info: { term: 0, commit: 0, pending_operations: 0, leader: null, role: null, is_voter: false },
+      consensus_thread_status: { consensus_thread_status: 'working', last_update: new Date().toISOString() },
+      message_send_failures: {},
+      quiver: {
+        node_id: node.nodeId, consensus: 'NATS JetStream (leases, placement and shard logs)',
+        peers: peers.map((p) => ({ node_id: p.nodeId, peer_id: peerNumber(p.nodeId), address: p.address })),
+        shards: roles.copies.map((c) => {
+          const shard = node.replica(c.dataset, c.shard)?.shard;
+          const live = shard !== undefined && !shard.disposed;
+          return {
+            collection: c.dataset, shard_id: c.shard,
+            role: roles.leading.some((l) => l.dataset === c.dataset && l.shard === c.shard) ? 'leader' : 'follower',
+            // null while the copy is being rebuilt
+            points_count: live ? shard.stats().live : null, committed_bytes: live ? shard.committedBytes : null,
+          };
+        }),
+        fenced_appends: node.fencedAppends, moves: node.moves,
+      },
     });
+  });
+
+  // Qdrant's CollectionClusterInfo: this node's copies are local shards, the other copies remote
+  app.get('/collections/:name/cluster', async (request: Req, reply) => {
+    const name = collectionName(request);
+    const info = await store.datasetInfo(name);
+    const placement = await node.placement(name);
+    const local: unknown[] = [];
+    const remote: unknown[] = [];
+    for (const [shard, p] of [...placement].sort((a, b) => a[0] - b[0])) {
+      for (const holder of [p.leader, ...p.followers]) {
+        if (holder !== node.nodeId) {
+          remote.push({ shard_id: shard, peer_id: peerNumber(holder), state: 'Active' });
+          continue;
+        }
+        const r = node.replica(name, shard);
+        const live = r !== null && !r.shard.disposed && (r.role === 'leader' || r.role === 'follower');
+        local.push({ shard_id: shard, points_count: live ? r.shard.stats().live : 0, state: live ? 'Active' : 'Initializing' });
+      }
+    }
+    return ok(reply, { peer_id: self, shard_count: info.shards, local_shards: local, remote_shards: remote, shard_transfers: [] });
   });
 
   // as a single process's: a GC in the node's thread (its copies' memories live there)
@@ -75,16 +123,16 @@ export function buildClusterServer(node: ClusterNode, options: { bodyLimit?: num
     return ok(reply, { reclaimed_bytes: Math.max(0, before - after), rss_before: before, rss_after: after });
   });
 
-  app.get('/collections', async (_request, reply) => ok(reply, { collections: (await node.datasets()).map((d) => ({ name: d.name })) }));
+  app.get('/collections', async (_request, reply) => ok(reply, { collections: (await store.listDatasets()).map((name) => ({ name })) }));
 
   app.put('/collections/:name', async (request: Req, reply) => {
-    const b = body(request);
+    const b = isObject(request.body) ? request.body : {};
     const vectors = b.vectors;
     if (!isObject(vectors)) throw formatError('vectors: expected {"size": N, "distance": "Cosine" | "Euclid" | "Dot"} (named vectors are not served by a cluster node)');
+    if (b.quantization_config !== undefined && b.quantization_config !== null) throw new HttpError(400, 'Bad request: quantization is not served by a cluster node yet (docs/cluster.md)');
     const hnsw = isObject(b.hnsw_config) ? b.hnsw_config : {};
-    const dim = positiveInt(vectors.size, 'vectors.size', 0);
-    await node.createDataset(request.params.name, {
-      dim, metric: metricOf(vectors.distance),
+    await store.createDataset(collectionName(request), {
+      dim: positiveInt(vectors.size, 'vectors.size', 0), metric: metricOf(vectors.distance),
       shards: positiveInt(b.shard_number, 'shard_number', 1), replicas: positiveInt(b.replication_factor, 'replication_factor', 1),
       M: positiveInt(hnsw.m, 'hnsw_config.m', 16), efConstruction: positiveInt(hnsw.ef_construct, 'hnsw_config.ef_construct', 100),
     });
@@ -92,72 +140,27 @@ export function buildClusterServer(node: ClusterNode, options: { bodyLimit?: num
   });
 
   app.get('/collections/:name', async (request: Req, reply) => {
-    const d = (await node.datasets()).find((x) => x.name === request.params.name);
-    if (d === undefined) throw collectionNotFound(request.params.name);
+    const d = await store.datasetInfo(collectionName(request));
+    const points = await store.count(d.name);
     return ok(reply, {
-      status: 'green', optimizer_status: 'ok', segments_count: d.shards,
+      status: 'green', optimizer_status: 'ok', segments_count: d.shards, points_count: points, indexed_vectors_count: points,
       config: {
-        params: { vectors: { size: d.params.dim, distance: distanceOf(d.params.metric) }, shard_number: d.shards, replication_factor: d.replicas },
-        hnsw_config: { m: d.params.M, ef_construct: d.params.efConstruction },
+        params: { vectors: { size: d.dim, distance: distanceOf(d.metric) }, shard_number: d.shards, replication_factor: d.replicas },
+        hnsw_config: { m: d.M, ef_construct: d.efConstruction },
       },
+      payload_schema: {},
     });
   });
 
-  app.get('/collections/:name/exists', async (request: Req, reply) => ok(reply, { exists: (await node.datasets()).some((x) => x.name === request.params.name) }));
+  app.get('/collections/:name/exists', async (request: Req, reply) => ok(reply, { exists: (await store.listDatasets()).includes(collectionName(request)) }));
 
-  app.put('/collections/:name/points', async (request: Req, reply) => {
-    const name = request.params.name;
-    const d = await dataset(node, name);
-    const points = body(request).points;
-    if (!Array.isArray(points)) throw formatError('points: expected a list of {"id", "vector", "payload"} (batches are not served by a cluster node)');
-    const ids = points.map((p, i) => parseId(isObject(p) ? p.id : undefined, `points[${i}].id`));
-    const flat = new Float32Array(points.length * d.params.dim);
-    points.forEach((p, i) => flat.set(toVector(plainVector((p as { vector?: unknown }).vector, `points[${i}].vector`), d.params.dim, `points[${i}].vector`), i * d.params.dim));
-    const payloads = points.map((p) => (p as { payload?: unknown }).payload ?? undefined);
-    await node.upsert(name, ids, flat, payloads);
-    return ok(reply, { operation_id: 0, status: 'completed' });
-  });
-
-  app.post('/collections/:name/points/delete', async (request: Req, reply) => {
-    const ids = body(request).points;
-    if (!Array.isArray(ids)) throw formatError('points: expected a list of ids (a filter is not served by a cluster node)');
-    await node.delete(request.params.name, ids.map((x, i) => parseId(x, `points[${i}]`)));
-    return ok(reply, { operation_id: 0, status: 'completed' });
-  });
-
-  const search = async (request: Req, vector: unknown, b: Record<string, unknown>) => {
-    const name = request.params.name;
-    const d = await dataset(node, name);
-    if (b.filter !== undefined && b.filter !== null) throw new HttpError(400, 'Bad request: a filter is not served by a cluster node yet (docs/cluster.md)');
-    const limit = positiveInt(b.limit, 'limit', 10);
-    const params = isObject(b.params) ? b.params : {};
-    const consistency = b.consistency === undefined || b.consistency === null || b.consistency === 'all' || b.consistency === 'majority' ? 'leader' : b.consistency === 'any' ? 'any' : undefined;
-    if (consistency === undefined) throw wrongInput(`consistency: expected "any", "majority" or "all" (got ${JSON.stringify(b.consistency)})`);
-    const hits = await node.search(name, toVector(plainVector(vector, 'query'), d.params.dim, 'query'), limit, { ef: positiveInt(params.hnsw_ef, 'params.hnsw_ef', 64), consistency });
-    return hits.ids.map((id, i) => ({ id, version: 0, score: scoreOf(d.params.metric, hits.distances[i]!) }));
-  };
-  app.post('/collections/:name/points/query', async (request: Req, reply) => {
-    const b = body(request);
-    return ok(reply, { points: await search(request, b.query, b) });
-  });
-  app.post('/collections/:name/points/search', async (request: Req, reply) => {
-    const b = body(request);
-    return ok(reply, await search(request, b.vector, b));
-  });
+  registerPointRoutes(app, ctx);
+  registerSearchRoutes(app, ctx);
 
   app.delete('/collections/:name', unsupported('dropping a collection'));
-  for (const route of ['scroll', 'count', 'payload', 'search/batch', 'query/batch']) app.post(`/collections/:name/points/${route}`, unsupported(`points/${route}`));
-  app.post('/collections/:name/points', unsupported('retrieving points'));
-  app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send({ status: { error: `Not found: no route ${request.method} ${request.url.split('?', 1)[0]} (a cluster node serves a subset of the API; docs/cluster.md)` }, time: elapsed(reply) });
-  });
+  for (const route of ['payload', 'payload/delete', 'payload/clear', 'batch']) app.post(`/collections/:name/points/${route}`, unsupported(`points/${route}`));
+  app.put('/collections/:name/points/payload', unsupported('points/payload'));
+  app.put('/collections/:name/index', unsupported('payload indexes'));
+  app.post('/collections/:name/snapshots', unsupported('snapshots'));
   return app;
-}
-
-async function dataset(node: ClusterNode, name: string) {
-  try {
-    return await node.dataset(name);
-  } catch (err) {
-    throw (err as { code?: string }).code === ErrorCode.NOT_FOUND ? collectionNotFound(name) : err;
-  }
 }

@@ -1,8 +1,36 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { SearchHits } from '../core/shard.js';
+import type { CompiledFilter } from '../filter/filter.js';
+import type { IdList } from '../ids.js';
+import type { Payload } from '../payload.js';
 import type { Store } from '../store/store.js';
+import type { CountOptions, PointRecord, ReadOptions, ScrollOptions, ScrollPage, SearchOptions, WriteOptions } from '../store/types.js';
 import type { Collections } from './collections.js';
 import { HttpError } from './qdrant.js';
 import { rangeMessage, validationError } from './validation.js';
+
+/**
+ * What the point and search routes ask of a store: a Store answers it, and
+ * so does a cluster node's (ClusterStore, cluster-store.ts), so both serve
+ * the same routes.
+ */
+export interface PointStore {
+  search(name: string, query: Float32Array, k: number, options?: SearchOptions): Promise<SearchHits>;
+  count(name: string, options?: CountOptions): Promise<number>;
+  get(name: string, ids: IdList): Promise<(Float32Array | undefined)[]>;
+  retrieve(name: string, ids: IdList, options?: ReadOptions): Promise<PointRecord[]>;
+  scroll(name: string, options?: ScrollOptions): Promise<ScrollPage>;
+  insert(name: string, ids: IdList, vectors: Float32Array, options?: WriteOptions & { signal?: AbortSignal; payloads?: readonly Payload[] }): Promise<unknown>;
+  delete(name: string, ids: IdList, options?: WriteOptions): Promise<unknown>;
+  deleteWhere(name: string, filter: CompiledFilter, options?: WriteOptions): Promise<unknown>;
+}
+
+/** What the point and search routes get. */
+export interface PointContext {
+  store: PointStore;
+  collections: Pick<Collections, 'meta'>;
+  nextOperationId(): number;
+}
 
 /** What every route module gets. */
 export interface ServerContext {
@@ -32,7 +60,7 @@ export function ok(reply: FastifyReply, result: unknown): FastifyReply {
  * applied (wait=true, and an absent wait), `acknowledged` for one that is
  * in the log and applied shortly after (wait=false).
  */
-export function updated(ctx: ServerContext, reply: FastifyReply, acknowledged = false, extra: Record<string, unknown> = {}): FastifyReply {
+export function updated(ctx: Pick<ServerContext, 'nextOperationId'>, reply: FastifyReply, acknowledged = false, extra: Record<string, unknown> = {}): FastifyReply {
   return ok(reply, { operation_id: ctx.nextOperationId(), status: acknowledged ? 'acknowledged' : 'completed', ...extra });
 }
 

@@ -4,7 +4,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Id } from '../../ids.js';
 import type { PointRecord } from '../../store/store.js';
-import { collectionName, ok, timeoutSignal, updated, waitParam, type ServerContext } from '../context.js';
+import { collectionName, ok, timeoutSignal, updated, waitParam, type PointContext } from '../context.js';
 import {
   HttpError, formatError, idKey, notSupported, parseId, parseIds, payloadSelector, plainVector, rejectUnsupported, rejectZeroVectors,
   showId, vectorWanted, writeVector, requestFilter, UNSUPPORTED_READ_FIELDS, type QdrantPayload, type PayloadSelector,
@@ -92,7 +92,7 @@ export function pathId(text: string): Id {
   }
 }
 
-export function registerPointRoutes(app: FastifyInstance, ctx: ServerContext): void {
+export function registerPointRoutes(app: FastifyInstance, ctx: PointContext): void {
   const write = { querystring: schema.writeQuery, params: schema.collectionParams };
   const read = { querystring: schema.readQuery, params: schema.collectionParams };
 

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Id } from '../../ids.js';
 import type { SearchHits } from '../../core/shard.js';
 import type { CollectionMeta } from '../collections.js';
-import { collectionName, ok, timeoutSignal, type ServerContext } from '../context.js';
+import { collectionName, ok, timeoutSignal, type PointContext } from '../context.js';
 import {
   HttpError, checkUsing, formatError, idKey, notSupported, parseId, passesThreshold, payloadSelector, plainVector,
   rejectUnsupported, requestFilter, filterPathsHeader, scoreOf, showId, toVector, vectorWanted, UNSUPPORTED_READ_FIELDS, type PayloadSelector,
@@ -132,7 +132,7 @@ export function parseSearchRequest(body: Body, where = 'vector'): SearchSpec {
  * float32 range, ids that exist) before any runs, then all run at once
  * (the Store batches concurrent searches into one task per shard).
  */
-export async function runSearches(ctx: ServerContext, name: string, specs: SearchSpec[], signal?: AbortSignal): Promise<SearchResults> {
+export async function runSearches(ctx: PointContext, name: string, specs: SearchSpec[], signal?: AbortSignal): Promise<SearchResults> {
   const meta = await ctx.collections.meta(name);
   const vectors = await queryVectors(ctx, meta, specs);
   const needCount = specs.some((s) => s.exact);
@@ -171,7 +171,7 @@ export async function runSearches(ctx: ServerContext, name: string, specs: Searc
 }
 
 /** The query vectors, in order: checked JSON vectors, or the stored vectors of the ids asked by. */
-async function queryVectors(ctx: ServerContext, meta: CollectionMeta, specs: SearchSpec[]): Promise<Float32Array[]> {
+async function queryVectors(ctx: PointContext, meta: CollectionMeta, specs: SearchSpec[]): Promise<Float32Array[]> {
   const out: (Float32Array | undefined)[] = specs.map((s, i) => ('values' in s.query ? toVector(s.query.values, meta.dim, specs.length === 1 ? 'query' : `searches[${i}].query`) : undefined));
   const byId = specs.map((s, i) => ({ s, i })).filter(({ s }) => 'id' in s.query);
   if (byId.length > 0) {
@@ -186,7 +186,7 @@ async function queryVectors(ctx: ServerContext, meta: CollectionMeta, specs: Sea
   return out as Float32Array[];
 }
 
-async function attachVectors(ctx: ServerContext, name: string, points: ScoredPoint[]): Promise<void> {
+async function attachVectors(ctx: PointContext, name: string, points: ScoredPoint[]): Promise<void> {
   const records = await ctx.store.retrieve(name, points.map((p) => p.id), { withVector: true, withPayload: false });
   const byKey = new Map(records.map((r) => [idKey(r.id), r.vector]));
   for (const p of points) {
@@ -195,7 +195,7 @@ async function attachVectors(ctx: ServerContext, name: string, points: ScoredPoi
   }
 }
 
-export function registerSearchRoutes(app: FastifyInstance, ctx: ServerContext): void {
+export function registerSearchRoutes(app: FastifyInstance, ctx: PointContext): void {
   const base = { querystring: schema.readQuery, params: schema.collectionParams };
 
   app.post('/collections/:name/points/query', { schema: { ...base, body: schema.queryRequest } }, async (request, reply) => {
