@@ -1,7 +1,8 @@
 // Store.open({ path, cluster }) (host/store/cluster-store.ts): two library
 // nodes on a real 3-node nats-server cluster, checked against a
 // single-process Store as the model. Random sequences of upserts (with
-// payloads), deletes by id and deletes by filter go through one node; then
+// payloads), deletes by id and by filter, payload updates by id (an absent
+// id refused alike) and by filter, and a payload index go through one node; then
 // every read through the other (count with and without a filter, every
 // page of a filtered scroll with vectors and payloads, retrieve, filtered
 // search with payloads), after every write, answers exactly as the model does.
@@ -40,14 +41,28 @@ t.test('bad options are coded errors', async (t) => {
 type Op =
   | { kind: 'upsert'; ids: number[]; g: number[]; seed: number }
   | { kind: 'delete'; ids: number[] }
-  | { kind: 'deleteWhere'; g: number };
+  | { kind: 'deleteWhere'; g: number }
+  | { kind: 'setPayload'; ids: number[]; tag: string }
+  | { kind: 'setWhere'; g: number; tag: string }
+  | { kind: 'index' };
 
 const ID = fc.integer({ min: 0, max: 299 });
 const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('upsert' as const), ids: fc.uniqueArray(ID, { minLength: 1, maxLength: 120 }), g: fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 120, maxLength: 120 }), seed: fc.integer() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('delete' as const), ids: fc.uniqueArray(ID, { minLength: 1, maxLength: 60 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('deleteWhere' as const), g: fc.integer({ min: 0, max: 4 }) }) },
+  // by ids: an absent one is NOT_FOUND on its shard, in both
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('setPayload' as const), ids: fc.uniqueArray(ID, { minLength: 1, maxLength: 20 }), tag: fc.constantFrom('a', 'b') }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('setWhere' as const), g: fc.integer({ min: 0, max: 4 }), tag: fc.constantFrom('a', 'b') }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'index' as const }) },
 );
+
+/** Both calls resolve, or both reject with the same code. */
+async function alike(a: Promise<unknown>, b: Promise<unknown>): Promise<boolean> {
+  const [x, y] = await Promise.allSettled([a, b]);
+  if (x.status !== y.status) return false;
+  return x.status === 'fulfilled' || (x.reason as { code?: string }).code === ((y as PromiseRejectedResult).reason as { code?: string }).code;
+}
 
 function vectors(n: number, seed: number): Float32Array {
   const v = new Float32Array(n * DIM);
@@ -94,9 +109,19 @@ t.test('random writes through one node; every read through the other equals the 
       } else if (o.kind === 'delete') {
         await writer.delete(name, o.ids);
         await model.delete(name, o.ids);
-      } else {
+      } else if (o.kind === 'deleteWhere') {
         await writer.deleteWhere(name, { must: [{ key: 'g', match: { value: o.g } }] });
         await model.deleteWhere(name, { must: [{ key: 'g', match: { value: o.g } }] });
+      } else if (o.kind === 'setPayload') {
+        if (!await alike(writer.updatePayload(name, { ids: o.ids }, { set: { tag: o.tag } }), model.updatePayload(name, { ids: o.ids }, { set: { tag: o.tag } }))) return false;
+      } else if (o.kind === 'setWhere') {
+        const select = { filter: { must: [{ key: 'g', match: { value: o.g } }] } };
+        if (!await alike(writer.updatePayload(name, select, { set: { tag: o.tag } }), model.updatePayload(name, select, { set: { tag: o.tag } }))) return false;
+      } else {
+        await writer.createPayloadIndex(name, 'g', 'integer');
+        await model.createPayloadIndex(name, 'g', 'integer');
+        const [got, want] = [await reader.payloadIndexes(name), await model.payloadIndexes(name)];
+        if (JSON.stringify(got) !== JSON.stringify(want)) return false;
       }
       if (!await same()) return false;
     }

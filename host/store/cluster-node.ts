@@ -37,18 +37,18 @@ import { ensureDatasetLog } from '../cluster/shard-stream.js';
 import { collectGarbage } from '../core/gc.js';
 import { Shard, type SearchHits, type ShardParams } from '../core/shard.js';
 import { ErrorCode, QuiverError } from '../errors.js';
-import { compileFilter, type CompiledFilter, type Filter } from '../filter/filter.js';
-import { ID_WORDS, packIds, type IdList } from '../ids.js';
-import { encodePayloads, type Payload } from '../payload.js';
-import { encodeDelete, encodeUpsert, Op } from '../storage/index.js';
-import { countCluster, retrieveCluster, scrollCluster, searchCluster, type RunTasks } from './cluster-reads.js';
+import type { CompiledFilter, Filter } from '../filter/filter.js';
+import type { IdList } from '../ids.js';
+import type { Payload } from '../payload.js';
+import type { PayloadIndexInfo, PayloadIndexType } from '../core/payload-index.js';
+import { deleteRecords, deleteWhereRecords, indexRecords, payloadRecords, upsertRecords, type ShardRecord } from './cluster-writes.js';
+import { countCluster, indexesCluster, retrieveCluster, scrollCluster, searchCluster, type RunTasks } from './cluster-reads.js';
 import { answerOf, CopyReads, decodeAnswers, decodeTasks, encodeAnswers, encodeTasks, runOnCopies, type TaskAnswer } from './cluster-tasks.js';
 import type { ReadTask } from './shard-tasks.js';
-import type { CountOptions, PointRecord, ReadOptions, ScrollOptions, ScrollPage } from './types.js';
+import type { CountOptions, PayloadUpdate, PointRecord, PointSelection, ReadOptions, ScrollOptions, ScrollPage } from './types.js';
 import { MoveGate, type MoveStats } from './cluster-moves.js';
 import type { ClusterDatasetOptions, ClusterNodeOptions, ClusterReadOptions, ClusterSearchOptions, ReadConsistency } from './cluster-options.js';
 import { ShardReplica } from './cluster-replica.js';
-import { pick, route } from './scatter.js';
 
 
 
@@ -73,8 +73,6 @@ export type { ClusterDatasetOptions, ClusterNodeOptions, ClusterReadOptions, Clu
 const keyOf = (dataset: string, shard: number): string => `${dataset}\u0000${shard}`;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** Points per forwarded write: well under NATS's 1 MiB message limit at d = 128. */
-const WRITE_BATCH = 1000;
-
 export class ClusterNode {
   readonly nodeId: string;
   readonly #client: ClusterClient;
@@ -143,57 +141,63 @@ export class ClusterNode {
 
   /** Upserts points through their shards' leaders; resolves once every one is acknowledged. */
   async upsert(dataset: string, ids: IdList, vectors: Float32Array, payloads?: readonly Payload[]): Promise<void> {
-    const d = await this.#dataset(dataset);
-    const packed = packIds(ids, true);
-    const n = packed.length / ID_WORDS;
-    if (vectors.length !== n * d.params.dim) throw new QuiverError(ErrorCode.DIMENSION, `${vectors.length} values for ${n} vectors of dim ${d.params.dim}`);
-    const encoded = encodePayloads(payloads, n);
-    const groups = route(d.shards, packed);
-    await Promise.all([...groups].map(async ([shard, rows]) => {
-      for (let at = 0; at < rows.length; at += WRITE_BATCH) {
-        const part = rows.slice(at, at + WRITE_BATCH);
-        const dim = d.params.dim;
-        const v = new Float32Array(part.length * dim);
-        part.forEach((r, i) => v.set(vectors.subarray(r * dim, (r + 1) * dim), i * dim));
-        const body = encodeUpsert({ count: part.length, dim, ids: pick(packed, part), vectors: v, payloads: part.map((r) => encoded?.[r] ?? null) });
-        await this.#write(dataset, shard, Op.UPSERT, body);
-      }
-    }));
+    await this.#writeAll(dataset, upsertRecords(await this.dataset(dataset), ids, vectors, payloads));
   }
 
   /** Deletes points (absent ids are no error); resolves once every shard's leader acknowledged. */
   async delete(dataset: string, ids: IdList): Promise<void> {
-    const d = await this.#dataset(dataset);
-    const packed = packIds(ids, false);
-    const groups = route(d.shards, packed);
-    await Promise.all([...groups].map(([shard, rows]) => this.#write(dataset, shard, Op.DELETE, encodeDelete({ count: rows.length, ids: pick(packed, rows) }))));
+    await this.#writeAll(dataset, deleteRecords(await this.dataset(dataset), ids));
   }
 
   /** Deletes every point `filter` matches now, through every shard's leader (as Store.deleteWhere). */
   async deleteWhere(dataset: string, filter: Filter | CompiledFilter): Promise<void> {
-    const d = await this.#dataset(dataset);
-    const program = compileFilter(filter, 'filter').bytes;
-    await Promise.all(Array.from({ length: d.shards }, (_, s) => this.#write(dataset, s, Op.DELETE_WHERE, program)));
+    await this.#writeAll(dataset, deleteWhereRecords(await this.dataset(dataset), filter));
+  }
+
+  /** Changes the payloads of the points `select` names (as Store.updatePayload: an absent id is NOT_FOUND, on its shard). */
+  async updatePayload(dataset: string, select: PointSelection, update: PayloadUpdate): Promise<void> {
+    await this.#writeAll(dataset, payloadRecords(await this.dataset(dataset), select, update));
+  }
+
+  /** A payload index on `field` of `type` on every shard, or (type undefined) the index dropped. */
+  async payloadIndex(dataset: string, field: string, type?: PayloadIndexType): Promise<void> {
+    await this.#writeAll(dataset, indexRecords(await this.dataset(dataset), field, type));
+  }
+
+  /** Each shard's records in order, the shards at once; every shard is tried, the first failure thrown. */
+  async #writeAll(dataset: string, records: ShardRecord[]): Promise<void> {
+    const byShard = new Map<number, ShardRecord[]>();
+    for (const r of records) byShard.set(r.shard, [...(byShard.get(r.shard) ?? []), r]);
+    const results = await Promise.allSettled([...byShard.values()].map(async (rs) => {
+      for (const r of rs) await this.#write(dataset, r.shard, r.op, r.body);
+    }));
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
   }
 
   /** The k nearest points over every shard, nearest first (as Store.search: filter, payloads, quantization params). */
   async search(dataset: string, query: Float32Array, k: number, o: ClusterSearchOptions = {}): Promise<SearchHits> {
-    return searchCluster(await this.#dataset(dataset), this.#runner(dataset, o), query, k, o);
+    return searchCluster(await this.dataset(dataset), this.#runner(dataset, o), query, k, o);
   }
 
   /** The points of ids that exist, in the order asked (as Store.retrieve). */
   async retrieve(dataset: string, ids: IdList, o: ReadOptions & ClusterReadOptions = {}): Promise<PointRecord[]> {
-    return retrieveCluster(await this.#dataset(dataset), this.#runner(dataset, o), ids, o);
+    return retrieveCluster(await this.dataset(dataset), this.#runner(dataset, o), ids, o);
   }
 
   /** A page of points in id order (as Store.scroll). */
   async scroll(dataset: string, o: ScrollOptions & ClusterReadOptions = {}): Promise<ScrollPage> {
-    return scrollCluster(await this.#dataset(dataset), this.#runner(dataset, o), o);
+    return scrollCluster(await this.dataset(dataset), this.#runner(dataset, o), o);
   }
 
   /** Live points, or those `filter` matches (as Store.count). */
   async count(dataset: string, o: CountOptions & ClusterReadOptions = {}): Promise<number> {
-    return countCluster(await this.#dataset(dataset), this.#runner(dataset, o), o);
+    return countCluster(await this.dataset(dataset), this.#runner(dataset, o), o);
+  }
+
+  /** The dataset's payload indexes, sorted by field, points summed over the shards (as Store.payloadIndexes). */
+  async payloadIndexes(dataset: string, o: ClusterReadOptions = {}): Promise<PayloadIndexInfo[]> {
+    return indexesCluster(await this.dataset(dataset), this.#runner(dataset, o));
   }
 
   /**
@@ -290,11 +294,7 @@ export class ClusterNode {
   }
 
   /** A dataset's shards, copies and parameters (read from the catalog once, then kept: they never change). */
-  dataset(name: string): Promise<DatasetEntry> {
-    return this.#dataset(name);
-  }
-
-  async #dataset(name: string): Promise<DatasetEntry> {
+  async dataset(name: string): Promise<DatasetEntry> {
     const have = this.#datasets.get(name);
     if (have !== undefined) return have;
     const d = (await this.#ctl().datasets()).find((x) => x.name === name);
@@ -313,7 +313,7 @@ export class ClusterNode {
     copy.ready = (async () => {
       for (;;) {
         try {
-          const d = await this.#dataset(dataset);
+          const d = await this.dataset(dataset);
           const r = await this.#moves.run(copy, () => ShardReplica.follow({ client: this.#client, images: this.#images, dataset, shard, params: d.params }));
           if (r === null) throw new QuiverError(ErrorCode.CLOSED, `${dataset}/${shard}: dropped before its rebuild began`);
           if (copy.closed) {

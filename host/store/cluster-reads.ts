@@ -14,6 +14,8 @@ import { intIn, invalidArgument, MAX_K } from '../options.js';
 import { clusterRunner, clusterShards } from './cluster-tasks.js';
 import type { ClusterSearchOptions } from './cluster-options.js';
 import { countPoints, retrievePoints, scrollPage } from './points.js';
+import { listIndexes } from './payload-indexes.js';
+import type { PayloadIndexInfo } from '../core/payload-index.js';
 import type { SearchResult } from './protocol.js';
 import { mergeTopK } from './scatter.js';
 import type { ReadTask } from './shard-tasks.js';
@@ -63,6 +65,11 @@ export function scrollCluster(d: ReadDataset, run: RunTasks, o: ScrollOptions = 
 /** Live points, or those the filter matches, counted exactly. */
 export function countCluster(d: ReadDataset, run: RunTasks, o: CountOptions = {}): Promise<number> {
   return countPoints(runner(run), clusterShards(d.shards, d.params.dim), compileOptionalFilter(o.filter, 'options.filter'));
+}
+
+/** The payload indexes, each with its points summed over the shards (as Store.payloadIndexes). */
+export function indexesCluster(d: ReadDataset, run: RunTasks): Promise<PayloadIndexInfo[]> {
+  return listIndexes(runner(run), clusterShards(d.shards, d.params.dim));
 }
 
 /** points.ts asks one shard at a time; each becomes a batch of one. */

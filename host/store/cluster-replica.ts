@@ -32,8 +32,10 @@ import { CLAIM_OP, ReplicatedLog } from '../cluster/replicated-log.js';
 import type { ShardReader } from '../cluster/shard-reader.js';
 import { ShardLog } from '../cluster/shard-stream.js';
 import { ErrorCode, QuiverError } from '../errors.js';
-import { decodePartial, decodeUpsert, encodePartial, Op } from '../storage/index.js';
+import { decodeIndex, decodePartial, decodePayloadUpdate, decodeUpsert, encodePartial, Op } from '../storage/index.js';
 import { applyRecord, applyUpsert } from './apply.js';
+import { applyIndexRecord } from './payload-indexes.js';
+import { applyLoggedUpdate, isPayloadOp, type UpdateOutcome } from './payload-updates.js';
 import { rebuildShard, type RebuildSource } from './cluster-rebuild.js';
 
 export type ReplicaRole = 'follower' | 'leader' | 'broken' | 'closed';
@@ -186,6 +188,14 @@ export class ShardReplica {
         this.#lastSeq = (await log.append(Op.PARTIAL, encodePartial({ lsn, applied: r.applied }))).seq;
         throw r.error ?? new QuiverError(ErrorCode.MEMORY_LIMIT, `${this.#stream.subject}: out of WASM memory after ${r.applied} of ${b.count} points`);
       }
+    } else if (isPayloadOp(op) || op === Op.CREATE_INDEX || op === Op.DELETE_INDEX) {
+      // refused here as on every copy (an absent id, a full shard): in the stream all the same, and the writer told
+      const err = isPayloadOp(op) ? errorOf(applyLoggedUpdate(this.#shard, op, decodePayloadUpdate(body)))
+        : applyIndexRecord(this.#shard, op, decodeIndex(body, op === Op.CREATE_INDEX), `${this.#stream.subject} record ${seq}`);
+      this.#lastSeq = seq;
+      if (err?.code === ErrorCode.MEMORY_LIMIT && isPayloadOp(op)) this.#lastSeq = (await log.append(Op.PARTIAL, encodePartial({ lsn, applied: err.applied ?? 0 }))).seq;
+      this.#wake();
+      if (err !== undefined) throw err;
     } else {
       applyRecord(this.#shard, op, body, undefined, `${this.#stream.subject} record ${seq}`);
       this.#lastSeq = seq;
@@ -279,3 +289,5 @@ export class ShardReplica {
     return run;
   }
 }
+
+const errorOf = (r: UpdateOutcome): QuiverError | undefined => ('error' in r ? r.error : undefined);

@@ -7,12 +7,12 @@
  * - every write waits for its shards' leaders (stream quorum and local
  *   fsync): `wait: false` is accepted and changes nothing, and there is no
  *   per-call signal (a write is retried until the node's writeTimeoutMs);
- * - delete and deleteWhere resolve once applied, without a count (a count
- *   would need every shard's answer before the write, and a second round);
+ * - delete, deleteWhere and updatePayload resolve once applied, without a
+ *   count (each shard's leader applies and does not count back);
  * - reads take `consistency`: 'leader' (default) or 'any'.
  *
- * What the Store has and this does not (payload updates, payload indexes,
- * snapshots, compaction, dropping a dataset) is not here: calling it is a
+ * What the Store has and this does not (snapshots, compaction, dropping a
+ * dataset, stats) is not here: calling it is a
  * TypeError at compile time, not a stub.
  */
 import type { MetricName } from '../core/abi.js';
@@ -25,7 +25,8 @@ import { flattenBatch, toQuery, type Vector, type VectorBatch } from '../vectors
 import { checkName } from './catalog.js';
 import { ClusterNode } from './cluster-node.js';
 import type { ClusterNodeOptions, ClusterReadOptions, ClusterSearchOptions } from './cluster-options.js';
-import type { CountOptions, PointRecord, ReadOptions, ScrollOptions, ScrollPage, WriteOptions } from './types.js';
+import type { CountOptions, PayloadUpdate, PointRecord, PointSelection, ReadOptions, ScrollOptions, ScrollPage, WriteOptions } from './types.js';
+import type { PayloadIndexInfo, PayloadIndexType } from '../core/payload-index.js';
 
 /** `cluster` of Store.open: the node's options; its directory is the Store's `path`. */
 export type ClusterStoreOptions = Omit<ClusterNodeOptions, 'dir'>;
@@ -110,6 +111,26 @@ export class ClusterStore {
 
   async deleteWhere(name: string, filter: Filter | CompiledFilter, _options: WriteCall = {}): Promise<void> {
     await this.node.deleteWhere(name, filter);
+  }
+
+  /** Changes the payloads of the points `select` names (an absent id: NOT_FOUND, and its shard changes nothing); resolves without a count. */
+  async updatePayload(name: string, select: PointSelection, update: PayloadUpdate, _options: WriteCall = {}): Promise<void> {
+    await this.node.updatePayload(name, select, update);
+  }
+
+  /** An index on payload `field` of `type` on every shard (the same again changes nothing). */
+  async createPayloadIndex(name: string, field: string, type: PayloadIndexType, _options: WriteCall = {}): Promise<{ acknowledged?: true }> {
+    await this.node.payloadIndex(name, field, type);
+    return {};
+  }
+
+  async dropPayloadIndex(name: string, field: string, _options: WriteCall = {}): Promise<{ acknowledged?: true }> {
+    await this.node.payloadIndex(name, field);
+    return {};
+  }
+
+  payloadIndexes(name: string, options: ClusterReadOptions = {}): Promise<PayloadIndexInfo[]> {
+    return this.node.payloadIndexes(name, options);
   }
 
   async search(name: string, query: Vector, k: number, options: ClusterSearchOptions & { signal?: AbortSignal } = {}): Promise<SearchHits> {

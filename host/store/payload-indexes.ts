@@ -20,6 +20,7 @@ import { ErrorCode, QuiverError } from '../errors.js';
 import { Op, type IndexBody } from '../storage/index.js';
 import type { Dataset } from './catalog.js';
 import type { Scatter } from './scatter.js';
+import type { ReadRunner, ShardSet } from './points.js';
 
 export type { PayloadIndexInfo, PayloadIndexType };
 
@@ -138,7 +139,7 @@ async function everyShard(scatter: Scatter, ds: Dataset, task: (key: string) => 
 }
 
 /** The indexes of `ds`, sorted by field: each with its points summed over the shards. */
-export async function listIndexes(scatter: Scatter, ds: Dataset): Promise<PayloadIndexInfo[]> {
+export async function listIndexes(scatter: ReadRunner, ds: ShardSet): Promise<PayloadIndexInfo[]> {
   const parts = await Promise.all(ds.shards.map((ref) => scatter.run<PayloadIndexInfo[]>(ref, { op: 'payloadIndexes', shard: ref.key })));
   const byField = new Map<string, PayloadIndexInfo>();
   for (const part of parts) {

@@ -1,22 +1,23 @@
 /**
- * The read tasks of protocol.ts run against one shard: search, get, scroll
- * and count. One body for the worker (worker.ts, on the shards of its
+ * The read tasks of protocol.ts run against one shard: search, get, scroll,
+ * count and the list of payload indexes. One body for the worker (worker.ts, on the shards of its
  * thread) and for a cluster node (cluster-tasks.ts, on its copies), so a
  * read answers the same wherever the shard lives.
  */
 import type { FilterPath, Shard } from '../core/shard.js';
+import { payloadIndexes, type PayloadIndexInfo } from '../core/payload-index.js';
 import type { IdOrder } from './id-order.js';
 import { ID_WORDS, type GetResult, type ScrollResult, type SearchResult, type Task } from './protocol.js';
 import { transientF32, transientU32, transientU8 } from '../memory/transient.js';
 
-export type ReadTask = Extract<Task, { op: 'search' | 'get' | 'scroll' | 'count' }>;
+export type ReadTask = Extract<Task, { op: 'search' | 'get' | 'scroll' | 'count' | 'payloadIndexes' }>;
 
 export function isReadTask(task: { op: string }): task is ReadTask {
-  return task.op === 'search' || task.op === 'get' || task.op === 'scroll' || task.op === 'count';
+  return task.op === 'search' || task.op === 'get' || task.op === 'scroll' || task.op === 'count' || task.op === 'payloadIndexes';
 }
 
 /** Runs a read task on `shard`; `order` gives the shard's ids in id order (for scroll, built on first use). */
-export function runRead(shard: Shard, task: ReadTask, order: () => IdOrder): SearchResult | GetResult | ScrollResult | number {
+export function runRead(shard: Shard, task: ReadTask, order: () => IdOrder): SearchResult | GetResult | ScrollResult | PayloadIndexInfo[] | number {
   switch (task.op) {
     case 'search':
       return search(shard, task);
@@ -26,6 +27,8 @@ export function runRead(shard: Shard, task: ReadTask, order: () => IdOrder): Sea
       return scroll(shard, task, order());
     case 'count':
       return task.filter === undefined ? shard.stats().live : shard.countMatching(task.filter);
+    case 'payloadIndexes':
+      return payloadIndexes(shard);
   }
 }
 

@@ -22,7 +22,6 @@ import { applyDelete, applyDeleteWhere, applyUpsert } from './apply.js';
 import { ShardLog, writeImageFile, type Durability } from './shard-log.js';
 import { restoreOriginals, verifyImage, type OriginalsFile } from './originals-files.js';
 import { applyIndexRecord } from './payload-indexes.js';
-import { payloadIndexes } from '../core/payload-index.js';
 import { applyLoggedUpdate, type PayloadOp } from './payload-updates.js';
 import { runRead } from './shard-tasks.js';
 
@@ -323,9 +322,8 @@ async function run(task: Task): Promise<Reply<unknown>> {
     case 'createIndex':
     case 'dropIndex':
       return changeIndex(task);
-    case 'payloadIndexes':
-      return { ok: true, value: payloadIndexes(await readable(task.shard)) };
     case 'count':
+    case 'payloadIndexes':
     case 'get':
     case 'search':
     case 'scroll': {
