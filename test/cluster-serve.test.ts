@@ -68,12 +68,12 @@ t.test('6 shards x 2 copies: upsert through s1 with the Qdrant client, queries t
   const bad = await call(`${servers[1]!.url}/collections/c/points/query`, 'POST', { query: [1, 2], limit: 3 });
   t.equal(bad.status, 400, 'a wrong dimension is a 400 in Qdrant\'s envelope');
   t.match(bad.body, { status: { error: /dimension/ } });
-  const unserved = await call(`${servers[1]!.url}/collections/c/points/payload`, 'POST', { payload: { x: 1 }, points: [1] });
+  const unserved = await call(`${servers[1]!.url}/collections/c/snapshots`, 'POST', {});
   t.equal(unserved.status, 400, 'what a cluster node does not serve yet says so');
   t.match(unserved.body.status.error, /not served by a cluster node/);
 });
 
-t.test('the single process\'s point and search routes on a cluster node: filters, payloads, vectors, retrieve, count, scroll, delete by filter', async (t) => {
+t.test('the single process\'s point, payload, index and search routes on a cluster node: filters, payloads, vectors, retrieve, count, scroll, delete by filter, payload updates, indexes', async (t) => {
   const single = await Store.open({ threads: 1 });
   t.teardown(() => single.close());
   await single.createDataset('c', { dim: DIM, shards: 6, M: 12, efConstruction: 64 });
@@ -111,6 +111,14 @@ t.test('the single process\'s point and search routes on a cluster node: filters
   t.equal((await call(`${servers[1]!.url}/collections/c/points/${N - 1}`, 'GET')).status, 404, 'a deleted point is a 404');
   await clients[0]!.upsert('c', { wait: true, points: Array.from({ length: 50 }, (_, i) => ({ id: N - 50 + i, vector: vec(N - 50 + i), payload: { i: N - 50 + i } })) });
   t.equal((await clients[1]!.count('c', {})).count, N, 'upserted again: every point');
+  await clients[0]!.setPayload('c', { points: [3, 4], payload: { tag: 'x' }, wait: true });
+  await clients[1]!.setPayload('c', { filter: { must: [{ key: 'i', match: { value: 5 } }] }, payload: { tag: 'y' }, wait: true });
+  t.same((await clients[2]!.retrieve('c', { ids: [3, 4, 5] })).map((p) => p.payload), [{ i: 3, tag: 'x' }, { i: 4, tag: 'x' }, { i: 5, tag: 'y' }], 'payload updates by ids through s1 and by filter through s2 are read through s3');
+  const absent = await call(`${servers[1]!.url}/collections/c/points/payload?wait=true`, 'POST', { payload: { tag: 'z' }, points: [N + 7] });
+  t.equal(absent.status, 404, 'a payload update of an absent point is a 404');
+  await clients[0]!.createPayloadIndex('c', { field_name: 'i', field_schema: 'integer', wait: true });
+  const schema = (await clients[2]!.getCollection('c')).payload_schema;
+  t.match(schema, { i: { data_type: 'integer', points: N } }, 'a payload index created through s1 is in the payload_schema read through s3');
   const ci = (await call(`${servers[0]!.url}/collections/c/cluster`, 'GET')).body.result;
   t.equal(ci.shard_count, 6, 'GET /collections/c/cluster: Qdrant\'s shape, 6 shards');
   t.equal(ci.local_shards.length + ci.remote_shards.length, 12, 'each shard\'s 2 copies listed once, local or remote');

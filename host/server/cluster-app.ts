@@ -1,17 +1,17 @@
 /**
  * `quiver serve --cluster`: the Qdrant REST API served from a cluster node
  * (a ClusterStore, host/store/cluster-store.ts), so any node answers any
- * request. The point and search routes are the single process's own
- * (routes/points.ts, routes/search.ts) over the ClusterStore: upsert,
- * delete by ids or filter, retrieve, count, scroll, query and search (one
- * or batched, filters, payloads, vectors, offsets, thresholds, exact).
+ * request. The point, payload, index and search routes are the single
+ * process's own (routes/points.ts, payload.ts, indexes.ts, search.ts) over
+ * the ClusterStore: upsert, delete by ids or filter, retrieve, count,
+ * scroll, payload updates and batches, payload indexes, query and search
+ * (one or batched, filters, payloads, vectors, offsets, thresholds, exact).
  * Collections are created in the cluster's catalog with Qdrant's
  * `shard_number` and `replication_factor`; `GET /cluster` and `GET
  * /collections/{name}/cluster` answer in Qdrant's shapes (docs/cluster.md).
  *
- * What a cluster node does not serve yet (payload updates, payload
- * indexes, snapshots, dropping a collection) answers 400 in Qdrant's error
- * envelope, saying so.
+ * What a cluster node does not serve yet (snapshots, quantization,
+ * dropping a collection) answers 400 in Qdrant's error envelope, saying so.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Registry } from 'prom-client';
@@ -20,6 +20,8 @@ import type { ClusterStore } from '../store/cluster-store.js';
 import { baseServer, quiverVersion, type ServerOptions } from './app.js';
 import { collectionName, ok, type PointContext } from './context.js';
 import { HttpError, QDRANT_COMPAT_VERSION, distanceOf, formatError, metricOf } from './qdrant.js';
+import { payloadSchema, registerIndexRoutes } from './routes/indexes.js';
+import { registerPayloadRoutes } from './routes/payload.js';
 import { registerPointRoutes } from './routes/points.js';
 import { registerSearchRoutes } from './routes/search.js';
 
@@ -148,19 +150,19 @@ export function buildClusterServer(store: ClusterStore, options: ServerOptions =
         params: { vectors: { size: d.dim, distance: distanceOf(d.metric) }, shard_number: d.shards, replication_factor: d.replicas },
         hnsw_config: { m: d.M, ef_construct: d.efConstruction },
       },
-      payload_schema: {},
+      payload_schema: payloadSchema(await store.payloadIndexes(d.name)),
     });
   });
 
   app.get('/collections/:name/exists', async (request: Req, reply) => ok(reply, { exists: (await store.listDatasets()).includes(collectionName(request)) }));
 
   registerPointRoutes(app, ctx);
+  registerPayloadRoutes(app, ctx);
+  registerIndexRoutes(app, ctx);
   registerSearchRoutes(app, ctx);
 
   app.delete('/collections/:name', unsupported('dropping a collection'));
-  for (const route of ['payload', 'payload/delete', 'payload/clear', 'batch']) app.post(`/collections/:name/points/${route}`, unsupported(`points/${route}`));
-  app.put('/collections/:name/points/payload', unsupported('points/payload'));
-  app.put('/collections/:name/index', unsupported('payload indexes'));
   app.post('/collections/:name/snapshots', unsupported('snapshots'));
+  app.get('/collections/:name/snapshots', unsupported('snapshots'));
   return app;
 }

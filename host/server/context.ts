@@ -1,16 +1,17 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { SearchHits } from '../core/shard.js';
-import type { CompiledFilter } from '../filter/filter.js';
+import type { CompiledFilter, Filter } from '../filter/filter.js';
 import type { IdList } from '../ids.js';
 import type { Payload } from '../payload.js';
 import type { Store } from '../store/store.js';
-import type { CountOptions, PointRecord, ReadOptions, ScrollOptions, ScrollPage, SearchOptions, WriteOptions } from '../store/types.js';
+import type { CountOptions, PayloadUpdate, PointRecord, PointSelection, ReadOptions, ScrollOptions, ScrollPage, SearchOptions, WriteOptions } from '../store/types.js';
+import type { PayloadIndexInfo, PayloadIndexType } from '../core/payload-index.js';
 import type { Collections } from './collections.js';
 import { HttpError } from './qdrant.js';
 import { rangeMessage, validationError } from './validation.js';
 
 /**
- * What the point and search routes ask of a store: a Store answers it, and
+ * What the point, payload, index and search routes ask of a store: a Store answers it, and
  * so does a cluster node's (ClusterStore, cluster-store.ts), so both serve
  * the same routes.
  */
@@ -22,10 +23,14 @@ export interface PointStore {
   scroll(name: string, options?: ScrollOptions): Promise<ScrollPage>;
   insert(name: string, ids: IdList, vectors: Float32Array, options?: WriteOptions & { signal?: AbortSignal; payloads?: readonly Payload[] }): Promise<unknown>;
   delete(name: string, ids: IdList, options?: WriteOptions): Promise<unknown>;
-  deleteWhere(name: string, filter: CompiledFilter, options?: WriteOptions): Promise<unknown>;
+  deleteWhere(name: string, filter: Filter | CompiledFilter, options?: WriteOptions): Promise<unknown>;
+  updatePayload(name: string, select: PointSelection, update: PayloadUpdate, options?: WriteOptions): Promise<unknown>;
+  createPayloadIndex(name: string, field: string, type: PayloadIndexType, options?: WriteOptions): Promise<{ acknowledged?: true }>;
+  dropPayloadIndex(name: string, field: string, options?: WriteOptions): Promise<{ acknowledged?: true }>;
+  payloadIndexes(name: string): Promise<PayloadIndexInfo[]>;
 }
 
-/** What the point and search routes get. */
+/** What the point, payload, index and search routes get. */
 export interface PointContext {
   store: PointStore;
   collections: Pick<Collections, 'meta'>;

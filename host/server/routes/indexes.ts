@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { PayloadIndexInfo, PayloadIndexType } from '../../store/store.js';
-import { collectionName, updated, waitParam, type ServerContext } from '../context.js';
+import { collectionName, updated, waitParam, type PointContext } from '../context.js';
 import { formatError, notSupported } from '../qdrant.js';
 import * as schema from '../schemas.js';
 
@@ -58,7 +58,7 @@ export function payloadSchema(indexes: readonly PayloadIndexInfo[]): Record<stri
   return out;
 }
 
-export function registerIndexRoutes(app: FastifyInstance, ctx: ServerContext): void {
+export function registerIndexRoutes(app: FastifyInstance, ctx: PointContext): void {
   const querystring = schema.writeQuery;
   const config = { write: true };
 

@@ -10,7 +10,7 @@ import { ErrorCode, QuiverError } from '../../errors.js';
 import type { Id } from '../../ids.js';
 import { checkUpdate } from '../../store/payload-updates.js';
 import type { PayloadUpdate, PointSelection } from '../../store/store.js';
-import { collectionName, ok, waitParam, type ServerContext } from '../context.js';
+import { collectionName, ok, waitParam, type PointContext } from '../context.js';
 import { formatError, HttpError, notSupported, parseIds, rejectUnsupported, rejectZeroVectors, requestFilter } from '../qdrant.js';
 import * as schema from '../schemas.js';
 import { keepLast, parseUpsert } from './points.js';
@@ -18,7 +18,7 @@ import { keepLast, parseUpsert } from './points.js';
 type Body = Record<string, unknown>;
 
 /** One checked operation of a request: runs against the store. */
-type Operation = (ctx: ServerContext, name: string, wait: boolean) => Promise<unknown>;
+type Operation = (ctx: PointContext, name: string, wait: boolean) => Promise<unknown>;
 
 const SHARD_KEY = { shard_key: '`shard_key` (custom sharding)' };
 
@@ -67,7 +67,7 @@ function wrongInput(check: () => unknown): void {
 }
 
 /** Runs operations in order; an absent point is Qdrant's 404 "No point with id ... found". */
-async function runAll(ctx: ServerContext, request: FastifyRequest, ops: Operation[]): Promise<{ operation_id: number; status: string }[]> {
+async function runAll(ctx: PointContext, request: FastifyRequest, ops: Operation[]): Promise<{ operation_id: number; status: string }[]> {
   const name = collectionName(request);
   const wait = waitParam(request);
   const out: { operation_id: number; status: string }[] = [];
@@ -86,7 +86,7 @@ async function runAll(ctx: ServerContext, request: FastifyRequest, ops: Operatio
 }
 
 /** One operation of POST .../points/batch. */
-async function batchOperation(ctx: ServerContext, name: string, raw: unknown, i: number): Promise<Operation> {
+async function batchOperation(ctx: PointContext, name: string, raw: unknown, i: number): Promise<Operation> {
   const where = `operations[${i}].`;
   if (!isObject(raw) || Object.keys(raw).length !== 1) throw formatError(`operations[${i}] must be an object with one operation`);
   const [kind, body] = Object.entries(raw)[0]!;
@@ -121,7 +121,7 @@ async function batchOperation(ctx: ServerContext, name: string, raw: unknown, i:
   }
 }
 
-export function registerPayloadRoutes(app: FastifyInstance, ctx: ServerContext): void {
+export function registerPayloadRoutes(app: FastifyInstance, ctx: PointContext): void {
   const write = { querystring: schema.writeQuery, params: schema.collectionParams };
   const one = (kind: 'set' | 'overwrite' | 'delete' | 'clear') => async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     const op = payloadOperation(kind, request.body, '');
