@@ -20,7 +20,7 @@ import { CLAIM_OP } from '../cluster/replicated-log.js';
 import { ShardLog } from '../cluster/shard-stream.js';
 import { ErrorCode, QuiverError } from '../errors.js';
 import { decodePartial, Op } from '../storage/index.js';
-import { applyRecord } from './apply.js';
+import { applyRecordInSteps } from './apply.js';
 
 export interface RebuildSource {
   client: ClusterClient;
@@ -94,7 +94,7 @@ export async function rebuildShard(src: RebuildSource): Promise<Rebuilt> {
       for await (const e of log.read(from, lastSeq)) {
         const op = e.data[0]!;
         if (op === CLAIM_OP || op === Op.PARTIAL) continue;
-        applyRecord(shard, op, e.data.subarray(1), partial.get(e.msgId), `${log.subject} record ${e.seq} (${e.msgId})`);
+        await applyRecordInSteps(shard, op, e.data.subarray(1), partial.get(e.msgId), `${log.subject} record ${e.seq} (${e.msgId})`);
         replayed++;
       }
     }

@@ -33,7 +33,7 @@ import type { ShardReader } from '../cluster/shard-reader.js';
 import { ShardLog } from '../cluster/shard-stream.js';
 import { ErrorCode, QuiverError } from '../errors.js';
 import { decodeIndex, decodePartial, decodePayloadUpdate, decodeUpsert, encodePartial, Op } from '../storage/index.js';
-import { applyRecord, applyUpsert } from './apply.js';
+import { applyRecordInSteps, applyUpsertInSteps } from './apply.js';
 import { applyIndexRecord } from './payload-indexes.js';
 import { applyLoggedUpdate, isPayloadOp, type UpdateOutcome } from './payload-updates.js';
 import { rebuildShard, type RebuildSource } from './cluster-rebuild.js';
@@ -181,7 +181,7 @@ export class ShardReplica {
   async #applyOwn(log: ReplicatedLog, op: number, body: Uint8Array, lsn: number, seq: number): Promise<void> {
     if (op === Op.UPSERT) {
       const b = decodeUpsert(body);
-      const r = applyUpsert(this.#shard, b.ids, b.vectors, b.payloads, 0, b.count);
+      const r = await applyUpsertInSteps(this.#shard, b.ids, b.vectors, b.payloads, 0, b.count);
       this.#lastSeq = seq;
       if (r.applied < b.count) {
         // the stream must say how far it went, or every copy would apply it in full
@@ -197,7 +197,7 @@ export class ShardReplica {
       this.#wake();
       if (err !== undefined) throw err;
     } else {
-      applyRecord(this.#shard, op, body, undefined, `${this.#stream.subject} record ${seq}`);
+      await applyRecordInSteps(this.#shard, op, body, undefined, `${this.#stream.subject} record ${seq}`);
       this.#lastSeq = seq;
     }
     this.#wake();
@@ -230,7 +230,7 @@ export class ShardReplica {
       this.#lastSeq = r.lastSeq;
       this.resyncs++;
     } else {
-      if (op !== CLAIM_OP) applyRecord(this.#shard, op, data.subarray(1), undefined, `${this.#stream.subject} record ${seq} (${msgId})`);
+      if (op !== CLAIM_OP) await applyRecordInSteps(this.#shard, op, data.subarray(1), undefined, `${this.#stream.subject} record ${seq} (${msgId})`);
       this.#lastSeq = Math.max(this.#lastSeq, seq);
     }
     this.#wake();
