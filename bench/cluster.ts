@@ -137,7 +137,12 @@ try {
         await n!.upsert(name, Array.from({ length: m }, (_, i) => at + i), vecs.subarray(at * DIM, (at + m) * DIM));
       }
       if (name === 'image') {
-        await n!.checkpoint(name);
+        // a main-thread apply of a 1,000-point batch can outlast the lease on a loaded machine: the
+        // shard then has no leader for a moment and checkpoint() images nothing; wait for it to lead again
+        for (let tries = 0; !(await n!.checkpoint(name)).includes(0); tries++) {
+          if (tries >= 20) throw new Error('checkpoint: the node never led the shard long enough to put an image');
+          await settled([n!], name, 1);
+        }
         for (let at = upto; at < REBUILD_N; at += BATCH) {
           const m = Math.min(BATCH, REBUILD_N - at);
           await n!.upsert(name, Array.from({ length: m }, (_, i) => at + i), vecs.subarray(at * DIM, (at + m) * DIM));
