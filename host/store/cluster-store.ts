@@ -15,7 +15,6 @@
  * dataset, stats) is not here: calling it is a
  * TypeError at compile time, not a stub.
  */
-import type { MetricName } from '../core/abi.js';
 import type { SearchHits } from '../core/shard.js';
 import { ErrorCode, QuiverError } from '../errors.js';
 import type { CompiledFilter, Filter } from '../filter/filter.js';
@@ -25,36 +24,20 @@ import { flattenBatch, toQuery, type Vector, type VectorBatch } from '../vectors
 import { checkName } from './catalog.js';
 import { ClusterNode } from './cluster-node.js';
 import type { ClusterNodeOptions, ClusterReadOptions, ClusterSearchOptions } from './cluster-options.js';
-import type { CountOptions, PayloadUpdate, PointRecord, PointSelection, ReadOptions, ScrollOptions, ScrollPage, WriteOptions } from './types.js';
+import type { CountOptions, DatasetInfo, DatasetOptions, PayloadUpdate, PointRecord, PointSelection, ReadOptions, ScrollOptions, ScrollPage, WriteOptions } from './types.js';
 import type { PayloadIndexInfo, PayloadIndexType } from '../core/payload-index.js';
 
 /** `cluster` of Store.open: the node's options; its directory is the Store's `path`. */
 export type ClusterStoreOptions = Omit<ClusterNodeOptions, 'dir'>;
 
-export interface ClusterDatasetInfo {
-  name: string;
-  dim: number;
-  metric: MetricName;
-  M: number;
-  efConstruction: number;
-  ef: number;
-  shards: number;
+/** A dataset as a Store describes it (without counts and memory: those are per copy), and its shards' copies. */
+export type ClusterDatasetInfo = Pick<DatasetInfo, 'name' | 'dim' | 'metric' | 'M' | 'efConstruction' | 'ef' | 'shards'> & {
   /** Copies of each shard (its leader and followers). */
   replicas: number;
-}
+};
 
-/** A dataset's options: a Store's (without quantization) and its shards' copies. */
-export interface ClusterDatasetCreate {
-  dim: number;
-  metric?: MetricName;
-  M?: number;
-  efConstruction?: number;
-  ef?: number;
-  /** Default 1. */
-  shards?: number;
-  /** Copies of each shard, 1..5. Default 1. */
-  replicas?: number;
-}
+/** A dataset's options: a Store's (without quantization; shards default 1) and its shards' copies (1..5, default 1). */
+export type ClusterDatasetCreate = Omit<DatasetOptions, 'quantization'> & { replicas?: number };
 
 type WriteCall = WriteOptions & { signal?: AbortSignal };
 
