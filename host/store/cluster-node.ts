@@ -50,8 +50,6 @@ import { MoveGate, type MoveStats } from './cluster-moves.js';
 import type { ClusterDatasetOptions, ClusterNodeOptions, ClusterReadOptions, ClusterSearchOptions, ReadConsistency } from './cluster-options.js';
 import { ShardReplica } from './cluster-replica.js';
 
-
-
 interface Copy {
   ready: Promise<ShardReplica>;
   replica: ShardReplica | null;
@@ -72,7 +70,6 @@ export type { ClusterDatasetOptions, ClusterNodeOptions, ClusterReadOptions, Clu
 
 const keyOf = (dataset: string, shard: number): string => `${dataset}\u0000${shard}`;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-/** Points per forwarded write: well under NATS's 1 MiB message limit at d = 128. */
 export class ClusterNode {
   readonly nodeId: string;
   readonly #client: ClusterClient;
@@ -167,7 +164,11 @@ export class ClusterNode {
   /** Each shard's records in order, the shards at once; every shard is tried, the first failure thrown. */
   async #writeAll(dataset: string, records: ShardRecord[]): Promise<void> {
     const byShard = new Map<number, ShardRecord[]>();
-    for (const r of records) byShard.set(r.shard, [...(byShard.get(r.shard) ?? []), r]);
+    for (const r of records) {
+      const rs = byShard.get(r.shard);
+      if (rs === undefined) byShard.set(r.shard, [r]);
+      else rs.push(r);
+    }
     const results = await Promise.allSettled([...byShard.values()].map(async (rs) => {
       for (const r of rs) await this.#write(dataset, r.shard, r.op, r.body);
     }));

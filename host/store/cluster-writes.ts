@@ -27,7 +27,7 @@ export interface WriteDataset {
   params: { dim: number };
 }
 
-/** Points per upsert record (a shard's batch larger than this is several records, in order). */
+/** Points per upsert record, well under NATS's 1 MiB message limit at d = 128 (a shard's batch larger than this is several records, in order). */
 const WRITE_BATCH = 1000;
 
 export function upsertRecords(d: WriteDataset, ids: IdList, vectors: Float32Array, payloads?: readonly Payload[]): ShardRecord[] {
