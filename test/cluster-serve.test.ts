@@ -31,9 +31,11 @@ for (const id of ['s1', 's2', 's3']) {
 t.teardown(() => Promise.all(servers.map((s) => s.kill())));
 const clients = servers.map((s) => new QdrantClient({ url: s.url, checkCompatibility: false }));
 
+/** The shards of collection c this node leads now, by shard id. */
 async function leaders(via: ServerChild): Promise<Map<number, string>> {
   const r = await call(`${via.url}/cluster`, 'GET');
-  return new Map<number, string>((r.body.result.quiver.shards as { shard_id: number; role: string }[]).filter((s) => s.role === 'leader').map((s) => [s.shard_id, r.body.result.quiver.node_id as string]));
+  const shards = r.body.result.quiver.shards as { collection: string; shard_id: number; role: string }[];
+  return new Map<number, string>(shards.filter((s) => s.collection === 'c' && s.role === 'leader').map((s) => [s.shard_id, r.body.result.quiver.node_id as string]));
 }
 async function allLeaders(live: ServerChild[]): Promise<Map<number, string>> {
   const all = new Map<number, string>();
@@ -119,6 +121,10 @@ t.test('the single process\'s point, payload, index and search routes on a clust
   await clients[0]!.createPayloadIndex('c', { field_name: 'i', field_schema: 'integer', wait: true });
   const schema = (await clients[2]!.getCollection('c')).payload_schema;
   t.match(schema, { i: { data_type: 'integer', points: N } }, 'a payload index created through s1 is in the payload_schema read through s3');
+  await clients[0]!.createCollection('qz', { vectors: { size: DIM, distance: 'Cosine' }, shard_number: 2, quantization_config: { scalar: { type: 'int8', quantile: 0.97 } } });
+  t.match((await clients[1]!.getCollection('qz')).config.quantization_config, { scalar: { type: 'int8', quantile: 0.97, always_ram: true } }, 'a quantized collection, created through s1, read through s2');
+  const disk = await call(`${servers[2]!.url}/collections/qz2`, 'PUT', { vectors: { size: DIM, distance: 'Cosine' }, quantization_config: { scalar: { type: 'int8', always_ram: false } } });
+  t.equal(disk.status, 400, 'always_ram false is refused by a cluster node');
   const ci = (await call(`${servers[0]!.url}/collections/c/cluster`, 'GET')).body.result;
   t.equal(ci.shard_count, 6, 'GET /collections/c/cluster: Qdrant\'s shape, 6 shards');
   t.equal(ci.local_shards.length + ci.remote_shards.length, 12, 'each shard\'s 2 copies listed once, local or remote');
@@ -202,7 +208,7 @@ t.test('SIGSTOP a leader past its lease: the others take over; SIGCONT: it write
   stop = true;
   await Promise.all(writers);
   const status = (await call(`${victim.url}/cluster`, 'GET')).body.result;
-  t.comment(`s2 after SIGCONT: leads ${JSON.stringify(status.quiver.shards.filter((s: { role: string }) => s.role === 'leader').map((s: { shard_id: number }) => s.shard_id))}, ${status.quiver.fenced_appends} append(s) refused by a shard log (FENCED)`);
+  t.comment(`s2 after SIGCONT: leads ${JSON.stringify(status.quiver.shards.filter((s: { collection: string; role: string }) => s.collection === 'c' && s.role === 'leader').map((s: { shard_id: number }) => s.shard_id))}, ${status.quiver.fenced_appends} append(s) refused by a shard log (FENCED)`);
   const final = await Promise.all([victim, ...others].map((s) => leaders(s)));
   const owners = final.flatMap((m) => [...m.keys()]);
   t.equal(owners.length, new Set(owners).size, 'no shard has two leaders');

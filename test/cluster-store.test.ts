@@ -13,6 +13,7 @@ import fc from 'fast-check';
 import t from 'tap';
 import { clusterAndClient, until } from './helpers/cluster-setup.js';
 import { ErrorCode } from '../host/errors.js';
+import { statsOf } from '../host/core/stats.js';
 import { Store } from '../host/store/store.js';
 import type { ClusterStore } from '../host/store/cluster-store.js';
 
@@ -137,4 +138,34 @@ t.test('reads with consistency any: the other node\'s own copy answers once it h
   await until('the reader caught up', async () => (await reader.count('any', { consistency: 'any' })) === 3, 20_000);
   t.same((await reader.retrieve('any', [3], { consistency: 'any', withVector: false })).map((p) => p.payload), [{ a: 3 }], 'its own copy has the payloads');
   await t.rejects(reader.count('any', { consistency: 'all' as never }), { code: ErrorCode.INVALID_ARGUMENT }, 'an unknown consistency is refused');
+});
+
+t.test('an int8-quantized dataset: every copy quantized alike, answers as a quantized single-process Store', async (t) => {
+  const n = 2600;
+  const opts = { dim: DIM, shards: 2, M: 8, efConstruction: 32, quantization: { scalar: { type: 'int8' as const, quantile: 0.98 } } };
+  await t.rejects(writer.createDataset('q-disk', { ...opts, quantization: { scalar: { type: 'int8', alwaysRam: false } } }), { code: ErrorCode.INVALID_ARGUMENT }, 'alwaysRam: false is refused, nothing created');
+  t.notOk((await reader.listDatasets()).includes('q-disk'), 'and it is not in the catalog');
+  await writer.createDataset('q', { ...opts, replicas: 2 });
+  await model.createDataset('q', opts);
+  t.same((await reader.datasetInfo('q')).quantization, (await model.datasetInfo('q')).quantization, 'datasetInfo: the quantization as the Store reports it');
+  const v = vectors(n, 77);
+  // past 1,024 live points a shard, so each shard's quantizer is learned and frozen
+  for (let at = 0; at < n; at += 500) {
+    const ids = Array.from({ length: Math.min(500, n - at) }, (_, i) => at + i);
+    await writer.insert('q', ids, v.subarray(at * DIM, (at + ids.length) * DIM));
+    await model.insert('q', ids, v.subarray(at * DIM, (at + ids.length) * DIM));
+  }
+  await until('the reader\'s copies caught up', async () => (await reader.count('q', { consistency: 'any' })) === n, 20_000);
+  let same = 0;
+  for (let q = 0; q < 20; q++) {
+    const query = vectors(1, 1000 + q);
+    const want = await model.search('q', query, 10, { ef: n });
+    for (const consistency of ['leader', 'any'] as const) {
+      const got = await reader.search('q', query, 10, { ef: n, consistency });
+      if (JSON.stringify(got.ids) === JSON.stringify(want.ids) && got.distances.every((d, i) => d === want.distances[i])) same++;
+    }
+  }
+  t.equal(same, 40, 'exhaustive searches through the leaders and through the reader\'s own copies: the ids and distances of the quantized Store');
+  const stats = statsOf(reader.node.replica('q', 0)!.shard);
+  t.ok(stats.quantization !== undefined && stats.quantization.learnedFrom >= 1024, `the reader's copy of shard 0 is quantized, its quantizer learned from ${stats.quantization?.learnedFrom} points`);
 });

@@ -10,7 +10,7 @@
  * `shard_number` and `replication_factor`; `GET /cluster` and `GET
  * /collections/{name}/cluster` answer in Qdrant's shapes (docs/cluster.md).
  *
- * What a cluster node does not serve yet (snapshots, quantization,
+ * What a cluster node does not serve yet (snapshots, always_ram false,
  * dropping a collection) answers 400 in Qdrant's error envelope, saying so.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -20,6 +20,7 @@ import type { ClusterStore } from '../store/cluster-store.js';
 import { baseServer, quiverVersion, type ServerOptions } from './app.js';
 import { collectionName, ok, type PointContext } from './context.js';
 import { HttpError, QDRANT_COMPAT_VERSION, distanceOf, formatError, metricOf } from './qdrant.js';
+import { quantizationConfig, quantizationInfo } from './quantization.js';
 import { payloadSchema, registerIndexRoutes } from './routes/indexes.js';
 import { registerPayloadRoutes } from './routes/payload.js';
 import { registerPointRoutes } from './routes/points.js';
@@ -131,12 +132,14 @@ export function buildClusterServer(store: ClusterStore, options: ServerOptions =
     const b = isObject(request.body) ? request.body : {};
     const vectors = b.vectors;
     if (!isObject(vectors)) throw formatError('vectors: expected {"size": N, "distance": "Cosine" | "Euclid" | "Dot"} (named vectors are not served by a cluster node)');
-    if (b.quantization_config !== undefined && b.quantization_config !== null) throw new HttpError(400, 'Bad request: quantization is not served by a cluster node yet (docs/cluster.md)');
+    const quantization = quantizationConfig(b.quantization_config, 'quantization_config');
+    if (quantization?.scalar.alwaysRam === false) throw new HttpError(400, 'Bad request: quantization_config.scalar.always_ram: false is not served by a cluster node yet (docs/cluster.md)');
     const hnsw = isObject(b.hnsw_config) ? b.hnsw_config : {};
     await store.createDataset(collectionName(request), {
       dim: positiveInt(vectors.size, 'vectors.size', 0), metric: metricOf(vectors.distance),
       shards: positiveInt(b.shard_number, 'shard_number', 1), replicas: positiveInt(b.replication_factor, 'replication_factor', 1),
       M: positiveInt(hnsw.m, 'hnsw_config.m', 16), efConstruction: positiveInt(hnsw.ef_construct, 'hnsw_config.ef_construct', 100),
+      ...(quantization === undefined ? {} : { quantization }),
     });
     return ok(reply, true);
   });
@@ -149,6 +152,7 @@ export function buildClusterServer(store: ClusterStore, options: ServerOptions =
       config: {
         params: { vectors: { size: d.dim, distance: distanceOf(d.metric) }, shard_number: d.shards, replication_factor: d.replicas },
         hnsw_config: { m: d.M, ef_construct: d.efConstruction },
+        quantization_config: quantizationInfo(d),
       },
       payload_schema: payloadSchema(await store.payloadIndexes(d.name)),
     });

@@ -70,7 +70,7 @@ export function quantizationConfig(value: unknown, where: string, disabled = fal
 }
 
 /** What a collection's info shows as `quantization_config`. */
-export function quantizationInfo(info: DatasetInfo): QdrantScalar | null {
+export function quantizationInfo(info: Pick<DatasetInfo, 'quantization'>): QdrantScalar | null {
   const q = info.quantization?.scalar;
   return q === undefined ? null : { scalar: { type: q.type, quantile: q.quantile, always_ram: q.alwaysRam } };
 }

@@ -41,7 +41,7 @@ import type { CompiledFilter, Filter } from '../filter/filter.js';
 import type { IdList } from '../ids.js';
 import type { Payload } from '../payload.js';
 import type { PayloadIndexInfo, PayloadIndexType } from '../core/payload-index.js';
-import { deleteRecords, deleteWhereRecords, indexRecords, payloadRecords, upsertRecords, type ShardRecord } from './cluster-writes.js';
+import { clusterQuantization, deleteRecords, deleteWhereRecords, indexRecords, payloadRecords, upsertRecords, type ShardRecord } from './cluster-writes.js';
 import { countCluster, indexesCluster, retrieveCluster, scrollCluster, searchCluster, type RunTasks } from './cluster-reads.js';
 import { answerOf, CopyReads, decodeAnswers, decodeTasks, encodeAnswers, encodeTasks, runOnCopies, type TaskAnswer } from './cluster-tasks.js';
 import type { ReadTask } from './shard-tasks.js';
@@ -125,7 +125,7 @@ export class ClusterNode {
 
   /** Adds a dataset to the cluster (its log stream, then the catalog entry the nodes place from). */
   async createDataset(name: string, o: ClusterDatasetOptions): Promise<void> {
-    const params: ShardParams = { dim: o.dim, metric: o.metric ?? 'l2', M: o.M ?? 16, efConstruction: o.efConstruction ?? 200, ef: o.ef ?? 64 };
+    const params: ShardParams = { dim: o.dim, metric: o.metric ?? 'l2', M: o.M ?? 16, efConstruction: o.efConstruction ?? 200, ef: o.ef ?? 64, ...clusterQuantization(o.quantization) };
     // checked before anything is written: the counts here, the rest by the core (coded errors)
     if (!Number.isInteger(o.shards) || o.shards < 1 || o.shards > 65536) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'shards must be an integer in 1..65536');
     if (!Number.isInteger(o.replicas) || o.replicas < 1 || o.replicas > 5) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'replicas must be an integer in 1..5');

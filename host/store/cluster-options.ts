@@ -2,7 +2,7 @@
  * What a cluster node (cluster-node.ts) is opened and asked with: its
  * options, a dataset's, a search's.
  */
-import type { QuantSearch } from '../core/quantization.js';
+import type { QuantizationOptions, QuantSearch } from '../core/quantization.js';
 import type { ShardParams } from '../core/shard.js';
 import type { CompiledFilter, Filter } from '../filter/filter.js';
 
@@ -36,6 +36,8 @@ export interface ClusterDatasetOptions {
   M?: number;
   efConstruction?: number;
   ef?: number;
+  /** int8 scalar quantization, as a Store dataset's (`alwaysRam` true only). */
+  quantization?: QuantizationOptions | null;
 }
 
 export type ReadConsistency = 'leader' | 'any';

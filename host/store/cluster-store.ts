@@ -31,13 +31,13 @@ import type { PayloadIndexInfo, PayloadIndexType } from '../core/payload-index.j
 export type ClusterStoreOptions = Omit<ClusterNodeOptions, 'dir'>;
 
 /** A dataset as a Store describes it (without counts and memory: those are per copy), and its shards' copies. */
-export type ClusterDatasetInfo = Pick<DatasetInfo, 'name' | 'dim' | 'metric' | 'M' | 'efConstruction' | 'ef' | 'shards'> & {
+export type ClusterDatasetInfo = Pick<DatasetInfo, 'name' | 'dim' | 'metric' | 'M' | 'efConstruction' | 'ef' | 'shards' | 'quantization'> & {
   /** Copies of each shard (its leader and followers). */
   replicas: number;
 };
 
-/** A dataset's options: a Store's (without quantization; shards default 1) and its shards' copies (1..5, default 1). */
-export type ClusterDatasetCreate = Omit<DatasetOptions, 'quantization'> & { replicas?: number };
+/** A dataset's options: a Store's (shards default 1; quantization with alwaysRam true only) and its shards' copies (1..5, default 1). */
+export type ClusterDatasetCreate = DatasetOptions & { replicas?: number };
 
 type WriteCall = WriteOptions & { signal?: AbortSignal };
 
@@ -77,7 +77,11 @@ export class ClusterStore {
   async datasetInfo(name: string): Promise<ClusterDatasetInfo> {
     const d = await this.node.dataset(name);
     const p = d.params;
-    return { name, dim: p.dim, metric: p.metric, M: p.M, efConstruction: p.efConstruction, ef: p.ef ?? 64, shards: d.shards, replicas: d.replicas };
+    const q = p.quantization;
+    return {
+      name, dim: p.dim, metric: p.metric, M: p.M, efConstruction: p.efConstruction, ef: p.ef ?? 64, shards: d.shards, replicas: d.replicas,
+      ...(q === undefined ? {} : { quantization: { scalar: { type: q.type, quantile: q.quantile, alwaysRam: true } } }),
+    };
   }
 
   /** Upserts; resolves once every shard's leader has them (see above for `wait` and `signal`). */

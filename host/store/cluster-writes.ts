@@ -10,10 +10,24 @@ import { ID_WORDS, packIds, type IdList } from '../ids.js';
 import { encodePayloads, type Payload } from '../payload.js';
 import { encodeDelete, encodeIndex, encodePayloadUpdate, encodeUpsert, Op } from '../storage/index.js';
 import { checkPayloadIndexType, type PayloadIndexType } from '../core/payload-index.js';
+import { quantizationOption, type ShardQuantization } from '../core/quantization.js';
 import { checkField } from './payload-indexes.js';
 import { checkUpdate } from './payload-updates.js';
 import { pick, route } from './scatter.js';
 import type { PayloadUpdate, PointSelection } from './types.js';
+
+/**
+ * A dataset's int8 quantization as its shards are created with it (the
+ * catalog keeps it with the other parameters, so every copy and rebuild
+ * is quantized alike). The originals stay in RAM: alwaysRam false (the
+ * originals in a node's files) is not served by a cluster yet.
+ */
+export function clusterQuantization(value: unknown): { quantization?: ShardQuantization } {
+  const q = quantizationOption(value, 'quantization', (m) => new QuiverError(ErrorCode.INVALID_ARGUMENT, m));
+  if (q === undefined) return {};
+  if (!q.alwaysRam) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'quantization.scalar.alwaysRam: false (the originals in files) is not served by a cluster yet (docs/cluster.md)');
+  return { quantization: { type: q.type, quantile: q.quantile } };
+}
 
 /** One record for one shard's log. */
 export interface ShardRecord {
