@@ -61,8 +61,9 @@ const retryable = (code: string): boolean => code === ErrorCode.UNAVAILABLE || c
 /**
  * Runs one task per shard: `route` says which node answers which shards
  * now, `ask` asks a node for its batch. A shard whose answer is retryable
- * (or whose node did not answer) is routed and asked again after 100 ms,
- * until `deadline`; any other error is thrown.
+ * (or whose node did not answer), or a route that could not be read (NATS
+ * unavailable), is routed and asked again after 100 ms, until `deadline`;
+ * any other error is thrown.
  */
 export async function runOnCopies(
   tasks: ReadonlyMap<number, ReadTask>, deadline: number,
@@ -72,8 +73,17 @@ export async function runOnCopies(
   const out = new Map<number, unknown>();
   let pending = [...tasks.keys()];
   while (pending.length > 0) {
+    let byNode: Map<string, number[]>;
+    try {
+      byNode = await route(pending);
+    } catch (err) {
+      // the placement unreadable for now (a nats-server died and the client reconnects): ask again
+      if (!(err instanceof QuiverError && retryable(err.code)) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+      continue;
+    }
     const failed: number[] = [];
-    await Promise.all([...await route(pending)].map(async ([node, shards]) => {
+    await Promise.all([...byNode].map(async ([node, shards]) => {
       const answers = await ask(node, shards, shards.map((s) => tasks.get(s)!)).catch((err: unknown) => shards.map(() => answerOf(() => {
         throw err;
       })));
