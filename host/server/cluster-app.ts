@@ -70,14 +70,25 @@ export function buildClusterServer(store: ClusterStore, options: ServerOptions =
 
   // Qdrant's ClusterStatus; the Raft state is JetStream's (not this node's), so raft_info is zeros, and
   // what quiver knows of the node (its id, copies and roles, fenced appends, moves) is under `quiver`
+  // the members last read: with NATS out of reach the status still answers (this node's own view), saying so
+  let peers: { nodeId: string; address: string }[] = [];
+  let peersRead = new Date();
   app.get('/cluster', async (_request, reply) => {
-    const peers = await node.peers();
+    let unreadable: string | undefined;
+    try {
+      peers = await node.peers();
+      peersRead = new Date();
+    } catch (err) {
+      unreadable = `the members could not be read: ${(err as Error).message}`;
+    }
     const roles = node.roles();
     return ok(reply, {
       status: 'enabled', peer_id: self,
       peers: Object.fromEntries(peers.map((p) => [String(peerNumber(p.nodeId)), { uri: p.address }])),
       raft_info: { term: 0, commit: 0, pending_operations: 0, leader: null, role: null, is_voter: false },
-      consensus_thread_status: { consensus_thread_status: 'working', last_update: new Date().toISOString() },
+      consensus_thread_status: unreadable === undefined
+        ? { consensus_thread_status: 'working', last_update: peersRead.toISOString() }
+        : { consensus_thread_status: 'stopped_with_err', err: unreadable },
       message_send_failures: {},
       quiver: {
         node_id: node.nodeId, consensus: 'NATS JetStream (leases, placement and shard logs)',
