@@ -14,7 +14,11 @@
 //   glibc never trims. With them: -0.2 to +0.0 from a shell. Under a loaded
 //   test run the same child measured +3.5 and +4.4 (half) before the fix and
 //   +1.2 to +1.9 after, so the bound is 3 MiB: the old code fails the half
-//   case, the fixed code passes with a margin the load cannot eat.
+//   case, the fixed code passes with a margin the load cannot eat. Those
+//   loaded runs had tap's processinfo hook inside the child (it puts its
+//   loader back into NODE_OPTIONS on every spawn; helpers/plain-node.ts now
+//   starts children through `env -u NODE_OPTIONS`): with the hook a clean-
+//   clone CI run measured 2.4-3.8 MiB and failed; really plain, 1.0-1.4.
 // - the ArrayBuffer bytes the main thread holds are back exactly. At 5b186a0
 //   (the code the issue was filed against) they stayed +2.9 MiB (half) and
 //   +3.8 MiB (99.8%) above (the packed ids of the insert and the delete,
@@ -47,7 +51,7 @@ interface Residue {
 
 function run(fraction: number): Residue {
   // a plain node: none of tap's loaders, coverage or settings (a child
-  // under tap's environment started 50-70 MiB larger, and its malloc
+  // under tap's hook started 76 MiB larger, 235 against 159, and its malloc
   // residue no longer told the old code from the new)
   return runPlain<Residue>('dist/scripts/drop-residue.js', [String(fraction), '--warmup', `--bound=${MAX_MALLOC / MiB}`], 120_000, { PATH: process.env.PATH ?? '' });
 }

@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildDist, plainEnv, ROOT } from './fixtures/durable-driver.js';
+import { buildDist, plainEnv, plainNode, ROOT } from './fixtures/durable-driver.js';
 
 const MiB = 1024 * 1024;
 const CYCLES = Number(process.env.QUIVER_LEAK_CYCLES ?? 100);
@@ -19,7 +19,7 @@ const CYCLES = Number(process.env.QUIVER_LEAK_CYCLES ?? 100);
 buildDist();
 
 function runChild(script: string, args: string[]): Record<string, unknown> {
-  const out = execFileSync(process.execPath, [`dist/scripts/${script}`, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 400_000, env: plainEnv() });
+  const out = execFileSync(...plainNode(`dist/scripts/${script}`, args), { cwd: ROOT, encoding: 'utf8', timeout: 400_000, env: plainEnv() });
   return JSON.parse(out.trim().split('\n').pop()!) as Record<string, unknown>;
 }
 
@@ -34,7 +34,7 @@ interface Measure {
 t.test(`${CYCLES} open/write/close cycles on one data directory: threads, handles, file descriptors at baseline, RSS within 5%`, async (t) => {
   const path = mkdtempSync(join(tmpdir(), 'quiver-cycles-'));
   t.teardown(() => rmSync(path, { recursive: true, force: true }));
-  const r = runChild('durable-cycles.js', [path, String(CYCLES)]) as { before: Measure; after: Measure; samples: number[]; counts: number[]; expected: number };
+  const r = runChild('durable-cycles.js', [path, String(CYCLES)]) as { before: Measure; after: Measure; samples: number[]; settled: number[]; counts: number[]; expected: number };
   t.equal(r.counts.length, CYCLES, 'every cycle reopened the directory and found the count it expected');
   t.ok(r.counts.every((c, i) => i === 0 || c > r.counts[i - 1]!), 'the count grew every cycle (each cycle saw the writes of the one before)');
   t.equal(r.after.threads, r.before.threads, `OS threads back at baseline (${r.before.threads})`);
@@ -45,6 +45,7 @@ t.test(`${CYCLES} open/write/close cycles on one data directory: threads, handle
   const half = Math.floor(r.samples.length / 2);
   const avg = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
   t.comment(`RSS right after each cycle: first half ${(avg(r.samples.slice(0, half)) / MiB).toFixed(1)} MiB, second half ${(avg(r.samples.slice(half)) / MiB).toFixed(1)} MiB`);
+  t.comment(`RSS settled every 20 cycles: ${r.settled.map((b) => (b / MiB).toFixed(1)).join(', ')} MiB`);
   t.ok(growth < 0.05, 'RSS within 5% of the baseline');
   const datasets = readdirSync(join(path, 'datasets'));
   t.equal(datasets.length, 1, 'one dataset directory on disk');

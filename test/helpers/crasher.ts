@@ -3,7 +3,7 @@
 // and test/store-disk-crash.test.ts.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { plainEnv, ROOT } from './plain-node.js';
+import { plainEnv, plainNode, ROOT } from './plain-node.js';
 import type { CrashResult } from '../../scripts/crasher/run.js';
 
 export const MARKER = 'CRASHER_RESULT ';
@@ -19,7 +19,7 @@ export interface CrasherRun {
 /** node SCRIPT ARGS; SIGKILLed after `timeoutMs`. */
 export function runCrasher(args: string[], timeoutMs: number, script = CRASHER): Promise<CrasherRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], { cwd: ROOT, env: plainEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(...plainNode(script, args), { cwd: ROOT, env: plainEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
