@@ -153,6 +153,29 @@ t.test('two nodes claiming at once: both claims land once, and only the later cl
   t.ok(await second.writer.append(enc('y'), 'second-1') > second.markerSeq, 'the later claimer writes');
 });
 
+t.test('two writers that know the same last record append at once: one resolves, first in the log; the other is FENCED even when the server stored both', async (t) => {
+  // nats-server 2.9 checks the expected last subject sequence before the Raft proposal (nats-io/nats-server#4320)
+  await ensureDatasetLog(client, 'race', { replicas: 3 });
+  const other = await ClusterClient.connect({ servers: [...cluster.servers].reverse(), name: 'test-other' });
+  t.teardown(() => other.close());
+  const mine = new ShardLog(client, 'race', 0);
+  const theirs = new ShardLog(other, 'race', 0);
+  const TRIALS = 40;
+  let bothStored = 0;
+  const wrong: string[] = [];
+  for (let i = 0; i < TRIALS; i++) {
+    const last = await mine.lastSeq();
+    const r = await Promise.allSettled([mine.writer(last).append(enc(`a${i}`), `a${i}`), theirs.writer(last).append(enc(`b${i}`), `b${i}`)]);
+    const stored = await all(mine.read(last + 1));
+    if (stored.length === 2) bothStored++;
+    const resolved = r.flatMap((x) => (x.status === 'fulfilled' ? [x.value] : []));
+    const fenced = r.filter((x) => x.status === 'rejected' && (x.reason as QuiverError).code === 'QUIVER_ERR_FENCED').length;
+    if (resolved.length !== 1 || fenced !== 1 || resolved[0] !== stored[0]?.seq) wrong.push(`trial ${i}: ${JSON.stringify(r.map((x) => (x.status === 'fulfilled' ? x.value : (x.reason as Error).message)))}, stored ${stored.map((e) => e.seq).join(',')}`);
+  }
+  t.comment(`the server stored both records in ${bothStored} of ${TRIALS} trials`);
+  t.same(wrong, [], 'every trial: exactly one append resolved, it is the first record after the one both knew, the other FENCED');
+});
+
 t.test('bad input is refused with a coded error and writes nothing', async (t) => {
   await ensureDatasetLog(client, 'bad');
   const log = new ShardLog(client, 'bad', 0);

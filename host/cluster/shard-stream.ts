@@ -275,6 +275,7 @@ export class ShardWriter {
       try {
         const ack = await js.publish(this.log.subject, data, { msgID: msgId, expect: { lastSubjectSequence: this.#lastSeq }, timeout: Math.min(left, ATTEMPT_MS) });
         if (ack.duplicate) await this.checkDuplicate(ack.seq, msgId);
+        await this.checkAlone(ack.seq);
         return this.settled(ack.seq);
       } catch (err) {
         if (isWrongLastSequence(err)) {
@@ -282,7 +283,10 @@ export class ShardWriter {
           if ('entry' in last) {
             // Expected seq = ours, so a landed earlier attempt is exactly the next message and, being last, nothing followed it.
             const { entry } = last;
-            if (entry !== null && entry.msgId === msgId && entry.seq > this.#lastSeq) return this.settled(entry.seq);
+            if (entry !== null && entry.msgId === msgId && entry.seq > this.#lastSeq) {
+              await this.checkAlone(entry.seq);
+              return this.settled(entry.seq);
+            }
             this.#state = 'fenced';
             this.#doubt = null;
             throw this.fenced(`the log moved on to seq ${entry?.seq ?? 0} past the ${this.#lastSeq} this writer knows`, err);
@@ -323,6 +327,34 @@ export class ShardWriter {
     }
     if (subject !== this.log.subject) {
       throw new QuiverError(ErrorCode.INVALID_ARGUMENT, `msgId ${msgId} is already record ${seq} of ${subject} in the stream ${this.log.stream}: a msgId must be unique across the dataset's shards; nothing was appended to ${this.log.subject}`);
+    }
+  }
+
+  /**
+   * nats-server 2.9 checks an expected last subject sequence before the
+   * Raft proposal, not in it (nats-io/nats-server#4320, fixed in 2.10): two
+   * writers that both knew lastSeq and published within a few ms of each
+   * other can both be stored. So the first record of this subject after
+   * lastSeq must be ours (`seq`); when another writer's landed first, ours
+   * was stored behind a record this writer's owner never applied, and the
+   * writer is fenced as if refused: its owner steps down to a follower from
+   * lastSeq and applies both from the log, in the log's order. (Asked only
+   * when the stream moved on by more than our record: the dataset's other
+   * shards share it.)
+   */
+  private async checkAlone(seq: number): Promise<void> {
+    if (seq <= this.#lastSeq + 1) return;
+    let first: StoredMsg | null;
+    try {
+      // STREAM.MSG.GET takes next_by_subj on 2.9; the client types it for direct gets only
+      first = await this.log.client.jsm.streams.getMessage(this.log.stream, { seq: this.#lastSeq + 1, next_by_subj: this.log.subject } as unknown as { seq: number });
+    } catch (err) {
+      throw natsError(err, `checking what precedes record ${seq} of ${this.log.subject}`);
+    }
+    if (first !== null && first.seq < seq) {
+      this.#state = 'fenced';
+      this.#doubt = null;
+      throw this.fenced(`another writer's record ${first.seq} was stored between the ${this.#lastSeq} this writer knew and its own ${seq}, at once (nats-server 2.9: nats-io/nats-server#4320)`);
     }
   }
 
