@@ -154,7 +154,8 @@ try {
     const params = { dim: DIM, metric: 'l2' as const, ...GRAPH, ef: 64 };
     for (const name of ['log', 'image']) {
       const t0 = performance.now();
-      const r = await rebuildShard({ client, images, dataset: name, shard: 0, params });
+      // the dataset's incarnation (names.ts): what its stream and images are keyed by
+      const r = await rebuildShard({ client, images, dataset: (await n!.dataset(name)).id, shard: 0, params });
       rebuild[name] = performance.now() - t0;
       console.log(`[cluster] rebuild of ${REBUILD_N} x ${DIM} from ${name === 'log' ? 'the stream alone' : 'an image + the stream'}: ${(rebuild[name]! / 1000).toFixed(1)} s (image ${r.imageMs.toFixed(0)} ms, ${r.replayed} records replayed in ${r.replayMs.toFixed(0)} ms)`);
       r.shard.dispose();

@@ -142,7 +142,8 @@ t.test('a node that stops without leaving: its shards move to the others, every 
   }
   t.equal(missing, 0, 'every 5th acknowledged write is found through n2 and through n3');
   // the leaders put images on their own as they wrote (imageEvery 4), at most 2 kept a shard
-  const kept = await Promise.all(Array.from({ length: SHARDS }, (_, s) => images.list('d', s)));
+  const { id } = await b.dataset('d');
+  const kept = await Promise.all(Array.from({ length: SHARDS }, (_, s) => images.list(id, s)));
   t.comment(`images kept per shard: ${kept.map((k) => k.length).join(', ')}`);
   t.ok(kept.some((k) => k.length > 0), 'some shard has an image its leader put without a checkpoint() call');
   t.ok(kept.every((k) => k.length <= 2), 'pruned to the newest 2');

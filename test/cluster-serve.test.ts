@@ -2,7 +2,8 @@
 // processes on a real 3-node nats-server cluster, driven with Qdrant's own
 // JS client: a collection of 6 shards and replication 2 created through one
 // node, points upserted through it, queries through the other two equal a
-// single-process store on the same data; then the leader of some shards is
+// single-process store on the same data; a collection deleted through one
+// node is gone through all; then the leader of some shards is
 // SIGKILLed while a writer records its acknowledged ids: the others serve
 // those shards again, and every acknowledged write is found through both.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -131,6 +132,23 @@ t.test('the single process\'s point, payload, index and search routes on a clust
   const status = (await call(`${servers[0]!.url}/cluster`, 'GET')).body.result;
   t.match(status, { status: 'enabled', peer_id: Number, raft_info: { pending_operations: 0 } }, 'GET /cluster: Qdrant\'s ClusterStatus');
   t.equal(Object.keys(status.peers).length, 3, 'its peers: the three nodes');
+});
+
+t.test('DELETE a collection through one node: gone through every node, its shards off every node; created again it is empty', async (t) => {
+  await clients[0]!.createCollection('tmp', { vectors: { size: 4, distance: 'Dot' }, shard_number: 2, replication_factor: 2 });
+  const shardsOf = async (s: ServerChild): Promise<number> => ((await call(`${s.url}/cluster`, 'GET')).body.result.quiver.shards as { collection: string }[]).filter((x) => x.collection === 'tmp').length;
+  await until('every copy placed', async () => (await Promise.all(servers.map(shardsOf))).reduce((a, b) => a + b, 0) === 4, 30_000);
+  await clients[0]!.upsert('tmp', { wait: true, points: Array.from({ length: 100 }, (_, i) => ({ id: i, vector: [1, i, 0, 0] })) });
+  t.equal((await clients[2]!.count('tmp', {})).count, 100);
+  t.equal(await clients[1]!.deleteCollection('tmp'), true, 'DELETE through s2 answers true');
+  t.same(await Promise.all(servers.map(shardsOf)), [0, 0, 0], 'no node holds a copy of it any more');
+  for (const c of clients) t.equal((await c.collectionExists('tmp')).exists, false);
+  const missing = await call(`${servers[2]!.url}/collections/tmp/points/count`, 'POST', {});
+  t.equal(missing.status, 404, 'a point request for it is a 404 in Qdrant\'s envelope');
+  t.equal(await clients[2]!.deleteCollection('tmp'), false, 'DELETE again answers false');
+  await clients[2]!.createCollection('tmp', { vectors: { size: 4, distance: 'Dot' }, shard_number: 2, replication_factor: 2 });
+  t.equal((await clients[0]!.count('tmp', {})).count, 0, 'created again through s3: empty');
+  t.equal(await clients[0]!.deleteCollection('tmp'), true);
 });
 
 t.test('SIGKILL the leader of some shards: they are served again, every acknowledged write is found through the others', async (t) => {

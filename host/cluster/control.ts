@@ -26,11 +26,11 @@
  */
 import type { KV } from '@nats-io/kv';
 import { ErrorCode, QuiverError } from '../errors.js';
-import { isKeyTaken, kvKeys, natsError, openKvBucket, type ClusterClient } from './connect.js';
+import { isKeyTaken, isWrongLastSequence, kvKeys, natsError, openKvBucket, type ClusterClient } from './connect.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { LeaseTable, type Lease } from './leases.js';
 import { Members } from './members.js';
-import { checkShard, datasetToken } from './names.js';
+import { checkDatasetName, checkShard, datasetToken, incarnation } from './names.js';
 import { PlacementTable } from './placement-table.js';
 import type { ShardPlacement } from './placement.js';
 
@@ -40,7 +40,15 @@ export interface ClusterDataset {
   replicas: number;
   /** What the data plane needs to make a shard (its parameters), as JSON; the control plane only stores it. */
   config?: unknown;
+  /** The uid its creation drew (names.ts): the shards, leases and placement are the incarnation's. */
+  uid?: string;
 }
+
+/** The incarnation the catalog entry names: what its streams, leases, placement and images are keyed by. */
+export const datasetId = (d: ClusterDataset): string => incarnation(d.name, d.uid);
+
+/** Catalog keys of dropped incarnations waiting to be purged; a name's token has no '.' (names.ts). */
+const DROPPED = 'dropped.';
 
 export interface ControlEvents {
   /** This node now holds a copy of the shard (it was placed here). */
@@ -51,6 +59,10 @@ export interface ControlEvents {
   acquired?(lease: Lease): void | Promise<void>;
   /** This node stopped leading the shard: stop writing it now. */
   lost?(dataset: string, shard: number, term: number, why: QuiverError): void;
+  /** A dataset incarnation left the catalog (dropped) after this node's copies of it were dropped. */
+  gone?(dataset: string): void;
+  /** A dropped incarnation whose purge is still to do (its tombstone, put `since`). */
+  dropped?(d: ClusterDataset, since: Date): void;
   /** A round's failure (NATS unavailable, ...): retried next round. */
   error?(err: unknown): void;
 }
@@ -86,6 +98,8 @@ export class ControlNode {
   readonly #copies = new Set<string>();
   /** the shards it leads by that placement */
   readonly #leads = new Map<string, { dataset: string; shard: number }>();
+  /** the catalog as last read, by name */
+  #known = new Map<string, ClusterDataset>();
   #timer: NodeJS.Timeout | undefined;
   #round: Promise<void> | undefined;
 
@@ -138,26 +152,75 @@ export class ControlNode {
     await this.members.stop(leave);
   }
 
-  /** Adds a dataset to the cluster's catalog (EXISTS if the name is taken with other parameters). */
-  async createDataset(d: ClusterDataset): Promise<void> {
+  /** Adds a dataset to the cluster's catalog (EXISTS if the name is taken with other parameters); the entry the catalog holds. */
+  async createDataset(d: ClusterDataset): Promise<ClusterDataset> {
+    checkDatasetName(d.name);
     if (!Number.isInteger(d.shards) || d.shards < 1) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'shards must be an integer >= 1');
     checkShard(d.shards - 1);
     if (!Number.isInteger(d.replicas) || d.replicas < 1 || d.replicas > 5) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'replicas must be an integer in 1..5');
-    const entry = { name: d.name, shards: d.shards, replicas: d.replicas, ...(d.config === undefined ? {} : { config: d.config }) };
-    const body = enc.encode(JSON.stringify(entry));
+    const entry = { name: d.name, shards: d.shards, replicas: d.replicas, ...(d.config === undefined ? {} : { config: d.config }), ...(d.uid === undefined ? {} : { uid: d.uid }) };
     try {
-      await this.#catalog.create(datasetToken(d.name), body);
+      await this.#catalog.create(datasetToken(d.name), enc.encode(JSON.stringify(entry)));
+      return entry;
     } catch (err) {
       if (!isKeyTaken(err)) throw natsError(err, `adding ${d.name} to the catalog`);
       const have = (await this.datasets()).find((x) => x.name === d.name);
       if (have?.shards !== d.shards || have.replicas !== d.replicas || JSON.stringify(have.config) !== JSON.stringify(d.config)) {
         throw new QuiverError(ErrorCode.EXISTS, `dataset ${d.name} exists with ${have?.shards} shards, ${have?.replicas} replicas and ${JSON.stringify(have?.config)}`);
       }
+      return have;
     }
   }
 
+  /**
+   * Takes the dataset out of the catalog: a tombstone for its incarnation
+   * first (so its purge is done even if this node stops), then the entry,
+   * compare-and-set on the revision read. Every node's next round drops its
+   * copies and leases of it. The entry dropped, or null if there was none.
+   */
+  async dropDataset(name: string): Promise<ClusterDataset | null> {
+    const key = datasetToken(name);
+    try {
+      const e = await this.#catalog.get(key);
+      if (e === null || e.operation !== 'PUT') return null;
+      const d = JSON.parse(dec.decode(e.value)) as ClusterDataset;
+      await this.#catalog.put(DROPPED + datasetToken(datasetId(d)), e.value);
+      await this.#catalog.delete(key, { previousSeq: e.revision });
+      this.#known.delete(name);
+      return d;
+    } catch (err) {
+      // another node's drop of it came first (an entry changes only when dropped)
+      if (isWrongLastSequence(err)) return null;
+      throw natsError(err, `dropping ${name} from the catalog`);
+    }
+  }
+
+  /** The placement and leases of a dropped incarnation deleted, then its tombstone (the data plane deleted its stream and images). */
+  async purge(d: ClusterDataset): Promise<void> {
+    const id = datasetId(d);
+    if ([...this.#known.values()].some((x) => datasetId(x) === id)) throw new QuiverError(ErrorCode.EXISTS, `${id} is in the catalog: not purged`);
+    await this.#placement.remove(id);
+    for (let s = 0; s < d.shards; s++) await this.#leases.remove(id, s);
+    try {
+      await this.#catalog.purge(DROPPED + datasetToken(id));
+    } catch (err) {
+      throw natsError(err, `purging the tombstone of ${id}`);
+    }
+  }
+
+  /** The catalog now (also kept, by name: `known`). */
   async datasets(): Promise<ClusterDataset[]> {
-    const out: ClusterDataset[] = [];
+    return (await this.#read()).live;
+  }
+
+  /** The entry of `name` as the last catalog read had it. */
+  known(name: string): ClusterDataset | undefined {
+    return this.#known.get(name);
+  }
+
+  async #read(): Promise<{ live: ClusterDataset[]; dropped: { d: ClusterDataset; since: Date }[] }> {
+    const live: ClusterDataset[] = [];
+    const dropped: { d: ClusterDataset; since: Date }[] = [];
     for (const k of await kvKeys(this.#client, this.#catalogBucket)) {
       let e;
       try {
@@ -165,9 +228,14 @@ export class ControlNode {
       } catch (err) {
         throw natsError(err, `reading the dataset ${k}`);
       }
-      if (e !== null && e.operation === 'PUT') out.push(JSON.parse(dec.decode(e.value)) as ClusterDataset);
+      if (e === null || e.operation !== 'PUT') continue;
+      const d = JSON.parse(dec.decode(e.value)) as ClusterDataset;
+      if (k.startsWith(DROPPED)) dropped.push({ d, since: e.created });
+      else live.push(d);
     }
-    return out.sort((a, b) => (a.name < b.name ? -1 : 1));
+    live.sort((a, b) => (a.name < b.name ? -1 : 1));
+    this.#known = new Map(live.map((d) => [d.name, d]));
+    return { live, dropped };
   }
 
   /** The dataset's placement as the table holds it now: shard -> leader and followers. */
@@ -203,11 +271,15 @@ export class ControlNode {
     const alive = (await this.members.alive()).map((m) => m.nodeId);
     const copies = new Set<string>();
     const leads = new Map<string, { dataset: string; shard: number }>();
-    for (const d of await this.datasets()) {
-      const { shards } = await this.#placement.rebalance(d.name, d.shards, d.replicas, alive);
+    const before = new Set([...this.#known.values()].map(datasetId));
+    const { live, dropped } = await this.#read();
+    for (const d of live) {
+      const id = datasetId(d);
+      before.delete(id);
+      const { shards } = await this.#placement.rebalance(id, d.shards, d.replicas, alive);
       for (const [shard, p] of shards) {
-        if (p.leader === this.nodeId) leads.set(keyOf(d.name, shard), { dataset: d.name, shard });
-        if (p.leader === this.nodeId || p.followers.includes(this.nodeId)) copies.add(keyOf(d.name, shard));
+        if (p.leader === this.nodeId) leads.set(keyOf(id, shard), { dataset: id, shard });
+        if (p.leader === this.nodeId || p.followers.includes(this.nodeId)) copies.add(keyOf(id, shard));
       }
     }
     for (const k of copies) {
@@ -231,6 +303,8 @@ export class ControlNode {
       const [dataset, shard] = k.split('\u0000');
       this.#events.drop?.(dataset!, Number(shard));
     }
+    for (const id of before) this.#events.gone?.(id);
+    for (const x of dropped) this.#events.dropped?.(x.d, x.since);
     await this.keeper.round();
   }
 }

@@ -153,6 +153,15 @@ export class LeaseTable {
     }
   }
 
+  /** Deletes a shard's lease key (a dropped incarnation's, whatever it holds). */
+  async remove(dataset: string, shard: number): Promise<void> {
+    try {
+      await this.#kv.purge(leaseKey(dataset, shard));
+    } catch (err) {
+      throw natsError(err, `deleting the lease ${leaseKey(dataset, shard)}`);
+    }
+  }
+
   /** The current holder of a shard's lease, or null when nobody holds it (never taken, or released). */
   async holderOf(dataset: string, shard: number): Promise<{ record: LeaseRecord; revision: number } | null> {
     const e = await this.entry(leaseKey(dataset, shard));

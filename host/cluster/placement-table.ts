@@ -60,6 +60,15 @@ export class PlacementTable {
     return { shards: parse(dataset, e.value), revision: e.revision };
   }
 
+  /** Deletes the dataset's placement (a dropped incarnation's, once no node places it). */
+  async remove(dataset: string): Promise<void> {
+    try {
+      await this.#kv.purge(datasetToken(dataset));
+    } catch (err) {
+      throw natsError(err, `deleting the placement of ${dataset}`);
+    }
+  }
+
   /**
    * Writes `shards` if the dataset's placement is still at `revision` (0: not
    * written yet). Returns the new revision, or null when another write came

@@ -10,8 +10,10 @@
  * `shard_number` and `replication_factor`; `GET /cluster` and `GET
  * /collections/{name}/cluster` answer in Qdrant's shapes (docs/cluster.md).
  *
- * What a cluster node does not serve yet (snapshots, always_ram false,
- * dropping a collection) answers 400 in Qdrant's error envelope, saying so.
+ * `DELETE /collections/{name}` drops it from every node.
+ *
+ * What a cluster node does not serve yet (snapshots, always_ram false)
+ * answers 400 in Qdrant's error envelope, saying so.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Registry } from 'prom-client';
@@ -176,7 +178,8 @@ export function buildClusterServer(store: ClusterStore, options: ServerOptions =
   registerIndexRoutes(app, ctx);
   registerSearchRoutes(app, ctx);
 
-  app.delete('/collections/:name', unsupported('dropping a collection'));
+  // Qdrant answers `false` for a collection that is not there; true once every node let it go (cluster-datasets.ts)
+  app.delete('/collections/:name', async (request: Req, reply) => ok(reply, await store.dropDataset(collectionName(request))));
   app.post('/collections/:name/snapshots', unsupported('snapshots'));
   app.get('/collections/:name/snapshots', unsupported('snapshots'));
   return app;

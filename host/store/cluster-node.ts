@@ -11,10 +11,7 @@
  *   acquired  the copy leads for the lease's term (claim, catch up)
  *   lost      the copy steps down to a follower
  *   drop      the copy closes and its memory goes
- *
- * A leader puts an image of its shard in the object store every
- * `imageEvery` records it writes (and on `checkpoint()`), so a new copy
- * rebuilds from it plus the stream after it.
+ *   gone      a dropped dataset's local logs go (cluster-datasets.ts; images: cluster-copy.ts)
  *
  * Reads take `consistency`: 'leader' (default) asks each shard's leader,
  * which has applied every acknowledged write; 'any' lets a follower answer
@@ -28,12 +25,14 @@
  */
 import { join } from 'node:path';
 import { ClusterClient } from '../cluster/connect.js';
-import { ControlNode } from '../cluster/control.js';
+import { ControlNode, datasetId } from '../cluster/control.js';
 import { ImageStore } from '../cluster/images.js';
 import type { Lease } from '../cluster/leases.js';
-import { datasetToken } from '../cluster/names.js';
+import { checkDatasetName, datasetToken, nameOf } from '../cluster/names.js';
 import { callRpc, rpcSubject, serveRpc, type RpcMessage } from '../cluster/rpc.js';
-import { ensureDatasetLog } from '../cluster/shard-stream.js';
+import { ClusterDatasets, entryOf, type DatasetEntry } from './cluster-datasets.js';
+export type { DatasetEntry } from './cluster-datasets.js';
+import { putImage, type Copy } from './cluster-copy.js';
 import { collectGarbage } from '../core/gc.js';
 import { Shard, type SearchHits, type ShardParams } from '../core/shard.js';
 import { ErrorCode, QuiverError } from '../errors.js';
@@ -50,22 +49,6 @@ import { MoveGate, type MoveStats } from './cluster-moves.js';
 import type { ClusterDatasetOptions, ClusterNodeOptions, ClusterReadOptions, ClusterSearchOptions, ReadConsistency } from './cluster-options.js';
 import { ShardReplica } from './cluster-replica.js';
 
-interface Copy {
-  ready: Promise<ShardReplica>;
-  replica: ShardReplica | null;
-  closed: boolean;
-  /** Records this node wrote as leader since the shard's last image. */
-  sinceImage: number;
-  /** The image being put, if one is. */
-  imaging: Promise<boolean> | null;
-}
-
-export interface DatasetEntry {
-  shards: number;
-  replicas: number;
-  params: ShardParams;
-}
-
 export type { ClusterDatasetOptions, ClusterNodeOptions, ClusterReadOptions, ClusterSearchOptions, ReadConsistency } from './cluster-options.js';
 
 const keyOf = (dataset: string, shard: number): string => `${dataset}\u0000${shard}`;
@@ -81,7 +64,8 @@ export class ClusterNode {
   readonly #imageEvery: number;
   readonly #moves: MoveGate;
   readonly #copies = new Map<string, Copy>();
-  readonly #datasets = new Map<string, DatasetEntry>();
+  readonly #dropping = new Set<Promise<void>>();
+  readonly #datasets: ClusterDatasets;
   readonly #reads = new CopyReads();
   #control: ControlNode | null = null;
   #fenced = 0;
@@ -98,6 +82,10 @@ export class ClusterNode {
     this.#streamReplicas = o.streamReplicas ?? 3;
     this.#imageEvery = o.imageEvery ?? 1000;
     this.#moves = new MoveGate(o.maxMoves ?? 1);
+    this.#datasets = new ClusterDatasets({
+      nodeId: o.nodeId, client, images, dir: o.dir, prefix: this.#prefix, streamReplicas: this.#streamReplicas, waitMs: this.#writeTimeoutMs,
+      control: () => this.#ctl(), closing: async () => void (await Promise.all(this.#dropping)),
+    });
     if (!Number.isInteger(this.#moves.limit) || this.#moves.limit < 1) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.maxMoves must be an integer >= 1');
     if (!Number.isInteger(this.#imageEvery) || this.#imageEvery < 0) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.imageEvery must be an integer >= 0');
   }
@@ -113,9 +101,12 @@ export class ClusterNode {
         drop: (d, s) => void node.#drop(d, s),
         acquired: (lease) => node.#lead(lease),
         lost: (d, s) => void node.#copies.get(keyOf(d, s))?.replica?.stepDown().catch(() => {}),
+        gone: (d) => void node.#datasets.gone(d).catch(() => {}),
+        dropped: (d, since) => node.#datasets.dropped(d, since),
       });
       serveRpc(client, rpcSubject(node.#prefix, o.nodeId), (m) => node.#serve(m));
       await node.#control.start();
+      await node.#datasets.sweep();
       return node;
     } catch (err) {
       await client.close();
@@ -123,42 +114,50 @@ export class ClusterNode {
     }
   }
 
-  /** Adds a dataset to the cluster (its log stream, then the catalog entry the nodes place from). */
+  /** Adds a dataset to the cluster (a new incarnation: its log stream, then the catalog entry; cluster-datasets.ts). */
   async createDataset(name: string, o: ClusterDatasetOptions): Promise<void> {
     const params: ShardParams = { dim: o.dim, metric: o.metric ?? 'l2', M: o.M ?? 16, efConstruction: o.efConstruction ?? 200, ef: o.ef ?? 64, ...clusterQuantization(o.quantization) };
     // checked before anything is written: the counts here, the rest by the core (coded errors)
     if (!Number.isInteger(o.shards) || o.shards < 1 || o.shards > 65536) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'shards must be an integer in 1..65536');
     if (!Number.isInteger(o.replicas) || o.replicas < 1 || o.replicas > 5) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'replicas must be an integer in 1..5');
-    datasetToken(name);
+    checkDatasetName(name);
     Shard.create(params).dispose();
-    await ensureDatasetLog(this.#client, name, { replicas: this.#streamReplicas });
-    await this.#ctl().createDataset({ name, shards: o.shards, replicas: o.replicas, config: params });
-    await this.#ctl().round();
+    await this.#datasets.create({ name, shards: o.shards, replicas: o.replicas, config: params });
+  }
+
+  /** Drops a dataset from every node and purges it from NATS (cluster-datasets.ts); false if there was none. */
+  dropDataset(name: string): Promise<boolean> {
+    return this.#datasets.drop(name);
   }
 
   /** Upserts points through their shards' leaders; resolves once every one is acknowledged. */
   async upsert(dataset: string, ids: IdList, vectors: Float32Array, payloads?: readonly Payload[]): Promise<void> {
-    await this.#writeAll(dataset, upsertRecords(await this.dataset(dataset), ids, vectors, payloads));
+    const d = await this.dataset(dataset);
+    await this.#writeAll(d.id, upsertRecords(d, ids, vectors, payloads));
   }
 
   /** Deletes points (absent ids are no error); resolves once every shard's leader acknowledged. */
   async delete(dataset: string, ids: IdList): Promise<void> {
-    await this.#writeAll(dataset, deleteRecords(await this.dataset(dataset), ids));
+    const d = await this.dataset(dataset);
+    await this.#writeAll(d.id, deleteRecords(d, ids));
   }
 
   /** Deletes every point `filter` matches now, through every shard's leader (as Store.deleteWhere). */
   async deleteWhere(dataset: string, filter: Filter | CompiledFilter): Promise<void> {
-    await this.#writeAll(dataset, deleteWhereRecords(await this.dataset(dataset), filter));
+    const d = await this.dataset(dataset);
+    await this.#writeAll(d.id, deleteWhereRecords(d, filter));
   }
 
   /** Changes the payloads of the points `select` names (as Store.updatePayload: an absent id is NOT_FOUND, on its shard). */
   async updatePayload(dataset: string, select: PointSelection, update: PayloadUpdate): Promise<void> {
-    await this.#writeAll(dataset, payloadRecords(await this.dataset(dataset), select, update));
+    const d = await this.dataset(dataset);
+    await this.#writeAll(d.id, payloadRecords(d, select, update));
   }
 
   /** A payload index on `field` of `type` on every shard, or (type undefined) the index dropped. */
   async payloadIndex(dataset: string, field: string, type?: PayloadIndexType): Promise<void> {
-    await this.#writeAll(dataset, indexRecords(await this.dataset(dataset), field, type));
+    const d = await this.dataset(dataset);
+    await this.#writeAll(d.id, indexRecords(d, field, type));
   }
 
   /** Each shard's records in order, the shards at once; every shard is tried, the first failure thrown. */
@@ -178,27 +177,32 @@ export class ClusterNode {
 
   /** The k nearest points over every shard, nearest first (as Store.search: filter, payloads, quantization params). */
   async search(dataset: string, query: Float32Array, k: number, o: ClusterSearchOptions = {}): Promise<SearchHits> {
-    return searchCluster(await this.dataset(dataset), this.#runner(dataset, o), query, k, o);
+    const d = await this.dataset(dataset);
+    return searchCluster(d, this.#runner(d.id, o), query, k, o);
   }
 
   /** The points of ids that exist, in the order asked (as Store.retrieve). */
   async retrieve(dataset: string, ids: IdList, o: ReadOptions & ClusterReadOptions = {}): Promise<PointRecord[]> {
-    return retrieveCluster(await this.dataset(dataset), this.#runner(dataset, o), ids, o);
+    const d = await this.dataset(dataset);
+    return retrieveCluster(d, this.#runner(d.id, o), ids, o);
   }
 
   /** A page of points in id order (as Store.scroll). */
   async scroll(dataset: string, o: ScrollOptions & ClusterReadOptions = {}): Promise<ScrollPage> {
-    return scrollCluster(await this.dataset(dataset), this.#runner(dataset, o), o);
+    const d = await this.dataset(dataset);
+    return scrollCluster(d, this.#runner(d.id, o), o);
   }
 
   /** Live points, or those `filter` matches (as Store.count). */
   async count(dataset: string, o: CountOptions & ClusterReadOptions = {}): Promise<number> {
-    return countCluster(await this.dataset(dataset), this.#runner(dataset, o), o);
+    const d = await this.dataset(dataset);
+    return countCluster(d, this.#runner(d.id, o), o);
   }
 
   /** The dataset's payload indexes, sorted by field, points summed over the shards (as Store.payloadIndexes). */
   async payloadIndexes(dataset: string, o: ClusterReadOptions = {}): Promise<PayloadIndexInfo[]> {
-    return indexesCluster(await this.dataset(dataset), this.#runner(dataset, o));
+    const d = await this.dataset(dataset);
+    return indexesCluster(d, this.#runner(d.id, o));
   }
 
   /**
@@ -210,36 +214,15 @@ export class ClusterNode {
    * the shards imaged.
    */
   async checkpoint(dataset: string, keep = 2): Promise<number[]> {
+    const { id } = await this.dataset(dataset);
     const done: number[] = [];
     for (const { dataset: d, shard } of this.#ctl().roles().leading) {
-      const copy = d === dataset ? this.#copies.get(keyOf(d, shard)) : undefined;
+      const copy = d === id ? this.#copies.get(keyOf(d, shard)) : undefined;
       if (copy === undefined) continue;
       await copy.imaging;
-      if (await this.#putImage(d, shard, copy, keep, true)) done.push(shard);
+      if (await putImage(this.#images, d, shard, copy, keep, true)) done.push(shard);
     }
     return done.sort((x, y) => x - y);
-  }
-
-  /**
-   * The shard's image to the object store if this node leads it, and the
-   * older ones pruned to `keep`; true when put. A failure throws when
-   * `strict` (checkpoint), else the next `imageEvery` records try again.
-   */
-  async #putImage(dataset: string, shard: number, copy: Copy, keep: number, strict: boolean): Promise<boolean> {
-    const r = copy.replica;
-    if (r?.role !== 'leader') return false;
-    const since = copy.sinceImage;
-    copy.sinceImage = 0;
-    try {
-      const { image, seq } = await r.image();
-      await this.#images.put(dataset, shard, seq, seq, image);
-      await this.#images.prune(dataset, shard, keep);
-      return true;
-    } catch (err) {
-      copy.sinceImage += since;
-      if (strict) throw err;
-      return false;
-    }
   }
 
   /** This node's moves (copy rebuilds): running, queued, done, cancelled. */
@@ -254,7 +237,7 @@ export class ClusterNode {
 
   /** The cluster's datasets, from its catalog. */
   async datasets(): Promise<({ name: string } & DatasetEntry)[]> {
-    return (await this.#ctl().datasets()).map((d) => ({ name: d.name, shards: d.shards, replicas: d.replicas, params: d.config as ShardParams }));
+    return (await this.#ctl().datasets()).map((d) => ({ name: d.name, ...entryOf(d) }));
   }
 
   /** The nodes alive now and where each answers. */
@@ -263,18 +246,24 @@ export class ClusterNode {
   }
 
   /** A dataset's placement now: shard -> leader and followers. */
-  placement(dataset: string): ReturnType<ControlNode['placement']> {
-    return this.#ctl().placement(dataset);
+  async placement(dataset: string): ReturnType<ControlNode['placement']> {
+    return this.#ctl().placement((await this.dataset(dataset)).id);
   }
 
-  /** This node's copies and the shards it leads. */
+  /** This node's copies and the shards it leads, by dataset name. */
   roles(): ReturnType<ControlNode['roles']> {
-    return this.#ctl().roles();
+    const { copies, leading } = this.#ctl().roles();
+    return { copies: copies.map((c) => ({ ...c, dataset: nameOf(c.dataset) })), leading: leading.map((l) => ({ ...l, dataset: nameOf(l.dataset) })) };
   }
 
-  /** The copy of a shard on this node, once rebuilt (tests and metrics). */
+  /** The copy of a shard of the dataset named on this node, once rebuilt (tests and metrics). */
   replica(dataset: string, shard: number): ShardReplica | null {
-    return this.#copies.get(keyOf(dataset, shard))?.replica ?? null;
+    const d = this.#control?.known(dataset);
+    return d === undefined ? null : this.#replica(datasetId(d), shard);
+  }
+
+  #replica(id: string, shard: number): ShardReplica | null {
+    return this.#copies.get(keyOf(id, shard))?.replica ?? null;
   }
 
   /** Leaves the cluster (`leave`: at once, else its leases run out as a crash's do) and frees every copy. */
@@ -294,15 +283,11 @@ export class ClusterNode {
     return this.#control;
   }
 
-  /** A dataset's shards, copies and parameters (read from the catalog once, then kept: they never change). */
+  /** A dataset's incarnation, shards, copies and parameters (as the last round read the catalog; else read now). */
   async dataset(name: string): Promise<DatasetEntry> {
-    const have = this.#datasets.get(name);
-    if (have !== undefined) return have;
-    const d = (await this.#ctl().datasets()).find((x) => x.name === name);
+    const d = this.#ctl().known(name) ?? (await this.#ctl().datasets()).find((x) => x.name === name);
     if (d === undefined) throw new QuiverError(ErrorCode.NOT_FOUND, `dataset ${name} not found in the cluster`);
-    const entry = { shards: d.shards, replicas: d.replicas, params: d.config as ShardParams };
-    this.#datasets.set(name, entry);
-    return entry;
+    return entryOf(d);
   }
 
   /** The copy of a newly placed shard: rebuilt (retried while NATS is unavailable) until it follows. */
@@ -314,7 +299,8 @@ export class ClusterNode {
     copy.ready = (async () => {
       for (;;) {
         try {
-          const d = await this.dataset(dataset);
+          const d = await this.dataset(nameOf(dataset));
+          if (d.id !== dataset) throw new QuiverError(ErrorCode.CLOSED, `${dataset}: dropped`);
           const r = await this.#moves.run(copy, () => ShardReplica.follow({ client: this.#client, images: this.#images, dataset, shard, params: d.params }));
           if (r === null) throw new QuiverError(ErrorCode.CLOSED, `${dataset}/${shard}: dropped before its rebuild began`);
           if (copy.closed) {
@@ -334,7 +320,13 @@ export class ClusterNode {
     return copy;
   }
 
-  async #drop(dataset: string, shard: number): Promise<void> {
+  #drop(dataset: string, shard: number): Promise<void> {
+    const p = this.#close(dataset, shard).finally(() => this.#dropping.delete(p));
+    this.#dropping.add(p);
+    return p;
+  }
+
+  async #close(dataset: string, shard: number): Promise<void> {
     const key = keyOf(dataset, shard);
     const copy = this.#copies.get(key);
     if (copy === undefined) return;
@@ -386,7 +378,7 @@ export class ClusterNode {
     }
     // every imageEvery records an image, in the background (a rebuild then replays only what came after it)
     if (this.#imageEvery > 0 && ++copy.sinceImage >= this.#imageEvery && copy.imaging === null && !copy.closed) {
-      copy.imaging = this.#putImage(dataset, shard, copy, 2, false).finally(() => {
+      copy.imaging = putImage(this.#images, dataset, shard, copy, 2, false).finally(() => {
         copy.imaging = null;
       });
     }
@@ -408,7 +400,7 @@ export class ClusterNode {
       for (const s of shards) {
         const p = placement.get(s);
         if (p === undefined) throw new QuiverError(ErrorCode.UNAVAILABLE, `${dataset}/${s}: the shard is not placed yet`);
-        const local = this.replica(dataset, s);
+        const local = this.#replica(dataset, s);
         const node = consistency === 'any' && local !== null && local.role !== 'broken' ? this.nodeId : p.leader;
         byNode.set(node, [...(byNode.get(node) ?? []), s]);
       }
@@ -423,7 +415,7 @@ export class ClusterNode {
   /** Read tasks on this node's copies (each shard's answer, or the error it met). */
   #runLocal(dataset: string, shards: readonly number[], tasks: readonly ReadTask[], consistency: ReadConsistency): TaskAnswer[] {
     return shards.map((s, i) => answerOf(() => {
-      const r = this.replica(dataset, s);
+      const r = this.#replica(dataset, s);
       if (r === null || r.role === 'broken' || r.role === 'closed') throw new QuiverError(ErrorCode.UNAVAILABLE, `${dataset}/${s}: no copy on ${this.nodeId} yet`);
       if (consistency === 'leader' && r.role !== 'leader') throw new QuiverError(ErrorCode.FENCED, `${dataset}/${s}: ${this.nodeId} does not lead the shard (yet)`);
       return this.#reads.run(r, tasks[i]!);
@@ -435,6 +427,10 @@ export class ClusterNode {
     if (h.op === 'write') {
       const seq = await this.#writeLocal(String(h.dataset), Number(h.shard), Number(h.record), m.body);
       return { header: { seq }, body: new Uint8Array(0) };
+    }
+    if (h.op === 'forget') {
+      await this.#datasets.forget(String(h.dataset));
+      return { header: {}, body: new Uint8Array(0) };
     }
     if (h.op === 'tasks') {
       return { header: {}, body: encodeAnswers(this.#runLocal(String(h.dataset), h.shards as number[], decodeTasks(m.body), h.consistency as ReadConsistency)) };

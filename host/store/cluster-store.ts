@@ -11,9 +11,13 @@
  *   count (each shard's leader applies and does not count back);
  * - reads take `consistency`: 'leader' (default) or 'any'.
  *
- * What the Store has and this does not (snapshots, compaction, dropping a
- * dataset, stats) is not here: calling it is a
- * TypeError at compile time, not a stub.
+ * - dropDataset resolves once every alive node has closed its copies and
+ *   the dataset's stream, images, placement and leases are purged
+ *   (cluster-datasets.ts); a dataset created again under the name is a new
+ *   one.
+ *
+ * What the Store has and this does not (snapshots, compaction, stats) is
+ * not here: calling it is a TypeError at compile time, not a stub.
  */
 import type { SearchHits } from '../core/shard.js';
 import { ErrorCode, QuiverError } from '../errors.js';
@@ -67,6 +71,12 @@ export class ClusterStore {
     if (options === null || typeof options !== 'object') throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'dataset options must be an object');
     await this.node.createDataset(name, { ...options, shards: options.shards ?? 1, replicas: options.replicas ?? 1 });
     return this.datasetInfo(name);
+  }
+
+  /** Drops the dataset from the whole cluster (see above); false if there was none. */
+  dropDataset(name: string): Promise<boolean> {
+    checkName(name);
+    return this.node.dropDataset(name);
   }
 
   /** The cluster's datasets, by name (read from its catalog). */
