@@ -82,6 +82,22 @@ export class LeaseKeeper {
     return this.#table.release(lease);
   }
 
+  /**
+   * Gives a held lease back but keeps wanting it: the next round takes it
+   * again under a new term, so its holder claims the log afresh. For a
+   * holder whose log refused its append while the lease was still valid
+   * (nats-server 2.9 can grant one lease, or store two appends, to two
+   * writers at once: shard-stream.ts); false if it was not held.
+   */
+  async yield(dataset: string, shard: number): Promise<boolean> {
+    const key = leaseKey(dataset, shard);
+    await this.#round;
+    const lease = this.#held.get(key);
+    if (lease === undefined) return false;
+    this.#held.delete(key);
+    return this.#table.release(lease);
+  }
+
   /** The leases held now (valid ones: a lapsed one is reported lost at the next round). */
   held(): Lease[] {
     return [...this.#held.values()].filter((l) => l.valid);

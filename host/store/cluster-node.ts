@@ -372,8 +372,12 @@ export class ClusterNode {
     try {
       seq = await r.write(op, body);
     } catch (err) {
-      // the shard's log refused this node's append: another claimed it (a paused leader, resumed)
-      if (err instanceof QuiverError && err.code === ErrorCode.FENCED) this.#fenced++;
+      // the shard's log refused this node's append: another claimed it (a paused leader, resumed), or, the
+      // lease still valid, another writer got in at once (nats-server 2.9): take the lease again, claim afresh
+      if (err instanceof QuiverError && err.code === ErrorCode.FENCED) {
+        this.#fenced++;
+        if (this.#ctl().keeper.leaseOf(dataset, shard) !== undefined) void this.#ctl().keeper.yield(dataset, shard).catch(() => {});
+      }
       throw err;
     }
     // every imageEvery records an image, in the background (a rebuild then replays only what came after it)
