@@ -32,6 +32,7 @@ t.teardown(() => Promise.all(nodes.map((n) => n.close())));
 const placementKv = await openKvBucket(client, 'quiver-placement', 3, 'placement');
 const leasesKv = await openKvBucket(client, 'quiver-leases', 3, 'leases');
 const catalogKv = await openKvBucket(client, 'quiver-datasets', 3, 'datasets');
+const appliedKv = await openKvBucket(client, 'quiver-applied', 3, 'applied');
 
 const present = async (kv: typeof placementKv, key: string): Promise<boolean> => (await kv.get(key))?.operation === 'PUT';
 
@@ -47,6 +48,7 @@ async function leftovers(id: string, shards: number): Promise<string[]> {
   for (let s = 0; s < shards; s++) {
     if ((await images.list(id, s)).length > 0) left.push(`images of ${s}`);
     if (await present(leasesKv, leaseKey(id, s))) left.push(`lease of ${s}`);
+    for (const n of ['n1', 'n2', 'n3']) if (await present(appliedKv, `${datasetToken(id)}.${s}.${n}`)) left.push(`applied of ${s} on ${n}`);
   }
   if (await present(placementKv, datasetToken(id))) left.push('placement');
   if (await present(catalogKv, `dropped.${datasetToken(id)}`)) left.push('tombstone');
@@ -81,7 +83,7 @@ t.test('a drop takes the dataset off every node and out of NATS; the name create
   for (const n of nodes) for (const x of n.roles().copies) if (x.dataset === 'gone') shards.push(n.replica('gone', x.shard)!.shard);
   t.equal(shards.length, 6, 'six copies, 2 of each shard');
   const before = await leftovers(id, 3);
-  t.same(before.filter((l) => !l.startsWith('local logs')), ['stream', 'images of 0', 'lease of 0', 'images of 1', 'lease of 1', 'images of 2', 'lease of 2', 'placement'],
+  t.same(before.filter((l) => !l.startsWith('local logs') && !l.startsWith('applied')), ['stream', 'images of 0', 'lease of 0', 'images of 1', 'lease of 1', 'images of 2', 'lease of 2', 'placement'],
     'before the drop: its stream, images, leases and placement (and no tombstone)');
   t.ok(before.some((l) => l.startsWith('local logs')), `and local logs (${before.filter((l) => l.startsWith('local logs')).join(', ')})`);
 
@@ -90,7 +92,7 @@ t.test('a drop takes the dataset off every node and out of NATS; the name create
   t.comment(`the drop took ${(performance.now() - start).toFixed(0)} ms (ttl ${TTL} ms: rounds every ${TTL / 4} ms)`);
   t.same(nodes.map((n) => n.roles().copies.filter((x) => x.dataset === 'gone').length), [0, 0, 0], 'no node holds a copy');
   t.ok(shards.every((s) => s.disposed), 'every copy\'s shard disposed (its memory unmapped)');
-  t.same(await leftovers(id, 3), [], 'stream, images, leases, placement, tombstone and every local log: gone');
+  t.same(await leftovers(id, 3), [], 'stream, images, applied reports, leases, placement, tombstone and every local log: gone');
   for (const n of nodes) await t.rejects(n.count('gone'), { code: ErrorCode.NOT_FOUND }, `${n.nodeId}: not found`);
   await t.rejects(c.upsert('gone', [1], new Float32Array(DIM)), { code: ErrorCode.NOT_FOUND }, 'a write is NOT_FOUND, not retried into nowhere');
   t.equal(await c.dropDataset('gone'), false, 'dropping it again: false');

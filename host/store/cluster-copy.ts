@@ -5,8 +5,12 @@
  * writes and on `checkpoint()`; a new copy rebuilds from the newest plus
  * the stream after it.
  */
+import type { AppliedTable } from '../cluster/applied.js';
 import type { ImageStore } from '../cluster/images.js';
 import type { ShardReplica } from './cluster-replica.js';
+
+/** A node's key of its copy of a shard. */
+export const keyOf = (dataset: string, shard: number): string => `${dataset}\u0000${shard}`;
 
 export interface Copy {
   ready: Promise<ShardReplica>;
@@ -16,14 +20,18 @@ export interface Copy {
   sinceImage: number;
   /** The image being put, if one is. */
   imaging: Promise<boolean> | null;
+  /** The applied sequence this node last reported for the copy (cluster/applied.ts). */
+  reported: number;
 }
 
 /**
- * The shard's image to the object store if this node leads it, and the
- * older ones pruned to `keep`; true when put. A failure throws when
- * `strict` (checkpoint), else the next `imageEvery` records try again.
+ * The shard's image to the object store if this node leads it, the older
+ * ones pruned to `keep`, then `after` (the log trimmed: cluster-trim.ts; its
+ * failure changes nothing, the next image tries again); true when put. A
+ * failure throws when `strict` (checkpoint), else the next `imageEvery`
+ * records try again.
  */
-export async function putImage(images: ImageStore, dataset: string, shard: number, copy: Copy, keep: number, strict: boolean): Promise<boolean> {
+export async function putImage(images: ImageStore, dataset: string, shard: number, copy: Copy, keep: number, strict: boolean, after?: () => Promise<unknown>): Promise<boolean> {
   const r = copy.replica;
   if (r?.role !== 'leader') return false;
   const since = copy.sinceImage;
@@ -32,10 +40,46 @@ export async function putImage(images: ImageStore, dataset: string, shard: numbe
     const { image, seq } = await r.image();
     await images.put(dataset, shard, seq, seq, image);
     await images.prune(dataset, shard, keep);
+    await after?.().catch(() => {});
     return true;
   } catch (err) {
     copy.sinceImage += since;
     if (strict) throw err;
     return false;
   }
+}
+
+/**
+ * Every `everyMs`, each copy's applied sequence reported (cluster/applied.ts)
+ * when it moved on since its last report; a report NATS refuses is made
+ * again at the next tick. Returns the stop.
+ */
+export function reportApplied(applied: AppliedTable, nodeId: string, copies: ReadonlyMap<string, Copy>, everyMs: number): () => void {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    void (async () => {
+      for (const [key, copy] of [...copies]) {
+        const seq = copy.replica?.lastSeq ?? 0;
+        if (copy.closed || seq <= copy.reported) continue;
+        const [dataset, shard] = key.split('\u0000');
+        await applied.report(dataset!, Number(shard), nodeId, seq).then(() => {
+          copy.reported = Math.max(copy.reported, seq);
+        }, () => {});
+      }
+    })().finally(() => {
+      running = false;
+    });
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/** A copy's `beforeRead` (cluster-rebuild.ts): it reports 0 applied, so no trim passes what it is about to read (cluster-trim.ts). */
+export function reportRebuild(applied: AppliedTable, nodeId: string, dataset: string, shard: number, copy: Copy): () => Promise<void> {
+  return async () => {
+    copy.reported = 0;
+    await applied.report(dataset, shard, nodeId, 0);
+  };
 }

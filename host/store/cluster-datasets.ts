@@ -12,8 +12,8 @@
  *      the drop, its copies closed and their memory given back, its local
  *      logs deleted), until the node answers, leaves the members, or the
  *      deadline passes;
- *   3. `purgeIncarnation`: the stream, every image, the placement, the lease
- *      keys, then the tombstone. A purge that fails (NATS out of reach) is
+ *   3. `purgeIncarnation`: the stream, every image, the copies' applied
+ *      reports, the placement, the lease keys, then the tombstone. A purge that fails (NATS out of reach) is
  *      done again by any node whose round finds the tombstone older than the
  *      dropping node's deadline.
  *
@@ -23,6 +23,7 @@
  */
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import type { AppliedTable } from '../cluster/applied.js';
 import type { ClusterClient } from '../cluster/connect.js';
 import { datasetId, type ClusterDataset, type ControlNode } from '../cluster/control.js';
 import type { ImageStore } from '../cluster/images.js';
@@ -47,6 +48,7 @@ export interface DatasetsHost {
   nodeId: string;
   client: ClusterClient;
   images: ImageStore;
+  applied: AppliedTable;
   /** The node's directory of local logs. */
   dir: string;
   prefix: string;
@@ -140,19 +142,20 @@ export class ClusterDatasets {
     const id = datasetId(d);
     if (this.#purging.has(id)) return;
     this.#purging.add(id);
-    await purgeIncarnation(this.#host.client, this.#host.images, this.#host.control(), d).catch(() => {});
+    await purgeIncarnation(this.#host.client, this.#host.images, this.#host.applied, this.#host.control(), d).catch(() => {});
     this.#purging.delete(id);
   }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** The dropped incarnation's stream, images, placement, leases and tombstone, deleted (each step a no-op when already done). */
-export async function purgeIncarnation(client: ClusterClient, images: ImageStore, control: ControlNode, d: ClusterDataset): Promise<void> {
+/** The dropped incarnation's stream, images, applied reports, placement, leases and tombstone, deleted (each step a no-op when already done). */
+export async function purgeIncarnation(client: ClusterClient, images: ImageStore, applied: AppliedTable, control: ControlNode, d: ClusterDataset): Promise<void> {
   const id = datasetId(d);
   await deleteDatasetLog(client, id);
   for (let s = 0; s < d.shards; s++) {
     for (const i of await images.list(id, s)) await images.delete(id, s, i.lsn);
+    await applied.remove(id, s);
   }
   await control.purge(d);
 }

@@ -32,7 +32,9 @@ import { checkDatasetName, datasetToken, nameOf } from '../cluster/names.js';
 import { callRpc, rpcSubject, serveRpc, type RpcMessage } from '../cluster/rpc.js';
 import { ClusterDatasets, entryOf, type DatasetEntry } from './cluster-datasets.js';
 export type { DatasetEntry } from './cluster-datasets.js';
-import { putImage, type Copy } from './cluster-copy.js';
+import { keyOf, putImage, reportApplied, reportRebuild, type Copy } from './cluster-copy.js';
+import { trimShard } from './cluster-trim.js';
+import { AppliedTable } from '../cluster/applied.js';
 import { collectGarbage } from '../core/gc.js';
 import { Shard, type SearchHits, type ShardParams } from '../core/shard.js';
 import { ErrorCode, QuiverError } from '../errors.js';
@@ -42,7 +44,7 @@ import type { Payload } from '../payload.js';
 import type { PayloadIndexInfo, PayloadIndexType } from '../core/payload-index.js';
 import { clusterQuantization, deleteRecords, deleteWhereRecords, indexRecords, payloadRecords, upsertRecords, type ShardRecord } from './cluster-writes.js';
 import { countCluster, indexesCluster, retrieveCluster, scrollCluster, searchCluster, type RunTasks } from './cluster-reads.js';
-import { answerOf, CopyReads, decodeAnswers, decodeTasks, encodeAnswers, encodeTasks, runOnCopies, type TaskAnswer } from './cluster-tasks.js';
+import { CopyReads, decodeAnswers, decodeTasks, encodeAnswers, encodeTasks, retryable, runOnCopies, type TaskAnswer } from './cluster-tasks.js';
 import type { ReadTask } from './shard-tasks.js';
 import type { CountOptions, PayloadUpdate, PointRecord, PointSelection, ReadOptions, ScrollOptions, ScrollPage } from './types.js';
 import { MoveGate, type MoveStats } from './cluster-moves.js';
@@ -51,12 +53,13 @@ import { ShardReplica } from './cluster-replica.js';
 
 export type { ClusterDatasetOptions, ClusterNodeOptions, ClusterReadOptions, ClusterSearchOptions, ReadConsistency } from './cluster-options.js';
 
-const keyOf = (dataset: string, shard: number): string => `${dataset}\u0000${shard}`;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 export class ClusterNode {
   readonly nodeId: string;
   readonly #client: ClusterClient;
   readonly #images: ImageStore;
+  readonly #applied: AppliedTable;
+  #stopReports = (): void => {};
   readonly #dir: string;
   readonly #prefix: string;
   readonly #writeTimeoutMs: number;
@@ -71,10 +74,11 @@ export class ClusterNode {
   #fenced = 0;
   #closing = false;
 
-  private constructor(o: ClusterNodeOptions, client: ClusterClient, images: ImageStore) {
+  private constructor(o: ClusterNodeOptions, client: ClusterClient, images: ImageStore, applied: AppliedTable) {
     this.nodeId = o.nodeId;
     this.#client = client;
     this.#images = images;
+    this.#applied = applied;
     this.#dir = o.dir;
     this.#prefix = o.prefix ?? 'quiver';
     // long enough to ride out a JetStream election after a nats-server dies (several seconds on 2.9)
@@ -83,7 +87,7 @@ export class ClusterNode {
     this.#imageEvery = o.imageEvery ?? 1000;
     this.#moves = new MoveGate(o.maxMoves ?? 1);
     this.#datasets = new ClusterDatasets({
-      nodeId: o.nodeId, client, images, dir: o.dir, prefix: this.#prefix, streamReplicas: this.#streamReplicas, waitMs: this.#writeTimeoutMs,
+      nodeId: o.nodeId, client, images, applied, dir: o.dir, prefix: this.#prefix, streamReplicas: this.#streamReplicas, waitMs: this.#writeTimeoutMs,
       control: () => this.#ctl(), closing: async () => void (await Promise.all(this.#dropping)),
     });
     if (!Number.isInteger(this.#moves.limit) || this.#moves.limit < 1) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.maxMoves must be an integer >= 1');
@@ -95,7 +99,7 @@ export class ClusterNode {
     if (typeof o.dir !== 'string' || o.dir === '') throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.dir must be a directory path');
     const client = await ClusterClient.connect({ servers: o.servers as string | string[], name: o.nodeId });
     try {
-      const node = new ClusterNode(o, client, await ImageStore.open(client));
+      const node = new ClusterNode(o, client, await ImageStore.open(client), await AppliedTable.open(client, { bucket: `${o.prefix ?? 'quiver'}-applied` }));
       node.#control = await ControlNode.open(client, { nodeId: o.nodeId, address: o.address ?? `nats:${rpcSubject(node.#prefix, o.nodeId)}`, ttlMs: o.ttlMs ?? 3000, prefix: node.#prefix }, {
         copy: (d, s) => void node.#copy(d, s),
         drop: (d, s) => void node.#drop(d, s),
@@ -106,6 +110,7 @@ export class ClusterNode {
       });
       serveRpc(client, rpcSubject(node.#prefix, o.nodeId), (m) => node.#serve(m));
       await node.#control.start();
+      node.#stopReports = reportApplied(node.#applied, o.nodeId, node.#copies, 1000);
       await node.#datasets.sweep();
       return node;
     } catch (err) {
@@ -206,12 +211,9 @@ export class ClusterNode {
   }
 
   /**
-   * Puts an image of every shard of `dataset` this node leads in the object
-   * store, named by the stream sequence it covers (local LSNs start again
-   * with each term's log; the stream's sequence only grows), and keeps the
-   * newest `keep` of each shard. A copy made later (a move, a takeover by a
-   * node without one) rebuilds from it plus the stream after it. Returns
-   * the shards imaged.
+   * Puts an image of every shard of `dataset` this node leads in the object store (named by the
+   * stream sequence it covers), keeps the newest `keep` of each and trims the log below what they
+   * and every copy no longer need; a copy made later rebuilds from it. Returns the shards imaged.
    */
   async checkpoint(dataset: string, keep = 2): Promise<number[]> {
     const { id } = await this.dataset(dataset);
@@ -220,7 +222,7 @@ export class ClusterNode {
       const copy = d === id ? this.#copies.get(keyOf(d, shard)) : undefined;
       if (copy === undefined) continue;
       await copy.imaging;
-      if (await putImage(this.#images, d, shard, copy, keep, true)) done.push(shard);
+      if (await putImage(this.#images, d, shard, copy, keep, true, () => this.#trim(d, shard))) done.push(shard);
     }
     return done.sort((x, y) => x - y);
   }
@@ -270,6 +272,7 @@ export class ClusterNode {
   async close(leave = true): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
+    this.#stopReports();
     await this.#control?.stop(leave).catch(() => {});
     await Promise.all([...this.#copies.keys()].map((k) => {
       const [d, s] = k.split('\u0000');
@@ -295,13 +298,14 @@ export class ClusterNode {
     const key = keyOf(dataset, shard);
     const have = this.#copies.get(key);
     if (have !== undefined) return have;
-    const copy: Copy = { ready: Promise.resolve(null as unknown as ShardReplica), replica: null, closed: false, sinceImage: 0, imaging: null };
+    const copy: Copy = { ready: Promise.resolve(null as unknown as ShardReplica), replica: null, closed: false, sinceImage: 0, imaging: null, reported: 0 };
     copy.ready = (async () => {
       for (;;) {
         try {
           const d = await this.dataset(nameOf(dataset));
           if (d.id !== dataset) throw new QuiverError(ErrorCode.CLOSED, `${dataset}: dropped`);
-          const r = await this.#moves.run(copy, () => ShardReplica.follow({ client: this.#client, images: this.#images, dataset, shard, params: d.params }));
+          const beforeRead = reportRebuild(this.#applied, this.nodeId, dataset, shard, copy);
+          const r = await this.#moves.run(copy, () => ShardReplica.follow({ client: this.#client, images: this.#images, dataset, shard, params: d.params, beforeRead }));
           if (r === null) throw new QuiverError(ErrorCode.CLOSED, `${dataset}/${shard}: dropped before its rebuild began`);
           if (copy.closed) {
             await r.close();
@@ -338,6 +342,11 @@ export class ClusterNode {
     await r?.close();
     // the copy's WebAssembly.Memory goes back to the OS only after a GC in this thread
     collectGarbage();
+  }
+
+  /** The shard's log trimmed below what its images and every copy no longer need (cluster-trim.ts). */
+  async #trim(dataset: string, shard: number): Promise<number> {
+    return trimShard({ client: this.#client, images: this.#images, applied: this.#applied, dataset, shard, placement: (await this.#ctl().placement(dataset)).get(shard) });
   }
 
   /** The lease was acquired: the copy (made now if the placement has not reached it yet) leads. */
@@ -382,7 +391,7 @@ export class ClusterNode {
     }
     // every imageEvery records an image, in the background (a rebuild then replays only what came after it)
     if (this.#imageEvery > 0 && ++copy.sinceImage >= this.#imageEvery && copy.imaging === null && !copy.closed) {
-      copy.imaging = putImage(this.#images, dataset, shard, copy, 2, false).finally(() => {
+      copy.imaging = putImage(this.#images, dataset, shard, copy, 2, false, () => this.#trim(dataset, shard)).finally(() => {
         copy.imaging = null;
       });
     }
@@ -418,12 +427,7 @@ export class ClusterNode {
 
   /** Read tasks on this node's copies (each shard's answer, or the error it met). */
   #runLocal(dataset: string, shards: readonly number[], tasks: readonly ReadTask[], consistency: ReadConsistency): TaskAnswer[] {
-    return shards.map((s, i) => answerOf(() => {
-      const r = this.#replica(dataset, s);
-      if (r === null || r.role === 'broken' || r.role === 'closed') throw new QuiverError(ErrorCode.UNAVAILABLE, `${dataset}/${s}: no copy on ${this.nodeId} yet`);
-      if (consistency === 'leader' && r.role !== 'leader') throw new QuiverError(ErrorCode.FENCED, `${dataset}/${s}: ${this.nodeId} does not lead the shard (yet)`);
-      return this.#reads.run(r, tasks[i]!);
-    }));
+    return this.#reads.runLocal(this.nodeId, dataset, shards, tasks, consistency === 'leader', (s) => this.#replica(dataset, s));
   }
 
   async #serve(m: RpcMessage): Promise<RpcMessage> {
@@ -441,10 +445,5 @@ export class ClusterNode {
     }
     throw new QuiverError(ErrorCode.INVALID_ARGUMENT, `unknown cluster request ${JSON.stringify(h.op)}`);
   }
-}
-
-/** Worth another try: NATS unavailable, no leader yet, or the leader moved. */
-function retryable(err: unknown): boolean {
-  return err instanceof QuiverError && (err.code === ErrorCode.UNAVAILABLE || err.code === ErrorCode.FENCED);
 }
 

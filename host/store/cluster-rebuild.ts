@@ -29,6 +29,8 @@ export interface RebuildSource {
   shard: number;
   /** The dataset's shard parameters (for a shard with no image yet, and to check one that has). */
   params: ShardParams;
+  /** Awaited before the image is chosen and the log read (a copy reports 0 applied: cluster/applied.ts). */
+  beforeRead?: () => Promise<void>;
 }
 
 export interface Rebuilt {
@@ -54,6 +56,7 @@ export async function rebuildShard(src: RebuildSource): Promise<Rebuilt> {
   if (params.quantization?.alwaysRam === false) {
     throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'a shard with alwaysRam: false cannot be rebuilt from the cluster yet: its originals file is not in the object store');
   }
+  await src.beforeRead?.();
   const started = performance.now();
   const newest = await images.newest(dataset, number);
   let shard: Shard;

@@ -56,7 +56,7 @@ export function valueOf(a: TaskAnswer): unknown {
 }
 
 /** Worth asking again: no copy there yet, or not the leader (a failover or a move under way). */
-const retryable = (code: string): boolean => code === ErrorCode.UNAVAILABLE || code === ErrorCode.FENCED;
+const retryableCode = (code: string): boolean => code === ErrorCode.UNAVAILABLE || code === ErrorCode.FENCED;
 
 /**
  * Runs one task per shard: `route` says which node answers which shards
@@ -78,7 +78,7 @@ export async function runOnCopies(
       byNode = await route(pending);
     } catch (err) {
       // the placement unreadable for now (a nats-server died and the client reconnects): ask again
-      if (!(err instanceof QuiverError && retryable(err.code)) || Date.now() > deadline) throw err;
+      if (!retryable(err) || Date.now() > deadline) throw err;
       await new Promise((r) => setTimeout(r, 100));
       continue;
     }
@@ -89,7 +89,7 @@ export async function runOnCopies(
       })));
       answers.forEach((a, i) => {
         if (a.ok) out.set(shards[i]!, a.value);
-        else if (retryable(a.code) && Date.now() <= deadline) failed.push(shards[i]!);
+        else if (retryableCode(a.code) && Date.now() <= deadline) failed.push(shards[i]!);
         else valueOf(a);
       });
     }));
@@ -115,6 +115,21 @@ export class CopyReads {
       return order;
     });
   }
+
+  /** Read tasks on a node's copies, each shard's answer or the error it met: UNAVAILABLE without a copy, FENCED on a follower when `leaderOnly`. */
+  runLocal(nodeId: string, dataset: string, shards: readonly number[], tasks: readonly ReadTask[], leaderOnly: boolean, copyOf: (shard: number) => ShardReplica | null): TaskAnswer[] {
+    return shards.map((s, i) => answerOf(() => {
+      const r = copyOf(s);
+      if (r === null || r.role === 'broken' || r.role === 'closed') throw new QuiverError(ErrorCode.UNAVAILABLE, `${dataset}/${s}: no copy on ${nodeId} yet`);
+      if (leaderOnly && r.role !== 'leader') throw new QuiverError(ErrorCode.FENCED, `${dataset}/${s}: ${nodeId} does not lead the shard (yet)`);
+      return this.run(r, tasks[i]!);
+    }));
+  }
+}
+
+/** Worth another try: NATS unavailable, no leader yet, or the leader moved. */
+export function retryable(err: unknown): boolean {
+  return err instanceof QuiverError && retryableCode(err.code);
 }
 
 /**
