@@ -332,7 +332,7 @@ export class ShardWriter {
 
   /**
    * nats-server 2.9 checks an expected last subject sequence before the
-   * Raft proposal, not in it (nats-io/nats-server#4320, fixed in 2.10): two
+   * Raft proposal, not in it (nats-io/nats-server#4320, fixed after 2.9.20): two
    * writers that both knew lastSeq and published within a few ms of each
    * other can both be stored. So the first record of this subject after
    * lastSeq must be ours (`seq`); when another writer's landed first, ours

@@ -1,9 +1,11 @@
 /**
  * A cluster node's copy of a shard (cluster-node.ts) as the node tracks it:
- * its rebuild, whether it was dropped, and its images. A leader puts an
- * image of its shard in the object store every `imageEvery` records it
- * writes and on `checkpoint()`; a new copy rebuilds from the newest plus
- * the stream after it.
+ * its rebuild, whether it was dropped, its images and what it reported
+ * applied. A leader puts an image of its shard in the object store every
+ * `imageEvery` records it writes and on `checkpoint()`, then trims the log
+ * (cluster-trim.ts); a new copy rebuilds from the newest image plus the
+ * stream after it. Every copy reports what it has applied (cluster/applied.ts),
+ * 0 before it rebuilds, so no trim passes a reader.
  */
 import type { AppliedTable } from '../cluster/applied.js';
 import type { ImageStore } from '../cluster/images.js';

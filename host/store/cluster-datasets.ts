@@ -13,9 +13,9 @@
  *      logs deleted), until the node answers, leaves the members, or the
  *      deadline passes;
  *   3. `purgeIncarnation`: the stream, every image, the copies' applied
- *      reports, the placement, the lease keys, then the tombstone. A purge that fails (NATS out of reach) is
- *      done again by any node whose round finds the tombstone older than the
- *      dropping node's deadline.
+ *      reports, the placement, the lease keys, then the tombstone. A purge
+ *      that fails (NATS out of reach) is done again by any node whose round
+ *      finds the tombstone older than the dropping node's deadline.
  *
  * A node that was down during the drop finds no catalog entry for the
  * incarnation when it comes back, so it places nothing of it, and
