@@ -74,12 +74,14 @@ function infoOf(o: ObjectInfo): ImageInfo | null {
 export class ImageStore {
   readonly bucket: string;
   readonly #os: ObjectStore;
+  readonly #client: ClusterClient;
   readonly #timeoutMs: number;
 
-  private constructor(os: ObjectStore, bucket: string, timeoutMs: number) {
+  private constructor(os: ObjectStore, client: ClusterClient, bucket: string) {
     this.#os = os;
+    this.#client = client;
     this.bucket = bucket;
-    this.#timeoutMs = timeoutMs;
+    this.#timeoutMs = client.timeoutMs;
   }
 
   /** Opens (creating if absent) the images bucket. */
@@ -87,7 +89,7 @@ export class ImageStore {
     const { bucket = 'quiver-images', replicas = 3 } = options;
     checkBucketOptions(bucket, replicas);
     try {
-      return new ImageStore(await client.objm.create(bucket, { replicas }), bucket, client.timeoutMs);
+      return new ImageStore(await client.objm.create(bucket, { replicas }), client, bucket);
     } catch (err) {
       throw natsError(err, `opening the images bucket ${bucket}`);
     }
@@ -116,18 +118,30 @@ export class ImageStore {
     return infoOf(stored)!;
   }
 
-  /** Every image of the shard, oldest (lowest LSN) first. */
+  /**
+   * Every image of the shard, oldest (lowest LSN) first. Read as the
+   * stream's meta subjects (one per object: `$O.<bucket>.M.<base64url of the
+   * name>`) and each object's info, both from the stream's leader: the
+   * object store's own list() (a consumer over those subjects) came back
+   * empty right after three puts in a clean-clone CI run, and a rebuild that
+   * finds no image while the log is trimmed would miss records.
+   */
   async list(dataset: string, shard: number): Promise<ImageInfo[]> {
     const prefix = imagePrefix(dataset, shard);
-    let all: ObjectInfo[];
+    const meta = `$O.${this.bucket}.M.`;
+    const out: ImageInfo[] = [];
     try {
-      all = await this.#os.list();
+      const info = await this.#client.jsm.streams.info(`OBJ_${this.bucket}`, { subjects_filter: `${meta}>` });
+      const names = Object.keys(info.state.subjects ?? {}).map((s) => Buffer.from(s.slice(meta.length), 'base64url').toString('utf8'));
+      for (const name of names.filter((n) => n.startsWith(prefix))) {
+        const o = await this.#os.info(name);
+        const i = o === null || o.deleted ? null : infoOf(o);
+        if (i !== null && i.dataset === dataset && i.shard === shard) out.push(i);
+      }
     } catch (err) {
       throw natsError(err, `listing the images of ${dataset} shard ${shard}`);
     }
-    return all.filter((o) => !o.deleted && o.name.startsWith(prefix))
-      .map(infoOf).filter((i): i is ImageInfo => i !== null && i.dataset === dataset && i.shard === shard)
-      .sort((a, b) => a.lsn - b.lsn);
+    return out.sort((a, b) => a.lsn - b.lsn);
   }
 
   /** The shard's image with the highest LSN, or null if it has none. */
