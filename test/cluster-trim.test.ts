@@ -5,7 +5,8 @@
 // the records since the oldest image and its bytes go down; a rebuild from
 // the trimmed log answers as the leader does; a copy that has applied less
 // holds the trim at what it has applied, and a copy that has not reported
-// holds it all.
+// holds it all; a rebuild that finds no image covering the trimmed log
+// refuses rather than missing records.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ import { ImageStore } from '../host/cluster/images.js';
 import { ShardLog } from '../host/cluster/shard-stream.js';
 import { ClusterNode } from '../host/store/cluster-node.js';
 import { rebuildShard } from '../host/store/cluster-rebuild.js';
+import { ErrorCode } from '../host/errors.js';
 
 const DIM = 8;
 const { cluster, client } = await clusterAndClient(t, 'cluster-trim');
@@ -70,6 +72,16 @@ t.test('after each image the log keeps the records since the oldest image kept; 
   t.equal(r.shard.stats().live, 120, 'a rebuild from the newest image and the trimmed log holds all 120 points');
   r.shard.dispose();
   for (const n of nodes) t.equal(await n.count('t', { consistency: 'any' }), 120, `${n.nodeId}'s copy holds them too`);
+});
+
+t.test('a rebuild that finds no image covering the trimmed log refuses, rather than missing records', async (t) => {
+  const below = await applied.trimmedBelow(id, 0);
+  t.ok(below > 1, `the trim point is recorded (${below})`);
+  for (const i of await images.list(id, 0)) await images.delete(id, 0, i.lsn);
+  await t.rejects(rebuildShard({ client, images, applied, dataset: id, shard: 0, params }), { code: ErrorCode.UNAVAILABLE }, 'with the trim point: UNAVAILABLE (tried again by the node)');
+  const blind = await rebuildShard({ client, images, dataset: id, shard: 0, params });
+  t.ok(blind.shard.stats().live < 120, `without it, the rebuild would have held ${blind.shard.stats().live} of 120 points`);
+  blind.shard.dispose();
 });
 
 t.test('a copy that has applied less holds the trim at what it applied; one that has not reported holds it all', async (t) => {

@@ -8,9 +8,13 @@
  * trim must never pass one. A copy reports 0 before it starts a rebuild
  * (what it is about to read is not known yet), then its applied sequence as
  * it goes; a missing or unreadable report holds the trim back.
+ *
+ * The same bucket keeps each shard's trim point (`<token>.<shard>._trim`:
+ * node tokens never start with '_'), written before the purge, so a rebuild
+ * can refuse an image that no longer meets the log (cluster-rebuild.ts).
  */
 import type { KV } from '@nats-io/kv';
-import { natsError, openKvBucket, type ClusterClient } from './connect.js';
+import { isKeyTaken, natsError, openKvBucket, type ClusterClient } from './connect.js';
 import { checkShard, datasetToken, nodeToken } from './names.js';
 
 const enc = new TextEncoder();
@@ -60,7 +64,36 @@ export class AppliedTable {
     return Number.isFinite(least) ? least : null;
   }
 
-  /** Every copy's report of the shard, deleted (a dropped dataset's). */
+  /** The shard's records below this sequence may be gone (0: none trimmed). */
+  async trimmedBelow(dataset: string, shard: number): Promise<number> {
+    checkShard(shard);
+    try {
+      const e = await this.#kv.get(`${datasetToken(dataset)}.${shard}._trim`);
+      return e === null || e.operation !== 'PUT' ? 0 : Number(dec.decode(e.value));
+    } catch (err) {
+      throw natsError(err, `reading the trim point of ${dataset}/${shard}`);
+    }
+  }
+
+  /** Raises the shard's trim point to `below` (compare-and-set: it never goes down). */
+  async setTrimmed(dataset: string, shard: number, below: number): Promise<void> {
+    checkShard(shard);
+    const key = `${datasetToken(dataset)}.${shard}._trim`;
+    for (let tries = 0; ; tries++) {
+      try {
+        const e = await this.#kv.get(key);
+        const have = e === null || e.operation !== 'PUT' ? 0 : Number(dec.decode(e.value));
+        if (have >= below) return;
+        if (e === null) await this.#kv.create(key, enc.encode(String(below)));
+        else await this.#kv.update(key, enc.encode(String(below)), e.revision);
+        return;
+      } catch (err) {
+        if (!isKeyTaken(err) || tries >= 5) throw natsError(err, `raising the trim point of ${dataset}/${shard}`);
+      }
+    }
+  }
+
+  /** Every copy's report of the shard and its trim point, deleted (a dropped dataset's). */
   async remove(dataset: string, shard: number): Promise<void> {
     try {
       await this.#kv.purge(`${datasetToken(dataset)}.${shard}.*`);

@@ -305,7 +305,7 @@ export class ClusterNode {
           const d = await this.dataset(nameOf(dataset));
           if (d.id !== dataset) throw new QuiverError(ErrorCode.CLOSED, `${dataset}: dropped`);
           const beforeRead = reportRebuild(this.#applied, this.nodeId, dataset, shard, copy);
-          const r = await this.#moves.run(copy, () => ShardReplica.follow({ client: this.#client, images: this.#images, dataset, shard, params: d.params, beforeRead }));
+          const r = await this.#moves.run(copy, () => ShardReplica.follow({ client: this.#client, images: this.#images, applied: this.#applied, dataset, shard, params: d.params, beforeRead }));
           if (r === null) throw new QuiverError(ErrorCode.CLOSED, `${dataset}/${shard}: dropped before its rebuild began`);
           if (copy.closed) {
             await r.close();

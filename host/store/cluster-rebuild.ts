@@ -14,6 +14,7 @@
  * appended meanwhile are left to the caller's tail (from `lastSeq` + 1).
  */
 import { Shard, type ShardParams } from '../core/shard.js';
+import type { AppliedTable } from '../cluster/applied.js';
 import type { ClusterClient } from '../cluster/connect.js';
 import type { ImageStore } from '../cluster/images.js';
 import { CLAIM_OP } from '../cluster/replicated-log.js';
@@ -31,6 +32,8 @@ export interface RebuildSource {
   params: ShardParams;
   /** Awaited before the image is chosen and the log read (a copy reports 0 applied: cluster/applied.ts). */
   beforeRead?: () => Promise<void>;
+  /** Where the shard's trim point is kept: an image older than it is refused (a node always gives it). */
+  applied?: AppliedTable;
 }
 
 export interface Rebuilt {
@@ -58,7 +61,12 @@ export async function rebuildShard(src: RebuildSource): Promise<Rebuilt> {
   }
   await src.beforeRead?.();
   const started = performance.now();
+  const trimmed = (await src.applied?.trimmedBelow(dataset, number)) ?? 0;
   const newest = await images.newest(dataset, number);
+  // the log no longer holds what comes after that image (or, with none, after the start): try again
+  if ((newest?.seq ?? 0) + 1 < trimmed) {
+    throw new QuiverError(ErrorCode.UNAVAILABLE, `${dataset}/${number}: the log is trimmed below ${trimmed}, and the newest image found covers only up to ${newest?.seq ?? 0}`);
+  }
   let shard: Shard;
   if (newest === null) shard = Shard.create(params);
   else {

@@ -46,6 +46,8 @@ export async function trimShard(o: TrimSource): Promise<number> {
   const below = await trimPoint(o);
   if (below <= 1) return 0;
   const log = new ShardLog(o.client, o.dataset, o.shard);
+  // recorded first: a rebuild refuses an image older than it (cluster-rebuild.ts)
+  await o.applied.setTrimmed(o.dataset, o.shard, below);
   try {
     return (await o.client.jsm.streams.purge(log.stream, { filter: log.subject, seq: below })).purged;
   } catch (err) {
