@@ -25,6 +25,11 @@ const keyOf = (dataset: string, shard: number, nodeId: string): string => {
   return `${datasetToken(dataset)}.${shard}.${nodeToken(nodeId)}`;
 };
 
+const trimKey = (dataset: string, shard: number): string => {
+  checkShard(shard);
+  return `${datasetToken(dataset)}.${shard}._trim`;
+};
+
 export class AppliedTable {
   readonly #kv: KV;
 
@@ -66,9 +71,8 @@ export class AppliedTable {
 
   /** The shard's records below this sequence may be gone (0: none trimmed). */
   async trimmedBelow(dataset: string, shard: number): Promise<number> {
-    checkShard(shard);
     try {
-      const e = await this.#kv.get(`${datasetToken(dataset)}.${shard}._trim`);
+      const e = await this.#kv.get(trimKey(dataset, shard));
       return e === null || e.operation !== 'PUT' ? 0 : Number(dec.decode(e.value));
     } catch (err) {
       throw natsError(err, `reading the trim point of ${dataset}/${shard}`);
@@ -77,8 +81,7 @@ export class AppliedTable {
 
   /** Raises the shard's trim point to `below` (compare-and-set: it never goes down). */
   async setTrimmed(dataset: string, shard: number, below: number): Promise<void> {
-    checkShard(shard);
-    const key = `${datasetToken(dataset)}.${shard}._trim`;
+    const key = trimKey(dataset, shard);
     for (let tries = 0; ; tries++) {
       try {
         const e = await this.#kv.get(key);

@@ -73,13 +73,8 @@ export class LeaseKeeper {
 
   /** Placement moved the shard away: stop trying, and release the lease if held (false if it was not). */
   async unwant(dataset: string, shard: number): Promise<boolean> {
-    const key = leaseKey(dataset, shard);
-    this.#wanted.delete(key);
-    await this.#round;
-    const lease = this.#held.get(key);
-    if (lease === undefined) return false;
-    this.#held.delete(key);
-    return this.#table.release(lease);
+    this.#wanted.delete(leaseKey(dataset, shard));
+    return this.yield(dataset, shard);
   }
 
   /**
