@@ -2,13 +2,17 @@
 // processes on a real 3-node nats-server cluster, driven with Qdrant's own
 // JS client: a collection of 6 shards and replication 2 created through one
 // node, points upserted through it, queries through the other two equal a
-// single-process store on the same data; a collection deleted through one
+// single-process store on the same data; a snapshot made through one node,
+// uploaded through another and recovered over the original answers as the
+// original did; a collection deleted through one
 // node is gone through all; then the leader of some shards is
 // SIGKILLed while a writer records its acknowledged ids: the others serve
 // those shards again, and every acknowledged write is found through both.
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { QdrantClient } from '@qdrant/js-client-rest';
 import t from 'tap';
 import { clusterAndClient, until } from './helpers/cluster-setup.js';
@@ -71,9 +75,48 @@ t.test('6 shards x 2 copies: upsert through s1 with the Qdrant client, queries t
   const bad = await call(`${servers[1]!.url}/collections/c/points/query`, 'POST', { query: [1, 2], limit: 3 });
   t.equal(bad.status, 400, 'a wrong dimension is a 400 in Qdrant\'s envelope');
   t.match(bad.body, { status: { error: /dimension/ } });
-  const unserved = await call(`${servers[1]!.url}/collections/c/snapshots`, 'POST', {});
-  t.equal(unserved.status, 400, 'what a cluster node does not serve yet says so');
-  t.match(unserved.body.status.error, /not served by a cluster node/);
+});
+
+t.test('snapshots over HTTP: made through s2 with every shard, downloaded, uploaded through s3 under a new name, recovered over the original from its file on s2', async (t) => {
+  const answers = async (c: QdrantClient, name: string): Promise<unknown> => {
+    const out = [];
+    for (let q = 0; q < 10; q++) out.push((await c.query(name, { query: Array.from(queries.subarray(q * DIM, (q + 1) * DIM)), limit: 10, params: { hnsw_ef: N } })).points.map((p) => [p.id, p.score]));
+    return out;
+  };
+  const original = await answers(clients[0]!, 'c');
+  const snap = await clients[1]!.createSnapshot('c');
+  t.match(snap, { name: /^c-.*\.snapshot$/, size: Number, checksum: /^[0-9a-f]{64}$/ });
+  t.same(await clients[1]!.listSnapshots('c'), [snap], 'listed on the node that made it');
+  t.same(await clients[2]!.listSnapshots('c'), [], 'and only there');
+  const download = await fetch(`${servers[1]!.url}/collections/c/snapshots/${snap!.name}`);
+  t.equal(download.status, 200);
+  const bytes = new Uint8Array(await download.arrayBuffer());
+  t.equal(createHash('sha256').update(bytes).digest('hex'), snap!.checksum, 'the download is the file listed');
+
+  const form = new FormData();
+  form.append('snapshot', new Blob([bytes]), snap!.name);
+  const up = await fetch(`${servers[2]!.url}/collections/c2/snapshots/upload?checksum=${snap!.checksum}`, { method: 'POST', body: form });
+  t.same({ status: up.status, result: ((await up.json()) as { result: unknown }).result }, { status: 200, result: true }, 'uploaded through s3');
+  t.same(await answers(clients[0]!, 'c2'), original, 'the uploaded collection answers as the original, through s1');
+  t.match((await clients[0]!.getCollection('c2')).config.params, { shard_number: 6, replication_factor: 1 });
+
+  await clients[0]!.upsert('c', { wait: true, points: [{ id: 999_999, vector: vec(0) }] });
+  t.equal((await clients[1]!.count('c', {})).count, N + 1);
+  const location = pathToFileURL(join(dir, 's2', 'snapshots', 'c', snap!.name)).href;
+  const badLocation = await call(`${servers[0]!.url}/collections/c/snapshots/recover`, 'PUT', { location });
+  t.equal(badLocation.status, 400, 'a location outside this node\'s snapshots directory is refused');
+  t.equal(await clients[1]!.recoverSnapshot('c', { location }), true, 'recovered over c through s2, from its own file');
+  t.equal((await clients[2]!.count('c', {})).count, N, 'the point written after the snapshot is gone, through s3');
+  t.same(await answers(clients[2]!, 'c'), original);
+  t.match((await clients[2]!.getCollection('c')).config.params, { shard_number: 6, replication_factor: 2 }, 'the replaced collection\'s replication');
+
+  const damaged = Uint8Array.from(bytes);
+  damaged[damaged.length >> 1]! ^= 1;
+  const bad = await fetch(`${servers[0]!.url}/collections/c/snapshots/upload`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: damaged });
+  t.equal(bad.status, 400, 'a damaged upload is a 400');
+  t.equal((await clients[0]!.count('c', {})).count, N, 'and changes nothing');
+  t.equal(await clients[1]!.deleteSnapshot('c', snap!.name), true);
+  t.equal(await clients[0]!.deleteCollection('c2'), true);
 });
 
 t.test('the single process\'s point, payload, index and search routes on a cluster node: filters, payloads, vectors, retrieve, count, scroll, delete by filter, payload updates, indexes', async (t) => {

@@ -195,6 +195,33 @@ export class ControlNode {
     }
   }
 
+  /**
+   * Puts `d` (a new incarnation, its uid drawn) under its name, replacing
+   * the incarnation there if there is one: a tombstone for that one first,
+   * as a drop puts, then the entry by compare-and-set on the revision read.
+   * Every node's next round drops the old one's copies and places the new
+   * one's. The entry replaced, or null if the name was free; EXISTS if
+   * another write of the name came between the read and the set.
+   */
+  async replaceDataset(d: ClusterDataset & { uid: string }): Promise<ClusterDataset | null> {
+    const key = datasetToken(d.name);
+    const entry = enc.encode(JSON.stringify({ name: d.name, shards: d.shards, replicas: d.replicas, config: d.config, uid: d.uid }));
+    try {
+      const e = await this.#catalog.get(key);
+      if (e === null || e.operation !== 'PUT') {
+        await this.#catalog.create(key, entry);
+        return null;
+      }
+      const old = JSON.parse(dec.decode(e.value)) as ClusterDataset;
+      await this.#catalog.put(DROPPED + datasetToken(datasetId(old)), e.value);
+      await this.#catalog.update(key, entry, e.revision);
+      return old;
+    } catch (err) {
+      if (isWrongLastSequence(err) || isKeyTaken(err)) throw new QuiverError(ErrorCode.EXISTS, `dataset ${d.name} was created, dropped or replaced by another node meanwhile: nothing was replaced`);
+      throw natsError(err, `replacing ${d.name} in the catalog`);
+    }
+  }
+
   /** The placement and leases of a dropped incarnation deleted, then its tombstone (the data plane deleted its stream and images). */
   async purge(d: ClusterDataset): Promise<void> {
     const id = datasetId(d);

@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Store } from '../store/store.js';
+import type { DatasetInfo } from '../store/types.js';
 import { ARROW_FILE, ARROW_STREAM } from './arrow.js';
 import { authHook } from './auth.js';
 import { Collections } from './collections.js';
@@ -256,7 +257,7 @@ export function buildServer(store: Store, options: ServerOptions = {}): FastifyI
   registerPayloadRoutes(app, ctx);
   registerIndexRoutes(app, ctx);
   registerSearchRoutes(app, ctx);
-  registerSnapshotRoutes(app, ctx);
+  registerSnapshotRoutes(app, { store, exists: (name) => store.listDatasets().includes(name), recovered: (info) => ctx.collections.remember(info as DatasetInfo) });
   registerClusterRoutes(app, ctx);
 
   app.addHook('onClose', async () => {

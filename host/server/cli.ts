@@ -106,6 +106,7 @@ async function serve(config: ServeConfig): Promise<void> {
 async function serveCluster(config: ServeConfig, cluster: NonNullable<ServeConfig['cluster']>): Promise<void> {
   const node = await Store.open({
     path: config.dataDir!,
+    ...(config.snapshotsDir === undefined ? {} : { snapshotsPath: config.snapshotsDir }),
     cluster: { servers: cluster.servers, nodeId: cluster.nodeId, ttlMs: cluster.ttlMs, address: `http://${config.host}:${config.port}` },
   });
   const app = buildClusterServer(node, {

@@ -10,10 +10,13 @@
  * `shard_number` and `replication_factor`; `GET /cluster` and `GET
  * /collections/{name}/cluster` answer in Qdrant's shapes (docs/cluster.md).
  *
- * `DELETE /collections/{name}` drops it from every node.
+ * `DELETE /collections/{name}` drops it from every node. The snapshot
+ * routes are the single process's (routes/snapshots.ts): the files are
+ * kept on the node that made them and hold every shard; a recovery
+ * replaces the collection in the whole cluster (cluster-snapshots.ts).
  *
- * What a cluster node does not serve yet (snapshots, always_ram false)
- * answers 400 in Qdrant's error envelope, saying so.
+ * What a cluster node does not serve yet (always_ram false) answers 400 in
+ * Qdrant's error envelope, saying so.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Registry } from 'prom-client';
@@ -27,6 +30,7 @@ import { payloadSchema, registerIndexRoutes } from './routes/indexes.js';
 import { registerPayloadRoutes } from './routes/payload.js';
 import { registerPointRoutes } from './routes/points.js';
 import { registerSearchRoutes } from './routes/search.js';
+import { registerSnapshotRoutes } from './routes/snapshots.js';
 
 type Req = FastifyRequest<{ Params: { name: string }; Body: unknown }>;
 
@@ -62,9 +66,6 @@ export function buildClusterServer(store: ClusterStore, options: ServerOptions =
       },
     },
     nextOperationId: () => operationId++,
-  };
-  const unsupported = (what: string) => async () => {
-    throw new HttpError(400, `Bad request: ${what} is not served by a cluster node yet (docs/cluster.md)`);
   };
 
   app.get('/', async () => ({ title: 'quiver - vector search engine (cluster node)', version: options.compatVersion ?? QDRANT_COMPAT_VERSION, quiver_version: quiverVersion() }));
@@ -180,7 +181,7 @@ export function buildClusterServer(store: ClusterStore, options: ServerOptions =
 
   // Qdrant answers `false` for a collection that is not there; true once every node let it go (cluster-datasets.ts)
   app.delete('/collections/:name', async (request: Req, reply) => ok(reply, await store.dropDataset(collectionName(request))));
-  app.post('/collections/:name/snapshots', unsupported('snapshots'));
-  app.get('/collections/:name/snapshots', unsupported('snapshots'));
+  // this node's snapshot files, each of every shard; a recovery replaces the collection in the whole cluster
+  registerSnapshotRoutes(app, { store, exists: async (name) => (await store.listDatasets()).includes(name), recovered: () => {} });
   return app;
 }

@@ -30,8 +30,10 @@ import type { ImageStore } from '../cluster/images.js';
 import { checkDatasetName, datasetToken, hasUid, incarnation, newUid } from '../cluster/names.js';
 import { callRpc, rpcSubject } from '../cluster/rpc.js';
 import { deleteDatasetLog, ensureDatasetLog } from '../cluster/shard-stream.js';
-import type { ShardParams } from '../core/shard.js';
-import { ErrorCode, QuiverError } from '../errors.js';
+import { Shard, type ShardParams } from '../core/shard.js';
+import type { ClusterDatasetOptions } from './cluster-options.js';
+import { clusterQuantization } from './cluster-writes.js';
+import { ErrorCode, isQuiverError, QuiverError } from '../errors.js';
 
 export interface DatasetEntry {
   /** The incarnation (names.ts) its shards, leases and streams are keyed by. */
@@ -39,6 +41,16 @@ export interface DatasetEntry {
   shards: number;
   replicas: number;
   params: ShardParams;
+}
+
+/** A dataset's catalog entry from its options, checked before anything is written: the counts here, the rest by the core (coded errors). */
+export function checkedEntry(name: string, o: ClusterDatasetOptions): ClusterDataset {
+  const config: ShardParams = { dim: o.dim, metric: o.metric ?? 'l2', M: o.M ?? 16, efConstruction: o.efConstruction ?? 200, ef: o.ef ?? 64, ...clusterQuantization(o.quantization) };
+  if (!Number.isInteger(o.shards) || o.shards < 1 || o.shards > 65536) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'shards must be an integer in 1..65536');
+  if (!Number.isInteger(o.replicas) || o.replicas < 1 || o.replicas > 5) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'replicas must be an integer in 1..5');
+  checkDatasetName(name);
+  Shard.create(config).dispose();
+  return { name, shards: o.shards, replicas: o.replicas, config };
 }
 
 export const entryOf = (d: ClusterDataset): DatasetEntry => ({ id: datasetId(d), shards: d.shards, replicas: d.replicas, params: d.config as ShardParams });
@@ -98,10 +110,54 @@ export class ClusterDatasets {
 
   /** Steps 1-3 above; false if there was no such dataset. */
   async drop(name: string): Promise<boolean> {
-    const h = this.#host;
     checkDatasetName(name);
-    const d = await h.control().dropDataset(name);
+    const d = await this.#host.control().dropDataset(name);
     if (d === null) return false;
+    await this.#retire(d);
+    return true;
+  }
+
+  /**
+   * A new incarnation of `entry.name` (snapshot recovery, cluster-snapshots.ts):
+   * its log stream, then `seed` puts its shards' images (the incarnation's id
+   * given), and only then does the catalog name it, replacing the incarnation
+   * there, which goes as a dropped one does (steps 2-3 above). A seed that
+   * fails, or another write of the name first, changes nothing and leaves
+   * nothing behind.
+   */
+  async replace(entry: ClusterDataset, seed: (id: string) => Promise<void>): Promise<void> {
+    const h = this.#host;
+    checkDatasetName(entry.name);
+    const d = { ...entry, uid: newUid() };
+    // what the catalog never named is this call's to delete
+    const discard = (err: unknown): Promise<never> => purgeIncarnation(h.client, h.images, h.applied, h.control(), d).catch(() => {}).then(() => {
+      throw err;
+    });
+    await ensureDatasetLog(h.client, datasetId(d), { replicas: h.streamReplicas }).then(() => seed(datasetId(d))).catch(discard);
+    let old: ClusterDataset | null = null;
+    let failed: unknown = null;
+    await h.control().replaceDataset(d).then((o) => {
+      old = o;
+    }, (err: unknown) => {
+      failed = err;
+    });
+    if (isQuiverError(failed, ErrorCode.EXISTS)) await discard(failed);
+    // read back: after a NATS error the set may have happened; nats-server 2.9 can store two compare-and-sets
+    // from one revision (shard-stream.ts), the later standing
+    let stored: ClusterDataset | undefined | null = null;
+    for (let tries = 0; stored === null && tries < 10; tries++) {
+      if (tries > 0) await sleep(200);
+      stored = await h.control().datasets().then((l) => l.find((x) => x.name === d.name), () => null);
+    }
+    if (stored === null) throw new QuiverError(ErrorCode.UNAVAILABLE, `recovering ${d.name}: the catalog could not be read back, so whether it was replaced is not known`, { cause: failed });
+    if (stored?.uid !== d.uid) await discard(failed ?? new QuiverError(ErrorCode.EXISTS, `dataset ${d.name} was replaced by another node at the same time: nothing was replaced`));
+    if (old !== null) await this.#retire(old);
+    await h.control().round();
+  }
+
+  /** Steps 2 and 3 above, for an incarnation the catalog no longer names. */
+  async #retire(d: ClusterDataset): Promise<void> {
+    const h = this.#host;
     const id = datasetId(d);
     const alive = async (): Promise<string[]> => (await h.control().members.alive()).map((m) => m.nodeId);
     await forgetEverywhere(await alive().catch(() => [h.nodeId]), async (m) => {
@@ -110,7 +166,6 @@ export class ClusterDatasets {
     }, alive, Date.now() + h.waitMs);
     // the drop stands once the entry is gone; a purge NATS refuses now is done again from the tombstone
     await this.#purge(d);
-    return true;
   }
 
   /** A round that started after the drop, then this node's copies of `id` closed and its local logs deleted (UNAVAILABLE while a copy remains). */
@@ -130,6 +185,9 @@ export class ClusterDatasets {
 
   /** The control plane's `dropped`: a tombstone another node left, purged here once older than any drop's wait. */
   dropped(d: ClusterDataset, since: Date): void {
+    // a tombstone left by a replace whose set NATS refused names an incarnation still in the catalog
+    const live = this.#host.control().known(d.name);
+    if (live !== undefined && datasetId(live) === datasetId(d)) return;
     if (Date.now() - since.getTime() >= 2 * this.#host.waitMs) void this.#purge(d);
   }
 

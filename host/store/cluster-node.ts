@@ -26,30 +26,30 @@
 import { join } from 'node:path';
 import { ClusterClient } from '../cluster/connect.js';
 import { ControlNode, datasetId } from '../cluster/control.js';
-import { ImageStore } from '../cluster/images.js';
+import { ImageStore, type ImageRead } from '../cluster/images.js';
 import type { Lease } from '../cluster/leases.js';
-import { checkDatasetName, datasetToken, nameOf } from '../cluster/names.js';
+import { datasetToken, nameOf } from '../cluster/names.js';
 import { callRpc, rpcSubject, serveRpc, type RpcMessage } from '../cluster/rpc.js';
-import { ClusterDatasets, entryOf, type DatasetEntry } from './cluster-datasets.js';
+import { checkedEntry, ClusterDatasets, entryOf, type DatasetEntry } from './cluster-datasets.js';
 export type { DatasetEntry } from './cluster-datasets.js';
-import { keyOf, putImage, reportApplied, reportRebuild, type Copy } from './cluster-copy.js';
+import { followCopy, imageNow, keyOf, reportApplied, type Copy } from './cluster-copy.js';
 import { trimShard } from './cluster-trim.js';
 import { AppliedTable } from '../cluster/applied.js';
 import { collectGarbage } from '../core/gc.js';
-import { Shard, type SearchHits, type ShardParams } from '../core/shard.js';
+import type { SearchHits } from '../core/shard.js';
 import { ErrorCode, QuiverError } from '../errors.js';
 import type { CompiledFilter, Filter } from '../filter/filter.js';
 import type { IdList } from '../ids.js';
 import type { Payload } from '../payload.js';
 import type { PayloadIndexInfo, PayloadIndexType } from '../core/payload-index.js';
-import { clusterQuantization, deleteRecords, deleteWhereRecords, indexRecords, payloadRecords, upsertRecords, type ShardRecord } from './cluster-writes.js';
+import { deleteRecords, deleteWhereRecords, indexRecords, payloadRecords, upsertRecords, type ShardRecord } from './cluster-writes.js';
 import { countCluster, indexesCluster, retrieveCluster, scrollCluster, searchCluster, type RunTasks } from './cluster-reads.js';
 import { CopyReads, decodeAnswers, decodeTasks, encodeAnswers, encodeTasks, retryable, runOnCopies, type TaskAnswer } from './cluster-tasks.js';
 import type { ReadTask } from './shard-tasks.js';
 import type { CountOptions, PayloadUpdate, PointRecord, PointSelection, ReadOptions, ScrollOptions, ScrollPage } from './types.js';
 import { MoveGate, type MoveStats } from './cluster-moves.js';
 import type { ClusterDatasetOptions, ClusterNodeOptions, ClusterReadOptions, ClusterSearchOptions, ReadConsistency } from './cluster-options.js';
-import { ShardReplica } from './cluster-replica.js';
+import type { ShardReplica } from './cluster-replica.js';
 
 export type { ClusterDatasetOptions, ClusterNodeOptions, ClusterReadOptions, ClusterSearchOptions, ReadConsistency } from './cluster-options.js';
 
@@ -62,7 +62,8 @@ export class ClusterNode {
   #stopReports = (): void => {};
   readonly #dir: string;
   readonly #prefix: string;
-  readonly #writeTimeoutMs: number;
+  /** How long a write waits for its shard's leader before it fails UNAVAILABLE. */
+  readonly writeTimeoutMs: number;
   readonly #streamReplicas: number;
   readonly #imageEvery: number;
   readonly #moves: MoveGate;
@@ -82,12 +83,12 @@ export class ClusterNode {
     this.#dir = o.dir;
     this.#prefix = o.prefix ?? 'quiver';
     // long enough to ride out a JetStream election after a nats-server dies (several seconds on 2.9)
-    this.#writeTimeoutMs = o.writeTimeoutMs ?? Math.max(4 * (o.ttlMs ?? 3000), 10_000);
+    this.writeTimeoutMs = o.writeTimeoutMs ?? Math.max(4 * (o.ttlMs ?? 3000), 10_000);
     this.#streamReplicas = o.streamReplicas ?? 3;
     this.#imageEvery = o.imageEvery ?? 1000;
     this.#moves = new MoveGate(o.maxMoves ?? 1);
     this.#datasets = new ClusterDatasets({
-      nodeId: o.nodeId, client, images, applied, dir: o.dir, prefix: this.#prefix, streamReplicas: this.#streamReplicas, waitMs: this.#writeTimeoutMs,
+      nodeId: o.nodeId, client, images, applied, dir: o.dir, prefix: this.#prefix, streamReplicas: this.#streamReplicas, waitMs: this.writeTimeoutMs,
       control: () => this.#ctl(), closing: async () => void (await Promise.all(this.#dropping)),
     });
     if (!Number.isInteger(this.#moves.limit) || this.#moves.limit < 1) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.maxMoves must be an integer >= 1');
@@ -121,13 +122,16 @@ export class ClusterNode {
 
   /** Adds a dataset to the cluster (a new incarnation: its log stream, then the catalog entry; cluster-datasets.ts). */
   async createDataset(name: string, o: ClusterDatasetOptions): Promise<void> {
-    const params: ShardParams = { dim: o.dim, metric: o.metric ?? 'l2', M: o.M ?? 16, efConstruction: o.efConstruction ?? 200, ef: o.ef ?? 64, ...clusterQuantization(o.quantization) };
-    // checked before anything is written: the counts here, the rest by the core (coded errors)
-    if (!Number.isInteger(o.shards) || o.shards < 1 || o.shards > 65536) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'shards must be an integer in 1..65536');
-    if (!Number.isInteger(o.replicas) || o.replicas < 1 || o.replicas > 5) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'replicas must be an integer in 1..5');
-    checkDatasetName(name);
-    Shard.create(params).dispose();
-    await this.#datasets.create({ name, shards: o.shards, replicas: o.replicas, config: params });
+    await this.#datasets.create(checkedEntry(name, o));
+  }
+
+  /**
+   * Makes `name` a new incarnation whose shards start from the images `seed`
+   * puts under the id it is given, replacing the one there (snapshot
+   * recovery: cluster-snapshots.ts, cluster-datasets.ts `replace`).
+   */
+  async recoverDataset(name: string, o: ClusterDatasetOptions, seed: (images: ImageStore, id: string) => Promise<void>): Promise<void> {
+    await this.#datasets.replace(checkedEntry(name, o), (id) => seed(this.#images, id));
   }
 
   /** Drops a dataset from every node and purges it from NATS (cluster-datasets.ts); false if there was none. */
@@ -220,9 +224,7 @@ export class ClusterNode {
     const done: number[] = [];
     for (const { dataset: d, shard } of this.#ctl().roles().leading) {
       const copy = d === id ? this.#copies.get(keyOf(d, shard)) : undefined;
-      if (copy === undefined) continue;
-      await copy.imaging;
-      if (await putImage(this.#images, d, shard, copy, keep, true, () => this.#trim(d, shard))) done.push(shard);
+      if (copy !== undefined && (await imageNow(this.#images, d, shard, copy, keep, true, () => this.#trim(d, shard))) !== null) done.push(shard);
     }
     return done.sort((x, y) => x - y);
   }
@@ -293,33 +295,10 @@ export class ClusterNode {
     return entryOf(d);
   }
 
-  /** The copy of a newly placed shard: rebuilt (retried while NATS is unavailable) until it follows. */
+  /** The copy of a newly placed shard (made once: cluster-copy.ts). */
   #copy(dataset: string, shard: number): Copy {
     const key = keyOf(dataset, shard);
-    const have = this.#copies.get(key);
-    if (have !== undefined) return have;
-    const copy: Copy = { ready: Promise.resolve(null as unknown as ShardReplica), replica: null, closed: false, sinceImage: 0, imaging: null, reported: 0 };
-    copy.ready = (async () => {
-      for (;;) {
-        try {
-          const d = await this.dataset(nameOf(dataset));
-          if (d.id !== dataset) throw new QuiverError(ErrorCode.CLOSED, `${dataset}: dropped`);
-          const beforeRead = reportRebuild(this.#applied, this.nodeId, dataset, shard, copy);
-          const r = await this.#moves.run(copy, () => ShardReplica.follow({ client: this.#client, images: this.#images, applied: this.#applied, dataset, shard, params: d.params, beforeRead }));
-          if (r === null) throw new QuiverError(ErrorCode.CLOSED, `${dataset}/${shard}: dropped before its rebuild began`);
-          if (copy.closed) {
-            await r.close();
-            throw new QuiverError(ErrorCode.CLOSED, `${dataset}/${shard}: dropped while it was rebuilt`);
-          }
-          copy.replica = r;
-          return r;
-        } catch (err) {
-          if (copy.closed || !retryable(err)) throw err;
-          await sleep(250);
-        }
-      }
-    })();
-    copy.ready.catch(() => {});
+    const copy = this.#copies.get(key) ?? followCopy({ client: this.#client, images: this.#images, applied: this.#applied, nodeId: this.nodeId, moves: this.#moves, entry: (n) => this.dataset(n) }, dataset, shard);
     this.#copies.set(key, copy);
     return copy;
   }
@@ -356,21 +335,42 @@ export class ClusterNode {
     await r.lead({ dir: join(this.#dir, datasetToken(lease.dataset), String(lease.shard)), nodeId: this.nodeId, term: lease.term });
   }
 
-  /** A write through the shard's lease holder, retried while there is none or it moves. */
-  async #write(dataset: string, shard: number, op: number, body: Uint8Array): Promise<number> {
-    const deadline = Date.now() + this.#writeTimeoutMs;
+  /** `local` when this node holds the shard's lease, else `remote` asks the holder; retried while there is none or it moves. */
+  async #onLeader<T>(dataset: string, shard: number, local: () => Promise<T>, remote: (holder: string) => Promise<RpcMessage>): Promise<T> {
+    const deadline = Date.now() + this.writeTimeoutMs;
     for (;;) {
       try {
         const holder = await this.#ctl().leaseHolder(dataset, shard);
         if (holder === null) throw new QuiverError(ErrorCode.UNAVAILABLE, `${dataset}/${shard}: no node leads the shard now`);
-        if (holder === this.nodeId) return await this.#writeLocal(dataset, shard, op, body);
-        const reply = await callRpc(this.#client, rpcSubject(this.#prefix, holder), { op: 'write', dataset, shard, record: op }, body);
-        return reply.header.seq as number;
+        return holder === this.nodeId ? await local() : (await remote(holder)).header.seq as T;
       } catch (err) {
         if (!retryable(err) || Date.now() > deadline) throw err;
         await sleep(100);
       }
     }
+  }
+
+  #write(dataset: string, shard: number, op: number, body: Uint8Array): Promise<number> {
+    return this.#onLeader(dataset, shard, () => this.#writeLocal(dataset, shard, op, body),
+      (holder) => callRpc(this.#client, rpcSubject(this.#prefix, holder), { op: 'write', dataset, shard, record: op }, body));
+  }
+
+  /**
+   * A fresh image of the shard, put by its leader now (as `checkpoint` puts
+   * them), to stream from the object store (cluster-snapshots.ts).
+   */
+  async freshImage(name: string, shard: number): Promise<ImageRead> {
+    const { id } = await this.dataset(name);
+    const seq = await this.#onLeader(id, shard, () => this.#imageLocal(id, shard),
+      (holder) => callRpc(this.#client, rpcSubject(this.#prefix, holder), { op: 'image', dataset: id, shard }, undefined, this.writeTimeoutMs));
+    return this.#images.get(id, shard, seq);
+  }
+
+  async #imageLocal(id: string, shard: number): Promise<number> {
+    const copy = this.#copies.get(keyOf(id, shard));
+    const seq = copy === undefined ? null : await imageNow(this.#images, id, shard, copy, 2, true, () => this.#trim(id, shard));
+    if (seq === null) throw new QuiverError(ErrorCode.FENCED, `${id}/${shard}: this node does not lead the shard (yet)`);
+    return seq;
   }
 
   async #writeLocal(dataset: string, shard: number, op: number, body: Uint8Array): Promise<number> {
@@ -390,10 +390,8 @@ export class ClusterNode {
       throw err;
     }
     // every imageEvery records an image, in the background (a rebuild then replays only what came after it)
-    if (this.#imageEvery > 0 && ++copy.sinceImage >= this.#imageEvery && copy.imaging === null && !copy.closed) {
-      copy.imaging = putImage(this.#images, dataset, shard, copy, 2, false, () => this.#trim(dataset, shard)).finally(() => {
-        copy.imaging = null;
-      });
+    if (this.#imageEvery > 0 && ++copy.sinceImage >= this.#imageEvery && copy.imaging === null) {
+      void imageNow(this.#images, dataset, shard, copy, 2, false, () => this.#trim(dataset, shard)).catch(() => {});
     }
     return seq;
   }
@@ -422,7 +420,7 @@ export class ClusterNode {
     const ask = async (node: string, shards: number[], batch: ReadTask[]): Promise<TaskAnswer[]> => (node === this.nodeId
       ? this.#runLocal(dataset, shards, batch, consistency)
       : decodeAnswers((await callRpc(this.#client, rpcSubject(this.#prefix, node), { op: 'tasks', dataset, shards, consistency }, encodeTasks(batch))).body, shards.length));
-    return (tasks) => runOnCopies(tasks, Date.now() + this.#writeTimeoutMs, route, ask);
+    return (tasks) => runOnCopies(tasks, Date.now() + this.writeTimeoutMs, route, ask);
   }
 
   /** Read tasks on this node's copies (each shard's answer, or the error it met). */
@@ -436,6 +434,7 @@ export class ClusterNode {
       const seq = await this.#writeLocal(String(h.dataset), Number(h.shard), Number(h.record), m.body);
       return { header: { seq }, body: new Uint8Array(0) };
     }
+    if (h.op === 'image') return { header: { seq: await this.#imageLocal(String(h.dataset), Number(h.shard)) }, body: new Uint8Array(0) };
     if (h.op === 'forget') {
       await this.#datasets.forget(String(h.dataset));
       return { header: {}, body: new Uint8Array(0) };
@@ -446,4 +445,3 @@ export class ClusterNode {
     throw new QuiverError(ErrorCode.INVALID_ARGUMENT, `unknown cluster request ${JSON.stringify(h.op)}`);
   }
 }
-

@@ -16,9 +16,14 @@
  *   (cluster-datasets.ts); a dataset created again under the name is a new
  *   one.
  *
- * What the Store has and this does not (snapshots, compaction, stats) is
- * not here: calling it is a TypeError at compile time, not a stub.
+ * - snapshots are kept on this node (`snapshotsPath`, default
+ *   <path>/snapshots) and hold every shard of the dataset; recovering one
+ *   makes a new incarnation of the name (cluster-snapshots.ts).
+ *
+ * What the Store has and this does not (compaction, stats) is not here:
+ * calling it is a TypeError at compile time, not a stub.
  */
+import { join } from 'node:path';
 import type { SearchHits } from '../core/shard.js';
 import { ErrorCode, QuiverError } from '../errors.js';
 import type { CompiledFilter, Filter } from '../filter/filter.js';
@@ -27,8 +32,9 @@ import type { Payload } from '../payload.js';
 import { flattenBatch, toQuery, type Vector, type VectorBatch } from '../vectors.js';
 import { checkName } from './catalog.js';
 import { ClusterNode } from './cluster-node.js';
+import { ClusterSnapshots } from './cluster-snapshots.js';
 import type { ClusterNodeOptions, ClusterReadOptions, ClusterSearchOptions } from './cluster-options.js';
-import type { CountOptions, DatasetInfo, DatasetOptions, PayloadUpdate, PointRecord, PointSelection, ReadOptions, ScrollOptions, ScrollPage, WriteOptions } from './types.js';
+import type { CountOptions, DatasetInfo, DatasetOptions, PayloadUpdate, PointRecord, PointSelection, ReadOptions, ScrollOptions, ScrollPage, SnapshotInfo, WriteOptions } from './types.js';
 import type { PayloadIndexInfo, PayloadIndexType } from '../core/payload-index.js';
 
 /** `cluster` of Store.open: the node's options; its directory is the Store's `path`. */
@@ -48,18 +54,24 @@ type WriteCall = WriteOptions & { signal?: AbortSignal };
 export class ClusterStore {
   /** The node under it: its roles, moves and images (cluster-node.ts). */
   readonly node: ClusterNode;
+  readonly #snapshots: ClusterSnapshots;
 
-  private constructor(node: ClusterNode) {
+  private constructor(node: ClusterNode, snapshotsPath: string, waitMs: number) {
     this.node = node;
+    this.#snapshots = new ClusterSnapshots(snapshotsPath, node, waitMs);
   }
 
-  /** Joins the cluster as node `cluster.nodeId`, keeping its shards' local logs under `path`. */
-  static async open(options: { path?: string; cluster: ClusterStoreOptions } & Record<string, unknown>): Promise<ClusterStore> {
-    const extra = Object.keys(options).filter((k) => k !== 'path' && k !== 'cluster');
+  /** Joins the cluster as node `cluster.nodeId`, keeping its shards' local logs under `path` (and its snapshots: `snapshotsPath`). */
+  static async open(options: { path?: string; snapshotsPath?: string; cluster: ClusterStoreOptions } & Record<string, unknown>): Promise<ClusterStore> {
+    const extra = Object.keys(options).filter((k) => k !== 'path' && k !== 'cluster' && k !== 'snapshotsPath');
     if (extra.length > 0) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, `options.${extra[0]} does not apply to a cluster store (its node decides threads, memory and durability: docs/cluster.md)`);
     if (typeof options.path !== 'string' || options.path === '') throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'a cluster store needs options.path (its node\'s directory)');
     if (options.cluster === null || typeof options.cluster !== 'object') throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.cluster must be an object');
-    return new ClusterStore(await ClusterNode.open({ ...options.cluster, dir: options.path }));
+    const snapshots = options.snapshotsPath ?? join(options.path, 'snapshots');
+    if (typeof snapshots !== 'string' || snapshots === '') throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'options.snapshotsPath must be a non-empty string');
+    const node = await ClusterNode.open({ ...options.cluster, dir: options.path });
+    // as long as a write may wait for a leader, three times over (a recovered shard is rebuilt first)
+    return new ClusterStore(node, snapshots, 3 * node.writeTimeoutMs);
   }
 
   get nodeId(): string {
@@ -152,6 +164,40 @@ export class ClusterStore {
 
   count(name: string, options: CountOptions & ClusterReadOptions = {}): Promise<number> {
     return this.node.count(name, options);
+  }
+
+  /** Where this node keeps its snapshots. */
+  get snapshotsPath(): string {
+    return this.#snapshots.dir;
+  }
+
+  /** A snapshot of every shard of the dataset, written on this node (see above). */
+  createSnapshot(name: string): Promise<SnapshotInfo> {
+    return this.#snapshots.create(name);
+  }
+
+  /** This node's snapshots of a dataset (which may have been dropped since). */
+  listSnapshots(name: string): Promise<SnapshotInfo[]> {
+    return this.#snapshots.list(name);
+  }
+
+  /** The file of one of this node's snapshots; NOT_FOUND if it has none by that name. */
+  snapshotPath(name: string, snapshot: string): Promise<string> {
+    return this.#snapshots.path(name, snapshot);
+  }
+
+  deleteSnapshot(name: string, snapshot: string): Promise<void> {
+    return this.#snapshots.delete(name, snapshot);
+  }
+
+  /**
+   * Makes dataset `name` what the snapshot `file` holds (a Store's or a
+   * cluster's), in the whole cluster, replacing the one there; `replicas`
+   * defaults to the replaced dataset's (else 1).
+   */
+  async recoverSnapshot(name: string, file: string, options: { replicas?: number } = {}): Promise<ClusterDatasetInfo> {
+    await this.#snapshots.recover(name, file, options.replicas);
+    return this.datasetInfo(name);
   }
 
   /** Leaves the cluster (its leases go at once) and frees every copy. */

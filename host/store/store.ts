@@ -81,7 +81,7 @@ export class Store extends EventEmitter {
    */
   static open(options?: StoreOptions): Promise<Store>;
   /** With `cluster`: joins a quiver cluster on NATS as one node (cluster-store.ts, docs/cluster.md). */
-  static open(options: { path: string; cluster: ClusterStoreOptions }): Promise<ClusterStore>;
+  static open(options: { path: string; snapshotsPath?: string; cluster: ClusterStoreOptions }): Promise<ClusterStore>;
   static open(options: StoreOptions & { cluster?: ClusterStoreOptions } = {}): Promise<Store | ClusterStore> {
     if (options !== null && typeof options === 'object' && 'cluster' in options && options.cluster !== undefined) return ClusterStore.open(options as { cluster: ClusterStoreOptions });
     return openStore(options, async (base) => {

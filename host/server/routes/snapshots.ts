@@ -5,6 +5,10 @@
  * and from a `file://` location in the snapshots directory. The files are
  * quiver's own format (storage/snapshot.ts), not Qdrant's tar archives.
  *
+ * A Store serves them, and so does a cluster node (cluster-app.ts), whose
+ * snapshots hold every shard and whose recovery replaces the collection in
+ * the whole cluster (store/cluster-snapshots.ts).
+ *
  * Uploads stream to a temp file in the snapshots directory (never whole in
  * memory, so they are not bound by the JSON body limit), are verified, and
  * recovered from there; the temp file goes afterwards either way.
@@ -18,7 +22,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ErrorCode, isQuiverError } from '../../errors.js';
 import { sha256Of } from '../../storage/snapshot.js';
 import type { SnapshotInfo } from '../../store/store.js';
-import { collectionName, ok, type ServerContext } from '../context.js';
+import { collectionName, ok } from '../context.js';
 import { HttpError, collectionNotFound, formatError, notSupported } from '../qdrant.js';
 import * as schema from '../schemas.js';
 
@@ -57,9 +61,28 @@ function snapshotNotFound(name: string, snapshot: string): HttpError {
   return new HttpError(404, `Not found: Snapshot ${snapshot} of collection \`${name}\` doesn't exist!`);
 }
 
+/** What the snapshot routes ask of a store: a Store answers it, and so does a cluster node's (ClusterStore). */
+export interface SnapshotStore {
+  readonly snapshotsPath: string;
+  createSnapshot(name: string): Promise<SnapshotInfo>;
+  listSnapshots(name: string): Promise<SnapshotInfo[]>;
+  snapshotPath(name: string, snapshot: string): Promise<string>;
+  deleteSnapshot(name: string, snapshot: string): Promise<void>;
+  /** Resolves once `name` is what the snapshot holds. */
+  recoverSnapshot(name: string, file: string): Promise<unknown>;
+}
+
+/** What the snapshot routes get. */
+export interface SnapshotContext {
+  store: SnapshotStore;
+  exists(name: string): boolean | Promise<boolean>;
+  /** A collection was recovered (what recoverSnapshot resolved with). */
+  recovered(result: unknown): void;
+}
+
 /** The collection must exist for the routes that read its snapshots, as in Qdrant. */
-function mustExist(ctx: ServerContext, name: string): void {
-  if (!ctx.store.listDatasets().includes(name)) throw collectionNotFound(name);
+async function mustExist(ctx: SnapshotContext, name: string): Promise<void> {
+  if (!(await ctx.exists(name))) throw collectionNotFound(name);
 }
 
 /** A snapshot the store does not have is the snapshot's 404, not the collection's. */
@@ -183,7 +206,7 @@ function checkChecksum(expected: string | null | undefined, actual: string): voi
   }
 }
 
-export function registerSnapshotRoutes(app: FastifyInstance, ctx: ServerContext): void {
+export function registerSnapshotRoutes(app: FastifyInstance, ctx: SnapshotContext): void {
   const params = schema.collectionParams;
 
   app.post('/collections/:name/snapshots', { schema: { params, querystring: schema.writeQuery }, config: { write: true } }, async (request, reply) =>
@@ -191,13 +214,13 @@ export function registerSnapshotRoutes(app: FastifyInstance, ctx: ServerContext)
 
   app.get('/collections/:name/snapshots', { schema: { params } }, async (request, reply) => {
     const name = collectionName(request);
-    mustExist(ctx, name);
+    await mustExist(ctx, name);
     return ok(reply, (await ctx.store.listSnapshots(name)).map(description));
   });
 
   app.get('/collections/:name/snapshots/:snapshot', { schema: { params: snapshotParams } }, async (request, reply) => {
     const { name, snapshot } = request.params as { name: string; snapshot: string };
-    mustExist(ctx, name);
+    await mustExist(ctx, name);
     const file = await onSnapshot(name, snapshot, () => ctx.store.snapshotPath(name, snapshot));
     const { size } = await stat(file);
     return reply
@@ -209,7 +232,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, ctx: ServerContext)
 
   app.delete('/collections/:name/snapshots/:snapshot', { schema: { params: snapshotParams, querystring: schema.writeQuery }, config: { write: true } }, async (request, reply) => {
     const { name, snapshot } = request.params as { name: string; snapshot: string };
-    mustExist(ctx, name);
+    await mustExist(ctx, name);
     await onSnapshot(name, snapshot, () => ctx.store.deleteSnapshot(name, snapshot));
     return ok(reply, true);
   });
@@ -231,7 +254,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, ctx: ServerContext)
     if (typeof body.checksum === 'string') {
       checkChecksum(body.checksum, await sha256Of(file).catch(() => ''));
     }
-    ctx.collections.remember(await recovering(() => ctx.store.recoverSnapshot(name, file)));
+    ctx.recovered(await recovering(() => ctx.store.recoverSnapshot(name, file)));
     return ok(reply, true);
   });
 
@@ -250,7 +273,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, ctx: ServerContext)
       const file = join(ctx.store.snapshotsPath, `.upload-${process.pid}-${randomBytes(8).toString('hex')}.snapshot`);
       try {
         checkChecksum((request.query as { checksum?: string }).checksum, await receive(request, file));
-        ctx.collections.remember(await recovering(() => ctx.store.recoverSnapshot(name, file)));
+        ctx.recovered(await recovering(() => ctx.store.recoverSnapshot(name, file)));
       } finally {
         await rm(file, { force: true });
       }

@@ -1,0 +1,166 @@
+/**
+ * Snapshots on a cluster (docs/cluster.md, "Snapshots"): the Store's file
+ * format (storage/snapshot.ts) and directory layout (snapshot-files.ts),
+ * kept on the node that made them, as a Qdrant peer keeps its own.
+ *
+ * create: each shard's leader puts a fresh image of its shard in the object
+ * store (as a checkpoint does, cluster-copy.ts `imageNow`), this node
+ * streams it into a part file, and the parts become one file. It holds the
+ * whole collection, every shard whichever node leads it (a Qdrant peer's
+ * snapshot holds only its local shards), consistent per shard as a Store's
+ * is. An image pruned or replaced before it was read is asked for again.
+ *
+ * recover: the file is verified and each shard's image checked (it loads,
+ * and its dim is the entry's) before anything is written. Then a new
+ * incarnation of the name is made whose shards start from the snapshot's
+ * images (at stream sequence 0: its log starts empty), the catalog swaps
+ * the name over to it, and the old incarnation goes as a dropped one does
+ * (cluster-datasets.ts `replace`). It resolves once every shard of the new
+ * one answers a read. A bad snapshot changes nothing.
+ *
+ * One format: a Store's snapshot recovers into a cluster and a cluster's
+ * into a Store.
+ */
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ImageRead } from '../cluster/images.js';
+import { Shard } from '../core/shard.js';
+import { ErrorCode, isQuiverError, QuiverError } from '../errors.js';
+import type { GraphParams } from '../options.js';
+import { corrupt, ioError } from '../storage/index.js';
+import type { SnapshotEntry, SnapshotShard } from '../storage/snapshot.js';
+import { checkName } from './catalog.js';
+import { checkedEntry } from './cluster-datasets.js';
+import type { ClusterNode } from './cluster-node.js';
+import { storedParams } from './quantization.js';
+import { SnapshotFiles } from './snapshot-files.js';
+import type { SnapshotInfo } from './types.js';
+
+/** Tries at a shard's fresh image before the snapshot fails (each one a new image). */
+const IMAGE_TRIES = 5;
+
+export class ClusterSnapshots extends SnapshotFiles {
+  readonly #node: ClusterNode;
+  readonly #waitMs: number;
+
+  /** `waitMs`: how long a recovery waits for the new incarnation's shards to answer. */
+  constructor(dir: string, node: ClusterNode, waitMs: number) {
+    super(dir);
+    this.#node = node;
+    this.#waitMs = waitMs;
+  }
+
+  async create(name: string): Promise<SnapshotInfo> {
+    checkName(name);
+    const d = await this.#node.dataset(name);
+    const p = d.params;
+    const entry: SnapshotEntry = {
+      name, dim: p.dim, metric: p.metric, M: p.M, efConstruction: p.efConstruction, ef: p.ef ?? 64, shards: d.shards,
+      ...(p.quantization === undefined ? {} : { quantization: { scalar: { type: p.quantization.type, quantile: p.quantization.quantile, alwaysRam: true } } }),
+    };
+    return this.write(entry, d.id.replace(/[^A-Za-z0-9_-]/g, '_'), (dir) => Promise.all(Array.from({ length: d.shards }, async (_, s) => {
+      const path = join(dir, `shard-${s}.img`);
+      return { lsn: await this.#download(name, s, path), path };
+    })));
+  }
+
+  /** A fresh image of the shard into `path`; the stream sequence it covers. */
+  async #download(name: string, shard: number, path: string): Promise<number> {
+    for (let tries = 1; ; tries++) {
+      let read: ImageRead;
+      try {
+        read = await this.#node.freshImage(name, shard);
+        await writeChunks(path, read.chunks);
+        return read.info.seq;
+      } catch (err) {
+        // pruned or replaced by a newer image between its put and this read: take another
+        if (tries >= IMAGE_TRIES || !(isQuiverError(err, ErrorCode.NOT_FOUND) || isQuiverError(err, ErrorCode.CORRUPT_IMAGE) || isQuiverError(err, ErrorCode.UNAVAILABLE))) throw err;
+      }
+    }
+  }
+
+  /**
+   * Makes `name` what the snapshot in `file` holds (its options and shard
+   * count), `replicas` copies of each shard (default: the replaced
+   * dataset's, else 1), replacing a dataset of that name if there is one.
+   */
+  async recover(name: string, file: string, replicas?: number): Promise<void> {
+    checkName(name);
+    const { entry, shards } = await this.read(file);
+    const params = storedParams({ ...entry, metric: entry.metric as GraphParams['metric'] }, (m) => corrupt(file, 0, `the collection entry: ${m}`));
+    const q = params.quantization;
+    const copies = replicas ?? (await this.#node.dataset(name).catch(() => null))?.replicas ?? 1;
+    const options = {
+      dim: params.dim, metric: params.metric, M: params.M, efConstruction: params.efConstruction, ef: params.ef, shards: shards.length, replicas: copies,
+      ...(q === undefined ? {} : { quantization: { scalar: { type: q.type, quantile: q.quantile, alwaysRam: q.alwaysRam } } }),
+    };
+    // the options a cluster serves, then each image: a bad one changes nothing
+    checkedEntry(name, options);
+    for (const s of shards) checkImage(await readPart(file, s), entry.dim, file);
+    await this.#node.recoverDataset(name, options, async (images, id) => {
+      for (let s = 0; s < shards.length; s++) await images.put(id, s, 0, 0, await readPart(file, shards[s]!));
+    });
+    await this.#served(name);
+  }
+
+  /** Waits until every shard of `name` answers a read (its copies rebuilt, its leaders serving). */
+  async #served(name: string): Promise<void> {
+    const deadline = Date.now() + this.#waitMs;
+    for (;;) {
+      try {
+        await this.#node.count(name);
+        return;
+      } catch (err) {
+        if (!isQuiverError(err, ErrorCode.UNAVAILABLE) || Date.now() > deadline) throw err;
+      }
+    }
+  }
+}
+
+/** A shard's image as the snapshot holds it. */
+async function readPart(file: string, s: SnapshotShard): Promise<Uint8Array> {
+  const bytes = new Uint8Array(s.length);
+  try {
+    const h = await open(file, 'r');
+    try {
+      for (let done = 0; done < s.length;) {
+        const { bytesRead } = await h.read(bytes, done, s.length - done, s.offset + done);
+        if (bytesRead === 0) throw corrupt(file, s.offset + done, 'the file ends inside a shard image');
+        done += bytesRead;
+      }
+    } finally {
+      await h.close();
+    }
+  } catch (err) {
+    if (isQuiverError(err)) throw err;
+    throw ioError(`reading ${file}`, err);
+  }
+  return bytes;
+}
+
+function checkImage(bytes: Uint8Array, dim: number, file: string): void {
+  let shard: Shard;
+  try {
+    shard = Shard.fromImage(bytes);
+  } catch (err) {
+    throw corrupt(file, 0, `a shard image does not load: ${(err as Error).message}`);
+  }
+  const got = shard.dim;
+  shard.dispose();
+  if (got !== dim) throw corrupt(file, 0, `a shard image holds dim ${got}, the collection entry says ${dim}`);
+}
+
+async function writeChunks(path: string, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+  let h;
+  try {
+    h = await open(path, 'w');
+  } catch (err) {
+    throw ioError(`creating ${path}`, err);
+  }
+  try {
+    for await (const c of chunks) await h.write(c);
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+}
