@@ -167,8 +167,15 @@ t.test('the single process\'s point, payload, index and search routes on a clust
   t.match(schema, { i: { data_type: 'integer', points: N } }, 'a payload index created through s1 is in the payload_schema read through s3');
   await clients[0]!.createCollection('qz', { vectors: { size: DIM, distance: 'Cosine' }, shard_number: 2, quantization_config: { scalar: { type: 'int8', quantile: 0.97 } } });
   t.match((await clients[1]!.getCollection('qz')).config.quantization_config, { scalar: { type: 'int8', quantile: 0.97, always_ram: true } }, 'a quantized collection, created through s1, read through s2');
-  const disk = await call(`${servers[2]!.url}/collections/qz2`, 'PUT', { vectors: { size: DIM, distance: 'Cosine' }, quantization_config: { scalar: { type: 'int8', always_ram: false } } });
-  t.equal(disk.status, 400, 'always_ram false is refused by a cluster node');
+  // always_ram false: every copy's originals in a file of its node (1,200 points in one shard: past 1,024, so it spills)
+  await clients[2]!.createCollection('qz2', { vectors: { size: DIM, distance: 'Euclid' }, shard_number: 1, replication_factor: 2, quantization_config: { scalar: { type: 'int8', always_ram: false } } });
+  t.match((await clients[0]!.getCollection('qz2')).config.quantization_config, { scalar: { type: 'int8', always_ram: false } }, 'always_ram false, created through s3, read through s1');
+  await clients[2]!.upsert('qz2', { wait: true, points: Array.from({ length: N }, (_, i) => ({ id: i, vector: vec(i) })) });
+  const stored = await clients[1]!.retrieve('qz2', { ids: [0, 17, N - 1], with_vector: true });
+  t.same(stored.map((p) => p.vector), [0, 17, N - 1].map((i) => Array.from(Float32Array.from(vec(i)))), 'the f32 originals read back from the file, through s2');
+  const exact = await clients[0]!.query('qz2', { query: vec(33), limit: 1, params: { exact: true } });
+  t.same(exact.points.map((p) => [p.id, p.score]), [[33, 0]], 'an exact search rescored on the originals finds the point itself at distance 0');
+  t.equal(await clients[0]!.deleteCollection('qz2'), true);
   const ci = (await call(`${servers[0]!.url}/collections/c/cluster`, 'GET')).body.result;
   t.equal(ci.shard_count, 6, 'GET /collections/c/cluster: Qdrant\'s shape, 6 shards');
   t.equal(ci.local_shards.length + ci.remote_shards.length, 12, 'each shard\'s 2 copies listed once, local or remote');

@@ -9,7 +9,7 @@
 // writes made after the snapshot are gone, the old incarnation's stream and
 // copies are gone, and writes go on. A snapshot taken under concurrent
 // writers holds every write acknowledged before it began. A bad snapshot (corrupt, a dim that
-// is not its images', always_ram false) changes nothing and leaves no
+// is not its images') changes nothing and leaves no
 // stream behind. Random upsert / delete / snapshot / recover sequences
 // answer as a Map whose state a snapshot saves and a recovery restores.
 import { createHash } from 'node:crypto';
@@ -124,6 +124,22 @@ t.test('a snapshot through one node holds every shard; it recovers under a new n
 
   await n2.deleteSnapshot('docs', snap.name);
   t.same(await n2.listSnapshots('docs'), []);
+
+  // always_ram false: each image part carries its originals file, and the cluster's copies keep theirs
+  const durable = await Store.open({ path: join(dir, 'durable'), threads: 1 });
+  t.teardown(() => durable.close());
+  await durable.createDataset('disk', { dim: DIM, shards: 2, M: 12, efConstruction: 80, ef: 50, metric: 'cosine', quantization: { scalar: { type: 'int8', alwaysRam: false } } });
+  await fill(durable, 'disk');
+  const diskView = await view(durable, 'disk');
+  const diskFile = await durable.snapshotPath('disk', (await durable.createSnapshot('disk')).name);
+  await n3.recoverSnapshot('disk', diskFile);
+  t.match((await n1.datasetInfo('disk')).quantization, { scalar: { alwaysRam: false } });
+  t.same(await view(n1, 'disk'), diskView, 'a durable Store\'s alwaysRam false snapshot recovers into the cluster: its vectors are the originals');
+  const back = await Store.open({ path: join(dir, 'back'), threads: 1 });
+  t.teardown(() => back.close());
+  await back.recoverSnapshot('disk', await n2.snapshotPath('disk', (await n2.createSnapshot('disk')).name));
+  t.same(await view(back, 'disk'), diskView, 'and the cluster\'s snapshot of it back into a durable Store');
+  t.ok(await n1.dropDataset('disk'));
   await t.rejects(n2.snapshotPath('docs', snap.name), { code: ErrorCode.NOT_FOUND }, 'deleted');
   await writeFile(file, bytes);
 });
@@ -200,12 +216,6 @@ t.test('a bad snapshot changes nothing and leaves nothing behind', async (t) => 
   await writeSnapshot({ file: lying, entry: { ...entry, dim: DIM * 2 }, parts });
   await t.rejects(n2.recoverSnapshot('docs', lying), { code: ErrorCode.CORRUPT, message: /holds dim 16/ }, 'an entry that is not its images\'');
 
-  const durable = await Store.open({ path: join(dir, 'durable'), threads: 1 });
-  t.teardown(() => durable.close());
-  await durable.createDataset('disk', { dim: DIM, quantization: { scalar: { type: 'int8', alwaysRam: false } } });
-  await durable.insert('disk', [1, 2, 3], vectors(3, 3));
-  const disk = await durable.snapshotPath('disk', (await durable.createSnapshot('disk')).name);
-  await t.rejects(n3.recoverSnapshot('docs', disk), { code: ErrorCode.INVALID_ARGUMENT, message: /alwaysRam: false/ }, 'always_ram false is not served by a cluster');
   await t.rejects(n3.recoverSnapshot('docs', join(dir, 'none.snapshot')), { code: ErrorCode.IO }, 'a file that is not there');
 
   t.equal((await n1.node.dataset('docs')).id, id, 'the same incarnation');

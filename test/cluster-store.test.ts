@@ -143,8 +143,8 @@ t.test('reads with consistency any: the other node\'s own copy answers once it h
 t.test('an int8-quantized dataset: every copy quantized alike, answers as a quantized single-process Store', async (t) => {
   const n = 2600;
   const opts = { dim: DIM, shards: 2, M: 8, efConstruction: 32, quantization: { scalar: { type: 'int8' as const, quantile: 0.98 } } };
-  await t.rejects(writer.createDataset('q-disk', { ...opts, quantization: { scalar: { type: 'int8', alwaysRam: false } } }), { code: ErrorCode.INVALID_ARGUMENT }, 'alwaysRam: false is refused, nothing created');
-  t.notOk((await reader.listDatasets()).includes('q-disk'), 'and it is not in the catalog');
+  await t.rejects(writer.createDataset('q-bad', { ...opts, quantization: { scalar: { type: 'int4' as 'int8' } } }), { code: ErrorCode.INVALID_ARGUMENT }, 'an unknown quantization is refused, nothing created');
+  t.notOk((await reader.listDatasets()).includes('q-bad'), 'and it is not in the catalog');
   await writer.createDataset('q', { ...opts, replicas: 2 });
   await model.createDataset('q', opts);
   t.same((await reader.datasetInfo('q')).quantization, (await model.datasetInfo('q')).quantization, 'datasetInfo: the quantization as the Store reports it');

@@ -14,9 +14,7 @@
  * routes are the single process's (routes/snapshots.ts): the files are
  * kept on the node that made them and hold every shard; a recovery
  * replaces the collection in the whole cluster (cluster-snapshots.ts).
- *
- * What a cluster node does not serve yet (always_ram false) answers 400 in
- * Qdrant's error envelope, saying so.
+
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Registry } from 'prom-client';
@@ -24,7 +22,7 @@ import { collectGarbage } from '../core/gc.js';
 import type { ClusterStore } from '../store/cluster-store.js';
 import { baseServer, quiverVersion, type ServerOptions } from './app.js';
 import { collectionName, ok, type PointContext } from './context.js';
-import { HttpError, QDRANT_COMPAT_VERSION, distanceOf, formatError, metricOf } from './qdrant.js';
+import { QDRANT_COMPAT_VERSION, distanceOf, formatError, metricOf } from './qdrant.js';
 import { quantizationConfig, quantizationInfo } from './quantization.js';
 import { payloadSchema, registerIndexRoutes } from './routes/indexes.js';
 import { registerPayloadRoutes } from './routes/payload.js';
@@ -62,7 +60,7 @@ export function buildClusterServer(store: ClusterStore, options: ServerOptions =
     collections: {
       meta: async (name) => {
         const d = await store.datasetInfo(name);
-        return { name, dim: d.dim, metric: d.metric, originalsOnDisk: false };
+        return { name, dim: d.dim, metric: d.metric, originalsOnDisk: d.quantization?.scalar.alwaysRam === false };
       },
     },
     nextOperationId: () => operationId++,
@@ -147,7 +145,6 @@ export function buildClusterServer(store: ClusterStore, options: ServerOptions =
     const vectors = b.vectors;
     if (!isObject(vectors)) throw formatError('vectors: expected {"size": N, "distance": "Cosine" | "Euclid" | "Dot"} (named vectors are not served by a cluster node)');
     const quantization = quantizationConfig(b.quantization_config, 'quantization_config');
-    if (quantization?.scalar.alwaysRam === false) throw new HttpError(400, 'Bad request: quantization_config.scalar.always_ram: false is not served by a cluster node yet (docs/cluster.md)');
     const hnsw = isObject(b.hnsw_config) ? b.hnsw_config : {};
     await store.createDataset(collectionName(request), {
       dim: positiveInt(vectors.size, 'vectors.size', 0), metric: metricOf(vectors.distance),

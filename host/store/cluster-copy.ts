@@ -7,10 +7,11 @@
  * stream after it. Every copy reports what it has applied (cluster/applied.ts),
  * 0 before it rebuilds, so no trim passes a reader.
  */
+import { join } from 'node:path';
 import type { AppliedTable } from '../cluster/applied.js';
 import type { ClusterClient } from '../cluster/connect.js';
 import type { ImageStore } from '../cluster/images.js';
-import { nameOf } from '../cluster/names.js';
+import { datasetToken, nameOf } from '../cluster/names.js';
 import { ErrorCode, QuiverError } from '../errors.js';
 import type { DatasetEntry } from './cluster-datasets.js';
 import type { MoveGate } from './cluster-moves.js';
@@ -38,6 +39,8 @@ export interface CopyHost {
   images: ImageStore;
   applied: AppliedTable;
   nodeId: string;
+  /** The node's directory (a disk-mode copy's originals: <dir>/<dataset token>/<shard>/originals). */
+  dir: string;
   /** The node's rate limit on rebuilds (cluster-moves.ts). */
   moves: MoveGate;
   /** The dataset's catalog entry by name (NOT_FOUND once dropped). */
@@ -59,7 +62,8 @@ export function followCopy(host: CopyHost, dataset: string, shard: number): Copy
         const d = await host.entry(nameOf(dataset));
         if (d.id !== dataset) throw new QuiverError(ErrorCode.CLOSED, `${dataset}: dropped`);
         const beforeRead = reportRebuild(host.applied, host.nodeId, dataset, shard, copy);
-        const r = await host.moves.run(copy, () => ShardReplica.follow({ client: host.client, images: host.images, applied: host.applied, dataset, shard, params: d.params, beforeRead }));
+        const originals = join(host.dir, datasetToken(dataset), String(shard), 'originals');
+        const r = await host.moves.run(copy, () => ShardReplica.follow({ client: host.client, images: host.images, applied: host.applied, dataset, shard, params: d.params, beforeRead, originals }));
         if (r === null) throw new QuiverError(ErrorCode.CLOSED, `${dataset}/${shard}: dropped before its rebuild began`);
         if (copy.closed) {
           await r.close();

@@ -49,7 +49,8 @@ export function checkedEntry(name: string, o: ClusterDatasetOptions): ClusterDat
   if (!Number.isInteger(o.shards) || o.shards < 1 || o.shards > 65536) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'shards must be an integer in 1..65536');
   if (!Number.isInteger(o.replicas) || o.replicas < 1 || o.replicas > 5) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'replicas must be an integer in 1..5');
   checkDatasetName(name);
-  Shard.create(config).dispose();
+  // a disk-mode shard's checks are its quantizer's and graph's: the originals file is each copy's own
+  Shard.create(config.quantization?.alwaysRam === false ? { ...config, quantization: { type: config.quantization.type, quantile: config.quantization.quantile } } : config).dispose();
   return { name, shards: o.shards, replicas: o.replicas, config };
 }
 

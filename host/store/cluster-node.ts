@@ -298,7 +298,7 @@ export class ClusterNode {
   /** The copy of a newly placed shard (made once: cluster-copy.ts). */
   #copy(dataset: string, shard: number): Copy {
     const key = keyOf(dataset, shard);
-    const copy = this.#copies.get(key) ?? followCopy({ client: this.#client, images: this.#images, applied: this.#applied, nodeId: this.nodeId, moves: this.#moves, entry: (n) => this.dataset(n) }, dataset, shard);
+    const copy = this.#copies.get(key) ?? followCopy({ client: this.#client, images: this.#images, applied: this.#applied, nodeId: this.nodeId, dir: this.#dir, moves: this.#moves, entry: (n) => this.dataset(n) }, dataset, shard);
     this.#copies.set(key, copy);
     return copy;
   }

@@ -12,16 +12,24 @@
  * the same <node>.<term>.<shard> with that lsn. Two passes over the stream, the
  * first up to the tail as it is then, the second no further, so records
  * appended meanwhile are left to the caller's tail (from `lastSeq` + 1).
+ *
+ * A disk-mode shard (alwaysRam: false) gets a directory of its copy's own
+ * for its originals file; its image is a snapshot part (the image, then the
+ * originals file it pairs with: cluster-replica.ts `image`).
  */
+import { mkdirSync, rmSync } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Shard, type ShardParams } from '../core/shard.js';
 import type { AppliedTable } from '../cluster/applied.js';
 import type { ClusterClient } from '../cluster/connect.js';
-import type { ImageStore } from '../cluster/images.js';
+import type { ImageInfo, ImageStore } from '../cluster/images.js';
 import { CLAIM_OP } from '../cluster/replicated-log.js';
 import { ShardLog } from '../cluster/shard-stream.js';
 import { ErrorCode, QuiverError } from '../errors.js';
 import { decodePartial, Op } from '../storage/index.js';
 import { applyRecordInSteps } from './apply.js';
+import { imageGeneration, isDiskMode, openForImage, restoreOriginals, ShardOriginals } from './originals-files.js';
 
 export interface RebuildSource {
   client: ClusterClient;
@@ -34,6 +42,8 @@ export interface RebuildSource {
   beforeRead?: () => Promise<void>;
   /** Where the shard's trim point is kept: an image older than it is refused (a node always gives it). */
   applied?: AppliedTable;
+  /** A disk-mode shard's (alwaysRam: false) directory for its originals file, emptied first; needed for one. */
+  originals?: string;
 }
 
 export interface Rebuilt {
@@ -56,8 +66,9 @@ function writerOf(msgId: string): { writer: string; lsn: number } | null {
 
 export async function rebuildShard(src: RebuildSource): Promise<Rebuilt> {
   const { client, images, dataset, shard: number, params } = src;
-  if (params.quantization?.alwaysRam === false) {
-    throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'a shard with alwaysRam: false cannot be rebuilt from the cluster yet: its originals file is not in the object store');
+  const disk = isDiskMode(params);
+  if (disk && src.originals === undefined) {
+    throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'a shard with alwaysRam: false is rebuilt with a directory for its originals (source.originals)');
   }
   await src.beforeRead?.();
   const started = performance.now();
@@ -67,23 +78,10 @@ export async function rebuildShard(src: RebuildSource): Promise<Rebuilt> {
   if ((newest?.seq ?? 0) + 1 < trimmed) {
     throw new QuiverError(ErrorCode.UNAVAILABLE, `${dataset}/${number}: the log is trimmed below ${trimmed}, and the newest image found covers only up to ${newest?.seq ?? 0}`);
   }
-  let shard: Shard;
-  if (newest === null) shard = Shard.create(params);
-  else {
-    const read = await images.get(dataset, number, newest.lsn);
-    shard = await Shard.loadImage(newest.size, async (into) => {
-      let at = 0;
-      for await (const chunk of read.chunks) {
-        if (at + chunk.length > into.length) throw new QuiverError(ErrorCode.CORRUPT_IMAGE, `the image ${newest.name} holds more than its ${newest.size} bytes`);
-        into.set(chunk, at);
-        at += chunk.length;
-      }
-      if (at !== newest.size) throw new QuiverError(ErrorCode.CORRUPT_IMAGE, `the image ${newest.name} ended at ${at} of ${newest.size} bytes`);
-    }, params.build ?? 'release');
-    if (shard.dim !== params.dim) {
-      shard.dispose();
-      throw new QuiverError(ErrorCode.CORRUPT, `the image ${newest.name} holds dim ${shard.dim}, the dataset has ${params.dim}`);
-    }
+  const shard = disk ? await diskShard(src, src.originals!, newest) : await memoryShard(src, newest);
+  if (shard.dim !== params.dim) {
+    release(shard);
+    throw new QuiverError(ErrorCode.CORRUPT, `the image ${newest?.name} holds dim ${shard.dim}, the dataset has ${params.dim}`);
   }
   const imageMs = performance.now() - started;
   const log = new ShardLog(client, dataset, number);
@@ -111,7 +109,72 @@ export async function rebuildShard(src: RebuildSource): Promise<Rebuilt> {
     }
     return { shard, imageLsn: newest?.lsn ?? null, lastSeq, replayed, imageMs, replayMs: performance.now() - started - imageMs };
   } catch (err) {
-    shard.dispose();
+    release(shard);
     throw err;
+  }
+}
+
+/** Frees a rebuilt shard's memory and closes its originals file (a disk-mode one's). */
+export function release(shard: Shard): void {
+  const file = shard.originals;
+  shard.dispose();
+  file?.close();
+}
+
+/** Streams the image's bytes into `into` (its exact size), checking the count. */
+async function fillFrom(chunks: AsyncIterable<Uint8Array>, image: ImageInfo, into: (chunk: Uint8Array, at: number) => Promise<void> | void): Promise<void> {
+  let at = 0;
+  for await (const chunk of chunks) {
+    if (at + chunk.length > image.size) throw new QuiverError(ErrorCode.CORRUPT_IMAGE, `the image ${image.name} holds more than its ${image.size} bytes`);
+    await into(chunk, at);
+    at += chunk.length;
+  }
+  if (at !== image.size) throw new QuiverError(ErrorCode.CORRUPT_IMAGE, `the image ${image.name} ended at ${at} of ${image.size} bytes`);
+}
+
+async function memoryShard(src: RebuildSource, newest: ImageInfo | null): Promise<Shard> {
+  if (newest === null) return Shard.create(src.params);
+  const read = await src.images.get(src.dataset, src.shard, newest.lsn);
+  return Shard.loadImage(newest.size, (into) => fillFrom(read.chunks, newest, (c, at) => into.set(c, at)), src.params.build ?? 'release');
+}
+
+/**
+ * A disk-mode shard in `dir` (emptied first): a new one with its spill file,
+ * or the image, which is a snapshot part (the image, then the originals
+ * file it pairs with, cluster-replica.ts `image`): it goes to a file, the
+ * originals are written out as the file the image pairs with, then the
+ * image loads with it.
+ */
+async function diskShard(src: RebuildSource, dir: string, newest: ImageInfo | null): Promise<Shard> {
+  const { params } = src;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  if (newest === null) {
+    const file = ShardOriginals.fresh(dir, params.dim);
+    try {
+      return Shard.create(params, 0, { originals: file });
+    } catch (err) {
+      file.close();
+      throw err;
+    }
+  }
+  const part = join(dir, 'image.part');
+  const read = await src.images.get(src.dataset, src.shard, newest.lsn);
+  const h = await open(part, 'w');
+  try {
+    await fillFrom(read.chunks, newest, async (c, at) => void (await h.write(c, 0, c.length, at)));
+  } finally {
+    await h.close();
+  }
+  const imageBytes = restoreOriginals(part, 0, newest.size, params.dim, dir);
+  const file = openForImage(dir, imageGeneration(part) ?? 0, params.dim, newest.name);
+  try {
+    const bytes = await readFile(part);
+    return Shard.fromImage(bytes.subarray(0, imageBytes), params.build ?? 'release', { originals: file });
+  } catch (err) {
+    file.close();
+    throw err;
+  } finally {
+    rmSync(part, { force: true });
   }
 }

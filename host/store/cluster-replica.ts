@@ -25,7 +25,7 @@
  * terms' directories are removed once the claim is in the stream, because
  * every record they hold that was acknowledged is in the stream before it.
  */
-import { readdirSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Shard } from '../core/shard.js';
 import { CLAIM_OP, ReplicatedLog } from '../cluster/replicated-log.js';
@@ -36,7 +36,7 @@ import { decodeIndex, decodePartial, decodePayloadUpdate, decodeUpsert, encodePa
 import { applyRecordInSteps, applyUpsertInSteps } from './apply.js';
 import { applyIndexRecord } from './payload-indexes.js';
 import { applyLoggedUpdate, isPayloadOp, type UpdateOutcome } from './payload-updates.js';
-import { rebuildShard, type RebuildSource } from './cluster-rebuild.js';
+import { rebuildShard, release, type RebuildSource } from './cluster-rebuild.js';
 
 export type ReplicaRole = 'follower' | 'leader' | 'broken' | 'closed';
 
@@ -73,7 +73,7 @@ export class ShardReplica {
 
   /** Rebuilds the shard from the cluster and follows its subject. */
   static async follow(src: RebuildSource): Promise<ShardReplica> {
-    const r = await rebuildShard(src);
+    const r = await rebuildShard(rebuildDir(src, 0));
     const replica = new ShardReplica(src, r.shard, r.lastSeq);
     replica.rebuiltFrom = { imageLsn: r.imageLsn, replayed: r.replayed };
     replica.#startTail();
@@ -151,12 +151,16 @@ export class ShardReplica {
   /**
    * An image of the shard and the last stream sequence it holds, taken
    * between two records (never between an upsert and its PARTIAL), for the
-   * object store: a rebuild from it replays the stream after `seq`.
+   * object store: a rebuild from it replays the stream after `seq`. A
+   * spilled disk-mode shard's is a snapshot part: the image, then the
+   * originals file it pairs with.
    */
   image(): Promise<{ image: Uint8Array; seq: number }> {
     return this.#serial(async () => {
       if (this.#role === 'broken' || this.#role === 'closed') throw this.#unusable();
-      return { image: this.#shard.toImage(), seq: this.#lastSeq };
+      const image = this.#shard.toImage();
+      const file = this.#shard.spilled ? this.#shard.originals : undefined;
+      return { image: file === undefined ? image : Buffer.concat([image, readFileSync(file.path)]), seq: this.#lastSeq };
     });
   }
 
@@ -173,7 +177,8 @@ export class ShardReplica {
       await this.#log?.close().catch(() => {});
       this.#log = null;
       this.#role = 'closed';
-      this.#shard.dispose();
+      release(this.#shard);
+      if (this.#src.originals !== undefined) rmSync(this.#src.originals, { recursive: true, force: true });
       this.#fail(this.#unusable());
     });
   }
@@ -224,8 +229,10 @@ export class ShardReplica {
     if (op === Op.PARTIAL) {
       // the upsert it cuts was applied in full here: rebuild, which applies it cut
       decodePartial(data.subarray(1));
-      const r = await rebuildShard({ ...this.#src });
-      this.#shard.dispose();
+      // into a directory of its own: the shard it replaces keeps its originals file until then
+      const r = await rebuildShard(rebuildDir(this.#src, this.resyncs + 1));
+      release(this.#shard);
+      if (this.#src.originals !== undefined) rmSync(rebuildDir(this.#src, this.resyncs).originals!, { recursive: true, force: true });
       this.#shard = r.shard;
       this.#lastSeq = r.lastSeq;
       this.resyncs++;
@@ -289,5 +296,8 @@ export class ShardReplica {
     return run;
   }
 }
+
+/** A rebuild's source with directory `n` under the copy's originals directory (a disk-mode copy's rebuilds each get one). */
+const rebuildDir = (src: RebuildSource, n: number): RebuildSource => (src.originals === undefined ? src : { ...src, originals: join(src.originals, String(n)) });
 
 const errorOf = (r: UpdateOutcome): QuiverError | undefined => ('error' in r ? r.error : undefined);

@@ -21,10 +21,13 @@
  * One format: a Store's snapshot recovers into a cluster and a cluster's
  * into a Store.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ImageRead } from '../cluster/images.js';
-import { Shard } from '../core/shard.js';
+import { H, HEADER_BYTES, HEADER_PTR } from '../core/abi.js';
+import type { ShardParams } from '../core/shard.js';
 import { ErrorCode, isQuiverError, QuiverError } from '../errors.js';
 import type { GraphParams } from '../options.js';
 import { corrupt, ioError } from '../storage/index.js';
@@ -32,7 +35,8 @@ import type { SnapshotEntry, SnapshotShard } from '../storage/snapshot.js';
 import { checkName } from './catalog.js';
 import { checkedEntry } from './cluster-datasets.js';
 import type { ClusterNode } from './cluster-node.js';
-import { storedParams } from './quantization.js';
+import { isDiskMode, restoreOriginals, verifyImage } from './originals-files.js';
+import { shardParams, storedParams } from './quantization.js';
 import { SnapshotFiles } from './snapshot-files.js';
 import type { SnapshotInfo } from './types.js';
 
@@ -56,7 +60,7 @@ export class ClusterSnapshots extends SnapshotFiles {
     const p = d.params;
     const entry: SnapshotEntry = {
       name, dim: p.dim, metric: p.metric, M: p.M, efConstruction: p.efConstruction, ef: p.ef ?? 64, shards: d.shards,
-      ...(p.quantization === undefined ? {} : { quantization: { scalar: { type: p.quantization.type, quantile: p.quantization.quantile, alwaysRam: true } } }),
+      ...(p.quantization === undefined ? {} : { quantization: { scalar: { type: p.quantization.type, quantile: p.quantization.quantile, alwaysRam: p.quantization.alwaysRam !== false } } }),
     };
     return this.write(entry, d.id.replace(/[^A-Za-z0-9_-]/g, '_'), (dir) => Promise.all(Array.from({ length: d.shards }, async (_, s) => {
       const path = join(dir, `shard-${s}.img`);
@@ -96,7 +100,7 @@ export class ClusterSnapshots extends SnapshotFiles {
     };
     // the options a cluster serves, then each image: a bad one changes nothing
     checkedEntry(name, options);
-    for (const s of shards) checkImage(await readPart(file, s), entry.dim, file);
+    for (const s of shards) await checkPart(file, s, shardParams(params, 0n));
     await this.#node.recoverDataset(name, options, async (images, id) => {
       for (let s = 0; s < shards.length; s++) await images.put(id, s, 0, 0, await readPart(file, shards[s]!));
     });
@@ -138,16 +142,26 @@ async function readPart(file: string, s: SnapshotShard): Promise<Uint8Array> {
   return bytes;
 }
 
-function checkImage(bytes: Uint8Array, dim: number, file: string): void {
-  let shard: Shard;
+/**
+ * Loads a shard's image as a rebuild would (a disk-mode one with its
+ * originals, written to a temp directory) and checks its dim against the
+ * entry's: CORRUPT if either fails.
+ */
+async function checkPart(file: string, s: SnapshotShard, params: ShardParams): Promise<void> {
+  const dir = isDiskMode(params) ? mkdtempSync(join(tmpdir(), 'quiver-part-')) : undefined;
   try {
-    shard = Shard.fromImage(bytes);
-  } catch (err) {
-    throw corrupt(file, 0, `a shard image does not load: ${(err as Error).message}`);
+    const length = dir === undefined ? s.length : restoreOriginals(file, s.offset, s.length, params.dim, dir);
+    const bytes = await readPart(file, { ...s, length });
+    try {
+      verifyImage(bytes, params, dir ?? '');
+    } catch (err) {
+      throw corrupt(file, s.offset, `a shard image does not load: ${(err as Error).message}`, err);
+    }
+    const dim = bytes.length >= HEADER_PTR + HEADER_BYTES ? new DataView(bytes.buffer, bytes.byteOffset).getUint32(HEADER_PTR + H.DIM, true) : 0;
+    if (dim !== params.dim) throw corrupt(file, s.offset, `a shard image holds dim ${dim}, the collection entry says ${params.dim}`);
+  } finally {
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   }
-  const got = shard.dim;
-  shard.dispose();
-  if (got !== dim) throw corrupt(file, 0, `a shard image holds dim ${got}, the collection entry says ${dim}`);
 }
 
 async function writeChunks(path: string, chunks: AsyncIterable<Uint8Array>): Promise<void> {

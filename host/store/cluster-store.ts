@@ -46,7 +46,7 @@ export type ClusterDatasetInfo = Pick<DatasetInfo, 'name' | 'dim' | 'metric' | '
   replicas: number;
 };
 
-/** A dataset's options: a Store's (shards default 1; quantization with alwaysRam true only) and its shards' copies (1..5, default 1). */
+/** A dataset's options: a Store's (shards default 1) and its shards' copies (1..5, default 1). */
 export type ClusterDatasetCreate = DatasetOptions & { replicas?: number };
 
 type WriteCall = WriteOptions & { signal?: AbortSignal };
@@ -102,7 +102,7 @@ export class ClusterStore {
     const q = p.quantization;
     return {
       name, dim: p.dim, metric: p.metric, M: p.M, efConstruction: p.efConstruction, ef: p.ef ?? 64, shards: d.shards, replicas: d.replicas,
-      ...(q === undefined ? {} : { quantization: { scalar: { type: q.type, quantile: q.quantile, alwaysRam: true } } }),
+      ...(q === undefined ? {} : { quantization: { scalar: { type: q.type, quantile: q.quantile, alwaysRam: q.alwaysRam !== false } } }),
     };
   }
 

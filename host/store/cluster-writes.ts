@@ -19,14 +19,13 @@ import type { PayloadUpdate, PointSelection } from './types.js';
 /**
  * A dataset's int8 quantization as its shards are created with it (the
  * catalog keeps it with the other parameters, so every copy and rebuild
- * is quantized alike). The originals stay in RAM: alwaysRam false (the
- * originals in a node's files) is not served by a cluster yet.
+ * is quantized alike). With alwaysRam false each copy keeps its originals
+ * in a file of its node (cluster-rebuild.ts) and each image carries them.
  */
 export function clusterQuantization(value: unknown): { quantization?: ShardQuantization } {
   const q = quantizationOption(value, 'quantization', (m) => new QuiverError(ErrorCode.INVALID_ARGUMENT, m));
   if (q === undefined) return {};
-  if (!q.alwaysRam) throw new QuiverError(ErrorCode.INVALID_ARGUMENT, 'quantization.scalar.alwaysRam: false (the originals in files) is not served by a cluster yet (docs/cluster.md)');
-  return { quantization: { type: q.type, quantile: q.quantile } };
+  return { quantization: { type: q.type, quantile: q.quantile, ...(q.alwaysRam ? {} : { alwaysRam: false as const }) } };
 }
 
 /** One record for one shard's log. */
