@@ -73,6 +73,20 @@ t.test('the newest image is the highest lsn; list is ordered; prune keeps the ne
   t.equal((await images.get('pick', 0, 30)).info.size, 5, 'with its new bytes');
 });
 
+t.test('deleted images leave nothing for list() to read: the bucket\'s meta subjects stay as many as the images kept', async (t) => {
+  const metas = async (): Promise<number> => Object.keys((await client.jsm.streams.info(`OBJ_${images.bucket}`, { subjects_filter: `$O.${images.bucket}.M.>` })).state.subjects ?? {}).length;
+  const before = await metas();
+  for (let lsn = 1; lsn <= 12; lsn++) {
+    await images.put('churn', 0, lsn, lsn, new Uint8Array(64).fill(lsn));
+    await images.prune('churn', 0, 2);
+  }
+  t.same((await images.list('churn', 0)).map((i) => i.lsn), [11, 12], 'the two newest kept');
+  t.equal(await metas(), before + 2, '12 images put and 10 deleted: 2 meta subjects more, not 12');
+  t.equal(await images.delete('churn', 0, 11), true);
+  t.equal(await images.delete('churn', 0, 11), false, 'deleting it again finds nothing');
+  t.equal(await metas(), before + 1);
+});
+
 /** The chunk messages of an image, in order, from the bucket's stream. */
 async function chunkMessages(name: string): Promise<{ stream: string; subject: string; msgs: { seq: number; data: Uint8Array }[] }> {
   const os = await client.objm.open(images.bucket);

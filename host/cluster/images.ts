@@ -195,16 +195,29 @@ export class ImageStore {
     }
   }
 
-  /** Deletes the shard's image at `lsn`; false if there was none. */
+  /**
+   * Deletes the shard's image at `lsn`; false if there was none. The object
+   * store's delete keeps a meta message marking it deleted; that goes too,
+   * so what list() reads stays as small as the images kept.
+   */
   async delete(dataset: string, shard: number, lsn: number): Promise<boolean> {
     const name = imageName(dataset, shard, lsn);
     try {
       const info = await this.#os.info(name);
+      if (info !== null && info.deleted) await this.#purgeMeta(name);
       if (info === null || info.deleted) return false;
-      return (await this.#os.delete(name)).success;
+      const done = (await this.#os.delete(name)).success;
+      await this.#purgeMeta(name);
+      return done;
     } catch (err) {
       throw natsError(err, `deleting the image ${name}`);
     }
+  }
+
+  /** The object's meta subject purged (nats.js names it by the name in padded base64url). */
+  async #purgeMeta(name: string): Promise<void> {
+    const encoded = Buffer.from(name, 'utf8').toString('base64').replace(/\+/g, '-').replace(/\//g, '_');
+    await this.#client.jsm.streams.purge(`OBJ_${this.bucket}`, { filter: `$O.${this.bucket}.M.${encoded}` });
   }
 
   /** Deletes all but the `keep` newest images of the shard; returns the LSNs deleted. */
