@@ -18,7 +18,10 @@
  * recall@10 against brute force; failover (3 nodes, r2): the first node
  * stops without leaving, time to the first acknowledged write on a shard it
  * led. Rebuild: one shard of `--rebuild` x 128 from the stream alone, and
- * from an image plus 10% more records in the stream.
+ * from an image plus 10% more records in the stream. Loop: the event
+ * loop's delay (p99 and max) while a configuration ran: a cluster node's
+ * shards run on that thread, beside its lease renewals (a Store's run in
+ * its worker).
  *
  * On a 2-core machine three nodes share two cores and one event loop: they
  * cannot be faster than one; the table says what replication costs here.
@@ -38,6 +41,7 @@ import { shardOf } from '../host/store/routing.js';
 import { bruteForce, K } from './datasets.js';
 import { clustered } from './lib/random.js';
 import { table } from './lib/table.js';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 const { values } = parseArgs({ options: { json: { type: 'string' }, n: { type: 'string' }, rebuild: { type: 'string' } } });
 const N = Number(values.n ?? 20_000);
@@ -56,7 +60,8 @@ const ids = Array.from({ length: N }, (_, i) => i);
 const gt = bruteForce(base, queries, DIM, 'l2');
 const truths = Array.from({ length: Q }, (_, q) => new Set(gt.subarray(q * K, (q + 1) * K)));
 
-interface Row { config: string; ingest: number; qps: number; recall: number }
+/** `loopMaxMs`, `loopP99Ms`: the event loop's delay while it ran (the thread a cluster node renews its leases on). */
+interface Row { config: string; ingest: number; qps: number; recall: number; loopMaxMs: number; loopP99Ms: number }
 const rows: Row[] = [];
 const work = mkdtempSync(join(tmpdir(), 'quiver-bench-cluster-'));
 const cluster = await NatsCluster.start();
@@ -64,6 +69,8 @@ let failoverMs = NaN;
 const rebuild: Record<string, number> = {};
 
 async function measure(config: string, upsert: (at: number) => Promise<void>, search: (q: Float32Array) => Promise<readonly unknown[]>): Promise<void> {
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
   const t0 = performance.now();
   for (let at = 0; at < N; at += BATCH) await upsert(at);
   const ingest = N / ((performance.now() - t0) / 1000);
@@ -74,7 +81,8 @@ async function measure(config: string, upsert: (at: number) => Promise<void>, se
     hit += got.filter((id) => truths[q]!.has(id as number)).length;
   }
   const qps = Q / ((performance.now() - t1) / 1000);
-  rows.push({ config, ingest, qps, recall: hit / (Q * 10) });
+  loop.disable();
+  rows.push({ config, ingest, qps, recall: hit / (Q * 10), loopMaxMs: loop.max / 1e6, loopP99Ms: loop.percentile(99) / 1e6 });
   console.log(`[cluster] ${config}: ${ingest.toFixed(0)} vectors/s, ${qps.toFixed(0)} QPS`);
 }
 
@@ -165,8 +173,8 @@ try {
   }
   const first = rows[0]!;
   console.log(`\n== ${N} x ${DIM}, ${SHARDS} shards, M 16, efConstruction 200; nats-server ${cluster.nodes.length} nodes on loopback; quiver nodes in one process ==`);
-  console.log(table(['configuration', 'ingest vectors/s', 'x', 'search QPS', 'x', 'recall@10'],
-    rows.map((r) => [r.config, r.ingest.toFixed(0), (r.ingest / first.ingest).toFixed(2), r.qps.toFixed(0), (r.qps / first.qps).toFixed(2), r.recall.toFixed(3)])));
+  console.log(table(['configuration', 'ingest vectors/s', 'x', 'search QPS', 'x', 'recall@10', 'loop p99 ms', 'loop max ms'],
+    rows.map((r) => [r.config, r.ingest.toFixed(0), (r.ingest / first.ingest).toFixed(2), r.qps.toFixed(0), (r.qps / first.qps).toFixed(2), r.recall.toFixed(3), r.loopP99Ms.toFixed(0), r.loopMaxMs.toFixed(0)])));
   console.log(`\nfailover (3 nodes, replication 2, ttl ${TTL} ms): ${failoverMs.toFixed(0)} ms from the stop to the first acknowledged write on a shard it led`);
   console.log(`rebuild of one ${REBUILD_N} x ${DIM} shard: stream alone ${(rebuild.log! / 1000).toFixed(1)} s, image + 10% in the stream ${(rebuild.image! / 1000).toFixed(1)} s`);
   if (values.json !== undefined) writeFileSync(values.json, JSON.stringify({ n: N, dim: DIM, shards: SHARDS, rows, failoverMs, rebuildMs: rebuild, rebuildN: REBUILD_N }, null, 2));
