@@ -10,7 +10,8 @@
 // copies are gone, and writes go on. A snapshot taken under concurrent
 // writers holds every write acknowledged before it began. A bad snapshot (corrupt, a dim that
 // is not its images') changes nothing and leaves no
-// stream behind. Random upsert / delete / snapshot / recover sequences
+// stream behind. A snapshot asked for while a node that leads shards
+// leaves holds every shard all the same. Random upsert / delete / snapshot / recover sequences
 // answer as a Map whose state a snapshot saves and a recovery restores.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -268,4 +269,15 @@ t.test('random upsert / delete / snapshot / recover sequences answer as a Map', 
     t.same([...got].sort((a, b) => a[0] - b[0]), [...want].sort((a, b) => a[0] - b[0]), `${name}: ${steps.map(([o]) => o.kind).join(', ')}`);
     return true;
   }), { numRuns: 6 });
+});
+
+t.test('a snapshot asked for while a node that leads shards leaves is taken from the new leaders', async (t) => {
+  await n1.createDataset('moving', { dim: DIM, shards: 3, replicas: 2, M: 8, efConstruction: 32 });
+  const n = 3000;
+  await n1.insert('moving', Array.from({ length: n }, (_, i) => i), vectors(n, 21));
+  await until('n3 leads a shard', () => n3.node.roles().leading.some((l) => l.dataset === 'moving'), 20_000);
+  const led = n3.node.roles().leading.filter((l) => l.dataset === 'moving').map((l) => l.shard);
+  const [snap] = await Promise.all([n2.createSnapshot('moving'), n3.close()]);
+  await n2.recoverSnapshot('moving-then', await n2.snapshotPath('moving', snap.name));
+  t.equal(await n1.count('moving-then'), n, `every point, n3 having led shard(s) ${led.join(', ')} when it left`);
 });

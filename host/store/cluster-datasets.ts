@@ -131,7 +131,7 @@ export class ClusterDatasets {
     checkDatasetName(entry.name);
     const d = { ...entry, uid: newUid() };
     // what the catalog never named is this call's to delete
-    const discard = (err: unknown): Promise<never> => purgeIncarnation(h.client, h.images, h.applied, h.control(), d).catch(() => {}).then(() => {
+    const discard = (err: unknown): Promise<never> => Promise.resolve().then(() => purgeIncarnation(h.client, h.images, h.applied, h.control(), d)).catch(() => {}).then(() => {
       throw err;
     });
     await ensureDatasetLog(h.client, datasetId(d), { replicas: h.streamReplicas }).then(() => seed(datasetId(d))).catch(discard);

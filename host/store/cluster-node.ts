@@ -316,7 +316,7 @@ export class ClusterNode {
     this.#copies.delete(key);
     copy.closed = true;
     this.#moves.cancel(copy);
-    await copy.imaging;
+    await copy.imaging?.catch(() => {});
     const r = await copy.ready.catch(() => null);
     await r?.close();
     // the copy's WebAssembly.Memory goes back to the OS only after a GC in this thread
