@@ -43,6 +43,22 @@ export interface Files {
   syncDir(dir: string): Promise<void>;
 }
 
+/** Reads bytes [offset, offset + length) of a file; QUIVER_ERR_CORRUPT if it ends first. */
+export async function readRange(files: Files, path: string, offset: number, length: number): Promise<Uint8Array> {
+  const out = new Uint8Array(length);
+  const h = await files.open(path, 'r');
+  try {
+    for (let done = 0; done < length;) {
+      const n = await h.read(out.subarray(done), offset + done, length - done);
+      if (n === 0) throw corrupt(path, offset + done, `the file ends inside the ${length} bytes from ${offset}`);
+      done += n;
+    }
+  } finally {
+    await h.close();
+  }
+  return out;
+}
+
 /** Reads a whole file (the storage layer's files are bounded: manifests, images, a segment window). */
 export async function readWhole(files: Files, path: string): Promise<Uint8Array> {
   const h = await files.open(path, 'r');

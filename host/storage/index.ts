@@ -18,7 +18,7 @@ export {
   encodeUpsert, decodeUpsert, encodeDelete, decodeDelete, encodePartial, decodePartial, encodePayloadUpdate, decodePayloadUpdate, encodeIndex, decodeIndex,
   type UpsertBody, type DeleteBody, type PartialBody, type PayloadUpdateBody, type IndexBody,
 } from './bodies.js';
-export { replaceFile, readWhole, errorCode, ioError, corrupt } from './files.js';
+export { replaceFile, readRange, readWhole, errorCode, ioError, corrupt } from './files.js';
 export { readManifest, writeManifest, type Manifest, type ImageRef } from './manifest.js';
 export { writeCheckpoint, loadCheckpoint, loadCheckpointInto, readImageInto, readImage, type CheckpointOptions, type CheckpointResult, type LoadedImage } from './checkpoint.js';
 export { DirLock } from './lock.js';

@@ -30,13 +30,13 @@ import { H, HEADER_BYTES, HEADER_PTR } from '../core/abi.js';
 import type { ShardParams } from '../core/shard.js';
 import { ErrorCode, isQuiverError, QuiverError } from '../errors.js';
 import type { GraphParams } from '../options.js';
-import { corrupt, ioError } from '../storage/index.js';
+import { corrupt, ioError, nodeFiles, readRange } from '../storage/index.js';
 import type { SnapshotEntry, SnapshotShard } from '../storage/snapshot.js';
 import { checkName } from './catalog.js';
 import { checkedEntry } from './cluster-datasets.js';
 import type { ClusterNode } from './cluster-node.js';
 import { isDiskMode, restoreOriginals, verifyImage } from './originals-files.js';
-import { shardParams, storedParams } from './quantization.js';
+import { quantizationField, shardParams, storedParams } from './quantization.js';
 import { SnapshotFiles } from './snapshot-files.js';
 import type { SnapshotInfo } from './types.js';
 
@@ -60,7 +60,7 @@ export class ClusterSnapshots extends SnapshotFiles {
     const p = d.params;
     const entry: SnapshotEntry = {
       name, dim: p.dim, metric: p.metric, M: p.M, efConstruction: p.efConstruction, ef: p.ef ?? 64, shards: d.shards,
-      ...(p.quantization === undefined ? {} : { quantization: { scalar: { type: p.quantization.type, quantile: p.quantization.quantile, alwaysRam: p.quantization.alwaysRam !== false } } }),
+      ...quantizationField(p.quantization === undefined ? undefined : { ...p.quantization, alwaysRam: p.quantization.alwaysRam !== false }),
     };
     return this.write(entry, d.id.replace(/[^A-Za-z0-9_-]/g, '_'), (dir) => Promise.all(Array.from({ length: d.shards }, async (_, s) => {
       const path = join(dir, `shard-${s}.img`);
@@ -96,7 +96,7 @@ export class ClusterSnapshots extends SnapshotFiles {
     const copies = replicas ?? (await this.#node.dataset(name).catch(() => null))?.replicas ?? 1;
     const options = {
       dim: params.dim, metric: params.metric, M: params.M, efConstruction: params.efConstruction, ef: params.ef, shards: shards.length, replicas: copies,
-      ...(q === undefined ? {} : { quantization: { scalar: { type: q.type, quantile: q.quantile, alwaysRam: q.alwaysRam } } }),
+      ...quantizationField(q),
     };
     // the options a cluster serves, then each image: a bad one changes nothing
     checkedEntry(name, options);
@@ -123,23 +123,11 @@ export class ClusterSnapshots extends SnapshotFiles {
 
 /** A shard's image as the snapshot holds it. */
 async function readPart(file: string, s: SnapshotShard): Promise<Uint8Array> {
-  const bytes = new Uint8Array(s.length);
   try {
-    const h = await open(file, 'r');
-    try {
-      for (let done = 0; done < s.length;) {
-        const { bytesRead } = await h.read(bytes, done, s.length - done, s.offset + done);
-        if (bytesRead === 0) throw corrupt(file, s.offset + done, 'the file ends inside a shard image');
-        done += bytesRead;
-      }
-    } finally {
-      await h.close();
-    }
+    return await readRange(nodeFiles, file, s.offset, s.length);
   } catch (err) {
-    if (isQuiverError(err)) throw err;
     throw ioError(`reading ${file}`, err);
   }
-  return bytes;
 }
 
 /**

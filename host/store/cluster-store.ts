@@ -33,6 +33,7 @@ import { flattenBatch, toQuery, type Vector, type VectorBatch } from '../vectors
 import { checkName } from './catalog.js';
 import { ClusterNode } from './cluster-node.js';
 import { ClusterSnapshots } from './cluster-snapshots.js';
+import { quantizationField } from './quantization.js';
 import type { ClusterNodeOptions, ClusterReadOptions, ClusterSearchOptions } from './cluster-options.js';
 import type { CountOptions, DatasetInfo, DatasetOptions, PayloadUpdate, PointRecord, PointSelection, ReadOptions, ScrollOptions, ScrollPage, SnapshotInfo, WriteOptions } from './types.js';
 import type { PayloadIndexInfo, PayloadIndexType } from '../core/payload-index.js';
@@ -102,7 +103,7 @@ export class ClusterStore {
     const q = p.quantization;
     return {
       name, dim: p.dim, metric: p.metric, M: p.M, efConstruction: p.efConstruction, ef: p.ef ?? 64, shards: d.shards, replicas: d.replicas,
-      ...(q === undefined ? {} : { quantization: { scalar: { type: q.type, quantile: q.quantile, alwaysRam: q.alwaysRam !== false } } }),
+      ...quantizationField(q === undefined ? undefined : { ...q, alwaysRam: q.alwaysRam !== false }),
     };
   }
 

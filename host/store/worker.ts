@@ -11,7 +11,7 @@ import { collectGarbage } from '../core/gc.js';
 import { Shard, type FilterPath } from '../core/shard.js';
 import { statsOf, type IndexStats } from '../core/stats.js';
 import { ErrorCode, QuiverError } from '../errors.js';
-import { nodeFiles, Op, writeCheckpoint } from '../storage/index.js';
+import { nodeFiles, Op, readRange, writeCheckpoint } from '../storage/index.js';
 import { isCancelled } from './cancel.js';
 import { IdOrder } from './id-order.js';
 import {
@@ -225,18 +225,7 @@ async function restore(task: Extract<Task, { op: 'restore' }>): Promise<Reply<Op
   if (shards.has(task.shard)) return fail('QUIVER_ERR_EXISTS', `shard ${task.shard} exists`);
   // a disk-mode shard's part holds its originals after the image: they go to its directory first
   const length = restoreOriginals(task.file, task.offset, task.length, task.params.dim, task.durable?.dir);
-  const h = await nodeFiles.open(task.file, 'r');
-  const bytes = new Uint8Array(length);
-  try {
-    let done = 0;
-    while (done < length) {
-      const n = await h.read(bytes.subarray(done), task.offset + done, length - done);
-      if (n === 0) throw new QuiverError('QUIVER_ERR_CORRUPT', `${task.file}: ends inside a shard image at byte ${task.offset + done}`);
-      done += n;
-    }
-  } finally {
-    await h.close();
-  }
+  const bytes = await readRange(nodeFiles, task.file, task.offset, length);
   if (task.durable !== undefined) {
     // checked before it is written: a bad image never becomes a checkpoint
     verifyImage(bytes, task.params, task.durable.dir);
