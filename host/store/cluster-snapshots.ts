@@ -25,7 +25,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ImageRead } from '../cluster/images.js';
 import { H, HEADER_BYTES, HEADER_PTR } from '../core/abi.js';
 import type { ShardParams } from '../core/shard.js';
 import { ErrorCode, isQuiverError, QuiverError } from '../errors.js';
@@ -71,9 +70,8 @@ export class ClusterSnapshots extends SnapshotFiles {
   /** A fresh image of the shard into `path`; the stream sequence it covers. */
   async #download(name: string, shard: number, path: string): Promise<number> {
     for (let tries = 1; ; tries++) {
-      let read: ImageRead;
       try {
-        read = await this.#node.freshImage(name, shard);
+        const read = await this.#node.freshImage(name, shard);
         await writeChunks(path, read.chunks);
         return read.info.seq;
       } catch (err) {
