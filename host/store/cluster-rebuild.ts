@@ -18,7 +18,7 @@
  * originals file it pairs with: cluster-replica.ts `image`).
  */
 import { mkdirSync, rmSync } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Shard, type ShardParams } from '../core/shard.js';
 import type { AppliedTable } from '../cluster/applied.js';
@@ -27,7 +27,7 @@ import type { ImageInfo, ImageStore } from '../cluster/images.js';
 import { CLAIM_OP } from '../cluster/replicated-log.js';
 import { ShardLog } from '../cluster/shard-stream.js';
 import { ErrorCode, QuiverError } from '../errors.js';
-import { decodePartial, Op } from '../storage/index.js';
+import { decodePartial, nodeFiles, Op, readRange } from '../storage/index.js';
 import { applyRecordInSteps } from './apply.js';
 import { imageGeneration, isDiskMode, openForImage, restoreOriginals, ShardOriginals } from './originals-files.js';
 
@@ -169,8 +169,8 @@ async function diskShard(src: RebuildSource, dir: string, newest: ImageInfo | nu
   const imageBytes = restoreOriginals(part, 0, newest.size, params.dim, dir);
   const file = openForImage(dir, imageGeneration(part) ?? 0, params.dim, newest.name);
   try {
-    const bytes = await readFile(part);
-    return Shard.fromImage(bytes.subarray(0, imageBytes), params.build ?? 'release', { originals: file });
+    // the image only: its originals were just written out as their own file
+    return Shard.fromImage(await readRange(nodeFiles, part, 0, imageBytes), params.build ?? 'release', { originals: file });
   } catch (err) {
     file.close();
     throw err;
